@@ -1,0 +1,16 @@
+//! The actors that wire backends, workload and reports together.
+//!
+//! ```text
+//!  runner ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
+//!                               │  ◀──────── ClientResponse ───────────┘
+//!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
+//!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//! ```
+
+pub mod client;
+pub mod collector;
+pub mod launcher;
+
+pub use client::{ClientActor, ClientPool};
+pub use collector::Collector;
+pub use launcher::RequestsLauncher;

@@ -1,0 +1,237 @@
+//! Server-sent events framing (the `text/event-stream` format), done right (spec §12.7).
+//!
+//! Bytes arrive in arbitrary pieces: an event can be split across network reads, or many events can share one.
+//! [`SseFramer`] buffers bytes until a line ends (LF, CRLF or CR, even when the CR and LF arrive in different
+//! reads), decodes each line as UTF-8 only once it is complete (so a multi-byte character split across reads is
+//! fine), and yields an event at each blank line:
+//! - `data:` with or without the space after the colon; several `data:` lines of one event are joined with `\n`;
+//! - `event:` sets the event type; comment lines (`: keep-alive`) and other fields are ignored;
+//! - a line longer than the configured cap is an error, so a broken server cannot exhaust memory.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, if any.
+    pub event: Option<String>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SseError {
+    #[error("SSE line longer than {0} bytes")]
+    LineTooLong(usize),
+    #[error("SSE line is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+/// Incremental SSE parser: feed it bytes as they arrive, take events as they complete.
+#[derive(Debug)]
+pub struct SseFramer {
+    line: Vec<u8>,
+    after_cr: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+    max_line: usize,
+}
+
+impl Default for SseFramer {
+    fn default() -> Self {
+        SseFramer::new(16 * 1024 * 1024)
+    }
+}
+
+impl SseFramer {
+    /// A framer that rejects lines longer than `max_line` bytes.
+    pub fn new(max_line: usize) -> Self {
+        SseFramer {
+            line: Vec::new(),
+            after_cr: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+            max_line,
+        }
+    }
+
+    /// Feeds bytes; calls `on_event` for each event completed by them. `on_event` returns `false` to stop early
+    /// (the rest of the bytes are then ignored).
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        mut on_event: impl FnMut(SseEvent) -> bool,
+    ) -> Result<(), SseError> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.after_cr {
+                self.after_cr = false;
+                if rest[0] == b'\n' {
+                    rest = &rest[1..];
+                    continue;
+                }
+            }
+            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(i) => {
+                    self.push_bytes(&rest[..i])?;
+                    self.after_cr = rest[i] == b'\r';
+                    rest = &rest[i + 1..];
+                    if let Some(ev) = self.end_line()?
+                        && !on_event(ev)
+                    {
+                        return Ok(());
+                    }
+                }
+                None => {
+                    self.push_bytes(rest)?;
+                    rest = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: a final event that was not followed by a blank line is still delivered.
+    pub fn finish(&mut self) -> Result<Option<SseEvent>, SseError> {
+        if !self.line.is_empty()
+            && let Some(ev) = self.end_line()?
+        {
+            return Ok(Some(ev));
+        }
+        Ok(self.dispatch())
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) -> Result<(), SseError> {
+        if self.line.len() + b.len() > self.max_line {
+            return Err(SseError::LineTooLong(self.max_line));
+        }
+        self.line.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn end_line(&mut self) -> Result<Option<SseEvent>, SseError> {
+        if self.line.is_empty() {
+            return Ok(self.dispatch());
+        }
+        let line = std::str::from_utf8(&self.line).map_err(|_| SseError::InvalidUtf8)?;
+        let (field, value) = match line.find(':') {
+            Some(0) => {
+                self.line.clear();
+                return Ok(None); // comment
+            }
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+            }
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.event = Some(value.to_string()),
+            _ => {}
+        }
+        self.line.clear();
+        Ok(None)
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let event = self.event.take();
+        if !self.has_data {
+            return None;
+        }
+        self.has_data = false;
+        Some(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in_pieces(pieces: &[&[u8]]) -> Result<Vec<SseEvent>, SseError> {
+        let mut f = SseFramer::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            f.feed(p, |e| {
+                out.push(e);
+                true
+            })?;
+        }
+        out.extend(f.finish()?);
+        Ok(out)
+    }
+
+    fn data(events: &[SseEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.data.as_str()).collect()
+    }
+
+    const STREAM: &str = ": keep-alive\n\nevent: message\ndata: {\"a\":1}\n\ndata:{\"b\":\"é✓\"}\r\n\r\ndata: [DONE]\n\n";
+
+    #[test]
+    fn framing_variants() {
+        let ev = parse_in_pieces(&[STREAM.as_bytes()]).unwrap();
+        assert_eq!(data(&ev), ["{\"a\":1}", "{\"b\":\"é✓\"}", "[DONE]"]);
+        assert_eq!(ev[0].event.as_deref(), Some("message"));
+        assert_eq!(ev[1].event, None);
+    }
+
+    #[test]
+    fn split_at_every_byte_boundary_gives_the_same_events() {
+        let whole = parse_in_pieces(&[STREAM.as_bytes()]).unwrap();
+        let b = STREAM.as_bytes();
+        for i in 0..=b.len() {
+            for j in i..=b.len() {
+                let got = parse_in_pieces(&[&b[..i], &b[i..j], &b[j..]]).unwrap();
+                assert_eq!(got, whole, "split at {i} and {j}");
+            }
+        }
+        let bytewise: Vec<&[u8]> = b.chunks(1).collect();
+        assert_eq!(parse_in_pieces(&bytewise).unwrap(), whole);
+    }
+
+    #[test]
+    fn cr_only_line_endings_and_multi_line_data() {
+        let ev = parse_in_pieces(&[b"data: a\rdata: b\r\rdata: c\n"]).unwrap();
+        assert_eq!(data(&ev), ["a\nb", "c"]);
+    }
+
+    #[test]
+    fn last_event_without_blank_line_is_delivered() {
+        let ev = parse_in_pieces(&[b"data: x\n\ndata: y"]).unwrap();
+        assert_eq!(data(&ev), ["x", "y"]);
+    }
+
+    #[test]
+    fn stop_early() {
+        let mut f = SseFramer::default();
+        let mut n = 0;
+        f.feed(b"data: 1\n\ndata: 2\n\n", |_| {
+            n += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn long_lines_and_bad_utf8_are_errors() {
+        let mut f = SseFramer::new(8);
+        assert_eq!(
+            f.feed(b"data: 0123456789", |_| true),
+            Err(SseError::LineTooLong(8))
+        );
+        assert_eq!(
+            parse_in_pieces(&[b"data: \xff\xfe\n\n"]),
+            Err(SseError::InvalidUtf8)
+        );
+    }
+}

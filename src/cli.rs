@@ -1,0 +1,111 @@
+//! Command-line interface: the original's flags (spec §2) plus `--config` and `--seed`, and the `serve-sim`
+//! subcommand.
+//!
+//! Flags have no clap defaults on purpose: a flag given on the command line overrides the config file and the
+//! environment, and a flag not given leaves them alone. The defaults live in `settings`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// LLMPerf-compatible load test for LLM APIs, built on actix actors.
+///
+/// Runs a token throughput and latency benchmark: streaming chat-completion requests with prompts sampled from
+/// Shakespeare's sonnets, at a fixed concurrency, writing LLMPerf's result files. Settings come from built-in
+/// defaults < the --config file < environment (OPENAI_API_BASE, OPENAI_API_KEY, LLMPERF_<KEY>) < these flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmperf-actors",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub load: LoadTestArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the built-in OpenAI-compatible streaming simulator (for demos and tests; loopback by default).
+    ServeSim(SimArgs),
+}
+
+/// The load test's flags (`token_benchmark_ray.py`).
+#[derive(Debug, Default, Clone, Args)]
+pub struct LoadTestArgs {
+    /// YAML config file: every flag below as a key (snake_case), plus `models`, `token_confs`,
+    /// `openai_api_base`, `openai_api_key` and `simulator` (see settings/config.yml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The model to query, sent verbatim as "model" [required unless the config names `models`].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Mean number of tokens to send in the prompt [default: 550].
+    #[arg(long, value_name = "N")]
+    pub mean_input_tokens: Option<u64>,
+    /// Standard deviation of the number of prompt tokens [default: 150].
+    #[arg(long, value_name = "N")]
+    pub stddev_input_tokens: Option<u64>,
+    /// Mean number of tokens to generate (max_tokens) [default: 150].
+    #[arg(long, value_name = "N")]
+    pub mean_output_tokens: Option<u64>,
+    /// Standard deviation of the number of tokens to generate [default: 80].
+    #[arg(long, value_name = "N")]
+    pub stddev_output_tokens: Option<u64>,
+    /// Number of requests in flight at once (closed loop) [default: 10].
+    #[arg(long, value_name = "N")]
+    pub num_concurrent_requests: Option<u64>,
+    /// Seconds after which no new request is started; requests in flight are awaited [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Number of requests to send (and record) in all [default: 10].
+    #[arg(long, value_name = "N")]
+    pub max_num_completed_requests: Option<u64>,
+    /// JSON object merged into every request body, e.g. '{"temperature": 0.7}' [default: {}].
+    #[arg(long, value_name = "JSON")]
+    pub additional_sampling_params: Option<String>,
+    /// Directory for the result files; empty writes none [default: ""].
+    #[arg(long, value_name = "DIR")]
+    pub results_dir: Option<String>,
+    /// The API to query: openai [default: openai].
+    #[arg(long, value_name = "API")]
+    pub llm_api: Option<String>,
+    /// Extra keys for the summary, as key=value pairs separated by commas.
+    #[arg(long, value_name = "K=V,...")]
+    pub metadata: Option<String>,
+    /// Seed of the prompt and length draws; the same seed gives the original's prompts [default: 11111].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+/// `serve-sim` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Time to first token, in milliseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub ttft_ms: f64,
+    /// Delay between chunks, in milliseconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub itl_ms: f64,
+    /// Tokens per streamed chunk.
+    #[arg(long, default_value_t = 1)]
+    pub tokens_per_chunk: u32,
+    /// Fixed output length; by default the request's max_tokens (else 100).
+    #[arg(long)]
+    pub output_tokens: Option<u64>,
+    /// Worker threads [default: number of cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Inject a fault into every Nth request: KIND:N with KIND one of http_500, http_429, error_mid_stream,
+    /// close_mid_stream (repeatable; the first rule that matches wins).
+    #[arg(long = "fault", value_name = "KIND:N")]
+    pub faults: Vec<String>,
+}

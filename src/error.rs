@@ -1,0 +1,33 @@
+//! Errors that stop the tool before or around a run (per-request errors are data, see `metrics`).
+
+/// A startup or run-level error. Each message names the flag or key at fault and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad or missing settings (CLI, config file, environment).
+    #[error("{0}")]
+    Config(String),
+    /// The endpoint cannot be reached at all.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Prompt(#[from] crate::workload::PromptError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The actor system failed in a way that is a bug, not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Prompt(_) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `llmperf-actors`: parse the command line, call the library, map errors to exit codes.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::Parser;
+use llmperf_actors::cli::{Cli, Command, SimArgs};
+use llmperf_actors::sim::{FaultRule, SimConfig};
+use llmperf_actors::{Error, Settings};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::ServeSim(args)) => serve_sim(args),
+        None => {
+            let env: HashMap<String, String> = std::env::vars().collect();
+            Settings::load(&cli.load, &env)
+                .and_then(|s| llmperf_actors::run_load_tests(&s))
+                .map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn serve_sim(args: SimArgs) -> Result<(), Error> {
+    let faults = args
+        .faults
+        .iter()
+        .map(|f| f.parse::<FaultRule>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Config(format!("--fault: {e}")))?;
+    let cfg = SimConfig {
+        ttft_ms: args.ttft_ms,
+        itl_ms: args.itl_ms,
+        tokens_per_chunk: args.tokens_per_chunk,
+        output_tokens: args.output_tokens,
+        workers: args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        faults,
+        ..SimConfig::default()
+    }
+    .validated()?;
+    actix_rt::System::new()
+        .block_on(llmperf_actors::sim::serve_foreground(
+            cfg, &args.host, args.port,
+        ))
+        .map_err(|e| Error::Io {
+            what: format!("serving the simulator on {}:{}", args.host, args.port),
+            source: e,
+        })
+}

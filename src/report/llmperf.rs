@@ -1,0 +1,447 @@
+//! LLMPerf's summary statistics and result files (spec §6.4, §6.5), with valid JSON: `null` where the
+//! original wrote `NaN`, numbers where it wrote strings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::metrics::{Metrics, QUANTILES, SeriesStats};
+
+/// `version` written into every summary, as the original's RESULTS_VERSION.
+pub const RESULTS_VERSION: &str = "2023-08-31";
+
+/// The settings of one run, as they appear in its summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub model: String,
+    pub llm_api: String,
+    pub mean_input_tokens: u64,
+    pub stddev_input_tokens: u64,
+    pub mean_output_tokens: u64,
+    pub stddev_output_tokens: u64,
+    pub num_concurrent_requests: u64,
+    pub additional_sampling_params: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub timeout_s: f64,
+    pub max_num_completed_requests: u64,
+    pub seed: u64,
+    /// The sanitized base name of the result files.
+    pub base_name: String,
+    /// Where files go; `None` writes nothing (the original's `--results-dir ""`).
+    pub results_dir: Option<PathBuf>,
+}
+
+/// The metrics summarized, in the original's order, and whether their values are integers.
+const ORIGINAL_SERIES: [(&str, bool); 6] = [
+    ("inter_token_latency_s", false),
+    ("ttft_s", false),
+    ("end_to_end_latency_s", false),
+    ("request_output_throughput_token_per_s", false),
+    ("number_input_tokens", true),
+    ("number_output_tokens", true),
+];
+
+/// Extra series, written after the original keys.
+const EXTRA_SERIES: [(&str, bool); 2] = [("tpot_s", false), ("number_input_tokens_actual", true)];
+
+fn series_value(m: &Metrics, name: &str) -> Option<f64> {
+    Some(match name {
+        "inter_token_latency_s" => m.inter_token_latency_s,
+        "ttft_s" => m.ttft_s,
+        "end_to_end_latency_s" => m.end_to_end_latency_s,
+        "request_output_throughput_token_per_s" => m.request_output_throughput_token_per_s,
+        "number_input_tokens" => m.number_input_tokens as f64,
+        "number_output_tokens" => m.number_output_tokens as f64,
+        "number_input_tokens_actual" => m.number_input_tokens_actual as f64,
+        "tpot_s" => return m.tpot_s,
+        _ => return None,
+    })
+}
+
+/// Statistics of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// `(metric, stats, integer-valued)` for the original metrics then the extras.
+    pub series: Vec<(&'static str, SeriesStats, bool)>,
+    /// Recorded results, successful or not (the original's `num_requests_started`).
+    pub num_requests_started: u64,
+    pub number_errors: u64,
+    pub error_rate: f64,
+    /// Error code (as JSON) → count, most frequent first.
+    pub error_codes: Vec<(Value, u64)>,
+    /// Σ output tokens of successful requests / wall time (an aggregate, despite the name).
+    pub mean_output_throughput_token_per_s: f64,
+    pub num_completed_requests: u64,
+    pub num_completed_requests_per_min: f64,
+    pub elapsed_s: f64,
+}
+
+/// Computes the summary statistics over `records` for a run that lasted `elapsed_s` seconds.
+pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
+    let ok: Vec<&Metrics> = records.iter().filter(|m| m.is_ok()).collect();
+    let series = ORIGINAL_SERIES
+        .iter()
+        .chain(EXTRA_SERIES.iter())
+        .map(|&(name, int)| {
+            let stats = SeriesStats::of(ok.iter().filter_map(|m| series_value(m, name)));
+            (name, stats, int)
+        })
+        .collect();
+    let mut counts: BTreeMap<String, (Value, u64)> = BTreeMap::new();
+    for code in records.iter().filter_map(|m| m.error_code.as_ref()) {
+        counts
+            .entry(code.to_string())
+            .or_insert((code.clone(), 0))
+            .1 += 1;
+    }
+    let mut error_codes: Vec<(Value, u64)> = counts.into_values().collect();
+    error_codes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let started = records.len() as u64;
+    let errors = started - ok.len() as u64;
+    let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
+    let output_tokens: u64 = ok.iter().map(|m| m.number_output_tokens).sum();
+    Stats {
+        series,
+        num_requests_started: started,
+        number_errors: errors,
+        error_rate: if started > 0 {
+            errors as f64 / started as f64
+        } else {
+            0.0
+        },
+        error_codes,
+        mean_output_throughput_token_per_s: per_s(output_tokens as f64),
+        num_completed_requests: ok.len() as u64,
+        num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
+        elapsed_s,
+    }
+}
+
+impl Stats {
+    /// The error-code frequency in the original's style, a Python dict literal: `{500: 2, 'rate_limit': 1}`.
+    pub fn error_code_frequency(&self) -> String {
+        let items: Vec<String> = self
+            .error_codes
+            .iter()
+            .map(|(code, n)| match code {
+                Value::String(s) => format!("'{s}': {n}"),
+                other => format!("{other}: {n}"),
+            })
+            .collect();
+        format!("{{{}}}", items.join(", "))
+    }
+}
+
+/// One finished run: its summary object (the content of `_summary.json`), statistics, and files written.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub summary: Map<String, Value>,
+    pub stats: Stats,
+    pub files: Vec<PathBuf>,
+}
+
+fn number(x: Option<f64>, integer: bool) -> Value {
+    match x {
+        Some(v) if integer && v.fract() == 0.0 && v >= 0.0 => Value::from(v as u64),
+        Some(v) => Value::from(v), // non-finite values become null
+        None => Value::Null,
+    }
+}
+
+/// Inserts `value` under `key`, flattening nested objects with `_` as the original's `flatten_dict` does (an
+/// empty object disappears; lists stay as they are). An existing key keeps its position and takes the value.
+fn insert_flat(map: &mut Map<String, Value>, key: String, value: &Value) {
+    match value {
+        Value::Object(inner) => {
+            for (k, v) in inner {
+                insert_flat(map, format!("{key}_{k}"), v);
+            }
+        }
+        v => {
+            map.insert(key, v.clone());
+        }
+    }
+}
+
+fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int: bool) {
+    for ((label, _), (_, v)) in QUANTILES.iter().zip(&s.quantiles) {
+        map.insert(
+            format!("results_{name}_quantiles_{label}"),
+            number(*v, false),
+        );
+    }
+    map.insert(format!("results_{name}_mean"), number(s.mean, false));
+    map.insert(format!("results_{name}_min"), number(s.min, int));
+    map.insert(format!("results_{name}_max"), number(s.max, int));
+    map.insert(format!("results_{name}_stddev"), number(s.stddev, false));
+}
+
+/// Builds the `_summary.json` object in the original's key order, then our extra keys.
+pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("version".into(), RESULTS_VERSION.into());
+    m.insert("name".into(), format!("{}_summary", info.base_name).into());
+    m.insert("model".into(), info.model.clone().into());
+    m.insert("mean_input_tokens".into(), info.mean_input_tokens.into());
+    m.insert(
+        "stddev_input_tokens".into(),
+        info.stddev_input_tokens.into(),
+    );
+    m.insert("mean_output_tokens".into(), info.mean_output_tokens.into());
+    m.insert(
+        "stddev_output_tokens".into(),
+        info.stddev_output_tokens.into(),
+    );
+    m.insert(
+        "num_concurrent_requests".into(),
+        info.num_concurrent_requests.into(),
+    );
+    insert_flat(
+        &mut m,
+        "additional_sampling_params".into(),
+        &Value::Object(info.additional_sampling_params.clone()),
+    );
+    let (original, extra) = stats.series.split_at(ORIGINAL_SERIES.len());
+    for (name, s, int) in original {
+        insert_series(&mut m, name, s, *int);
+    }
+    m.insert(
+        "results_num_requests_started".into(),
+        stats.num_requests_started.into(),
+    );
+    m.insert("results_error_rate".into(), stats.error_rate.into());
+    m.insert("results_number_errors".into(), stats.number_errors.into());
+    m.insert(
+        "results_error_code_frequency".into(),
+        stats.error_code_frequency().into(),
+    );
+    m.insert(
+        "results_mean_output_throughput_token_per_s".into(),
+        stats.mean_output_throughput_token_per_s.into(),
+    );
+    m.insert(
+        "results_num_completed_requests".into(),
+        stats.num_completed_requests.into(),
+    );
+    m.insert(
+        "results_num_completed_requests_per_min".into(),
+        stats.num_completed_requests_per_min.into(),
+    );
+    for (k, v) in &info.metadata {
+        insert_flat(&mut m, k.clone(), v);
+    }
+    m.insert("timestamp".into(), timestamp.into());
+    // ---- extras ----
+    m.insert("llm_api".into(), info.llm_api.clone().into());
+    m.insert("timeout".into(), info.timeout_s.into());
+    m.insert(
+        "max_num_completed_requests".into(),
+        info.max_num_completed_requests.into(),
+    );
+    m.insert("seed".into(), info.seed.into());
+    m.insert("results_elapsed_s".into(), stats.elapsed_s.into());
+    let counts: Map<String, Value> = stats
+        .error_codes
+        .iter()
+        .map(|(code, n)| {
+            let key = match code {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (key, Value::from(*n))
+        })
+        .collect();
+    m.insert("results_error_code_counts".into(), Value::Object(counts));
+    for (name, s, int) in extra {
+        insert_series(&mut m, name, s, *int);
+    }
+    m
+}
+
+/// JSON with 4-space indentation, like the original's `json.dump(..., indent=4)`.
+pub fn to_json_indent4(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    value
+        .serialize(&mut ser)
+        .expect("serializing JSON values to memory cannot fail");
+    out
+}
+
+/// Writes `B_summary.json` and `B_individual_responses.json` into `dir`, atomically. Returns their paths.
+pub fn write_final_files(
+    dir: &Path,
+    base_name: &str,
+    summary: &Map<String, Value>,
+    records: &[Metrics],
+) -> std::io::Result<Vec<PathBuf>> {
+    let summary_path = dir.join(format!("{base_name}_summary.json"));
+    let individual_path = dir.join(format!("{base_name}_individual_responses.json"));
+    super::write_atomically(&individual_path, &to_json_indent4(&records))?;
+    super::write_atomically(&summary_path, &to_json_indent4(summary))?;
+    Ok(vec![summary_path, individual_path])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Measured, StreamTimings, Usage, compute_metrics};
+
+    fn record(ttft: f64, e2e: f64, tokens: u64, error: Option<i64>) -> Metrics {
+        let m = Measured {
+            timings: StreamTimings {
+                first_content_s: Some(ttft),
+                last_content_s: Some(e2e),
+                end_s: e2e,
+                data_events: tokens,
+            },
+            usage: Usage::default(),
+            error: error.map(|c| (Value::from(c), "err".to_string())),
+        };
+        compute_metrics(&m, tokens, 100, 95, 0.0)
+    }
+
+    fn info() -> RunInfo {
+        let mut params = Map::new();
+        params.insert("temperature".into(), Value::from(0.5));
+        params.insert(
+            "response_format".into(),
+            serde_json::json!({"type": "json_object"}),
+        );
+        let mut metadata = Map::new();
+        metadata.insert("team".into(), "infra".into());
+        metadata.insert("model".into(), "renamed".into());
+        RunInfo {
+            model: "m".into(),
+            llm_api: "openai".into(),
+            mean_input_tokens: 550,
+            stddev_input_tokens: 150,
+            mean_output_tokens: 150,
+            stddev_output_tokens: 80,
+            num_concurrent_requests: 2,
+            additional_sampling_params: params,
+            metadata,
+            timeout_s: 90.0,
+            max_num_completed_requests: 10,
+            seed: 11111,
+            base_name: "m_550_150".into(),
+            results_dir: None,
+        }
+    }
+
+    #[test]
+    fn counts_errors_and_completed() {
+        let recs = vec![
+            record(0.1, 1.0, 11, None),
+            record(0.2, 2.0, 21, None),
+            record(0.3, 0.5, 1, Some(500)),
+            record(0.3, 0.5, 1, Some(429)),
+            record(0.3, 0.5, 1, Some(500)),
+        ];
+        let s = summarize(&recs, 10.0);
+        assert_eq!(s.num_requests_started, 5);
+        assert_eq!(s.number_errors, 3);
+        assert_eq!(s.num_completed_requests, 2);
+        assert!((s.error_rate - 0.6).abs() < 1e-12);
+        assert_eq!(s.error_code_frequency(), "{500: 2, 429: 1}");
+        assert!((s.mean_output_throughput_token_per_s - 3.2).abs() < 1e-12);
+        assert!((s.num_completed_requests_per_min - 12.0).abs() < 1e-12);
+        let ttft = &s.series[1];
+        assert_eq!(ttft.0, "ttft_s");
+        assert_eq!(
+            ttft.1.max,
+            Some(0.2),
+            "errored requests are not in the stats"
+        );
+    }
+
+    #[test]
+    fn summary_keys_in_the_original_order() {
+        let recs = vec![record(0.1, 1.0, 11, None), record(0.2, 2.0, 21, None)];
+        let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000);
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        let mut want = vec![
+            "version",
+            "name",
+            "model",
+            "mean_input_tokens",
+            "stddev_input_tokens",
+            "mean_output_tokens",
+            "stddev_output_tokens",
+            "num_concurrent_requests",
+            "additional_sampling_params_temperature",
+            "additional_sampling_params_response_format_type",
+        ];
+        let owned: Vec<String> = ORIGINAL_SERIES
+            .iter()
+            .flat_map(|(n, _)| {
+                let mut v: Vec<String> = QUANTILES
+                    .iter()
+                    .map(|(q, _)| format!("results_{n}_quantiles_{q}"))
+                    .collect();
+                for s in ["mean", "min", "max", "stddev"] {
+                    v.push(format!("results_{n}_{s}"));
+                }
+                v
+            })
+            .collect();
+        want.extend(owned.iter().map(String::as_str));
+        want.extend([
+            "results_num_requests_started",
+            "results_error_rate",
+            "results_number_errors",
+            "results_error_code_frequency",
+            "results_mean_output_throughput_token_per_s",
+            "results_num_completed_requests",
+            "results_num_completed_requests_per_min",
+            "team",
+            "timestamp",
+        ]);
+        assert_eq!(&keys[..want.len()], &want[..]);
+        assert_eq!(
+            m["model"], "renamed",
+            "metadata overrides in place, as dict.update does"
+        );
+        assert_eq!(
+            m["results_number_output_tokens_min"], 11,
+            "a number, not a string"
+        );
+        let sd = m["results_ttft_s_stddev"].as_f64().unwrap();
+        assert!((sd - 0.07071067811865475).abs() < 1e-12, "{sd}");
+        assert_eq!(m["version"], RESULTS_VERSION);
+        assert_eq!(m["name"], "m_550_150_summary");
+    }
+
+    #[test]
+    fn empty_params_disappear_and_single_sample_stddev_is_null() {
+        let mut i = info();
+        i.additional_sampling_params.clear();
+        let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0);
+        assert!(
+            !m.keys()
+                .any(|k| k.starts_with("additional_sampling_params"))
+        );
+        assert_eq!(m["results_ttft_s_stddev"], Value::Null);
+        let none = summary_object(&i, &summarize(&[], 1.0), 0);
+        assert_eq!(none["results_ttft_s_mean"], Value::Null);
+        assert_eq!(none["results_error_code_frequency"], "{}");
+        assert_eq!(none["results_error_rate"], 0.0);
+    }
+
+    #[test]
+    fn files_are_indented_valid_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let recs = vec![record(0.1, 1.0, 11, None)];
+        let m = summary_object(&info(), &summarize(&recs, 1.0), 0);
+        let files = write_final_files(dir.path(), "m_550_150", &m, &recs).unwrap();
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(text.starts_with("{\n    \"version\": \"2023-08-31\""));
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["results_ttft_s_stddev"], Value::Null);
+        let arr: Value = serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
+        assert_eq!(arr.as_array().unwrap().len(), 1);
+    }
+}

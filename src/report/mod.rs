@@ -1,0 +1,30 @@
+//! Result files and the printed summary, in LLMPerf's formats (spec §6.4, §6.5). Formats records; knows
+//! nothing about HTTP or actors.
+//!
+//! Files, for a base name `B` = sanitize(`{model}_{mean_input_tokens}_{mean_output_tokens}`):
+//! - `B_requests.jsonl` — one line per request as it completes (metrics, generated text, request config), so a
+//!   crash loses nothing that was measured;
+//! - `B_summary.json` and `B_individual_responses.json` — the original's files, written atomically at the end.
+
+mod console;
+mod llmperf;
+mod log_file;
+mod names;
+
+pub use console::print_summary;
+pub use llmperf::{
+    RunInfo, RunSummary, Stats, summarize, summary_object as llmperf_summary_object,
+    to_json_indent4, write_final_files,
+};
+pub use log_file::RequestLog;
+pub use names::sanitize_base_name;
+
+use std::path::Path;
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

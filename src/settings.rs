@@ -1,0 +1,617 @@
+//! Settings, layered once: built-in defaults < config file < environment < command line, then validated into
+//! typed [`Settings`]. Nothing downstream reads raw flags.
+//!
+//! Environment: `OPENAI_API_BASE` (or `OPENAI_BASE_URL`) and `OPENAI_API_KEY` as the original, and
+//! `LLMPERF_<KEY>` for any config key (`LLMPERF_NUM_CONCURRENT_REQUESTS=4`; nested keys with `__`,
+//! `LLMPERF_SIMULATOR__TTFT_MS=50`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::cli::LoadTestArgs;
+use crate::report::sanitize_base_name;
+use crate::sim::SimConfig;
+
+/// The original's defaults (spec §2).
+pub mod defaults {
+    pub const MEAN_INPUT_TOKENS: u64 = 550;
+    pub const STDDEV_INPUT_TOKENS: u64 = 150;
+    pub const MEAN_OUTPUT_TOKENS: u64 = 150;
+    pub const STDDEV_OUTPUT_TOKENS: u64 = 80;
+    pub const NUM_CONCURRENT_REQUESTS: u64 = 10;
+    pub const TIMEOUT_S: f64 = 90.0;
+    pub const MAX_NUM_COMPLETED_REQUESTS: u64 = 10;
+    pub const LLM_API: &str = "openai";
+    pub const SEED: u64 = 11111;
+    /// The original's per-read HTTP timeout.
+    pub const READ_TIMEOUT_S: f64 = 180.0;
+    pub const CONNECT_TIMEOUT_S: f64 = 30.0;
+}
+
+/// `openai_api_base` value that starts the built-in simulator in-process.
+pub const BUILTIN_ENDPOINT: &str = "builtin";
+
+/// One entry of `token_confs.input` / `token_confs.output` (the fork's config format).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConf {
+    /// A label; only used to tell runs apart in file names when their means collide.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub mean: u64,
+    pub stddev: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenConfs {
+    #[serde(default)]
+    input: Option<Vec<TokenConf>>,
+    #[serde(default)]
+    output: Option<Vec<TokenConf>>,
+}
+
+/// Every key the config file (and `LLMPERF_*` variables) may set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    model: Option<String>,
+    models: Option<Vec<String>>,
+    mean_input_tokens: Option<u64>,
+    stddev_input_tokens: Option<u64>,
+    mean_output_tokens: Option<u64>,
+    stddev_output_tokens: Option<u64>,
+    token_confs: Option<TokenConfs>,
+    num_concurrent_requests: Option<u64>,
+    timeout: Option<f64>,
+    max_num_completed_requests: Option<u64>,
+    additional_sampling_params: Option<Value>,
+    results_dir: Option<String>,
+    llm_api: Option<String>,
+    metadata: Option<Value>,
+    seed: Option<u64>,
+    openai_api_base: Option<String>,
+    openai_api_key: Option<String>,
+    read_timeout: Option<f64>,
+    connect_timeout: Option<f64>,
+    simulator: Option<SimConfig>,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// An OpenAI-compatible API base URL.
+    Url(String),
+    /// The built-in simulator, started in-process on a free loopback port.
+    Builtin,
+}
+
+/// Validated settings for a load test (possibly a matrix of runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub models: Vec<String>,
+    pub input_confs: Vec<TokenConf>,
+    pub output_confs: Vec<TokenConf>,
+    pub num_concurrent_requests: u64,
+    pub timeout: Duration,
+    pub max_num_completed_requests: u64,
+    pub additional_sampling_params: Map<String, Value>,
+    pub results_dir: Option<PathBuf>,
+    pub llm_api: String,
+    pub metadata: Map<String, Value>,
+    pub seed: u64,
+    pub endpoint: Endpoint,
+    pub api_key: Option<String>,
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub simulator: SimConfig,
+}
+
+/// One run of the matrix: a model with one input and one output length distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub model: String,
+    pub input: TokenConf,
+    pub output: TokenConf,
+    /// Sanitized base name of the result files, unique within the matrix.
+    pub base_name: String,
+}
+
+fn config_err(e: impl std::fmt::Display) -> Error {
+    Error::Config(format!("invalid configuration: {e}"))
+}
+
+impl Settings {
+    /// Layers defaults, the `--config` file, the environment `env` and the CLI `args`, and validates.
+    pub fn load(args: &LoadTestArgs, env: &HashMap<String, String>) -> Result<Settings, Error> {
+        let mut b = config::Config::builder();
+        if let Some(path) = &args.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read config file {} given with --config: {e}",
+                    path.display()
+                ))
+            })?;
+            b = b.add_source(config::File::from_str(&text, config::FileFormat::Yaml));
+        }
+        let llmperf_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("LLMPERF_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        b = b.add_source(
+            config::Environment::with_prefix("LLMPERF")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(llmperf_env)),
+        );
+        let non_empty = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        let base = non_empty("OPENAI_API_BASE").or_else(|| non_empty("OPENAI_BASE_URL"));
+        b = b
+            .set_override_option("openai_api_base", base)
+            .and_then(|b| b.set_override_option("openai_api_key", non_empty("OPENAI_API_KEY")))
+            .map_err(config_err)?;
+        b = apply_cli(b, args).map_err(config_err)?;
+        let raw: RawSettings = b
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| {
+                Error::Config(format!(
+                    "invalid configuration: {e}. Check the key names and types against settings/config.yml \
+                     (or `llmperf-actors --help`)"
+                ))
+            })?;
+        raw.validate()
+    }
+
+    /// The matrix of runs, models × input confs × output confs, in that nesting order (like the fork's run.py),
+    /// with file names made unique.
+    pub fn runs(&self) -> Vec<RunSpec> {
+        let mut runs = Vec::new();
+        for model in &self.models {
+            for input in &self.input_confs {
+                for output in &self.output_confs {
+                    let base_name =
+                        sanitize_base_name(&format!("{model}_{}_{}", input.mean, output.mean));
+                    runs.push(RunSpec {
+                        model: model.clone(),
+                        input: input.clone(),
+                        output: output.clone(),
+                        base_name,
+                    });
+                }
+            }
+        }
+        make_unique(&mut runs);
+        runs
+    }
+}
+
+/// Gives every run its own files: a clash adds the conf names, then a counter.
+fn make_unique(runs: &mut [RunSpec]) {
+    let count = |runs: &[RunSpec], name: &str| runs.iter().filter(|r| r.base_name == name).count();
+    let clashing: Vec<usize> = (0..runs.len())
+        .filter(|&i| count(runs, &runs[i].base_name) > 1)
+        .collect();
+    for &i in &clashing {
+        let r = &runs[i];
+        let label = |c: &TokenConf| {
+            c.name
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", c.mean, c.stddev))
+        };
+        let name = sanitize_base_name(&format!(
+            "{}_{}_{}",
+            r.base_name,
+            label(&r.input),
+            label(&r.output)
+        ));
+        log::warn!(
+            "runs share the file name {}; writing {} instead",
+            r.base_name,
+            name
+        );
+        runs[i].base_name = name;
+    }
+    for i in 0..runs.len() {
+        let mut k = 2;
+        while runs[..i].iter().any(|r| r.base_name == runs[i].base_name) {
+            runs[i].base_name = format!("{}_{k}", runs[i].base_name);
+            k += 1;
+        }
+    }
+}
+
+fn apply_cli(
+    mut b: config::ConfigBuilder<config::builder::DefaultState>,
+    a: &LoadTestArgs,
+) -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
+    b = b
+        .set_override_option("model", a.model.clone())?
+        .set_override_option("mean_input_tokens", a.mean_input_tokens)?
+        .set_override_option("stddev_input_tokens", a.stddev_input_tokens)?
+        .set_override_option("mean_output_tokens", a.mean_output_tokens)?
+        .set_override_option("stddev_output_tokens", a.stddev_output_tokens)?
+        .set_override_option("num_concurrent_requests", a.num_concurrent_requests)?
+        .set_override_option("timeout", a.timeout)?
+        .set_override_option("max_num_completed_requests", a.max_num_completed_requests)?
+        .set_override_option(
+            "additional_sampling_params",
+            a.additional_sampling_params.clone(),
+        )?
+        .set_override_option("results_dir", a.results_dir.clone())?
+        .set_override_option("llm_api", a.llm_api.clone())?
+        .set_override_option("metadata", a.metadata.clone())?
+        .set_override_option("seed", a.seed)?;
+    Ok(b)
+}
+
+/// A JSON object given as an object or as a JSON string (`--additional-sampling-params '{"a": 1}'`).
+fn json_object(key: &str, v: Option<Value>) -> Result<Map<String, Value>, Error> {
+    let bad = |got: &str| {
+        Error::Config(format!(
+            "{key} must be a JSON object, e.g. '{{\"temperature\": 0.7}}'; got {got}"
+        ))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(Map::new()),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(bad(&s)),
+            Err(e) => Err(bad(&format!("{s} ({e})"))),
+        },
+        Some(other) => Err(bad(&other.to_string())),
+    }
+}
+
+/// `k1=v1,k2=v2` (split at the first `=` of each item) or a mapping.
+pub fn parse_metadata(v: Option<Value>) -> Result<Map<String, Value>, Error> {
+    match v {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(Value::String(s)) => {
+            let mut m = Map::new();
+            for item in s.split(',').filter(|i| !i.trim().is_empty()) {
+                let (k, v) = item.split_once('=').ok_or_else(|| {
+                    Error::Config(format!(
+                        "metadata item '{item}' has no '=': write key=value pairs separated by commas, \
+                         e.g. --metadata team=infra,gpu=a100"
+                    ))
+                })?;
+                m.insert(k.trim().to_string(), Value::from(v.trim()));
+            }
+            Ok(m)
+        }
+        Some(other) => Err(Error::Config(format!(
+            "metadata must be key=value pairs or a mapping; got {other}"
+        ))),
+    }
+}
+
+fn seconds(key: &str, v: f64) -> Result<Duration, Error> {
+    if v.is_finite() && v > 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(Error::Config(format!(
+            "{key} must be a positive number of seconds; got {v}"
+        )))
+    }
+}
+
+fn at_least_one(key: &str, v: u64) -> Result<u64, Error> {
+    if v >= 1 {
+        Ok(v)
+    } else {
+        Err(Error::Config(format!("{key} must be at least 1; got {v}")))
+    }
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Settings, Error> {
+        let models = match (self.model, self.models) {
+            (Some(m), _) => vec![m],
+            (None, Some(ms)) if !ms.is_empty() => ms,
+            _ => {
+                return Err(Error::Config(
+                    "no model given: pass --model NAME, or list `models:` in the --config file"
+                        .into(),
+                ));
+            }
+        };
+        if let Some(m) = models.iter().find(|m| m.trim().is_empty()) {
+            return Err(Error::Config(format!("model name '{m}' is empty")));
+        }
+        let confs = self.token_confs.unwrap_or_default();
+        let input_confs = pick_confs(
+            "input",
+            self.mean_input_tokens,
+            self.stddev_input_tokens,
+            confs.input,
+            (defaults::MEAN_INPUT_TOKENS, defaults::STDDEV_INPUT_TOKENS),
+        )?;
+        let output_confs = pick_confs(
+            "output",
+            self.mean_output_tokens,
+            self.stddev_output_tokens,
+            confs.output,
+            (defaults::MEAN_OUTPUT_TOKENS, defaults::STDDEV_OUTPUT_TOKENS),
+        )?;
+        let llm_api = self.llm_api.unwrap_or_else(|| defaults::LLM_API.into());
+        if llm_api != "openai" {
+            return Err(Error::Config(format!(
+                "llm_api '{llm_api}' is not supported; use --llm-api openai (any OpenAI-compatible endpoint)"
+            )));
+        }
+        let endpoint = match self.openai_api_base.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(Error::Config(
+                    "no endpoint: set OPENAI_API_BASE (e.g. http://localhost:8000/v1), or `openai_api_base` in \
+                     the --config file; `openai_api_base: builtin` uses the built-in simulator"
+                        .into(),
+                ));
+            }
+            Some(BUILTIN_ENDPOINT) => Endpoint::Builtin,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.parse::<awc::http::Uri>().map_err(|e| {
+                    Error::Config(format!("openai_api_base '{url}' is not a valid URL: {e}"))
+                })?;
+                Endpoint::Url(url.to_string())
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "openai_api_base '{other}' must start with http:// or https:// (or be `builtin`)"
+                )));
+            }
+        };
+        let results_dir = match self.results_dir {
+            Some(d) if !d.trim().is_empty() => {
+                let p = PathBuf::from(d);
+                if p.exists() && !p.is_dir() {
+                    return Err(Error::Config(format!(
+                        "results_dir {} exists and is not a directory; pass another --results-dir",
+                        p.display()
+                    )));
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        Ok(Settings {
+            models,
+            input_confs,
+            output_confs,
+            num_concurrent_requests: at_least_one(
+                "num_concurrent_requests",
+                self.num_concurrent_requests
+                    .unwrap_or(defaults::NUM_CONCURRENT_REQUESTS),
+            )?,
+            timeout: seconds("timeout", self.timeout.unwrap_or(defaults::TIMEOUT_S))?,
+            max_num_completed_requests: at_least_one(
+                "max_num_completed_requests",
+                self.max_num_completed_requests
+                    .unwrap_or(defaults::MAX_NUM_COMPLETED_REQUESTS),
+            )?,
+            additional_sampling_params: json_object(
+                "additional_sampling_params",
+                self.additional_sampling_params,
+            )?,
+            results_dir,
+            llm_api,
+            metadata: parse_metadata(self.metadata)?,
+            seed: self.seed.unwrap_or(defaults::SEED),
+            endpoint,
+            api_key: self.openai_api_key.filter(|k| !k.is_empty()),
+            read_timeout: seconds(
+                "read_timeout",
+                self.read_timeout.unwrap_or(defaults::READ_TIMEOUT_S),
+            )?,
+            connect_timeout: seconds(
+                "connect_timeout",
+                self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
+            )?,
+            simulator: self.simulator.unwrap_or_default().validated()?,
+        })
+    }
+}
+
+/// Scalar `mean_*`/`stddev_*` keys (from any layer) win over the `token_confs` list.
+fn pick_confs(
+    what: &str,
+    mean: Option<u64>,
+    stddev: Option<u64>,
+    list: Option<Vec<TokenConf>>,
+    (default_mean, default_stddev): (u64, u64),
+) -> Result<Vec<TokenConf>, Error> {
+    if mean.is_some() || stddev.is_some() || list.is_none() {
+        if list.is_some() {
+            log::warn!(
+                "mean_{what}_tokens/stddev_{what}_tokens are set, so token_confs.{what} is ignored"
+            );
+        }
+        return Ok(vec![TokenConf {
+            name: None,
+            mean: mean.unwrap_or(default_mean),
+            stddev: stddev.unwrap_or(default_stddev),
+        }]);
+    }
+    let list = list.unwrap_or_default();
+    if list.is_empty() {
+        return Err(Error::Config(format!(
+            "token_confs.{what} is empty: list at least one {{name, mean, stddev}}"
+        )));
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn args() -> LoadTestArgs {
+        LoadTestArgs {
+            model: Some("m".into()),
+            ..Default::default()
+        }
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, LoadTestArgs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, text).unwrap();
+        let a = LoadTestArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        (dir, a)
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let s = Settings::load(&args(), &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+        assert_eq!(s.input_confs[0].mean, 550);
+        assert_eq!(s.input_confs[0].stddev, 150);
+        assert_eq!(s.output_confs[0].mean, 150);
+        assert_eq!(s.output_confs[0].stddev, 80);
+        assert_eq!(s.num_concurrent_requests, 10);
+        assert_eq!(s.timeout, Duration::from_secs(90));
+        assert_eq!(s.max_num_completed_requests, 10);
+        assert_eq!(s.seed, 11111);
+        assert_eq!(s.results_dir, None);
+        assert_eq!(s.endpoint, Endpoint::Url("http://x/v1".into()));
+        assert!(s.additional_sampling_params.is_empty());
+    }
+
+    #[test]
+    fn precedence_file_env_cli() {
+        let (_d, mut a) = config_file(
+            "openai_api_base: builtin\nmodels: [a]\nnum_concurrent_requests: 3\ntimeout: 5\nseed: 1\n",
+        );
+        let s = Settings::load(&a, &env(&[])).unwrap();
+        assert_eq!((s.num_concurrent_requests, s.seed), (3, 1));
+        assert_eq!(s.endpoint, Endpoint::Builtin);
+        let e = env(&[
+            ("LLMPERF_NUM_CONCURRENT_REQUESTS", "4"),
+            ("OPENAI_API_BASE", "http://e/v1"),
+        ]);
+        let s = Settings::load(&a, &e).unwrap();
+        assert_eq!(s.num_concurrent_requests, 4);
+        assert_eq!(s.endpoint, Endpoint::Url("http://e/v1".into()));
+        a.num_concurrent_requests = Some(5);
+        a.model = Some("cli-model".into());
+        let s = Settings::load(&a, &e).unwrap();
+        assert_eq!(s.num_concurrent_requests, 5);
+        assert_eq!(s.models, ["cli-model"]);
+        assert_eq!(s.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn matrix_from_the_forks_config() {
+        let (_d, a) = config_file(
+            "openai_api_base: http://h/v1
+openai_api_key: k
+models: ['llama2:7b', 'mistral:7b']
+token_confs:
+  input:
+    - {name: input-S, mean: 150, stddev: 100}
+    - {name: input-M, mean: 650, stddev: 250}
+  output:
+    - {name: output-S, mean: 50, stddev: 20}
+",
+        );
+        let s = Settings::load(&a, &env(&[])).unwrap();
+        let runs = s.runs();
+        let names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "llama2-7b_150_50",
+                "llama2-7b_650_50",
+                "mistral-7b_150_50",
+                "mistral-7b_650_50"
+            ]
+        );
+        assert_eq!(s.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn clashing_runs_get_distinct_file_names() {
+        let (_d, a) = config_file(
+            "openai_api_base: builtin
+models: ['a/b', 'a:b']
+token_confs:
+  input:
+    - {name: x, mean: 100, stddev: 1}
+    - {name: y, mean: 100, stddev: 50}
+",
+        );
+        let runs = Settings::load(&a, &env(&[])).unwrap().runs();
+        let mut names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
+        assert_eq!(names.len(), 4);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 4, "{names:?}");
+    }
+
+    #[test]
+    fn bad_input_names_the_key() {
+        let msg = |a: &LoadTestArgs, e: &[(&str, &str)]| {
+            Settings::load(a, &env(e)).unwrap_err().to_string()
+        };
+        let base = [("OPENAI_API_BASE", "http://x/v1")];
+        let (_d, a) =
+            config_file("openai_api_base: builtin\nmodel: m\nnum_concurent_requests: 3\n");
+        assert!(
+            msg(&a, &[]).contains("num_concurent_requests"),
+            "{}",
+            msg(&a, &[])
+        );
+        let (_d2, a) = config_file("openai_api_base: builtin\nmodel: m\ntimeout: soon\n");
+        assert!(msg(&a, &[]).contains("timeout"), "{}", msg(&a, &[]));
+        let no_model = LoadTestArgs::default();
+        assert!(msg(&no_model, &base).contains("--model"));
+        assert!(msg(&args(), &[]).contains("OPENAI_API_BASE"));
+        assert!(msg(&args(), &[("OPENAI_API_BASE", "localhost:8000")]).contains("http://"));
+        let mut a = args();
+        a.additional_sampling_params = Some("[1]".into());
+        assert!(msg(&a, &base).contains("additional_sampling_params"));
+        let mut a = args();
+        a.metadata = Some("a=1,b".into());
+        assert!(msg(&a, &base).contains("'b'"));
+        let mut a = args();
+        a.num_concurrent_requests = Some(0);
+        assert!(msg(&a, &base).contains("num_concurrent_requests"));
+        let mut a = args();
+        a.llm_api = Some("sagemaker".into());
+        assert!(msg(&a, &base).contains("sagemaker"));
+        let missing = LoadTestArgs {
+            config: Some("/nonexistent/c.yml".into()),
+            ..args()
+        };
+        assert!(msg(&missing, &base).contains("/nonexistent/c.yml"));
+    }
+
+    #[test]
+    fn metadata_and_params() {
+        let mut a = args();
+        a.metadata = Some("team=infra,url=http://x/?a=b".into());
+        a.additional_sampling_params = Some(r#"{"temperature": 0.5, "max_tokens": 7}"#.into());
+        let s = Settings::load(&a, &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+        assert_eq!(s.metadata["url"], "http://x/?a=b");
+        assert_eq!(s.additional_sampling_params["max_tokens"], 7);
+    }
+}

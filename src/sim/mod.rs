@@ -1,0 +1,134 @@
+//! The built-in simulator: an OpenAI-compatible streaming `/v1/chat/completions` server over real HTTP, with
+//! configurable time to first token, inter-chunk delay, tokens per chunk and output length, and injectable
+//! faults. Deterministic: the same request gets the same answer, chunk `k` is due at exactly
+//! `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not drift).
+//!
+//! It shares nothing with the client but the wire format; its timing code is its own.
+
+mod server;
+
+pub use server::{SimServer, serve_foreground, start_in_background};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Words the simulator streams. Each is a single Llama token when preceded by a space (and at the start of the
+/// text), so a response of `n` tokens counts exactly `n + 1` with BOS.
+pub const WORDS: [&str; 16] = [
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be",
+    "at", "by",
+];
+
+/// A failure injected into every `every`-th request (counting from 1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    pub kind: Fault,
+    pub every: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// HTTP 500 with a JSON error body.
+    #[serde(rename = "http_500")]
+    Http500,
+    /// HTTP 429 with `Retry-After: 1` and a JSON error body.
+    #[serde(rename = "http_429")]
+    Http429,
+    /// Half the tokens, then an `{"error": …}` event, then the end of the stream.
+    ErrorMidStream,
+    /// Half the tokens, then the connection is cut (no terminating chunk).
+    CloseMidStream,
+}
+
+impl std::str::FromStr for FaultRule {
+    type Err = String;
+    /// `KIND:N`, e.g. `http_500:5`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, every) = s
+            .split_once(':')
+            .ok_or_else(|| format!("fault '{s}' must be KIND:N, e.g. http_500:5"))?;
+        let kind: Fault = serde_json::from_value(serde_json::Value::from(kind)).map_err(|_| {
+            format!(
+                "unknown fault kind '{kind}': use http_500, http_429, error_mid_stream or close_mid_stream"
+            )
+        })?;
+        let every: u64 = every
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("fault '{s}': N must be a whole number ≥ 1"))?;
+        Ok(FaultRule { kind, every })
+    }
+}
+
+/// Simulator behaviour (config key `simulator:`, or `serve-sim` flags).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Delay from request arrival to the first content chunk, in milliseconds.
+    pub ttft_ms: f64,
+    /// Delay between content chunks, in milliseconds.
+    pub itl_ms: f64,
+    /// Tokens per content chunk.
+    pub tokens_per_chunk: u32,
+    /// Fixed output length; `None` honours the request's `max_tokens` (else `default_output_tokens`).
+    pub output_tokens: Option<u64>,
+    /// Output length when the request has no `max_tokens`.
+    pub default_output_tokens: u64,
+    /// HTTP worker threads.
+    pub workers: usize,
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ttft_ms: 100.0,
+            itl_ms: 10.0,
+            tokens_per_chunk: 1,
+            output_tokens: None,
+            default_output_tokens: 100,
+            workers: 1,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks the values; errors name the key.
+    pub fn validated(self) -> Result<SimConfig, Error> {
+        let bad = |k: &str, v: &dyn std::fmt::Display| {
+            Err(Error::Config(format!("simulator.{k} is invalid: {v}")))
+        };
+        if !(self.ttft_ms.is_finite() && self.ttft_ms >= 0.0) {
+            return bad("ttft_ms", &self.ttft_ms);
+        }
+        if !(self.itl_ms.is_finite() && self.itl_ms >= 0.0) {
+            return bad("itl_ms", &self.itl_ms);
+        }
+        if self.tokens_per_chunk == 0 {
+            return bad("tokens_per_chunk", &"must be at least 1");
+        }
+        if self.workers == 0 {
+            return bad("workers", &"must be at least 1");
+        }
+        if let Some(f) = self.faults.iter().find(|f| f.every == 0) {
+            return bad(
+                "faults",
+                &format!("{:?} has every: 0; use 1 or more", f.kind),
+            );
+        }
+        Ok(self)
+    }
+
+    /// The fault for the `n`-th request (1-based), if any.
+    pub fn fault_for(&self, n: u64) -> Option<Fault> {
+        self.faults
+            .iter()
+            .find(|f| n.is_multiple_of(f.every))
+            .map(|f| f.kind)
+    }
+}

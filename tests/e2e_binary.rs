@@ -1,0 +1,512 @@
+//! End to end through the real binary against the built-in simulator (loopback only).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
+    // Tests must not pick up a developer's endpoint or settings.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run_config(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
+    let cfg = dir.join("config.yml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read_json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn read_jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const ORIGINAL_RECORD_KEYS: [&str; 9] = [
+    "error_code",
+    "error_msg",
+    "inter_token_latency_s",
+    "ttft_s",
+    "end_to_end_latency_s",
+    "request_output_throughput_token_per_s",
+    "number_total_tokens",
+    "number_output_tokens",
+    "number_input_tokens",
+];
+
+fn original_summary_keys() -> Vec<String> {
+    let mut keys: Vec<String> = [
+        "version",
+        "name",
+        "model",
+        "mean_input_tokens",
+        "stddev_input_tokens",
+        "mean_output_tokens",
+        "stddev_output_tokens",
+        "num_concurrent_requests",
+    ]
+    .map(String::from)
+    .to_vec();
+    for m in [
+        "inter_token_latency_s",
+        "ttft_s",
+        "end_to_end_latency_s",
+        "request_output_throughput_token_per_s",
+        "number_input_tokens",
+        "number_output_tokens",
+    ] {
+        for q in ["p25", "p50", "p75", "p90", "p95", "p99"] {
+            keys.push(format!("results_{m}_quantiles_{q}"));
+        }
+        for s in ["mean", "min", "max", "stddev"] {
+            keys.push(format!("results_{m}_{s}"));
+        }
+    }
+    for k in [
+        "results_num_requests_started",
+        "results_error_rate",
+        "results_number_errors",
+        "results_error_code_frequency",
+        "results_mean_output_throughput_token_per_s",
+        "results_num_completed_requests",
+        "results_num_completed_requests_per_min",
+        "timestamp",
+    ] {
+        keys.push(k.into());
+    }
+    keys
+}
+
+#[test]
+fn builtin_run_writes_llmperf_files_with_true_timings_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_config(
+        dir.path(),
+        "openai_api_base: builtin
+model: sim/llama
+mean_input_tokens: 200
+stddev_input_tokens: 50
+mean_output_tokens: 30
+stddev_output_tokens: 10
+num_concurrent_requests: 4
+max_num_completed_requests: 12
+results_dir: out
+simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
+",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Results for token benchmark for sim/llama queried with the openai api.")
+    );
+    assert!(
+        stdout.contains("Number Of Completed Requests: 12"),
+        "{stdout}"
+    );
+
+    let res = dir.path().join("out");
+    let summary = read_json(&res.join("sim-llama_200_30_summary.json"));
+    let keys: Vec<&String> = summary.as_object().unwrap().keys().collect();
+    let want = original_summary_keys();
+    assert_eq!(
+        keys[..want.len()]
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>(),
+        want
+    );
+    assert_eq!(summary["name"], "sim-llama_200_30_summary");
+    assert_eq!(summary["results_num_requests_started"], 12);
+    assert_eq!(summary["results_number_errors"], 0);
+    assert_eq!(summary["results_num_completed_requests"], 12);
+    assert_eq!(summary["results_error_code_frequency"], "{}");
+
+    let records = read_json(&res.join("sim-llama_200_30_individual_responses.json"));
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 12);
+    for r in records {
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys[..9].iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ORIGINAL_RECORD_KEYS
+        );
+    }
+
+    // The per-request log holds the same records plus text and request config.
+    let log = read_jsonl(&res.join("sim-llama_200_30_requests.jsonl"));
+    assert_eq!(log.len(), 12);
+    let mut indices: Vec<u64> = log.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    indices.sort();
+    assert_eq!(
+        indices,
+        (0..12).collect::<Vec<_>>(),
+        "every prompt sent exactly once"
+    );
+    for l in &log {
+        let m = &l["metrics"];
+        let max_tokens = l["request_config"]["sampling_params"]["max_tokens"]
+            .as_u64()
+            .unwrap();
+        // The simulator streams exactly max_tokens single-token words; the count includes BOS.
+        assert_eq!(
+            m["number_output_tokens"].as_u64().unwrap(),
+            max_tokens + 1,
+            "{l}"
+        );
+        assert_eq!(
+            m["number_total_tokens"].as_u64().unwrap(),
+            max_tokens + 1 + m["number_input_tokens"].as_u64().unwrap()
+        );
+        assert_eq!(
+            l["generated_text"].as_str().unwrap().split(' ').count() as u64,
+            max_tokens
+        );
+        let prompt = l["request_config"]["prompt"][0].as_str().unwrap();
+        assert!(prompt.starts_with(&format!(
+            "Randomly stream lines from the following text with {max_tokens} output tokens."
+        )));
+        assert!(
+            m["number_input_tokens_actual"].as_u64().unwrap()
+                <= m["number_input_tokens"].as_u64().unwrap()
+        );
+
+        // Timings: the simulator sends chunk k at exactly ttft + k·itl after the request arrived.
+        let ttft = m["ttft_s"].as_f64().unwrap();
+        assert!((0.080..0.080 + 0.060).contains(&ttft), "ttft {ttft}");
+        let tpot = m["tpot_s"].as_f64().unwrap();
+        assert!(
+            (0.015 - 0.002..0.015 + 0.005).contains(&tpot),
+            "tpot {tpot}"
+        );
+        let e2e = m["end_to_end_latency_s"].as_f64().unwrap();
+        let ideal_e2e = 0.080 + 0.015 * (max_tokens - 1) as f64;
+        assert!(
+            e2e >= ideal_e2e - 0.002 && e2e < ideal_e2e + 0.1,
+            "e2e {e2e} vs {ideal_e2e}"
+        );
+        // The original's ITL: (last content − start) / data events; events = role + tokens + finish chunk.
+        let events = m["number_stream_events"].as_u64().unwrap();
+        assert_eq!(events, max_tokens + 2);
+        let itl = m["inter_token_latency_s"].as_f64().unwrap();
+        assert!((itl - e2e / events as f64).abs() < 0.002, "itl {itl}");
+    }
+}
+
+#[test]
+fn failing_requests_are_recorded_with_codes_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        "openai_api_base: builtin
+model: faulty
+mean_input_tokens: 100
+stddev_input_tokens: 0
+mean_output_tokens: 20
+stddev_output_tokens: 0
+num_concurrent_requests: 3
+max_num_completed_requests: 20
+results_dir: .
+simulator:
+  ttft_ms: 5
+  itl_ms: 1
+  faults:
+    - {kind: http_500, every: 4}
+    - {kind: http_429, every: 5}
+    - {kind: error_mid_stream, every: 7}
+    - {kind: close_mid_stream, every: 9}
+",
+        &[],
+    );
+    // Requests 4, 8, 12, 16, 20 → 500; 5, 10, 15 → 429; 7, 14 → error event; 9, 18 → cut; 8 succeed.
+    let s = read_json(&dir.path().join("faulty_100_20_summary.json"));
+    assert_eq!(s["results_num_requests_started"], 20);
+    assert_eq!(s["results_number_errors"], 12);
+    assert_eq!(s["results_num_completed_requests"], 8);
+    assert_eq!(s["results_error_rate"], 0.6);
+    assert_eq!(
+        s["results_error_code_counts"],
+        serde_json::json!({"500": 5, "429": 3, "server_error": 2, "-1": 2})
+    );
+    assert_eq!(s["results_number_output_tokens_min"], 21);
+    let records = read_json(&dir.path().join("faulty_100_20_individual_responses.json"));
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 20);
+    let with = |code: Value| records.iter().filter(move |r| r["error_code"] == code);
+    for r in with(Value::from(500)) {
+        assert!(
+            r["error_msg"]
+                .as_str()
+                .unwrap()
+                .contains("simulated internal server error")
+        );
+        assert_eq!(r["end_to_end_latency_s"], 0.0);
+        assert_eq!(r["request_output_throughput_token_per_s"], 0.0);
+    }
+    for r in with(Value::from(429)) {
+        assert!(r["error_msg"].as_str().unwrap().contains("rate limit"));
+    }
+    for r in with(Value::from("server_error")) {
+        assert_eq!(r["error_msg"], "simulated error mid-stream");
+        assert!(
+            r["ttft_s"].as_f64().unwrap() > 0.0,
+            "timings measured so far are kept"
+        );
+    }
+    for r in with(Value::from(-1)) {
+        assert!(r["error_msg"].as_str().unwrap().contains("stream"), "{r}");
+    }
+    let ok = records.iter().filter(|r| r["error_code"].is_null()).count();
+    assert_eq!(ok, 8);
+    let log = read_jsonl(&dir.path().join("faulty_100_20_requests.jsonl"));
+    assert_eq!(log.len(), 20);
+}
+
+#[test]
+fn config_matrix_runs_every_combination_without_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        "openai_api_base: builtin
+models: [a, 'b:1']
+token_confs:
+  input:
+    - {name: S, mean: 60, stddev: 5}
+  output:
+    - {name: o1, mean: 5, stddev: 1}
+    - {name: o2, mean: 5, stddev: 2}
+max_num_completed_requests: 2
+num_concurrent_requests: 2
+results_dir: r
+simulator: {ttft_ms: 1, itl_ms: 1}
+",
+        &[],
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("r"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("_summary.json"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "a_60_5_S_o1_summary.json",
+            "a_60_5_S_o2_summary.json",
+            "b-1_60_5_S_o1_summary.json",
+            "b-1_60_5_S_o2_summary.json"
+        ]
+    );
+}
+
+#[test]
+fn cli_flags_override_the_file_and_original_flag_names_work() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        "openai_api_base: builtin\nmodel: from-file\nresults_dir: r\nsimulator: {ttft_ms: 1, itl_ms: 1}\n",
+        &[
+            "--model",
+            "from-cli",
+            "--mean-input-tokens",
+            "90",
+            "--stddev-input-tokens",
+            "0",
+            "--mean-output-tokens",
+            "7",
+            "--stddev-output-tokens",
+            "0",
+            "--num-concurrent-requests",
+            "2",
+            "--timeout",
+            "30",
+            "--max-num-completed-requests",
+            "3",
+            "--additional-sampling-params",
+            r#"{"temperature": 0.5}"#,
+            "--llm-api",
+            "openai",
+            "--metadata",
+            "gpu=none,run=ci",
+            "--seed",
+            "7",
+            "--results-dir",
+            "cli-out",
+        ],
+    );
+    let s = read_json(&dir.path().join("cli-out/from-cli_90_7_summary.json"));
+    assert_eq!(s["model"], "from-cli");
+    assert_eq!(s["num_concurrent_requests"], 2);
+    assert_eq!(s["additional_sampling_params_temperature"], 0.5);
+    assert_eq!(s["gpu"], "none");
+    assert_eq!(s["run"], "ci");
+    assert_eq!(s["seed"], 7);
+    assert_eq!(s["results_num_requests_started"], 3);
+    assert_eq!(s["results_number_input_tokens_max"], 90);
+    assert_eq!(s["results_number_output_tokens_max"], 8);
+}
+
+#[test]
+fn environment_sets_the_endpoint_and_no_results_dir_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "--model",
+            "m",
+            "--max-num-completed-requests",
+            "2",
+            "--mean-output-tokens",
+            "3",
+        ])
+        .env("OPENAI_API_BASE", "builtin")
+        .env("LLMPERF_SIMULATOR__TTFT_MS", "1")
+        .env("LLMPERF_SIMULATOR__ITL_MS", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Number Of Completed Requests: 2"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+fn expect_error(args: &[&str], envs: &[(&str, &str)], code: i32, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = bin();
+    c.args(args).current_dir(dir.path());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors_not_panics() {
+    expect_error(&[], &[("OPENAI_API_BASE", "builtin")], 2, "--model");
+    expect_error(&["--model", "m"], &[], 2, "OPENAI_API_BASE");
+    expect_error(
+        &["--model", "m", "--additional-sampling-params", "{oops"],
+        &[("OPENAI_API_BASE", "builtin")],
+        2,
+        "additional_sampling_params",
+    );
+    expect_error(
+        &["--model", "m", "--num-concurrent-requests", "ten"],
+        &[("OPENAI_API_BASE", "builtin")],
+        2,
+        "--num-concurrent-requests",
+    );
+    expect_error(
+        &["--model", "m", "--config", "missing.yml"],
+        &[("OPENAI_API_BASE", "builtin")],
+        2,
+        "missing.yml",
+    );
+    // Nothing listens on port 9 of loopback.
+    expect_error(
+        &["--model", "m"],
+        &[("OPENAI_API_BASE", "http://127.0.0.1:9/v1")],
+        1,
+        "cannot connect to http://127.0.0.1:9/v1",
+    );
+}
+
+#[test]
+fn unknown_config_keys_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: PathBuf = dir.path().join("c.yml");
+    std::fs::write(&cfg, "openai_api_base: builtin\nmodel: m\nconcurrency: 3\n").unwrap();
+    expect_error(
+        &["--config", cfg.to_str().unwrap()],
+        &[],
+        2,
+        "unknown field `concurrency`",
+    );
+}
+
+#[test]
+fn help_lists_the_original_flags() {
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--model",
+        "--mean-input-tokens",
+        "--stddev-input-tokens",
+        "--mean-output-tokens",
+        "--stddev-output-tokens",
+        "--num-concurrent-requests",
+        "--timeout",
+        "--max-num-completed-requests",
+        "--additional-sampling-params",
+        "--results-dir",
+        "--llm-api",
+        "--metadata",
+        "--config",
+        "--seed",
+        "serve-sim",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn timeout_stops_new_requests_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_config(
+        dir.path(),
+        "openai_api_base: builtin
+model: slow
+mean_output_tokens: 2
+stddev_output_tokens: 0
+num_concurrent_requests: 1
+max_num_completed_requests: 10
+timeout: 1
+results_dir: .
+simulator: {ttft_ms: 400, itl_ms: 1}
+",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Test timed out before all requests could be completed."));
+    let s = read_json(&dir.path().join("slow_550_2_summary.json"));
+    let started = s["results_num_requests_started"].as_u64().unwrap();
+    assert!((2..=3).contains(&started), "started {started}");
+    assert_eq!(
+        s["results_num_completed_requests"].as_u64().unwrap(),
+        started
+    );
+}

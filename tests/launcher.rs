@@ -1,0 +1,158 @@
+//! The closed loop, checked with a scripted client so counts are exact.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
+use llmperf_actors::actors::{ClientPool, RequestsLauncher};
+use llmperf_actors::backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
+use llmperf_actors::messages::{PreparedRequest, RequestCompleted, RunRequests};
+use llmperf_actors::metrics::{Measured, StreamTimings, Usage};
+
+/// Sleeps, then answers; counts how many requests are in flight at once across all clients.
+struct ScriptedClient {
+    delay: Duration,
+    in_flight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    sent: Arc<AtomicUsize>,
+}
+
+impl LlmClient for ScriptedClient {
+    fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
+        let delay = self.delay;
+        let (in_flight, peak, sent) =
+            (self.in_flight.clone(), self.peak.clone(), self.sent.clone());
+        Box::pin(async move {
+            let started = Instant::now();
+            sent.fetch_add(1, Ordering::SeqCst);
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            actix_rt::time::sleep(delay).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            ClientResponse {
+                started,
+                measured: Measured {
+                    timings: StreamTimings {
+                        first_content_s: Some(0.001),
+                        last_content_s: Some(0.002),
+                        end_s: delay.as_secs_f64(),
+                        data_events: 2,
+                    },
+                    usage: Usage::default(),
+                    error: None,
+                },
+                generated_text: config.prompt.0,
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct Sink {
+    seen: Arc<Mutex<Vec<usize>>>,
+}
+impl Actor for Sink {
+    type Context = Context<Self>;
+}
+impl Handler<RequestCompleted> for Sink {
+    type Result = ();
+    fn handle(&mut self, msg: RequestCompleted, _: &mut Context<Self>) {
+        self.seen.lock().unwrap().push(msg.index);
+    }
+}
+
+struct Counters {
+    peak: Arc<AtomicUsize>,
+    sent: Arc<AtomicUsize>,
+}
+
+fn factory(delay: Duration) -> (ClientFactory, Counters) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let c = Counters {
+        peak: peak.clone(),
+        sent: sent.clone(),
+    };
+    let f: ClientFactory = Arc::new(move || {
+        Box::new(ScriptedClient {
+            delay,
+            in_flight: in_flight.clone(),
+            peak: peak.clone(),
+            sent: sent.clone(),
+        }) as Box<dyn LlmClient>
+    });
+    (f, c)
+}
+
+fn requests(n: usize) -> Vec<PreparedRequest> {
+    (0..n)
+        .map(|i| PreparedRequest {
+            config: RequestConfig {
+                model: "m".into(),
+                prompt: (format!("prompt {i}"), 10),
+                sampling_params: Default::default(),
+                llm_api: "openai".into(),
+                metadata: Default::default(),
+            },
+            actual_input_tokens: 9,
+        })
+        .collect()
+}
+
+async fn run(n: usize, c: usize, delay_ms: u64, timeout: Duration) -> (Vec<usize>, Counters, bool) {
+    let (f, counters) = factory(Duration::from_millis(delay_ms));
+    let pool = ClientPool::start(f, c, 2);
+    pool.ready().await;
+    let launcher = RequestsLauncher::new(pool.recipients()).start();
+    let sink = Sink::default();
+    let seen = sink.seen.clone();
+    let sink = sink.start();
+    let done = launcher
+        .send(RunRequests {
+            requests: requests(n),
+            concurrency: c,
+            timeout,
+            collector: sink.recipient(),
+        })
+        .await
+        .unwrap();
+    // Results are forwarded before the reply; give the sink's mailbox a turn.
+    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(done.launched, seen.lock().unwrap().len());
+    let seen = seen.lock().unwrap().clone();
+    (seen, counters, done.timed_out)
+}
+
+#[actix::test]
+async fn keeps_exactly_c_in_flight_and_sends_each_request_once() {
+    let (mut seen, counters, timed_out) = run(25, 4, 15, Duration::from_secs(60)).await;
+    assert!(!timed_out);
+    assert_eq!(counters.peak.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        counters.sent.load(Ordering::SeqCst),
+        25,
+        "no surplus requests"
+    );
+    seen.sort();
+    assert_eq!(seen, (0..25).collect::<Vec<_>>());
+}
+
+#[actix::test]
+async fn concurrency_above_the_request_count_sends_no_more_than_asked() {
+    let (seen, counters, _) = run(3, 10, 5, Duration::from_secs(60)).await;
+    assert_eq!(seen.len(), 3);
+    assert_eq!(counters.sent.load(Ordering::SeqCst), 3);
+}
+
+#[actix::test]
+async fn timeout_stops_launching_but_in_flight_requests_are_recorded() {
+    // Two at a time, 100 ms each, timeout 250 ms: launches at ~0, ~0.1, ~0.2 s, then none.
+    let (seen, counters, timed_out) = run(100, 2, 100, Duration::from_millis(250)).await;
+    assert!(timed_out);
+    let sent = counters.sent.load(Ordering::SeqCst);
+    assert!((4..=8).contains(&sent), "sent {sent}");
+    assert_eq!(seen.len(), sent, "every launched request is recorded");
+}
