@@ -9,9 +9,11 @@ use llmperf_actors::sim::{FaultRule, SimConfig};
 use llmperf_actors::{Error, Settings};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
+    )
+    .format_target(false)
+    .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),

@@ -510,3 +510,37 @@ simulator: {ttft_ms: 400, itl_ms: 1}
         started
     );
 }
+
+#[test]
+fn server_usage_is_recorded_when_the_stream_sends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        "openai_api_base: builtin
+model: u
+mean_input_tokens: 80
+stddev_input_tokens: 0
+mean_output_tokens: 9
+stddev_output_tokens: 0
+max_num_completed_requests: 3
+results_dir: .
+additional_sampling_params: {stream_options: {include_usage: true}}
+simulator: {ttft_ms: 1, itl_ms: 1, tokens_per_chunk: 4}
+",
+        &[],
+    );
+    let s = read_json(&dir.path().join("u_80_9_summary.json"));
+    assert_eq!(
+        s["additional_sampling_params_stream_options_include_usage"],
+        true
+    );
+    for l in read_jsonl(&dir.path().join("u_80_9_requests.jsonl")) {
+        let m = &l["metrics"];
+        assert_eq!(m["server_completion_tokens"], 9);
+        // The simulator counts the prompt with the same tokenizer (messages joined), so the usage agrees.
+        assert_eq!(m["server_prompt_tokens"], m["number_input_tokens_actual"]);
+        assert_eq!(m["number_output_tokens"], 10);
+        // role + ceil(9 / 4) content chunks + finish + usage
+        assert_eq!(m["number_stream_events"], 1 + 3 + 1 + 1);
+    }
+}

@@ -210,6 +210,7 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
             .map(|ms| {
                 ms.iter()
                     .filter_map(|m| m.get("content").and_then(Value::as_str))
+                    .filter(|c| !c.is_empty())
                     .collect::<Vec<_>>()
                     .join("\n")
             })
