@@ -4,7 +4,11 @@
 //! `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not drift).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
+//!
+//! A correctness-test question ("Convert the following sequence of words into a number: …") is answered with
+//! the number (wrong for a configurable fraction), instead of filler words.
 
+mod answers;
 mod server;
 
 pub use server::{SimServer, serve_foreground, start_in_background};
@@ -81,6 +85,9 @@ pub struct SimConfig {
     /// HTTP worker threads.
     pub workers: usize,
     pub faults: Vec<FaultRule>,
+    /// Fraction (0..=1) of correctness-test questions answered with a wrong number; spread evenly, so
+    /// `n` questions get exactly `floor(n × fraction)` wrong answers.
+    pub wrong_answer_fraction: f64,
 }
 
 impl Default for SimConfig {
@@ -93,6 +100,7 @@ impl Default for SimConfig {
             default_output_tokens: 100,
             workers: 1,
             faults: Vec::new(),
+            wrong_answer_fraction: 0.0,
         }
     }
 }
@@ -111,6 +119,9 @@ impl SimConfig {
         }
         if self.tokens_per_chunk == 0 {
             return bad("tokens_per_chunk", &"must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.wrong_answer_fraction) {
+            return bad("wrong_answer_fraction", &"must be between 0 and 1");
         }
         if self.workers == 0 {
             return bad("workers", &"must be at least 1");

@@ -10,12 +10,25 @@ use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{Fault, SimConfig, WORDS};
+use futures_util::StreamExt;
+
+use super::{Fault, SimConfig, WORDS, answers};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 struct SimState {
     cfg: SimConfig,
     requests: AtomicU64,
+    correctness_requests: AtomicU64,
+}
+
+impl SimState {
+    fn new(cfg: SimConfig) -> web::Data<SimState> {
+        web::Data::new(SimState {
+            cfg,
+            requests: AtomicU64::new(0),
+            correctness_requests: AtomicU64::new(0),
+        })
+    }
 }
 
 /// A simulator running on its own threads; stopped when dropped.
@@ -67,10 +80,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
         .spawn(move || {
             let result = actix_rt::System::new().block_on(async move {
                 let workers = cfg.workers;
-                let state = web::Data::new(SimState {
-                    cfg,
-                    requests: AtomicU64::new(0),
-                });
+                let state = SimState::new(cfg);
                 let configure = app_config(state);
                 let server = HttpServer::new(move || App::new().configure(configure.clone()))
                     .workers(workers)
@@ -106,10 +116,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
 /// Runs the simulator in the foreground until Ctrl-C (the `serve-sim` subcommand).
 pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io::Result<()> {
     let workers = cfg.workers;
-    let state = web::Data::new(SimState {
-        cfg,
-        requests: AtomicU64::new(0),
-    });
+    let state = SimState::new(cfg);
     let configure = app_config(state);
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
         .workers(workers)
@@ -137,6 +144,64 @@ fn token_text(from: u64, to: u64) -> String {
     s
 }
 
+/// The contents of the messages, non-empty ones only, joined with newlines.
+fn message_text(req: &Value) -> String {
+    req.get("messages")
+        .and_then(Value::as_array)
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m.get("content").and_then(Value::as_str))
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// What the simulator answers: the content pieces (one per chunk) and the completion token count.
+struct Answer {
+    pieces: Vec<String>,
+    completion_tokens: u64,
+    finish_reason: &'static str,
+}
+
+fn answer(state: &SimState, req: &Value) -> Answer {
+    let cfg = &state.cfg;
+    if let Some(number) = answers::correctness_question(&message_text(req)) {
+        let k = state.correctness_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let text = answers::answer_number(number, k, cfg.wrong_answer_fraction);
+        let pieces: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+        return Answer {
+            completion_tokens: pieces.len() as u64,
+            pieces,
+            finish_reason: "stop",
+        };
+    }
+    let max_tokens = req
+        .get("max_tokens")
+        .or_else(|| req.get("max_completion_tokens"))
+        .and_then(Value::as_u64);
+    let out = match (cfg.output_tokens, max_tokens) {
+        (Some(fixed), Some(m)) => fixed.min(m),
+        (Some(fixed), None) => fixed,
+        (None, Some(m)) => m,
+        (None, None) => cfg.default_output_tokens,
+    };
+    let per_chunk = u64::from(cfg.tokens_per_chunk);
+    let pieces = (0..out.div_ceil(per_chunk))
+        .map(|c| token_text(c * per_chunk, ((c + 1) * per_chunk).min(out)))
+        .collect();
+    Answer {
+        pieces,
+        completion_tokens: out,
+        finish_reason: if max_tokens == Some(out) {
+            "length"
+        } else {
+            "stop"
+        },
+    }
+}
+
 async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
     let arrived = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -158,7 +223,8 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
             Value::Null,
         ));
     };
-    match cfg.fault_for(n) {
+    let fault = cfg.fault_for(n);
+    match fault {
         Some(Fault::Http500) => {
             return HttpResponse::InternalServerError().json(error_body(
                 "simulated internal server error",
@@ -177,126 +243,86 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
         }
         _ => {}
     }
-    let max_tokens = req
-        .get("max_tokens")
-        .or_else(|| req.get("max_completion_tokens"))
-        .and_then(Value::as_u64);
-    let out = match (cfg.output_tokens, max_tokens) {
-        (Some(fixed), Some(m)) => fixed.min(m),
-        (Some(fixed), None) => fixed,
-        (None, Some(m)) => m,
-        (None, None) => cfg.default_output_tokens,
-    };
-    let finish_reason = if max_tokens == Some(out) {
-        "length"
-    } else {
-        "stop"
-    };
+    let Answer {
+        pieces,
+        completion_tokens,
+        finish_reason,
+    } = answer(&state, &req);
     let include_usage = req
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let per_chunk = u64::from(cfg.tokens_per_chunk);
-    let chunks = out.div_ceil(per_chunk);
     let ttft = Duration::from_secs_f64(cfg.ttft_ms / 1000.0);
     let itl = Duration::from_secs_f64(cfg.itl_ms / 1000.0);
-    let due = move |k: u64| arrived + ttft + itl * (k as u32);
-    let usage = |prompt: u64| json!({"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out});
-    let prompt_tokens = || {
-        let text: String = req
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(|ms| {
-                ms.iter()
-                    .filter_map(|m| m.get("content").and_then(Value::as_str))
-                    .filter(|c| !c.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default();
-        Tokenizer::llama().count(&text) as u64
+    // Chunk k is due at exactly ttft + k·itl after arrival: deadlines, not sleeps, so delays never add up.
+    let due = move |k: usize| arrived + ttft + itl * (k as u32);
+    let usage = |prompt: u64| {
+        json!({"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+               "total_tokens": prompt + completion_tokens})
     };
+    let prompt_tokens = || Tokenizer::llama().count(&message_text(&req)) as u64;
     let id = format!("chatcmpl-sim-{n}");
     if !stream {
-        sleep_until(due(chunks.saturating_sub(1))).await;
+        sleep_until(due(pieces.len().saturating_sub(1))).await;
         return HttpResponse::Ok().json(json!({
             "id": id, "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": token_text(0, out)},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": pieces.concat()},
                          "finish_reason": finish_reason}],
             "usage": usage(prompt_tokens()),
         }));
     }
-    let usage_value = include_usage.then(|| usage(prompt_tokens()));
+    // Every event is serialized before the first byte goes out.
     let head = format!(
         r#"{{"id":"{id}","object":"chat.completion.chunk","created":0,"model":{},"choices":[{{"index":0,"delta":"#,
         Value::from(model.as_str())
     );
-    let fault = cfg.fault_for(n);
-    let cut_at = chunks / 2;
-    let event = move |delta: Value, finish: Option<&str>| {
+    let event = |delta: Value, finish: Option<&str>| {
         let finish = finish.map_or("null".to_string(), |f| format!("\"{f}\""));
         format!("data: {head}{delta},\"finish_reason\":{finish}}}]}}\n\n")
     };
-    // Step 0 is the role chunk; step k ≥ 1 is content chunk k − 1; the last one carries the tail.
-    let body = futures_util::stream::unfold(0u64, move |k| {
-        let event = event.clone();
-        let usage_value = usage_value.clone();
-        let id = id.clone();
-        async move {
-            if k > chunks {
-                return None;
-            }
-            if k == 0 {
-                let mut s = event(json!({"role": "assistant", "content": ""}), None);
-                if chunks == 0 {
-                    s.push_str(&tail(&event, &id, finish_reason, usage_value.as_ref()));
-                }
-                return Some((Ok::<Bytes, actix_web::Error>(Bytes::from(s)), k + 1));
-            }
-            let c = k - 1;
-            if c == cut_at {
-                match fault {
-                    Some(Fault::ErrorMidStream) => {
-                        let e =
-                            error_body("simulated error mid-stream", "server_error", Value::Null);
-                        return Some((Ok(Bytes::from(format!("data: {e}\n\n"))), chunks + 1));
-                    }
-                    Some(Fault::CloseMidStream) => {
-                        let e = std::io::Error::other("simulated connection cut mid-stream");
-                        return Some((Err(e.into()), chunks + 1));
-                    }
-                    _ => {}
-                }
-            }
-            sleep_until(due(c)).await;
-            let from = c * per_chunk;
-            let to = (from + per_chunk).min(out);
-            let mut s = event(json!({"content": token_text(from, to)}), None);
-            if k == chunks {
-                s.push_str(&tail(&event, &id, finish_reason, usage_value.as_ref()));
-            }
-            Some((Ok(Bytes::from(s)), k + 1))
+    let mut tail = event(json!({}), Some(finish_reason));
+    if include_usage {
+        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "choices": [],
+                           "usage": usage(prompt_tokens())});
+        tail.push_str(&format!("data: {chunk}\n\n"));
+    }
+    tail.push_str("data: [DONE]\n\n");
+    let role = event(json!({"role": "assistant", "content": ""}), None);
+    let mut events: Vec<String> = pieces
+        .iter()
+        .map(|p| event(json!({ "content": p }), None))
+        .collect();
+    let cut_at = events.len() / 2;
+    match fault {
+        Some(Fault::ErrorMidStream) => {
+            let e = error_body("simulated error mid-stream", "server_error", Value::Null);
+            events.truncate(cut_at);
+            events.push(format!("data: {e}\n\n"));
         }
+        Some(Fault::CloseMidStream) => events.truncate(cut_at),
+        _ => match events.last_mut() {
+            Some(last) => last.push_str(&tail),
+            None => events.push(tail),
+        },
+    }
+    let cut = fault == Some(Fault::CloseMidStream);
+    let first = Bytes::from(role);
+    let rest: Vec<(usize, Bytes)> = events.into_iter().map(Bytes::from).enumerate().collect();
+    let timed = futures_util::stream::iter(rest).then(move |(k, bytes)| async move {
+        sleep_until(due(k)).await;
+        Ok::<Bytes, actix_web::Error>(bytes)
     });
+    let ending = futures_util::stream::iter(cut.then(|| {
+        Err(actix_web::Error::from(std::io::Error::other(
+            "simulated connection cut mid-stream",
+        )))
+    }));
+    let body = futures_util::stream::once(async move { Ok(first) })
+        .chain(timed)
+        .chain(ending);
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .streaming(body)
-}
-
-/// Finish chunk, optional usage chunk, `[DONE]`.
-fn tail(
-    event: &impl Fn(Value, Option<&str>) -> String,
-    id: &str,
-    finish_reason: &str,
-    usage: Option<&Value>,
-) -> String {
-    let mut s = event(json!({}), Some(finish_reason));
-    if let Some(u) = usage {
-        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "choices": [], "usage": u});
-        s.push_str(&format!("data: {chunk}\n\n"));
-    }
-    s.push_str("data: [DONE]\n\n");
-    s
 }

@@ -1,6 +1,7 @@
 //! What gets sent: prompt construction and the random draws behind it. Pure: numbers and text in, numbers and
 //! text out — no actors, sockets or files.
 
+pub mod correctness;
 pub mod prompt;
 pub mod pyrandom;
 
