@@ -62,7 +62,7 @@ pub fn words_to_number(words: &str) -> Option<u32> {
 pub fn answer_number(n: u32, k: u64, wrong_fraction: f64) -> String {
     let wrong = (k as f64 * wrong_fraction).floor() > ((k - 1) as f64 * wrong_fraction).floor();
     let shown = if wrong { n + 1 } else { n };
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         shown.to_string()
     } else {
         let digits = shown.to_string();
