@@ -28,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the correctness test: ask the model to turn number words into digits and count mismatches.
+    Correctness(CorrectnessArgs),
     /// Serve the built-in OpenAI-compatible streaming simulator (for demos and tests; loopback by default).
     ServeSim(SimArgs),
 }
@@ -108,4 +110,59 @@ pub struct SimArgs {
     /// close_mid_stream (repeatable; the first rule that matches wins).
     #[arg(long = "fault", value_name = "KIND:N")]
     pub faults: Vec<String>,
+}
+
+/// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.
+///
+/// The config file's top-level keys apply, and a `correctness:` section overrides them for this test.
+#[derive(Debug, Default, Clone, Args)]
+pub struct CorrectnessArgs {
+    /// YAML config file (see settings/config.yml); its `correctness:` section overrides the top-level keys.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The model to query [required unless the config names `models`].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Number of requests in flight at once (closed loop) [default: 10].
+    #[arg(long, value_name = "N")]
+    pub num_concurrent_requests: Option<u64>,
+    /// Seconds after which no new request is started [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Number of requests to send (and record) in all [default: 50].
+    #[arg(long, value_name = "N")]
+    pub max_num_completed_requests: Option<u64>,
+    /// JSON object merged into every request body after {"temperature": 0.0} [default: {}].
+    #[arg(long, value_name = "JSON")]
+    pub additional_sampling_params: Option<String>,
+    /// Directory for the result files; empty writes none [default: ""].
+    #[arg(long, value_name = "DIR")]
+    pub results_dir: Option<String>,
+    /// The API to query: openai [default: openai].
+    #[arg(long, value_name = "API")]
+    pub llm_api: Option<String>,
+    /// Extra keys for the summary, as key=value pairs separated by commas.
+    #[arg(long, value_name = "K=V,...")]
+    pub metadata: Option<String>,
+    /// Seed of the number draws [default: 11111].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl From<&CorrectnessArgs> for LoadTestArgs {
+    fn from(a: &CorrectnessArgs) -> Self {
+        LoadTestArgs {
+            config: a.config.clone(),
+            model: a.model.clone(),
+            num_concurrent_requests: a.num_concurrent_requests,
+            timeout: a.timeout,
+            max_num_completed_requests: a.max_num_completed_requests,
+            additional_sampling_params: a.additional_sampling_params.clone(),
+            results_dir: a.results_dir.clone(),
+            llm_api: a.llm_api.clone(),
+            metadata: a.metadata.clone(),
+            seed: a.seed,
+            ..LoadTestArgs::default()
+        }
+    }
 }

@@ -32,5 +32,5 @@ pub mod workload;
 pub use backend::{LlmClient, RequestConfig};
 pub use error::Error;
 pub use metrics::Metrics;
-pub use runner::run_load_tests;
+pub use runner::{run_correctness_tests, run_load_tests};
 pub use settings::Settings;

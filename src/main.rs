@@ -17,6 +17,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
+        Some(Command::Correctness(args)) => {
+            let env: HashMap<String, String> = std::env::vars().collect();
+            Settings::load_correctness(&args, &env)
+                .and_then(|s| llmperf_actors::run_correctness_tests(&s))
+                .map(|_| ())
+        }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
             Settings::load(&cli.load, &env)

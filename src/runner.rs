@@ -1,6 +1,6 @@
-//! Runs load tests: prepares prompts (before the clock starts), starts the actors, waits for the launcher,
-//! has the collector write the files, prints the summary. One run per entry of the settings' matrix, in
-//! sequence.
+//! Runs tests: prepares every request (before the clock starts), starts the actors, waits for the launcher,
+//! has the collector write the files, prints the report. One run per model (and, for the load test, per
+//! input × output length distribution), in sequence.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,15 +14,151 @@ use crate::actors::{ClientPool, Collector, RequestsLauncher};
 use crate::backend::openai::{OpenAiChatClient, OpenAiConfig};
 use crate::backend::{ClientFactory, LlmClient, RequestConfig};
 use crate::messages::{FinishRun, PreparedRequest, RunRequests};
-use crate::report::{self, RequestLog, RunInfo, RunSummary};
+use crate::report::{
+    CorrectnessInfo, RequestLog, RunInfo, RunKind, RunSummary, sanitize_base_name,
+};
 use crate::settings::{Endpoint, RunSpec, Settings};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{TokenCount, Tokenizer};
+use crate::workload::correctness::{self, MAX_NUMBER};
+use crate::workload::pyrandom::PyRandom;
 use crate::workload::{PromptSpec, generate_prompts};
+
+/// Builds a run's requests; called before the clock starts.
+type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
+
+/// One run to execute: what it is, and how to build its requests.
+struct Plan {
+    kind: RunKind,
+    base_name: String,
+    prepare: Prepare,
+}
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    let plans = settings
+        .runs()
+        .into_iter()
+        .map(|spec| load_test_plan(settings, spec))
+        .collect();
+    run_plans(settings, plans)
+}
+
+/// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
+pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    let plans = settings
+        .models
+        .iter()
+        .map(|model| correctness_plan(settings, model))
+        .collect();
+    run_plans(settings, plans)
+}
+
+fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
+    let info = RunInfo {
+        model: spec.model.clone(),
+        llm_api: settings.llm_api.clone(),
+        mean_input_tokens: spec.input.mean,
+        stddev_input_tokens: spec.input.stddev,
+        mean_output_tokens: spec.output.mean,
+        stddev_output_tokens: spec.output.stddev,
+        num_concurrent_requests: settings.num_concurrent_requests,
+        additional_sampling_params: settings.additional_sampling_params.clone(),
+        metadata: settings.metadata.clone(),
+        timeout_s: settings.timeout.as_secs_f64(),
+        max_num_completed_requests: settings.max_num_completed_requests,
+        seed: settings.seed,
+        base_name: spec.base_name.clone(),
+        results_dir: settings.results_dir.clone(),
+    };
+    let n = settings.max_num_completed_requests as usize;
+    let seed = settings.seed;
+    let extra = settings.additional_sampling_params.clone();
+    let llm_api = settings.llm_api.clone();
+    let prepare = move |tokenizer: &Tokenizer| {
+        let prompt_spec = PromptSpec {
+            mean_input_tokens: spec.input.mean as f64,
+            stddev_input_tokens: spec.input.stddev as f64,
+            mean_output_tokens: spec.output.mean as f64,
+            stddev_output_tokens: spec.output.stddev as f64,
+        };
+        let prompts = generate_prompts(&prompt_spec, n, seed, tokenizer)?;
+        Ok(prompts
+            .into_iter()
+            .map(|p| {
+                let mut sampling_params = Map::new();
+                sampling_params.insert("max_tokens".into(), Value::from(p.max_tokens));
+                sampling_params.extend(extra.clone());
+                PreparedRequest {
+                    config: RequestConfig {
+                        model: spec.model.clone(),
+                        prompt: (p.text, p.target_tokens),
+                        sampling_params,
+                        llm_api: llm_api.clone(),
+                        metadata: Map::new(),
+                    },
+                    actual_input_tokens: p.actual_tokens,
+                }
+            })
+            .collect())
+    };
+    Plan {
+        kind: RunKind::LoadTest(info),
+        base_name: spec.base_name,
+        prepare: Box::new(prepare),
+    }
+}
+
+fn correctness_plan(settings: &Settings, model: &str) -> Plan {
+    let base_name = sanitize_base_name(&format!("{model}_correctness"));
+    let info = CorrectnessInfo {
+        model: model.to_string(),
+        llm_api: settings.llm_api.clone(),
+        num_concurrent_requests: settings.num_concurrent_requests,
+        additional_sampling_params: settings.additional_sampling_params.clone(),
+        metadata: settings.metadata.clone(),
+        seed: settings.seed,
+        base_name: base_name.clone(),
+        results_dir: settings.results_dir.clone(),
+    };
+    let n = settings.max_num_completed_requests as usize;
+    let seed = settings.seed;
+    let mut sampling_params = Map::new();
+    sampling_params.insert("temperature".into(), Value::from(0.0));
+    sampling_params.extend(settings.additional_sampling_params.clone());
+    let llm_api = settings.llm_api.clone();
+    let model = model.to_string();
+    let prepare = move |tokenizer: &Tokenizer| {
+        // random.randint(0, 10000) of a generator seeded like Python's.
+        let mut rng = PyRandom::new(seed);
+        Ok((0..n)
+            .map(|_| {
+                let number = rng.randbelow(MAX_NUMBER + 1);
+                let text = correctness::prompt(&correctness::number_to_words(number));
+                let mut metadata = Map::new();
+                metadata.insert("rnd_number".into(), Value::from(number));
+                PreparedRequest {
+                    actual_input_tokens: tokenizer.count(&text) as u64,
+                    config: RequestConfig {
+                        model: model.clone(),
+                        prompt: (text, 0),
+                        sampling_params: sampling_params.clone(),
+                        llm_api: llm_api.clone(),
+                        metadata,
+                    },
+                }
+            })
+            .collect())
+    };
+    Plan {
+        kind: RunKind::Correctness(info),
+        base_name,
+        prepare: Box::new(prepare),
+    }
+}
+
+fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // The simulator lives on its own threads for the whole matrix.
+    // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
         Endpoint::Builtin => {
             let sim = crate::sim::start_in_background(settings.simulator.clone(), "127.0.0.1", 0)
@@ -43,7 +179,6 @@ pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
             source: e,
         })?;
     }
-    let tokenizer = Tokenizer::llama();
     let openai = OpenAiConfig {
         base_url,
         api_key: settings.api_key.clone(),
@@ -53,11 +188,11 @@ pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
     };
     let factory: ClientFactory =
         Arc::new(move || Box::new(OpenAiChatClient::new(openai.clone())) as Box<dyn LlmClient>);
-    let system = actix_rt::System::new();
-    let result = system.block_on(async {
+    let tokenizer = Tokenizer::llama();
+    let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
-        for spec in settings.runs() {
-            out.push(run_one(settings, &spec, &tokenizer, factory.clone()).await?);
+        for plan in plans {
+            out.push(run_one(settings, plan, &tokenizer, factory.clone()).await?);
         }
         Ok(out)
     });
@@ -106,69 +241,26 @@ fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
 
 async fn run_one(
     settings: &Settings,
-    spec: &RunSpec,
+    plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
 ) -> Result<RunSummary, Error> {
     let n = settings.max_num_completed_requests as usize;
-    let prompt_spec = PromptSpec {
-        mean_input_tokens: spec.input.mean as f64,
-        stddev_input_tokens: spec.input.stddev as f64,
-        mean_output_tokens: spec.output.mean as f64,
-        stddev_output_tokens: spec.output.stddev as f64,
-    };
-    log::info!("{}: generating {n} prompts", spec.base_name);
-    let prompts = generate_prompts(&prompt_spec, n, settings.seed, tokenizer)?;
-    let requests: Vec<PreparedRequest> = prompts
-        .into_iter()
-        .map(|p| {
-            let mut sampling_params = Map::new();
-            sampling_params.insert("max_tokens".into(), Value::from(p.max_tokens));
-            for (k, v) in &settings.additional_sampling_params {
-                sampling_params.insert(k.clone(), v.clone());
-            }
-            PreparedRequest {
-                config: RequestConfig {
-                    model: spec.model.clone(),
-                    prompt: (p.text, p.target_tokens),
-                    sampling_params,
-                    llm_api: settings.llm_api.clone(),
-                    metadata: Map::new(),
-                },
-                actual_input_tokens: p.actual_tokens,
-            }
-        })
-        .collect();
-    let info = RunInfo {
-        model: spec.model.clone(),
-        llm_api: settings.llm_api.clone(),
-        mean_input_tokens: spec.input.mean,
-        stddev_input_tokens: spec.input.stddev,
-        mean_output_tokens: spec.output.mean,
-        stddev_output_tokens: spec.output.stddev,
-        num_concurrent_requests: settings.num_concurrent_requests,
-        additional_sampling_params: settings.additional_sampling_params.clone(),
-        metadata: settings.metadata.clone(),
-        timeout_s: settings.timeout.as_secs_f64(),
-        max_num_completed_requests: settings.max_num_completed_requests,
-        seed: settings.seed,
-        base_name: spec.base_name.clone(),
-        results_dir: settings.results_dir.clone(),
-    };
+    log::info!("{}: preparing {n} requests", plan.base_name);
+    let requests = (plan.prepare)(tokenizer)?;
     let log = match &settings.results_dir {
-        Some(dir) => Some(open_log(dir, &spec.base_name)?),
+        Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
-    let collector = Collector::new(info.clone(), tokenizer.clone(), log).start_on_own_thread();
+    let collector = Collector::new(plan.kind, tokenizer.clone(), log).start_on_own_thread();
     let concurrency = (settings.num_concurrent_requests as usize).min(n.max(1));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, concurrency, cores.min(concurrency));
     pool.ready().await;
     let launcher = RequestsLauncher::new(pool.recipients()).start();
     log::info!(
-        "{}: sending {n} requests, {concurrency} at a time, to {} client actors on {} arbiters",
-        spec.base_name,
-        concurrency,
+        "{}: sending {n} requests, {concurrency} at a time, from client actors on {} arbiters",
+        plan.base_name,
         pool.arbiter_count()
     );
     let finished = launcher
@@ -191,7 +283,7 @@ async fn run_one(
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
     drop(pool);
-    print!("{}", report::print_summary(&info, &summary.stats));
+    print!("{}", summary.text);
     for f in &summary.files {
         println!("Wrote {}", f.display());
     }

@@ -26,6 +26,8 @@ pub mod defaults {
     pub const NUM_CONCURRENT_REQUESTS: u64 = 10;
     pub const TIMEOUT_S: f64 = 90.0;
     pub const MAX_NUM_COMPLETED_REQUESTS: u64 = 10;
+    /// The correctness test's own default.
+    pub const CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS: u64 = 50;
     pub const LLM_API: &str = "openai";
     pub const SEED: u64 = 11111;
     /// The original's per-read HTTP timeout.
@@ -56,6 +58,29 @@ struct TokenConfs {
     output: Option<Vec<TokenConf>>,
 }
 
+/// The `correctness:` section: overrides the top-level keys for the correctness test.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectnessSection {
+    model: Option<String>,
+    models: Option<Vec<String>>,
+    num_concurrent_requests: Option<u64>,
+    timeout: Option<f64>,
+    max_num_completed_requests: Option<u64>,
+    additional_sampling_params: Option<Value>,
+    results_dir: Option<String>,
+    llm_api: Option<String>,
+    metadata: Option<Value>,
+    seed: Option<u64>,
+}
+
+/// Which test the settings are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    LoadTest,
+    Correctness,
+}
+
 /// Every key the config file (and `LLMPERF_*` variables) may set.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +105,7 @@ struct RawSettings {
     read_timeout: Option<f64>,
     connect_timeout: Option<f64>,
     simulator: Option<SimConfig>,
+    correctness: Option<CorrectnessSection>,
 }
 
 /// Where requests go.
@@ -129,6 +155,23 @@ fn config_err(e: impl std::fmt::Display) -> Error {
 impl Settings {
     /// Layers defaults, the `--config` file, the environment `env` and the CLI `args`, and validates.
     pub fn load(args: &LoadTestArgs, env: &HashMap<String, String>) -> Result<Settings, Error> {
+        Settings::load_for(Mode::LoadTest, args, env)
+    }
+
+    /// Settings for the correctness test: as [`Settings::load`], with the config file's `correctness:` section
+    /// over its top-level keys, and the test's own default of 50 requests.
+    pub fn load_correctness(
+        args: &crate::cli::CorrectnessArgs,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, Error> {
+        Settings::load_for(Mode::Correctness, &LoadTestArgs::from(args), env)
+    }
+
+    fn load_for(
+        mode: Mode,
+        args: &LoadTestArgs,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, Error> {
         let mut b = config::Config::builder();
         if let Some(path) = &args.config {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -157,7 +200,11 @@ impl Settings {
             .set_override_option("openai_api_base", base)
             .and_then(|b| b.set_override_option("openai_api_key", non_empty("OPENAI_API_KEY")))
             .map_err(config_err)?;
-        b = apply_cli(b, args).map_err(config_err)?;
+        let prefix = match mode {
+            Mode::LoadTest => "",
+            Mode::Correctness => "correctness.",
+        };
+        b = apply_cli(b, args, prefix).map_err(config_err)?;
         let raw: RawSettings = b
             .build()
             .and_then(|c| c.try_deserialize())
@@ -167,7 +214,7 @@ impl Settings {
                      (or `llmperf-actors --help`)"
                 ))
             })?;
-        raw.validate()
+        raw.validate(mode)
     }
 
     /// The matrix of runs, models × input confs × output confs, in that nesting order (like the fork's run.py),
@@ -228,28 +275,32 @@ fn make_unique(runs: &mut [RunSpec]) {
     }
 }
 
+/// Command-line values override the layers below; `prefix` puts them into a section (`correctness.`).
 fn apply_cli(
-    mut b: config::ConfigBuilder<config::builder::DefaultState>,
+    b: config::ConfigBuilder<config::builder::DefaultState>,
     a: &LoadTestArgs,
+    prefix: &str,
 ) -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
-    b = b
-        .set_override_option("model", a.model.clone())?
-        .set_override_option("mean_input_tokens", a.mean_input_tokens)?
-        .set_override_option("stddev_input_tokens", a.stddev_input_tokens)?
-        .set_override_option("mean_output_tokens", a.mean_output_tokens)?
-        .set_override_option("stddev_output_tokens", a.stddev_output_tokens)?
-        .set_override_option("num_concurrent_requests", a.num_concurrent_requests)?
-        .set_override_option("timeout", a.timeout)?
-        .set_override_option("max_num_completed_requests", a.max_num_completed_requests)?
+    let k = |key: &str| format!("{prefix}{key}");
+    b.set_override_option(k("model"), a.model.clone())?
+        .set_override_option(k("mean_input_tokens"), a.mean_input_tokens)?
+        .set_override_option(k("stddev_input_tokens"), a.stddev_input_tokens)?
+        .set_override_option(k("mean_output_tokens"), a.mean_output_tokens)?
+        .set_override_option(k("stddev_output_tokens"), a.stddev_output_tokens)?
+        .set_override_option(k("num_concurrent_requests"), a.num_concurrent_requests)?
+        .set_override_option(k("timeout"), a.timeout)?
         .set_override_option(
-            "additional_sampling_params",
+            k("max_num_completed_requests"),
+            a.max_num_completed_requests,
+        )?
+        .set_override_option(
+            k("additional_sampling_params"),
             a.additional_sampling_params.clone(),
         )?
-        .set_override_option("results_dir", a.results_dir.clone())?
-        .set_override_option("llm_api", a.llm_api.clone())?
-        .set_override_option("metadata", a.metadata.clone())?
-        .set_override_option("seed", a.seed)?;
-    Ok(b)
+        .set_override_option(k("results_dir"), a.results_dir.clone())?
+        .set_override_option(k("llm_api"), a.llm_api.clone())?
+        .set_override_option(k("metadata"), a.metadata.clone())?
+        .set_override_option(k("seed"), a.seed)
 }
 
 /// A JSON object given as an object or as a JSON string (`--additional-sampling-params '{"a": 1}'`).
@@ -315,7 +366,43 @@ fn at_least_one(key: &str, v: u64) -> Result<u64, Error> {
 }
 
 impl RawSettings {
-    fn validate(self) -> Result<Settings, Error> {
+    /// For the correctness test, the `correctness:` section's keys replace the top-level ones.
+    fn merge_correctness_section(mut self) -> RawSettings {
+        let Some(c) = self.correctness.take() else {
+            return self;
+        };
+        if c.model.is_some() || c.models.is_some() {
+            self.model = c.model;
+            self.models = c.models;
+        }
+        macro_rules! over {
+            ($($field:ident),*) => { $( if c.$field.is_some() { self.$field = c.$field; } )* };
+        }
+        over!(
+            num_concurrent_requests,
+            timeout,
+            max_num_completed_requests,
+            additional_sampling_params,
+            results_dir,
+            llm_api,
+            metadata,
+            seed
+        );
+        self
+    }
+
+    fn validate(self, mode: Mode) -> Result<Settings, Error> {
+        let (raw, default_max) = match mode {
+            Mode::LoadTest => (self, defaults::MAX_NUM_COMPLETED_REQUESTS),
+            Mode::Correctness => (
+                self.merge_correctness_section(),
+                defaults::CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS,
+            ),
+        };
+        raw.validate_with(default_max)
+    }
+
+    fn validate_with(self, default_max: u64) -> Result<Settings, Error> {
         let models = match (self.model, self.models) {
             (Some(m), _) => vec![m],
             (None, Some(ms)) if !ms.is_empty() => ms,
@@ -396,8 +483,7 @@ impl RawSettings {
             timeout: seconds("timeout", self.timeout.unwrap_or(defaults::TIMEOUT_S))?,
             max_num_completed_requests: at_least_one(
                 "max_num_completed_requests",
-                self.max_num_completed_requests
-                    .unwrap_or(defaults::MAX_NUM_COMPLETED_REQUESTS),
+                self.max_num_completed_requests.unwrap_or(default_max),
             )?,
             additional_sampling_params: json_object(
                 "additional_sampling_params",
@@ -603,6 +689,42 @@ token_confs:
             ..args()
         };
         assert!(msg(&missing, &base).contains("/nonexistent/c.yml"));
+    }
+
+    #[test]
+    fn correctness_section_overrides_top_level_and_cli_overrides_both() {
+        let (_d, a) = config_file(
+            "openai_api_base: builtin
+models: [big]
+num_concurrent_requests: 8
+correctness:
+  model: small
+  num_concurrent_requests: 2
+  additional_sampling_params: {top_p: 0.5}
+",
+        );
+        let mut c = crate::cli::CorrectnessArgs {
+            config: a.config.clone(),
+            ..Default::default()
+        };
+        let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+        assert_eq!(s.models, ["small"]);
+        assert_eq!(s.num_concurrent_requests, 2);
+        assert_eq!(s.max_num_completed_requests, 50);
+        assert_eq!(s.additional_sampling_params["top_p"], 0.5);
+        let load = Settings::load(&a, &env(&[])).unwrap();
+        assert_eq!(
+            (load.models[0].as_str(), load.num_concurrent_requests),
+            ("big", 8)
+        );
+        assert_eq!(load.max_num_completed_requests, 10);
+        c.num_concurrent_requests = Some(3);
+        c.max_num_completed_requests = Some(7);
+        let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+        assert_eq!(
+            (s.num_concurrent_requests, s.max_num_completed_requests),
+            (3, 7)
+        );
     }
 
     #[test]

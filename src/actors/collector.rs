@@ -1,5 +1,6 @@
 //! The collector: receives every finished request, counts its output tokens, appends it to the per-request
-//! log at once, keeps the record, and on [`FinishRun`] computes the summary and writes the final files.
+//! log at once, keeps the record, and on [`FinishRun`] computes the summary and writes the final files —
+//! LLMPerf's load-test files or its correctness-test files, depending on the [`RunKind`].
 //!
 //! It runs on its own thread (a `SyncArbiter` of one), so tokenizing and file writes never delay the network
 //! arbiters' timestamps.
@@ -12,15 +13,18 @@ use serde::Serialize;
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, RequestCompleted};
 use crate::metrics::{Metrics, compute_metrics};
-use crate::report::{self, RequestLog, RunInfo, RunSummary};
+use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 pub struct Collector {
-    info: RunInfo,
+    kind: RunKind,
     tokenizer: Tokenizer,
     log: Option<RequestLog>,
+    log_failed: bool,
+    /// Load test: the per-request records only (texts are in the log).
     records: Vec<Metrics>,
-    log_error: Option<String>,
+    /// Correctness test: records with their texts and configs, which its files contain.
+    scored: Vec<CorrectnessRecord>,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -30,17 +34,20 @@ struct LogLine<'a> {
     metrics: &'a Metrics,
     generated_text: &'a str,
     request_config: &'a RequestConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
 }
 
 impl Collector {
     /// A collector for one run; `log` receives each record as it arrives.
-    pub fn new(info: RunInfo, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
+    pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
         Collector {
-            info,
+            kind,
             tokenizer,
             log,
+            log_failed: false,
             records: Vec::new(),
-            log_error: None,
+            scored: Vec::new(),
         }
     }
 
@@ -54,6 +61,17 @@ impl Collector {
                 .expect("a SyncArbiter of one thread builds its actor once")
         })
     }
+
+    fn append_to_log(&mut self, line: &LogLine<'_>) {
+        let Some(log) = self.log.as_mut() else { return };
+        if let Err(e) = log.append(line) {
+            // Keep measuring: the record stays in memory and reaches the final files.
+            if !self.log_failed {
+                log::error!("cannot append to {}: {e}", log.path().display());
+            }
+            self.log_failed = true;
+        }
+    }
 }
 
 impl Actor for Collector {
@@ -64,34 +82,51 @@ impl Handler<RequestCompleted> for Collector {
     type Result = ();
 
     fn handle(&mut self, msg: RequestCompleted, _: &mut SyncContext<Self>) {
-        let text = &msg.response.generated_text;
-        let output_tokens = self.tokenizer.count(text) as u64;
+        let RequestCompleted {
+            index,
+            request,
+            response,
+            start_offset_s,
+        } = msg;
+        let text = response.generated_text;
+        let output_tokens = self.tokenizer.count(&text) as u64;
         let metrics = compute_metrics(
-            &msg.response.measured,
+            &response.measured,
             output_tokens,
-            msg.request.config.prompt.1,
-            msg.request.actual_input_tokens,
-            msg.start_offset_s,
+            request.config.prompt.1,
+            request.actual_input_tokens,
+            start_offset_s,
         );
-        if let Some(log) = self.log.as_mut() {
-            let line = LogLine {
-                index: msg.index,
-                metrics: &metrics,
-                generated_text: text,
-                request_config: &msg.request.config,
-            };
-            if let Err(e) = log.append(&line) {
-                // Keep measuring; the record stays in memory and reaches the final files.
-                if self.log_error.is_none() {
-                    log::error!("cannot append to {}: {e}", log.path().display());
-                }
-                self.log_error = Some(e.to_string());
-            }
-        }
         if let Some(e) = &metrics.error_code {
-            log::warn!("request {} failed: {e} {}", msg.index, metrics.error_msg);
+            log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }
-        self.records.push(metrics);
+        let outcome = match &self.kind {
+            RunKind::LoadTest(_) => None,
+            RunKind::Correctness(_) => {
+                let expected = request
+                    .config
+                    .metadata
+                    .get("rnd_number")
+                    .and_then(|v| v.as_u64());
+                Some(report::score(&metrics, &text, expected))
+            }
+        };
+        self.append_to_log(&LogLine {
+            index,
+            metrics: &metrics,
+            generated_text: &text,
+            request_config: &request.config,
+            outcome,
+        });
+        match outcome {
+            None => self.records.push(metrics),
+            Some(outcome) => self.scored.push(CorrectnessRecord {
+                metrics,
+                generated_text: text,
+                request_config: request.config,
+                outcome,
+            }),
+        }
     }
 }
 
@@ -100,26 +135,41 @@ impl Handler<FinishRun> for Collector {
 
     fn handle(&mut self, msg: FinishRun, _: &mut SyncContext<Self>) -> Self::Result {
         let elapsed = msg.ended.duration_since(msg.started).as_secs_f64();
-        let stats = report::summarize(&self.records, elapsed);
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let summary = report::llmperf_summary_object(&self.info, &stats, timestamp);
-        let mut files = Vec::new();
-        if let Some(dir) = &self.info.results_dir {
-            files = report::write_final_files(dir, &self.info.base_name, &summary, &self.records)
-                .map_err(|e| crate::Error::Io {
-                what: format!("writing results into {}", dir.display()),
-                source: e,
-            })?;
-            if let Some(log) = &self.log {
-                files.push(log.path().to_path_buf());
+        let (summary, text, dir, written) = match &self.kind {
+            RunKind::LoadTest(info) => {
+                let stats = report::summarize(&self.records, elapsed);
+                let summary = report::llmperf_summary_object(info, &stats, timestamp);
+                let text = report::print_summary(info, &stats);
+                let written = info.results_dir.as_ref().map(|dir| {
+                    report::write_final_files(dir, &info.base_name, &summary, &self.records)
+                });
+                (summary, text, info.results_dir.clone(), written)
             }
-        }
+            RunKind::Correctness(info) => {
+                let stats = report::correctness_stats(&self.scored);
+                let summary = report::correctness_summary_object(info, &stats, timestamp);
+                let text = report::correctness_text(info, &stats, &self.scored);
+                let written = info.results_dir.as_ref().map(|dir| {
+                    report::write_correctness_files(dir, &info.base_name, &summary, &self.scored)
+                });
+                (summary, text, info.results_dir.clone(), written)
+            }
+        };
+        let mut files = match written {
+            None => Vec::new(),
+            Some(result) => result.map_err(|e| crate::Error::Io {
+                what: format!("writing results into {}", dir.unwrap_or_default().display()),
+                source: e,
+            })?,
+        };
+        files.extend(self.log.as_ref().map(|l| l.path().to_path_buf()));
         Ok(RunSummary {
             summary,
-            stats,
+            text,
             files,
         })
     }

@@ -134,11 +134,12 @@ impl Stats {
     }
 }
 
-/// One finished run: its summary object (the content of `_summary.json`), statistics, and files written.
+/// One finished run: its summary object (the content of `_summary.json`), the printed report, and the files
+/// written.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub summary: Map<String, Value>,
-    pub stats: Stats,
+    pub text: String,
     pub files: Vec<PathBuf>,
 }
 
@@ -152,7 +153,7 @@ fn number(x: Option<f64>, integer: bool) -> Value {
 
 /// Inserts `value` under `key`, flattening nested objects with `_` as the original's `flatten_dict` does (an
 /// empty object disappears; lists stay as they are). An existing key keeps its position and takes the value.
-fn insert_flat(map: &mut Map<String, Value>, key: String, value: &Value) {
+pub(crate) fn insert_flat(map: &mut Map<String, Value>, key: String, value: &Value) {
     match value {
         Value::Object(inner) => {
             for (k, v) in inner {

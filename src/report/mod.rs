@@ -7,11 +7,16 @@
 //! - `B_summary.json` and `B_individual_responses.json` — the original's files, written atomically at the end.
 
 mod console;
+mod correctness;
 mod llmperf;
 mod log_file;
 mod names;
 
 pub use console::print_summary;
+pub use correctness::{
+    CorrectnessInfo, CorrectnessRecord, CorrectnessStats, Outcome, correctness_stats,
+    correctness_summary_object, correctness_text, score, write_correctness_files,
+};
 pub use llmperf::{
     RunInfo, RunSummary, Stats, summarize, summary_object as llmperf_summary_object,
     to_json_indent4, write_final_files,
@@ -20,6 +25,13 @@ pub use log_file::RequestLog;
 pub use names::sanitize_base_name;
 
 use std::path::Path;
+
+/// What a run is, and so which summary and files it produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunKind {
+    LoadTest(RunInfo),
+    Correctness(CorrectnessInfo),
+}
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
