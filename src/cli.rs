@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Runs a token throughput and latency benchmark: streaming chat-completion requests with prompts sampled from
 /// Shakespeare's sonnets, at a fixed concurrency, writing LLMPerf's result files. Settings come from built-in
-/// defaults < the --config file < environment (OPENAI_API_BASE, OPENAI_API_KEY, LLMPERF_<KEY>) < these flags.
+/// defaults < the --config file < environment (OPENAI_API_BASE, OPENAI_API_KEY, LLMPERF_KEY for any config key) < these flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "llmperf-actors",

@@ -9,11 +9,15 @@ pub enum Error {
     /// The endpoint cannot be reached at all.
     #[error("{0}")]
     Unreachable(String),
+    /// Prompts cannot be built from the requested lengths.
     #[error(transparent)]
     Prompt(#[from] crate::workload::PromptError),
+    /// A file or socket operation failed.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done, naming the path.
         what: String,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },

@@ -1,36 +1,99 @@
 //! # llmperf-actors
 //!
-//! An LLMPerf-compatible load test for LLM APIs, built as an actix actor system. It sends streaming
-//! chat-completion requests with prompts sampled from Shakespeare's sonnets at a fixed concurrency, measures
-//! time to first token, inter-token latency, end-to-end latency and throughput per request, and writes the same
-//! result files, with the same keys, as the original Python LLMPerf.
+//! An LLMPerf-compatible load test (and correctness test) for LLM APIs, built as an actix actor system. It
+//! sends streaming chat-completion requests with prompts sampled from Shakespeare's sonnets at a fixed
+//! concurrency, measures time to first token, inter-token latency, end-to-end latency and throughput per
+//! request, and writes the same result files, with the same keys, as the original Python LLMPerf.
+//!
+//! ## The actors
 //!
 //! ```text
-//!  runner ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
-//!                               │  ◀──────── ClientResponse ───────────┘
-//!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
-//!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//!  run() ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
+//!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (awc)
+//!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
+//!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files
+//!
+//!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
 //! ```
 //!
-//! Layout: `workload` (prompts, pure), `metrics` (formulas, pure), `backend` (HTTP clients, SSE),
-//! `actors` (launcher, clients, collector), `report` (files and printed summary), `sim` (the built-in
-//! simulator), `settings` (layered configuration), `runner` (one run after another).
+//! ## Use
+//!
+//! The whole benchmark, as the binary runs it — here against the built-in simulator:
+//!
+//! ```
+//! use llmperf_actors::{Settings, LoadTestArgs};
+//! use std::collections::HashMap;
+//!
+//! let args = LoadTestArgs {
+//!     model: Some("sim-model".into()),
+//!     max_num_completed_requests: Some(4),
+//!     mean_output_tokens: Some(5),
+//!     ..Default::default()
+//! };
+//! let env = HashMap::from([("OPENAI_API_BASE".to_string(), "builtin".to_string())]);
+//! let mut settings = Settings::load(&args, &env)?;
+//! settings.simulator.ttft_ms = 1.0;
+//! settings.simulator.itl_ms = 1.0;
+//! let summaries = llmperf_actors::run(&settings)?;
+//! assert_eq!(summaries[0].summary["results_num_completed_requests"], 4);
+//! # Ok::<(), llmperf_actors::Error>(())
+//! ```
+//!
+//! The actors one request at a time inside your own actix application: see `examples/embed_in_actix_app.rs`;
+//! your own client for another API: implement [`LlmClient`] (see `examples/custom_client.rs`) and pass it to
+//! [`run_with_client`] or to a [`ClientPool`].
+//!
+//! ## Layout
+//!
+//! [`workload`] (prompts, number words — pure), [`metrics`] (per-request formulas, statistics — pure),
+//! [`backend`] (the [`LlmClient`] trait, the awc OpenAI client, SSE framing), [`actors`] (launcher, client pool,
+//! collector), [`report`] (llmperf files, printed summaries), [`sim`] (the built-in simulator),
+//! [`settings`] (defaults < file < environment < command line). The crate root re-exports what an embedding
+//! application needs; the modules hold the building blocks.
+
+#![warn(missing_docs)]
 
 pub mod actors;
 pub mod backend;
+#[doc(hidden)]
 pub mod cli;
 mod error;
 pub mod messages;
 pub mod metrics;
 pub mod report;
-pub mod runner;
+mod runner;
 pub mod settings;
 pub mod sim;
 pub mod tokenizer;
 pub mod workload;
 
-pub use backend::{LlmClient, RequestConfig};
+pub use actors::{ClientActor, ClientPool, Collector, RequestsLauncher};
+pub use backend::openai::{OpenAiChatClient, OpenAiConfig};
+pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
+pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
-pub use metrics::Metrics;
-pub use runner::{run_correctness_tests, run_load_tests};
+pub use messages::{
+    FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
+    RunFinished, RunRequests, SubscribeResults,
+};
+pub use metrics::{Measured, Metrics, StreamTimings, Usage};
+pub use report::{RunKind, RunSummary};
+pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
 pub use settings::Settings;
+pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
+pub use tokenizer::Tokenizer;
+
+/// Runs the load test(s) `settings` describe — one run per model × input × output length distribution — and
+/// returns each run's summary (the content of its `_summary.json`). Blocks; starts its own actix system, so
+/// call it from plain code, not from inside an actix runtime.
+pub fn run(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    run_load_tests(settings)
+}
+
+/// [`run`] with your own clients: `factory` builds one [`LlmClient`] per client actor, on the actor's thread.
+pub fn run_with_client(
+    settings: &Settings,
+    factory: ClientFactory,
+) -> Result<Vec<RunSummary>, Error> {
+    run_load_tests_with_client(settings, Some(factory))
+}

@@ -4,17 +4,24 @@
 //! client actors (at most `concurrency` at once), forwards each answer to the collector as
 //! [`RequestCompleted`], and replies [`RunFinished`] when the last request is done. The runner then sends
 //! [`FinishRun`] to the collector, which writes the final files and replies with the summary.
+//!
+//! Embedding code can also drive the launcher one request at a time: [`LaunchRequest`], [`GetNextReady`],
+//! [`SubscribeResults`], receiving [`RequestResult`]s.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use serde::Serialize;
+
 use crate::backend::{ClientResponse, RequestConfig};
+use crate::metrics::Metrics;
 use crate::report::RunSummary;
 
 /// A request ready to send: its config plus what we know of its prompt.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
+    /// The request to send.
     pub config: RequestConfig,
     /// Real token count of the prompt (BOS included); `config.prompt.1` is the target length.
     pub actual_input_tokens: u64,
@@ -24,6 +31,7 @@ pub struct PreparedRequest {
 #[derive(Message)]
 #[rtype(result = "ClientResponse")]
 pub struct ExecuteRequest {
+    /// The request, as the client will send it.
     pub config: RequestConfig,
 }
 
@@ -36,6 +44,7 @@ pub struct GetReady;
 #[derive(Message)]
 #[rtype(result = "RunFinished")]
 pub struct RunRequests {
+    /// The requests, in launch order.
     pub requests: Vec<PreparedRequest>,
     /// At most this many requests in flight.
     pub concurrency: usize,
@@ -48,9 +57,13 @@ pub struct RunRequests {
 /// Launcher → runner (reply to [`RunRequests`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RunFinished {
+    /// When the clock started (the pool was ready).
     pub started: Instant,
+    /// When the last request finished.
     pub ended: Instant,
+    /// Requests sent.
     pub launched: usize,
+    /// Whether the timeout stopped launches (or passed during the run).
     pub timed_out: bool,
 }
 
@@ -60,7 +73,9 @@ pub struct RunFinished {
 pub struct RequestCompleted {
     /// Position of the request in the run's prompt list.
     pub index: usize,
+    /// The request that was sent.
     pub request: PreparedRequest,
+    /// What the client measured.
     pub response: ClientResponse,
     /// Seconds from the start of the run to the start of this request.
     pub start_offset_s: f64,
@@ -70,6 +85,40 @@ pub struct RequestCompleted {
 #[derive(Message)]
 #[rtype(result = "Result<RunSummary, crate::Error>")]
 pub struct FinishRun {
+    /// When the clock started.
     pub started: Instant,
+    /// When the last request finished.
     pub ended: Instant,
+}
+
+/// User → launcher: queue one request; it is sent as soon as a client is free. No reply.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct LaunchRequest(pub RequestConfig);
+
+/// User → launcher: the next finished request launched with [`LaunchRequest`]. With `block: false` it answers
+/// at once (`None` if nothing is ready); with `block: true` it waits for the next one to finish (`None` once
+/// nothing is queued or in flight).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<RequestResult>")]
+pub struct GetNextReady {
+    /// Wait for the next result instead of answering at once.
+    pub block: bool,
+}
+
+/// User → launcher: also send every [`RequestResult`] to this recipient, as it finishes. No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeResults(pub Recipient<RequestResult>);
+
+/// Launcher → user: one finished request, as the original's `(metrics, generated_text, request_config)`.
+#[derive(Message, Debug, Clone, Serialize)]
+#[rtype(result = "()")]
+pub struct RequestResult {
+    /// The per-request record, as in `_individual_responses.json`.
+    pub metrics: Metrics,
+    /// The text the model generated.
+    pub generated_text: String,
+    /// The request as it was sent.
+    pub request_config: RequestConfig,
 }

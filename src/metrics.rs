@@ -30,7 +30,9 @@ pub struct StreamTimings {
 /// Token counts the server reported in a `usage` object, when it sent one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Usage {
+    /// `usage.prompt_tokens`.
     pub prompt_tokens: Option<u64>,
+    /// `usage.completion_tokens`.
     pub completion_tokens: Option<u64>,
 }
 
@@ -39,13 +41,21 @@ pub struct Usage {
 pub struct Metrics {
     /// `null` on success; the HTTP status, the stream's `error.code`, or -1 for transport errors.
     pub error_code: Option<Value>,
+    /// `""` on success; the response body, the stream's `error.message` or the transport error.
     pub error_msg: String,
+    /// (last content chunk − start) / SSE data events (the original's definition).
     pub inter_token_latency_s: f64,
+    /// First content chunk − start, in seconds.
     pub ttft_s: f64,
+    /// Stream end − start, in seconds; 0 for an errored request.
     pub end_to_end_latency_s: f64,
+    /// Output tokens / end-to-end latency.
     pub request_output_throughput_token_per_s: f64,
+    /// Input (target) + output tokens.
     pub number_total_tokens: u64,
+    /// Tokens of the generated text, BOS included.
     pub number_output_tokens: u64,
+    /// The prompt's target length P.
     pub number_input_tokens: u64,
     // ---- extras, after the original keys ----
     /// The real token count of the prompt that was sent (BOS included).
@@ -56,12 +66,14 @@ pub struct Metrics {
     pub number_stream_events: u64,
     /// `usage.prompt_tokens` / `usage.completion_tokens` from the server, when sent.
     pub server_prompt_tokens: Option<u64>,
+    /// `usage.completion_tokens` from the server, when sent.
     pub server_completion_tokens: Option<u64>,
     /// Seconds from the start of the run to the start of this request.
     pub start_offset_s: f64,
 }
 
 impl Metrics {
+    /// Whether the request succeeded (`error_code` is null).
     pub fn is_ok(&self) -> bool {
         self.error_code.is_none()
     }
@@ -70,7 +82,9 @@ impl Metrics {
 /// What a client measured, before tokens are counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
+    /// When content arrived and the stream ended.
     pub timings: StreamTimings,
+    /// What the server reported in `usage`, if anything.
     pub usage: Usage,
     /// `(error_code, error_msg)` when the request failed.
     pub error: Option<(Value, String)>,
@@ -125,6 +139,12 @@ pub fn compute_metrics(
 
 /// Quantile with linear interpolation between closest ranks (numpy/pandas default, "R-7"): position
 /// h = (n − 1)·q. `sorted` must be sorted ascending and non-empty.
+///
+/// ```
+/// use llmperf_actors::metrics::quantile;
+/// // numpy.quantile([1, 2, 3, 4, 10], 0.9) == 7.6
+/// assert!((quantile(&[1.0, 2.0, 3.0, 4.0, 10.0], 0.9) - 7.6).abs() < 1e-12);
+/// ```
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * q;
     let lo = h.floor() as usize;
@@ -156,10 +176,15 @@ pub const QUANTILES: [(&str, f64); 6] = [
 /// The statistics of one metric over the successful requests. Every field is `None` when there are none.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SeriesStats {
+    /// `(label, value)` for p25, p50, p75, p90, p95, p99.
     pub quantiles: Vec<(&'static str, Option<f64>)>,
+    /// Arithmetic mean.
     pub mean: Option<f64>,
+    /// Smallest value.
     pub min: Option<f64>,
+    /// Largest value.
     pub max: Option<f64>,
+    /// Sample standard deviation; `None` for fewer than two values.
     pub stddev: Option<f64>,
 }
 

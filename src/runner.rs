@@ -35,12 +35,22 @@ struct Plan {
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    run_load_tests_with_client(settings, None)
+}
+
+/// [`run_load_tests`] with clients built by `factory` instead of the ones `settings.llm_api` names: plug in
+/// a client for an API this crate does not ship. The endpoint settings still decide whether the built-in
+/// simulator starts and which address is checked for reachability.
+pub fn run_load_tests_with_client(
+    settings: &Settings,
+    factory: Option<ClientFactory>,
+) -> Result<Vec<RunSummary>, Error> {
     let plans = settings
         .runs()
         .into_iter()
         .map(|spec| load_test_plan(settings, spec))
         .collect();
-    run_plans(settings, plans)
+    run_plans(settings, plans, factory)
 }
 
 /// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
@@ -50,7 +60,7 @@ pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Err
         .iter()
         .map(|model| correctness_plan(settings, model))
         .collect();
-    run_plans(settings, plans)
+    run_plans(settings, plans, None)
 }
 
 fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
@@ -156,7 +166,11 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     }
 }
 
-fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, Error> {
+fn run_plans(
+    settings: &Settings,
+    plans: Vec<Plan>,
+    factory: Option<ClientFactory>,
+) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
@@ -186,8 +200,9 @@ fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, E
         read_timeout: settings.read_timeout,
         max_line_bytes: 16 * 1024 * 1024,
     };
-    let factory: ClientFactory =
-        Arc::new(move || Box::new(OpenAiChatClient::new(openai.clone())) as Box<dyn LlmClient>);
+    let factory: ClientFactory = factory.unwrap_or_else(|| {
+        Arc::new(move || Box::new(OpenAiChatClient::new(openai.clone())) as Box<dyn LlmClient>)
+    });
     let tokenizer = Tokenizer::llama();
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();

@@ -19,19 +19,29 @@ use crate::sim::SimConfig;
 
 /// The original's defaults (spec §2).
 pub mod defaults {
+    /// `--mean-input-tokens`.
     pub const MEAN_INPUT_TOKENS: u64 = 550;
+    /// `--stddev-input-tokens`.
     pub const STDDEV_INPUT_TOKENS: u64 = 150;
+    /// `--mean-output-tokens`.
     pub const MEAN_OUTPUT_TOKENS: u64 = 150;
+    /// `--stddev-output-tokens`.
     pub const STDDEV_OUTPUT_TOKENS: u64 = 80;
+    /// `--num-concurrent-requests`.
     pub const NUM_CONCURRENT_REQUESTS: u64 = 10;
+    /// `--timeout`, seconds.
     pub const TIMEOUT_S: f64 = 90.0;
+    /// `--max-num-completed-requests` of the load test.
     pub const MAX_NUM_COMPLETED_REQUESTS: u64 = 10;
     /// The correctness test's own default.
     pub const CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS: u64 = 50;
+    /// `--llm-api`.
     pub const LLM_API: &str = "openai";
+    /// `--seed`: the original's fixed seed.
     pub const SEED: u64 = 11111;
     /// The original's per-read HTTP timeout.
     pub const READ_TIMEOUT_S: f64 = 180.0;
+    /// TCP/TLS connect timeout, seconds.
     pub const CONNECT_TIMEOUT_S: f64 = 30.0;
 }
 
@@ -45,7 +55,9 @@ pub struct TokenConf {
     /// A label; only used to tell runs apart in file names when their means collide.
     #[serde(default)]
     pub name: Option<String>,
+    /// Mean, in tokens.
     pub mean: u64,
+    /// Standard deviation, in tokens.
     pub stddev: u64,
 }
 
@@ -77,7 +89,9 @@ struct CorrectnessSection {
 /// Which test the settings are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// The load test.
     LoadTest,
+    /// The correctness test.
     Correctness,
 }
 
@@ -120,29 +134,48 @@ pub enum Endpoint {
 /// Validated settings for a load test (possibly a matrix of runs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// Models to run, in order.
     pub models: Vec<String>,
+    /// Prompt length distributions.
     pub input_confs: Vec<TokenConf>,
+    /// `max_tokens` distributions.
     pub output_confs: Vec<TokenConf>,
+    /// Requests in flight at once.
     pub num_concurrent_requests: u64,
+    /// No request is launched after this long.
     pub timeout: Duration,
+    /// Requests to send per run.
     pub max_num_completed_requests: u64,
+    /// Merged into every request body.
     pub additional_sampling_params: Map<String, Value>,
+    /// Where files go; `None` writes nothing.
     pub results_dir: Option<PathBuf>,
+    /// The API shape (`openai`).
     pub llm_api: String,
+    /// Copied into every summary.
     pub metadata: Map<String, Value>,
+    /// Seed of the draws.
     pub seed: u64,
+    /// Where requests go.
     pub endpoint: Endpoint,
+    /// Bearer token, if any. Never written to results or logs.
     pub api_key: Option<String>,
+    /// Wait for response headers, and for each read of the stream.
     pub read_timeout: Duration,
+    /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
+    /// The built-in simulator's behaviour (used with [`Endpoint::Builtin`]).
     pub simulator: SimConfig,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {
+    /// The model queried.
     pub model: String,
+    /// Prompt length distribution.
     pub input: TokenConf,
+    /// `max_tokens` distribution.
     pub output: TokenConf,
     /// Sanitized base name of the result files, unique within the matrix.
     pub base_name: String,

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 /// Anything that counts tokens the way LLMPerf does (BOS included).
 pub trait TokenCount {
+    /// Number of tokens in `text`, BOS included.
     fn count(&self, text: &str) -> usize;
 }
 
@@ -25,6 +26,11 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     /// The embedded Llama tokenizer, parsed once per process (about 0.1 s).
+    ///
+    /// ```
+    /// use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
+    /// assert_eq!(Tokenizer::llama().count("Hello world!"), 4); // BOS included
+    /// ```
     pub fn llama() -> Tokenizer {
         static LLAMA: OnceLock<Tokenizer> = OnceLock::new();
         LLAMA

@@ -156,3 +156,78 @@ async fn timeout_stops_launching_but_in_flight_requests_are_recorded() {
     assert!((4..=8).contains(&sent), "sent {sent}");
     assert_eq!(seen.len(), sent, "every launched request is recorded");
 }
+
+/// Receives results pushed by the launcher.
+#[derive(Default)]
+struct Subscriber {
+    got: Arc<Mutex<Vec<String>>>,
+}
+impl Actor for Subscriber {
+    type Context = Context<Self>;
+}
+impl Handler<llmperf_actors::RequestResult> for Subscriber {
+    type Result = ();
+    fn handle(&mut self, msg: llmperf_actors::RequestResult, _: &mut Context<Self>) {
+        self.got.lock().unwrap().push(msg.generated_text);
+    }
+}
+
+#[actix::test]
+async fn one_request_at_a_time_api_mirrors_the_original_launcher() {
+    use llmperf_actors::{GetNextReady, LaunchRequest, SubscribeResults};
+    let (f, counters) = factory(Duration::from_millis(10));
+    let pool = ClientPool::start(f, 2, 1);
+    pool.ready().await;
+    let launcher = RequestsLauncher::new(pool.recipients()).start();
+    assert!(
+        launcher
+            .send(GetNextReady { block: false })
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        launcher
+            .send(GetNextReady { block: true })
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing launched: a blocking call must not hang"
+    );
+    let sub = Subscriber::default();
+    let pushed = sub.got.clone();
+    launcher.do_send(SubscribeResults(sub.start().recipient()));
+    for r in requests(5) {
+        launcher.do_send(LaunchRequest(r.config));
+    }
+    assert!(
+        launcher
+            .send(GetNextReady { block: false })
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing has finished yet"
+    );
+    let mut texts = Vec::new();
+    while let Some(r) = launcher.send(GetNextReady { block: true }).await.unwrap() {
+        assert!(r.metrics.is_ok());
+        assert_eq!(r.metrics.number_input_tokens, 10);
+        texts.push(r.generated_text);
+    }
+    texts.sort();
+    assert_eq!(
+        texts,
+        (0..5).map(|i| format!("prompt {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        counters.peak.load(Ordering::SeqCst),
+        2,
+        "one request per client at a time"
+    );
+    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        pushed.lock().unwrap().len(),
+        5,
+        "subscribers get every result too"
+    );
+}

@@ -12,6 +12,7 @@ pub struct ClientActor {
 }
 
 impl ClientActor {
+    /// Wraps `client`; the actor sends one request through it per `ExecuteRequest`.
     pub fn new(client: Box<dyn LlmClient>) -> Self {
         ClientActor { client }
     }
@@ -63,6 +64,7 @@ impl ClientPool {
         }
     }
 
+    /// Recipients for the launcher, one per client actor.
     pub fn recipients(&self) -> Vec<Recipient<ExecuteRequest>> {
         self.clients.iter().map(|c| c.clone().recipient()).collect()
     }

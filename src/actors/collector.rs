@@ -16,6 +16,7 @@ use crate::metrics::{Metrics, compute_metrics};
 use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
+/// Collects one run's results (see the module docs). Start it with [`Collector::start_on_own_thread`].
 pub struct Collector {
     kind: RunKind,
     tokenizer: Tokenizer,

@@ -18,11 +18,16 @@ use crate::metrics::Measured;
 /// One request to send, in the shape of the original's `RequestConfig` (`prompt` is `[text, target_tokens]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestConfig {
+    /// Sent verbatim as `"model"`.
     pub model: String,
+    /// The prompt text and its target length in tokens (the original's `number_input_tokens`).
     pub prompt: (String, u64),
+    /// Merged into the request body (`max_tokens`, `temperature`, …).
     #[serde(default)]
     pub sampling_params: Map<String, Value>,
+    /// The API the request is for, e.g. `openai`.
     pub llm_api: String,
+    /// Free-form data carried with the request (the correctness test keeps `rnd_number` here).
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
@@ -32,7 +37,9 @@ pub struct RequestConfig {
 pub struct ClientResponse {
     /// When the client started the request (its clock starts before connecting, like the original's).
     pub started: Instant,
+    /// Timings, server usage and the error, if any.
     pub measured: Measured,
+    /// The concatenated content of the stream.
     pub generated_text: String,
 }
 

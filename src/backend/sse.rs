@@ -17,15 +17,28 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// Why an event stream cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SseError {
+    /// A line exceeded the framer's cap.
     #[error("SSE line longer than {0} bytes")]
     LineTooLong(usize),
+    /// A line was not UTF-8.
     #[error("SSE line is not valid UTF-8")]
     InvalidUtf8,
 }
 
 /// Incremental SSE parser: feed it bytes as they arrive, take events as they complete.
+///
+/// ```
+/// use llmperf_actors::backend::sse::SseFramer;
+/// let mut framer = SseFramer::default();
+/// let mut data = Vec::new();
+/// for piece in [&b"data: {\"a\""[..], b":1}\r\n\r\n: ping\n\ndata:[DONE]\n\n"] {
+///     framer.feed(piece, |event| { data.push(event.data); true }).unwrap();
+/// }
+/// assert_eq!(data, ["{\"a\":1}", "[DONE]"]);
+/// ```
 #[derive(Debug)]
 pub struct SseFramer {
     line: Vec<u8>,

@@ -20,13 +20,21 @@ use crate::workload::correctness::answer_matches;
 /// The settings of one correctness run, as they appear in its summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorrectnessInfo {
+    /// The model queried.
     pub model: String,
+    /// The API used.
     pub llm_api: String,
+    /// Requests in flight at once.
     pub num_concurrent_requests: u64,
+    /// Extra body parameters (flattened into the summary).
     pub additional_sampling_params: Map<String, Value>,
+    /// User metadata copied into the summary.
     pub metadata: Map<String, Value>,
+    /// Seed of the number draws.
     pub seed: u64,
+    /// Sanitized base name of the result files.
     pub base_name: String,
+    /// Where files go; `None` writes nothing.
     pub results_dir: Option<PathBuf>,
 }
 
@@ -34,17 +42,24 @@ pub struct CorrectnessInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The answer contains the number.
     Match,
+    /// The request succeeded but the answer does not contain the number.
     Mismatch,
+    /// The request failed.
     Error,
 }
 
 /// One scored request, as written to `B_individual_responses.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CorrectnessRecord {
+    /// The per-request record.
     pub metrics: Metrics,
+    /// The model's answer.
     pub generated_text: String,
+    /// The request, with `metadata.rnd_number`.
     pub request_config: RequestConfig,
+    /// How the answer scored.
     pub outcome: Outcome,
 }
 
@@ -67,9 +82,13 @@ pub fn score(metrics: &Metrics, text: &str, expected: Option<u64>) -> Outcome {
 /// Counts over the recorded requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CorrectnessStats {
+    /// Requests that failed.
     pub number_errors: u64,
+    /// Successful requests whose answer lacks the number.
     pub num_mismatched_requests: u64,
+    /// All recorded requests, errored ones included.
     pub num_completed_requests: u64,
+    /// Completed minus errors.
     pub num_non_errored_requests: u64,
     /// errors / completed (completed includes errored requests, as the original).
     pub error_rate: f64,
@@ -77,6 +96,7 @@ pub struct CorrectnessStats {
     pub mismatch_rate: f64,
 }
 
+/// Counts and rates over `records`.
 pub fn correctness_stats(records: &[CorrectnessRecord]) -> CorrectnessStats {
     let count = |o: Outcome| records.iter().filter(|r| r.outcome == o).count() as u64;
     let completed = records.len() as u64;

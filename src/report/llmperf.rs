@@ -15,17 +15,29 @@ pub const RESULTS_VERSION: &str = "2023-08-31";
 /// The settings of one run, as they appear in its summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
+    /// The model queried.
     pub model: String,
+    /// The API used.
     pub llm_api: String,
+    /// Mean target prompt length.
     pub mean_input_tokens: u64,
+    /// Its standard deviation.
     pub stddev_input_tokens: u64,
+    /// Mean `max_tokens`.
     pub mean_output_tokens: u64,
+    /// Its standard deviation.
     pub stddev_output_tokens: u64,
+    /// Requests in flight at once.
     pub num_concurrent_requests: u64,
+    /// Extra body parameters (flattened into the summary).
     pub additional_sampling_params: Map<String, Value>,
+    /// User metadata copied into the summary.
     pub metadata: Map<String, Value>,
+    /// Seconds after which no request was launched.
     pub timeout_s: f64,
+    /// Requests to send in all.
     pub max_num_completed_requests: u64,
+    /// Seed of the prompt draws.
     pub seed: u64,
     /// The sanitized base name of the result files.
     pub base_name: String,
@@ -67,14 +79,19 @@ pub struct Stats {
     pub series: Vec<(&'static str, SeriesStats, bool)>,
     /// Recorded results, successful or not (the original's `num_requests_started`).
     pub num_requests_started: u64,
+    /// Requests with a non-null error code.
     pub number_errors: u64,
+    /// `number_errors / num_requests_started` (0 when nothing was recorded).
     pub error_rate: f64,
     /// Error code (as JSON) → count, most frequent first.
     pub error_codes: Vec<(Value, u64)>,
     /// Σ output tokens of successful requests / wall time (an aggregate, despite the name).
     pub mean_output_throughput_token_per_s: f64,
+    /// Successful requests.
     pub num_completed_requests: u64,
+    /// Successful requests per minute of wall time.
     pub num_completed_requests_per_min: f64,
+    /// Wall time of the run, in seconds.
     pub elapsed_s: f64,
 }
 
@@ -138,8 +155,11 @@ impl Stats {
 /// written.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The `_summary.json` object, keys in order.
     pub summary: Map<String, Value>,
+    /// The human-readable report printed to stdout.
     pub text: String,
+    /// Files written (none without a results directory).
     pub files: Vec<PathBuf>,
 }
 

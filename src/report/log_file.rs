@@ -27,12 +27,14 @@ impl RequestLog {
         })
     }
 
+    /// Appends one record as a line.
     pub fn append(&mut self, record: &impl Serialize) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)
     }
 
+    /// Where the log is.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -29,7 +29,9 @@ use std::path::Path;
 /// What a run is, and so which summary and files it produces.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunKind {
+    /// LLMPerf's load test (`token_benchmark_ray.py`).
     LoadTest(RunInfo),
+    /// LLMPerf's correctness test (`llm_correctness.py`).
     Correctness(CorrectnessInfo),
 }
 

@@ -2,6 +2,11 @@
 
 /// Replaces every run of characters other than word characters (Unicode letters, digits, `_`) and `-` with
 /// `-`, then collapses runs of `-`: `meta-llama/Llama-2-7b-chat-hf_550_150` → `meta-llama-Llama-2-7b-chat-hf_550_150`.
+///
+/// ```
+/// use llmperf_actors::report::sanitize_base_name;
+/// assert_eq!(sanitize_base_name("gpt-3.5-turbo_550_150"), "gpt-3-5-turbo_550_150");
+/// ```
 pub fn sanitize_base_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {

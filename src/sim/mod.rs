@@ -28,10 +28,13 @@ pub const WORDS: [&str; 16] = [
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
+    /// What goes wrong.
     pub kind: Fault,
+    /// Every `every`-th request (counting from 1) gets the fault.
     pub every: u64,
 }
 
+/// A kind of injected failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
@@ -84,6 +87,7 @@ pub struct SimConfig {
     pub default_output_tokens: u64,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Injected failures; the first rule that matches a request wins.
     pub faults: Vec<FaultRule>,
     /// Fraction (0..=1) of correctness-test questions answered with a wrong number; spread evenly, so
     /// `n` questions get exactly `floor(n × fraction)` wrong answers.

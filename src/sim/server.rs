@@ -33,6 +33,7 @@ impl SimState {
 
 /// A simulator running on its own threads; stopped when dropped.
 pub struct SimServer {
+    /// The address it listens on.
     pub addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,

@@ -50,6 +50,12 @@ fn below_thousand(n: u32) -> String {
 /// "twenty-one", "one hundred and one", "one thousand and ninety-nine", "one thousand, two hundred and
 /// thirty-four", "ten thousand". " and " joins a remainder below 100 to hundreds or thousands; ", " follows
 /// "thousand" when hundreds follow.
+///
+/// ```
+/// use llmperf_actors::workload::correctness::number_to_words;
+/// assert_eq!(number_to_words(1234), "one thousand, two hundred and thirty-four");
+/// assert_eq!(number_to_words(1099), "one thousand and ninety-nine");
+/// ```
 pub fn number_to_words(n: u32) -> String {
     assert!(n < 1_000_000, "number_to_words covers 0..1_000_000");
     let (thousands, rest) = (n / 1000, n % 1000);
@@ -70,6 +76,12 @@ pub fn prompt(words: &str) -> String {
 
 /// Whether `text` answers `expected`: commas between digits are removed (`1,234` → `1234`), then the answer
 /// matches if any maximal run of digits equals `expected` in decimal. `1 234` and `1.234` do not match.
+///
+/// ```
+/// use llmperf_actors::workload::correctness::answer_matches;
+/// assert!(answer_matches("The answer is 1,234.", 1234));
+/// assert!(!answer_matches("1 234", 1234));
+/// ```
 pub fn answer_matches(text: &str, expected: u32) -> bool {
     let want = expected.to_string();
     digit_runs(text).any(|run| run == want)

@@ -17,9 +17,13 @@ pub const SONNET: &str = include_str!("../../assets/sonnet.txt");
 /// Normal-distribution parameters of one run's prompts and outputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PromptSpec {
+    /// Mean target prompt length, in tokens.
     pub mean_input_tokens: f64,
+    /// Its standard deviation.
     pub stddev_input_tokens: f64,
+    /// Mean `max_tokens`.
     pub mean_output_tokens: f64,
+    /// Its standard deviation.
     pub stddev_output_tokens: f64,
 }
 
@@ -36,21 +40,34 @@ pub struct GeneratedPrompt {
     pub max_tokens: u64,
 }
 
+/// Why prompts cannot be built.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PromptError {
     #[error(
         "cannot sample a positive {what} from mean {mean} and stddev {stddev}: raise --mean-{what}"
     )]
+    /// No positive length can be drawn from these parameters.
     NoPositiveValue {
+        /// Which length (`input-tokens` or `output-tokens`).
         what: &'static str,
+        /// The mean given.
         mean: f64,
+        /// The standard deviation given.
         stddev: f64,
     },
+    /// The drawn prompt lengths never cover the fixed prefix.
     #[error(
         "mean-input-tokens {mean} (stddev {stddev}) is below the prompt prefix, which alone takes {prefix} tokens; \
          raise --mean-input-tokens to at least {prefix}"
     )]
-    InputBelowPrefix { mean: f64, stddev: f64, prefix: u64 },
+    InputBelowPrefix {
+        /// The mean given.
+        mean: f64,
+        /// The standard deviation given.
+        stddev: f64,
+        /// Tokens the prefix alone takes.
+        prefix: u64,
+    },
 }
 
 /// The fixed instruction every prompt starts with.
