@@ -80,6 +80,43 @@ pub struct LoadTestArgs {
     /// Seed of the prompt and length draws; the same seed gives the original's prompts [default: 11111].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Open loop: send requests at this mean rate (requests/s) instead of a closed loop.
+    #[arg(long, value_name = "R", help_heading = "Load modes")]
+    pub request_rate: Option<f64>,
+    /// Arrival process with --request-rate: constant, poisson or gamma [default: poisson].
+    #[arg(long, value_name = "KIND", help_heading = "Load modes")]
+    pub arrival: Option<String>,
+    /// Shape of gamma arrivals: below 1 burstier than Poisson, above 1 smoother [default: 1].
+    #[arg(long, value_name = "K", help_heading = "Load modes")]
+    pub burstiness: Option<f64>,
+    /// Open loop: at most this many requests in flight; later ones wait (counted, never dropped).
+    #[arg(long, value_name = "N", help_heading = "Load modes")]
+    pub max_concurrency: Option<u64>,
+    /// Leave the first N requests out of the statistics (they stay, marked, in the per-request log).
+    #[arg(long, value_name = "N", help_heading = "Load modes")]
+    pub warmup_requests: Option<u64>,
+    /// Leave requests due in the first S seconds out of the statistics.
+    #[arg(long, value_name = "S", help_heading = "Load modes")]
+    pub warmup_seconds: Option<f64>,
+    /// Run a steady state for S seconds (replaces --timeout; requests are not capped unless
+    /// --max-num-completed-requests is given; prompts come from a pool of 1000, reused).
+    #[arg(long, value_name = "S", help_heading = "Load modes")]
+    pub duration: Option<String>,
+    /// Sweep: one run per concurrency, e.g. 1,2,4,8 (each writes its files, plus a sweep summary).
+    #[arg(long, value_name = "LIST", help_heading = "Load modes")]
+    pub sweep_concurrency: Option<String>,
+    /// Sweep: one open-loop run per request rate, e.g. 1,5,10.
+    #[arg(long, value_name = "LIST", help_heading = "Load modes")]
+    pub sweep_rates: Option<String>,
+    /// Stop a sweep after a step whose error rate is above this fraction.
+    #[arg(long, value_name = "F", help_heading = "Load modes")]
+    pub sweep_max_error_rate: Option<f64>,
+    /// Stop a sweep after a step whose p99 end-to-end latency (from the scheduled start) is above this.
+    #[arg(long, value_name = "DURATION", help_heading = "Load modes")]
+    pub sweep_max_e2e_p99: Option<String>,
+    /// Goodput targets, e.g. ttft=500ms,tpot=50ms,e2e=10s (any subset).
+    #[arg(long, value_name = "TARGETS", help_heading = "Load modes")]
+    pub slo: Option<String>,
 }
 
 /// `serve-sim` flags.
@@ -106,6 +143,9 @@ pub struct SimArgs {
     /// Worker threads [default: number of cores].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Concurrent generation slots; more requests queue server-side [default: unlimited].
+    #[arg(long)]
+    pub capacity: Option<usize>,
     /// Inject a fault into every Nth request: KIND:N with KIND one of http_500, http_429, error_mid_stream,
     /// close_mid_stream (repeatable; the first rule that matches wins).
     #[arg(long = "fault", value_name = "KIND:N")]

@@ -55,6 +55,7 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         faults,
+        capacity: args.capacity,
         ..SimConfig::default()
     }
     .validated()?;

@@ -44,14 +44,38 @@ pub struct GetReady;
 #[derive(Message)]
 #[rtype(result = "RunFinished")]
 pub struct RunRequests {
-    /// The requests, in launch order.
+    /// The requests, in launch order. When `limit` is larger, they are reused cyclically.
     pub requests: Vec<PreparedRequest>,
-    /// At most this many requests in flight.
+    /// How many requests to launch in all.
+    pub limit: usize,
+    /// Closed loop: requests in flight. Open loop: the most in flight (more wait in a queue, never dropped).
     pub concurrency: usize,
-    /// No request is launched once this much time has passed since the start.
+    /// Open loop: when each request is due, in seconds from the start (at least `limit` entries).
+    /// `None` runs the closed loop.
+    pub schedule: Option<Vec<f64>>,
+    /// No request is launched (scheduled, in open loop) once this much time has passed since the start.
     pub timeout: Duration,
     /// Where each finished request goes.
     pub collector: Recipient<RequestCompleted>,
+}
+
+impl RunRequests {
+    /// A closed loop over `requests`, each sent once, `concurrency` at a time.
+    pub fn closed_loop(
+        requests: Vec<PreparedRequest>,
+        concurrency: usize,
+        timeout: Duration,
+        collector: Recipient<RequestCompleted>,
+    ) -> RunRequests {
+        RunRequests {
+            limit: requests.len(),
+            requests,
+            concurrency,
+            schedule: None,
+            timeout,
+            collector,
+        }
+    }
 }
 
 /// Launcher → runner (reply to [`RunRequests`]).
@@ -65,6 +89,8 @@ pub struct RunFinished {
     pub launched: usize,
     /// Whether the timeout stopped launches (or passed during the run).
     pub timed_out: bool,
+    /// Open loop: requests that had to wait for a free slot (`--max-concurrency`).
+    pub queued: usize,
 }
 
 /// Launcher → collector: one request finished (successfully or not). No reply.
@@ -79,6 +105,8 @@ pub struct RequestCompleted {
     pub response: ClientResponse,
     /// Seconds from the start of the run to the start of this request.
     pub start_offset_s: f64,
+    /// Seconds from the start of the run to when the request was due (= `start_offset_s` in a closed loop).
+    pub scheduled_start_s: f64,
 }
 
 /// Runner → collector: the run is over; compute the summary, write the final files, reply with the summary.
@@ -89,6 +117,8 @@ pub struct FinishRun {
     pub started: Instant,
     /// When the last request finished.
     pub ended: Instant,
+    /// Open loop: requests that had to wait for a free slot.
+    pub queued: usize,
 }
 
 /// User → launcher: queue one request; it is sent as soon as a client is free. No reply.

@@ -10,6 +10,8 @@
 //! | `request_output_throughput_token_per_s` | T / e2e (0 when e2e = 0) |
 //! | `number_total_tokens` | P + T |
 //! | `tpot_s` (extra) | (e2e − ttft) / (n − 1), n = T − 1 generated tokens; null when n < 2 or errored |
+//! | `dispatch_delay_s` (extra) | actual start − scheduled start |
+//! | `scheduled_ttft_s`, `scheduled_end_to_end_latency_s` (extra) | dispatch delay + ttft / e2e (null if errored) |
 
 use serde::Serialize;
 use serde_json::Value;
@@ -68,8 +70,20 @@ pub struct Metrics {
     pub server_prompt_tokens: Option<u64>,
     /// `usage.completion_tokens` from the server, when sent.
     pub server_completion_tokens: Option<u64>,
-    /// Seconds from the start of the run to the start of this request.
-    pub start_offset_s: f64,
+    /// Seconds from the start of the run to when this request was due (its schedule; in a closed loop, when
+    /// it was sent).
+    pub scheduled_start_s: f64,
+    /// Seconds from the start of the run to when the client started this request.
+    pub actual_start_s: f64,
+    /// `actual_start_s − scheduled_start_s`: how late the request went out (queueing, a busy client).
+    pub dispatch_delay_s: f64,
+    /// TTFT as a user who arrived at the scheduled time felt it: `dispatch_delay_s + ttft_s`; null if errored.
+    pub scheduled_ttft_s: Option<f64>,
+    /// End-to-end latency from the scheduled start: `dispatch_delay_s + end_to_end_latency_s`; null if
+    /// errored.
+    pub scheduled_end_to_end_latency_s: Option<f64>,
+    /// Part of the warm-up: kept in the log, left out of the statistics.
+    pub warmup: bool,
 }
 
 impl Metrics {
@@ -92,13 +106,14 @@ pub struct Measured {
 
 /// Turns a client's measurements into the per-request record.
 ///
-/// `output_tokens` is T (BOS included), `target_input` is P, `actual_input` the real prompt count.
+/// `output_tokens` is T (BOS included), `target_input` is P, `actual_input` the real prompt count;
+/// `start` holds when the request was due and when it went out, in seconds from the run's start.
 pub fn compute_metrics(
     m: &Measured,
     output_tokens: u64,
     target_input: u64,
     actual_input: u64,
-    start_offset_s: f64,
+    start: StartTimes,
 ) -> Metrics {
     let t = &m.timings;
     let ttft = t.first_content_s.unwrap_or(0.0);
@@ -115,6 +130,7 @@ pub fn compute_metrics(
     } else {
         0.0
     };
+    let ok = error_code.is_none();
     let generated = output_tokens.saturating_sub(1);
     let tpot = (error_code.is_none() && generated >= 2 && t.first_content_s.is_some())
         .then(|| (e2e - ttft) / (generated - 1) as f64);
@@ -133,7 +149,36 @@ pub fn compute_metrics(
         number_stream_events: t.data_events,
         server_prompt_tokens: m.usage.prompt_tokens,
         server_completion_tokens: m.usage.completion_tokens,
-        start_offset_s,
+        scheduled_start_s: start.scheduled_s,
+        actual_start_s: start.actual_s,
+        dispatch_delay_s: start.dispatch_delay_s(),
+        scheduled_ttft_s: ok.then(|| start.dispatch_delay_s() + ttft),
+        scheduled_end_to_end_latency_s: ok.then(|| start.dispatch_delay_s() + e2e),
+        warmup: false,
+    }
+}
+
+/// When a request was due and when it was sent, in seconds from the run's start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StartTimes {
+    /// When it was due (its schedule; equal to `actual_s` in a closed loop).
+    pub scheduled_s: f64,
+    /// When the client started it.
+    pub actual_s: f64,
+}
+
+impl StartTimes {
+    /// A request sent when it was due (closed loop).
+    pub fn unscheduled(actual_s: f64) -> StartTimes {
+        StartTimes {
+            scheduled_s: actual_s,
+            actual_s,
+        }
+    }
+
+    /// `actual − scheduled`, never negative (a request cannot leave before it is due; clocks may jitter).
+    pub fn dispatch_delay_s(&self) -> f64 {
+        (self.actual_s - self.scheduled_s).max(0.0)
     }
 }
 
@@ -176,6 +221,8 @@ pub const QUANTILES: [(&str, f64); 6] = [
 /// The statistics of one metric over the successful requests. Every field is `None` when there are none.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SeriesStats {
+    /// The 99.9th percentile (an extra beside the original's levels).
+    pub p999: Option<f64>,
     /// `(label, value)` for p25, p50, p75, p90, p95, p99.
     pub quantiles: Vec<(&'static str, Option<f64>)>,
     /// Arithmetic mean.
@@ -195,6 +242,7 @@ impl SeriesStats {
         v.sort_by(f64::total_cmp);
         let nonempty = !v.is_empty();
         SeriesStats {
+            p999: nonempty.then(|| quantile(&v, 0.999)),
             quantiles: QUANTILES
                 .iter()
                 .map(|&(label, q)| (label, nonempty.then(|| quantile(&v, q))))
@@ -264,7 +312,16 @@ mod tests {
     #[test]
     fn metrics_follow_the_original_formulas() {
         // 11 generated tokens + BOS = 12, 13 data events, content from 0.2 s to 1.2 s, end at 1.25 s.
-        let m = compute_metrics(&measured(Some(0.2), Some(1.2), 1.25, 13), 12, 550, 510, 3.0);
+        let m = compute_metrics(
+            &measured(Some(0.2), Some(1.2), 1.25, 13),
+            12,
+            550,
+            510,
+            StartTimes {
+                scheduled_s: 2.5,
+                actual_s: 3.0,
+            },
+        );
         assert_eq!(m.ttft_s, 0.2);
         assert_eq!(m.end_to_end_latency_s, 1.25);
         assert!((m.inter_token_latency_s - 1.2 / 13.0).abs() < 1e-12);
@@ -273,13 +330,16 @@ mod tests {
         assert_eq!(m.number_input_tokens, 550);
         assert!((m.tpot_s.unwrap() - 1.05 / 10.0).abs() < 1e-12);
         assert!(m.is_ok());
+        assert_eq!(m.dispatch_delay_s, 0.5);
+        assert_eq!(m.scheduled_ttft_s, Some(0.7));
+        assert_eq!(m.scheduled_end_to_end_latency_s, Some(1.75));
     }
 
     #[test]
     fn errored_requests_keep_timings_but_have_zero_e2e_and_throughput() {
         let mut ms = measured(Some(0.3), Some(0.5), 0.9, 4);
         ms.error = Some((Value::from(500), "boom".into()));
-        let m = compute_metrics(&ms, 5, 100, 90, 0.0);
+        let m = compute_metrics(&ms, 5, 100, 90, StartTimes::unscheduled(0.0));
         assert_eq!(m.error_code, Some(Value::from(500)));
         assert_eq!(m.error_msg, "boom");
         assert_eq!(m.end_to_end_latency_s, 0.0);
@@ -287,11 +347,18 @@ mod tests {
         assert_eq!(m.ttft_s, 0.3);
         assert_eq!(m.tpot_s, None);
         assert!(!m.is_ok());
+        assert_eq!(m.scheduled_ttft_s, None);
     }
 
     #[test]
     fn no_content_and_no_events_do_not_divide_by_zero() {
-        let m = compute_metrics(&measured(None, None, 0.4, 0), 1, 100, 90, 0.0);
+        let m = compute_metrics(
+            &measured(None, None, 0.4, 0),
+            1,
+            100,
+            90,
+            StartTimes::unscheduled(0.0),
+        );
         assert_eq!(m.inter_token_latency_s, 0.0);
         assert_eq!(m.ttft_s, 0.0);
         assert_eq!(m.tpot_s, None);
@@ -299,7 +366,13 @@ mod tests {
 
     #[test]
     fn record_keys_are_in_the_original_order() {
-        let m = compute_metrics(&measured(Some(0.1), Some(0.2), 0.3, 3), 4, 10, 9, 0.0);
+        let m = compute_metrics(
+            &measured(Some(0.1), Some(0.2), 0.3, 3),
+            4,
+            10,
+            9,
+            StartTimes::unscheduled(0.0),
+        );
         let v = serde_json::to_value(&m).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -317,4 +390,93 @@ mod tests {
             ]
         );
     }
+}
+
+/// Service-level objectives for goodput: a request is *good* when it succeeded and met every target given.
+/// Latencies are taken from the scheduled start (what a user arriving on schedule felt; the same as from the
+/// actual start in a closed loop). A request too short to have a TPOT meets the TPOT target.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Slo {
+    /// Time to first token, seconds.
+    pub ttft_s: Option<f64>,
+    /// Time per output token after the first, seconds.
+    pub tpot_s: Option<f64>,
+    /// End-to-end latency, seconds.
+    pub e2e_s: Option<f64>,
+}
+
+impl Slo {
+    /// Whether no target is set.
+    pub fn is_empty(&self) -> bool {
+        self.ttft_s.is_none() && self.tpot_s.is_none() && self.e2e_s.is_none()
+    }
+
+    /// Whether `m` is good under these targets.
+    pub fn met(&self, m: &Metrics) -> bool {
+        let within = |target: Option<f64>, value: Option<f64>| match (target, value) {
+            (None, _) => true,
+            (Some(t), Some(v)) => v <= t,
+            (Some(_), None) => false,
+        };
+        m.is_ok()
+            && within(self.ttft_s, m.scheduled_ttft_s)
+            && within(self.e2e_s, m.scheduled_end_to_end_latency_s)
+            && (self.tpot_s.is_none() || m.tpot_s.is_none() || within(self.tpot_s, m.tpot_s))
+    }
+
+    /// Parses `ttft=500ms,tpot=50ms,e2e=10s` (any subset; units `ms`, `s`, or none for seconds).
+    ///
+    /// ```
+    /// use llmperf_actors::metrics::Slo;
+    /// let slo = Slo::parse("ttft=500ms,e2e=10").unwrap();
+    /// assert_eq!((slo.ttft_s, slo.tpot_s, slo.e2e_s), (Some(0.5), None, Some(10.0)));
+    /// ```
+    pub fn parse(text: &str) -> Result<Slo, String> {
+        let mut slo = Slo::default();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item.split_once('=').ok_or_else(|| {
+                format!("SLO item '{item}' must be name=duration, e.g. ttft=500ms")
+            })?;
+            let seconds = parse_seconds(value.trim()).ok_or_else(|| {
+                format!("SLO '{item}': '{value}' is not a duration like 500ms or 2s")
+            })?;
+            let slot = match key.trim() {
+                "ttft" => &mut slo.ttft_s,
+                "tpot" => &mut slo.tpot_s,
+                "e2e" => &mut slo.e2e_s,
+                other => return Err(format!("unknown SLO '{other}': use ttft, tpot or e2e")),
+            };
+            *slot = Some(seconds);
+        }
+        Ok(slo)
+    }
+}
+
+impl std::fmt::Display for Slo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            ("ttft", self.ttft_s),
+            ("tpot", self.tpot_s),
+            ("e2e", self.e2e_s),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}s")))
+        .collect();
+        write!(f, "{}", parts.join(","))
+    }
+}
+
+/// `500ms`, `2s`, `1.5` (seconds) → seconds; `None` if it is not a non-negative duration.
+pub fn parse_seconds(text: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let v: f64 = number.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v * scale)
 }

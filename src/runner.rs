@@ -17,20 +17,53 @@ use crate::messages::{FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
     CorrectnessInfo, RequestLog, RunInfo, RunKind, RunSummary, sanitize_base_name,
 };
-use crate::settings::{Endpoint, RunSpec, Settings};
+use crate::report::{LoadOptions, SweepKind, SweepProgress};
+use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::tokenizer::{TokenCount, Tokenizer};
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
+use crate::workload::schedule::{count_within, schedule};
 use crate::workload::{PromptSpec, generate_prompts};
 
 /// Builds a run's requests; called before the clock starts.
 type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
 
-/// One run to execute: what it is, and how to build its requests.
+/// One run to execute: what it is, how to build its requests, and how to send them.
 struct Plan {
     kind: RunKind,
     base_name: String,
     prepare: Prepare,
+    shape: Shape,
+    /// Part of a sweep: its group and step value.
+    sweep: Option<SweepStep>,
+}
+
+/// How a run's requests are sent.
+#[derive(Debug, Clone)]
+struct Shape {
+    /// Requests to launch in all (the prompt pool is reused when this is larger).
+    limit: usize,
+    /// Prompts to build.
+    pool: usize,
+    /// Closed loop: in flight; open loop: the cap on in flight.
+    concurrency: usize,
+    /// Client actors to start.
+    clients: usize,
+    /// Open loop: due times.
+    schedule: Option<Vec<f64>>,
+    /// Stop launching after this long.
+    timeout: Duration,
+}
+
+/// A step of a sweep.
+#[derive(Debug, Clone)]
+struct SweepStep {
+    /// Base name of the sweep (the run's name without the step suffix).
+    group: String,
+    /// What is swept.
+    kind: SweepKind,
+    /// The step's value.
+    value: f64,
 }
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
@@ -40,16 +73,37 @@ pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
 
 /// [`run_load_tests`] with clients built by `factory` instead of the ones `settings.llm_api` names: plug in
 /// a client for an API this crate does not ship. The endpoint settings still decide whether the built-in
-/// simulator starts and which address is checked for reachability.
+/// simulator starts; the reachability check is skipped.
 pub fn run_load_tests_with_client(
     settings: &Settings,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
-    let plans = settings
-        .runs()
-        .into_iter()
-        .map(|spec| load_test_plan(settings, spec))
-        .collect();
+    let mut plans = Vec::new();
+    for spec in settings.runs() {
+        match &settings.load.sweep {
+            None => plans.push(load_test_plan(settings, spec, None)),
+            Some(Sweep::Concurrency(values)) => {
+                for &c in values {
+                    let step = SweepStep {
+                        group: spec.base_name.clone(),
+                        kind: SweepKind::Concurrency,
+                        value: c as f64,
+                    };
+                    plans.push(load_test_plan(settings, spec.clone(), Some(step)));
+                }
+            }
+            Some(Sweep::Rates(values)) => {
+                for &r in values {
+                    let step = SweepStep {
+                        group: spec.base_name.clone(),
+                        kind: SweepKind::Rate,
+                        value: r,
+                    };
+                    plans.push(load_test_plan(settings, spec.clone(), Some(step)));
+                }
+            }
+        }
+    }
     run_plans(settings, plans, factory)
 }
 
@@ -63,7 +117,77 @@ pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Err
     run_plans(settings, plans, None)
 }
 
-fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
+/// How many requests, at what concurrency, on what schedule.
+fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape {
+    let load = &settings.load;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = settings.max_num_completed_requests as usize;
+    let timeout = load.duration.unwrap_or(settings.timeout);
+    // A duration run is not capped by count unless the cap was asked for.
+    let limit = match load.duration {
+        Some(_) if !load.max_requests_explicit => usize::MAX,
+        _ => max,
+    };
+    match rate {
+        None => {
+            let pool = limit.min(if load.duration.is_some() {
+                DURATION_PROMPT_POOL as usize
+            } else {
+                max
+            });
+            let concurrency = (concurrency as usize).min(limit.max(1));
+            Shape {
+                limit,
+                pool,
+                concurrency,
+                clients: concurrency,
+                schedule: None,
+                timeout,
+            }
+        }
+        Some(rate) => {
+            let n = match load.duration {
+                Some(d) => {
+                    let expected = (rate * d.as_secs_f64()).ceil() as usize;
+                    let offsets = schedule(rate, load.arrival, expected * 2 + 16, settings.seed);
+                    count_within(&offsets, d.as_secs_f64()).min(limit)
+                }
+                None => limit,
+            };
+            let offsets = schedule(rate, load.arrival, n, settings.seed);
+            Shape {
+                limit: n,
+                pool: n.min(DURATION_PROMPT_POOL as usize).max(1),
+                concurrency: load.max_concurrency.map_or(usize::MAX, |c| c as usize),
+                clients: cores,
+                schedule: Some(offsets),
+                timeout,
+            }
+        }
+    }
+}
+
+fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -> Plan {
+    let (concurrency, rate, base_name) = match &step {
+        None => (
+            settings.num_concurrent_requests,
+            settings.load.request_rate,
+            spec.base_name.clone(),
+        ),
+        Some(s) => match s.kind {
+            SweepKind::Concurrency => (
+                s.value as u64,
+                None,
+                format!("{}_c{}", spec.base_name, s.value),
+            ),
+            SweepKind::Rate => (
+                settings.num_concurrent_requests,
+                Some(s.value),
+                sanitize_base_name(&format!("{}_r{}", spec.base_name, s.value)),
+            ),
+        },
+    };
+    let shape = load_shape(settings, concurrency, rate);
     let info = RunInfo {
         model: spec.model.clone(),
         llm_api: settings.llm_api.clone(),
@@ -71,16 +195,23 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
         stddev_input_tokens: spec.input.stddev,
         mean_output_tokens: spec.output.mean,
         stddev_output_tokens: spec.output.stddev,
-        num_concurrent_requests: settings.num_concurrent_requests,
+        num_concurrent_requests: concurrency,
         additional_sampling_params: settings.additional_sampling_params.clone(),
         metadata: settings.metadata.clone(),
-        timeout_s: settings.timeout.as_secs_f64(),
+        timeout_s: shape.timeout.as_secs_f64(),
         max_num_completed_requests: settings.max_num_completed_requests,
         seed: settings.seed,
-        base_name: spec.base_name.clone(),
+        base_name: base_name.clone(),
         results_dir: settings.results_dir.clone(),
+        load: LoadOptions {
+            target_request_rate: rate,
+            slo: settings.load.slo,
+            queued: 0,
+        },
+        warmup_requests: settings.load.warmup_requests,
+        warmup_seconds: settings.load.warmup_seconds,
     };
-    let n = settings.max_num_completed_requests as usize;
+    let n = shape.pool;
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.clone();
@@ -113,8 +244,10 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
     };
     Plan {
         kind: RunKind::LoadTest(info),
-        base_name: spec.base_name,
+        base_name,
         prepare: Box::new(prepare),
+        shape,
+        sweep: step,
     }
 }
 
@@ -159,10 +292,21 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
             })
             .collect())
     };
+    let limit = settings.max_num_completed_requests as usize;
+    let concurrency = (settings.num_concurrent_requests as usize).min(limit.max(1));
     Plan {
         kind: RunKind::Correctness(info),
         base_name,
         prepare: Box::new(prepare),
+        shape: Shape {
+            limit,
+            pool: limit,
+            concurrency,
+            clients: concurrency,
+            schedule: None,
+            timeout: settings.timeout,
+        },
+        sweep: None,
     }
 }
 
@@ -186,7 +330,9 @@ fn run_plans(
         }
         Endpoint::Url(u) => (None, u.clone()),
     };
-    check_reachable(&base_url, settings.connect_timeout)?;
+    if factory.is_none() {
+        check_reachable(&base_url, settings.connect_timeout)?;
+    }
     if let Some(dir) = &settings.results_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             what: format!("creating results_dir {}", dir.display()),
@@ -206,9 +352,30 @@ fn run_plans(
     let tokenizer = Tokenizer::llama();
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
+        let mut sweep = SweepProgress::default();
         for plan in plans {
-            out.push(run_one(settings, plan, &tokenizer, factory.clone()).await?);
+            let step = plan.sweep.clone();
+            if let Some(step) = &step {
+                if sweep.group() != Some(step.group.as_str()) {
+                    sweep.finish(settings.results_dir.as_deref())?;
+                    sweep = SweepProgress::start(&step.group, step.kind);
+                } else if sweep.stopped() {
+                    continue;
+                }
+            }
+            let summary = run_one(plan, &tokenizer, factory.clone()).await?;
+            if let Some(step) = step {
+                let load = &settings.load;
+                sweep.record(
+                    step.value,
+                    &summary,
+                    load.sweep_max_error_rate,
+                    load.sweep_max_e2e_p99_s,
+                );
+            }
+            out.push(summary);
         }
+        sweep.finish(settings.results_dir.as_deref())?;
         Ok(out)
     });
     drop(sim);
@@ -255,34 +422,48 @@ fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
 }
 
 async fn run_one(
-    settings: &Settings,
     plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
 ) -> Result<RunSummary, Error> {
-    let n = settings.max_num_completed_requests as usize;
-    log::info!("{}: preparing {n} requests", plan.base_name);
+    let shape = plan.shape;
+    log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
     let requests = (plan.prepare)(tokenizer)?;
-    let log = match &settings.results_dir {
+    let results_dir = match &plan.kind {
+        RunKind::LoadTest(i) => i.results_dir.clone(),
+        RunKind::Correctness(i) => i.results_dir.clone(),
+    };
+    let log = match &results_dir {
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
     let collector = Collector::new(plan.kind, tokenizer.clone(), log).start_on_own_thread();
-    let concurrency = (settings.num_concurrent_requests as usize).min(n.max(1));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let pool = ClientPool::start(factory, concurrency, cores.min(concurrency));
+    let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
     let launcher = RequestsLauncher::new(pool.recipients()).start();
-    log::info!(
-        "{}: sending {n} requests, {concurrency} at a time, from client actors on {} arbiters",
-        plan.base_name,
-        pool.arbiter_count()
-    );
+    match &shape.schedule {
+        None => log::info!(
+            "{}: closed loop, {} in flight, from client actors on {} arbiters",
+            plan.base_name,
+            shape.concurrency,
+            pool.arbiter_count()
+        ),
+        Some(s) => log::info!(
+            "{}: open loop, {} requests over {:.1} s, from client actors on {} arbiters",
+            plan.base_name,
+            s.len(),
+            s.last().copied().unwrap_or(0.0),
+            pool.arbiter_count()
+        ),
+    }
     let finished = launcher
         .send(RunRequests {
             requests,
-            concurrency,
-            timeout: settings.timeout,
+            limit: shape.limit,
+            concurrency: shape.concurrency,
+            schedule: shape.schedule,
+            timeout: shape.timeout,
             collector: collector.clone().recipient(),
         })
         .await
@@ -294,6 +475,7 @@ async fn run_one(
         .send(FinishRun {
             started: finished.started,
             ended: finished.ended,
+            queued: finished.queued,
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;

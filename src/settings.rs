@@ -14,8 +14,10 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::cli::LoadTestArgs;
+use crate::metrics::{Slo, parse_seconds};
 use crate::report::sanitize_base_name;
 use crate::sim::SimConfig;
+use crate::workload::schedule::Arrival;
 
 /// The original's defaults (spec §2).
 pub mod defaults {
@@ -120,6 +122,57 @@ struct RawSettings {
     connect_timeout: Option<f64>,
     simulator: Option<SimConfig>,
     correctness: Option<CorrectnessSection>,
+    request_rate: Option<f64>,
+    arrival: Option<String>,
+    burstiness: Option<f64>,
+    max_concurrency: Option<u64>,
+    warmup_requests: Option<u64>,
+    warmup_seconds: Option<f64>,
+    duration: Option<Value>,
+    sweep_concurrency: Option<Value>,
+    sweep_rates: Option<Value>,
+    sweep_max_error_rate: Option<f64>,
+    sweep_max_e2e_p99: Option<Value>,
+    slo: Option<Value>,
+}
+
+/// Prompt pool of a `--duration` run: requests reuse these prompts cyclically.
+pub const DURATION_PROMPT_POOL: u64 = 1000;
+
+/// A list of values, one run each.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sweep {
+    /// Closed loop at each concurrency.
+    Concurrency(Vec<u64>),
+    /// Open loop at each request rate.
+    Rates(Vec<f64>),
+}
+
+/// How load is applied: closed or open loop, warm-up, duration, sweeps, goodput targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSettings {
+    /// Open loop at this rate (requests/s); `None` is the closed loop.
+    pub request_rate: Option<f64>,
+    /// Arrival process of the open loop.
+    pub arrival: Arrival,
+    /// Open loop: cap on requests in flight.
+    pub max_concurrency: Option<u64>,
+    /// The first N requests are warm-up.
+    pub warmup_requests: u64,
+    /// Requests due in the first S seconds are warm-up.
+    pub warmup_seconds: f64,
+    /// Steady-state duration; replaces the timeout.
+    pub duration: Option<Duration>,
+    /// Whether `max_num_completed_requests` was given (it then caps a duration run).
+    pub max_requests_explicit: bool,
+    /// One run per value.
+    pub sweep: Option<Sweep>,
+    /// Stop a sweep after a step above this error rate.
+    pub sweep_max_error_rate: Option<f64>,
+    /// Stop a sweep after a step above this p99 scheduled end-to-end latency, seconds.
+    pub sweep_max_e2e_p99_s: Option<f64>,
+    /// Goodput targets.
+    pub slo: Slo,
 }
 
 /// Where requests go.
@@ -166,6 +219,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// The built-in simulator's behaviour (used with [`Endpoint::Builtin`]).
     pub simulator: SimConfig,
+    /// Load modes beyond the original's closed loop.
+    pub load: LoadSettings,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -333,7 +388,72 @@ fn apply_cli(
         .set_override_option(k("results_dir"), a.results_dir.clone())?
         .set_override_option(k("llm_api"), a.llm_api.clone())?
         .set_override_option(k("metadata"), a.metadata.clone())?
-        .set_override_option(k("seed"), a.seed)
+        .set_override_option(k("seed"), a.seed)?
+        .set_override_option(k("request_rate"), a.request_rate)?
+        .set_override_option(k("arrival"), a.arrival.clone())?
+        .set_override_option(k("burstiness"), a.burstiness)?
+        .set_override_option(k("max_concurrency"), a.max_concurrency)?
+        .set_override_option(k("warmup_requests"), a.warmup_requests)?
+        .set_override_option(k("warmup_seconds"), a.warmup_seconds)?
+        .set_override_option(k("duration"), a.duration.clone())?
+        .set_override_option(k("sweep_concurrency"), a.sweep_concurrency.clone())?
+        .set_override_option(k("sweep_rates"), a.sweep_rates.clone())?
+        .set_override_option(k("sweep_max_error_rate"), a.sweep_max_error_rate)?
+        .set_override_option(k("sweep_max_e2e_p99"), a.sweep_max_e2e_p99.clone())?
+        .set_override_option(k("slo"), a.slo.clone())
+}
+
+/// A duration given as seconds (number) or text (`500ms`, `2s`).
+fn seconds_value(key: &str, v: Option<Value>) -> Result<Option<f64>, Error> {
+    let bad = |got: &dyn std::fmt::Display| {
+        Error::Config(format!(
+            "{key} must be a duration such as 30, 30s or 500ms; got {got}"
+        ))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(Some)
+            .ok_or_else(|| bad(&n)),
+        Some(Value::String(s)) => parse_seconds(s.trim()).map(Some).ok_or_else(|| bad(&s)),
+        Some(other) => Err(bad(&other)),
+    }
+}
+
+/// A list of numbers given as a list or as text `1,2,4`.
+fn number_list(key: &str, v: Option<Value>) -> Result<Option<Vec<f64>>, Error> {
+    let bad = |got: &dyn std::fmt::Display| {
+        Error::Config(format!(
+            "{key} must be a list of positive numbers such as 1,2,4; got {got}"
+        ))
+    };
+    let items: Vec<Value> = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) => a,
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim())
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse::<f64>().map(Value::from).map_err(|_| bad(&s)))
+            .collect::<Result<_, _>>()?,
+        Some(Value::Number(n)) => vec![Value::Number(n)],
+        Some(other) => return Err(bad(&other)),
+    };
+    let nums: Vec<f64> = items
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .or_else(|| x.as_str().and_then(|s| s.trim().parse().ok()))
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .ok_or_else(|| bad(x))
+        })
+        .collect::<Result<_, _>>()?;
+    if nums.is_empty() {
+        return Err(bad(&"an empty list"));
+    }
+    Ok(Some(nums))
 }
 
 /// A JSON object given as an object or as a JSON string (`--additional-sampling-params '{"a": 1}'`).
@@ -436,6 +556,7 @@ impl RawSettings {
     }
 
     fn validate_with(self, default_max: u64) -> Result<Settings, Error> {
+        let load = self.load_settings()?;
         let models = match (self.model, self.models) {
             (Some(m), _) => vec![m],
             (None, Some(ms)) if !ms.is_empty() => ms,
@@ -505,6 +626,7 @@ impl RawSettings {
             _ => None,
         };
         Ok(Settings {
+            load,
             models,
             input_confs,
             output_confs,
@@ -537,6 +659,99 @@ impl RawSettings {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+        })
+    }
+}
+
+impl RawSettings {
+    fn load_settings(&self) -> Result<LoadSettings, Error> {
+        let positive = |key: &str, v: Option<f64>| match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Config(format!(
+                "{key} must be a positive number; got {x}"
+            ))),
+            _ => Ok(v),
+        };
+        let request_rate = positive("request_rate", self.request_rate)?;
+        let arrival = Arrival::parse(
+            self.arrival.as_deref().unwrap_or("poisson"),
+            self.burstiness.unwrap_or(1.0),
+        )
+        .map_err(|e| Error::Config(format!("arrival/burstiness: {e}")))?;
+        let concurrency = number_list("sweep_concurrency", self.sweep_concurrency.clone())?;
+        let rates = number_list("sweep_rates", self.sweep_rates.clone())?;
+        let sweep = match (concurrency, rates) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "give sweep_concurrency or sweep_rates, not both".into(),
+                ));
+            }
+            (Some(c), None) => {
+                if let Some(x) = c.iter().find(|x| x.fract() != 0.0) {
+                    return Err(Error::Config(format!(
+                        "sweep_concurrency values must be whole numbers; got {x}"
+                    )));
+                }
+                Some(Sweep::Concurrency(c.iter().map(|x| *x as u64).collect()))
+            }
+            (None, Some(r)) => Some(Sweep::Rates(r)),
+            (None, None) => None,
+        };
+        let slo = match &self.slo {
+            None | Some(Value::Null) => Slo::default(),
+            Some(Value::String(s)) => {
+                Slo::parse(s).map_err(|e| Error::Config(format!("slo: {e}")))?
+            }
+            Some(Value::Object(m)) => {
+                let mut slo = Slo::default();
+                for (k, v) in m {
+                    let secs = seconds_value(&format!("slo.{k}"), Some(v.clone()))?;
+                    match k.as_str() {
+                        "ttft" => slo.ttft_s = secs,
+                        "tpot" => slo.tpot_s = secs,
+                        "e2e" => slo.e2e_s = secs,
+                        other => {
+                            return Err(Error::Config(format!(
+                                "unknown SLO '{other}': use ttft, tpot or e2e"
+                            )));
+                        }
+                    }
+                }
+                slo
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "slo must be text like ttft=500ms,e2e=10s or a mapping; got {other}"
+                )));
+            }
+        };
+        let duration = seconds_value("duration", self.duration.clone())?;
+        if duration == Some(0.0) {
+            return Err(Error::Config("duration must be above 0".into()));
+        }
+        let warmup_seconds = self.warmup_seconds.unwrap_or(0.0);
+        if !(warmup_seconds.is_finite() && warmup_seconds >= 0.0) {
+            return Err(Error::Config(format!(
+                "warmup_seconds must be 0 or more; got {warmup_seconds}"
+            )));
+        }
+        if let Some(0) = self.max_concurrency {
+            return Err(Error::Config("max_concurrency must be at least 1".into()));
+        }
+        Ok(LoadSettings {
+            request_rate,
+            arrival,
+            max_concurrency: self.max_concurrency,
+            warmup_requests: self.warmup_requests.unwrap_or(0),
+            warmup_seconds,
+            duration: duration.map(Duration::from_secs_f64),
+            max_requests_explicit: self.max_num_completed_requests.is_some(),
+            sweep,
+            sweep_max_error_rate: self.sweep_max_error_rate,
+            sweep_max_e2e_p99_s: seconds_value(
+                "sweep_max_e2e_p99",
+                self.sweep_max_e2e_p99.clone(),
+            )?,
+            slo,
         })
     }
 }

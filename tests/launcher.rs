@@ -111,12 +111,12 @@ async fn run(n: usize, c: usize, delay_ms: u64, timeout: Duration) -> (Vec<usize
     let seen = sink.seen.clone();
     let sink = sink.start();
     let done = launcher
-        .send(RunRequests {
-            requests: requests(n),
-            concurrency: c,
+        .send(RunRequests::closed_loop(
+            requests(n),
+            c,
             timeout,
-            collector: sink.recipient(),
-        })
+            sink.recipient(),
+        ))
         .await
         .unwrap();
     // Results are forwarded before the reply; give the sink's mailbox a turn.

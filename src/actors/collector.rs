@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, RequestCompleted};
-use crate::metrics::{Metrics, compute_metrics};
+use crate::metrics::{Metrics, StartTimes, compute_metrics};
 use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
@@ -88,16 +88,23 @@ impl Handler<RequestCompleted> for Collector {
             request,
             response,
             start_offset_s,
+            scheduled_start_s,
         } = msg;
         let text = response.generated_text;
         let output_tokens = self.tokenizer.count(&text) as u64;
-        let metrics = compute_metrics(
+        let mut metrics = compute_metrics(
             &response.measured,
             output_tokens,
             request.config.prompt.1,
             request.actual_input_tokens,
-            start_offset_s,
+            StartTimes {
+                scheduled_s: scheduled_start_s,
+                actual_s: start_offset_s,
+            },
         );
+        if let RunKind::LoadTest(info) = &self.kind {
+            metrics.warmup = info.is_warmup(index, scheduled_start_s);
+        }
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }
@@ -142,11 +149,30 @@ impl Handler<FinishRun> for Collector {
             .unwrap_or(0);
         let (summary, text, dir, written) = match &self.kind {
             RunKind::LoadTest(info) => {
-                let stats = report::summarize(&self.records, elapsed);
+                // The measured window opens when the first request after the warm-up starts.
+                let window_start = self
+                    .records
+                    .iter()
+                    .filter(|m| !m.warmup)
+                    .map(|m| m.actual_start_s)
+                    .fold(f64::INFINITY, f64::min);
+                let warmed = self.records.iter().any(|m| m.warmup) && window_start.is_finite();
+                let elapsed = if warmed {
+                    elapsed - window_start
+                } else {
+                    elapsed
+                };
+                let opts = report::LoadOptions {
+                    queued: msg.queued,
+                    ..info.load
+                };
+                let stats = report::summarize_with(&self.records, elapsed, &opts);
                 let summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let text = report::print_summary(info, &stats);
+                let measured: Vec<Metrics> =
+                    self.records.iter().filter(|m| !m.warmup).cloned().collect();
                 let written = info.results_dir.as_ref().map(|dir| {
-                    report::write_final_files(dir, &info.base_name, &summary, &self.records)
+                    report::write_final_files(dir, &info.base_name, &summary, &measured)
                 });
                 (summary, text, info.results_dir.clone(), written)
             }

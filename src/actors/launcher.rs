@@ -2,11 +2,15 @@
 //! and keeps the closed loop going.
 //!
 //! Two ways to drive it:
-//! - **A run** ([`RunRequests`]): it starts up to `concurrency` requests; each time one finishes it forwards
-//!   the result to the run's collector and hands the next request to the now-free client, until the list is
-//!   exhausted or the timeout passes, then replies [`RunFinished`]. It never sends a request twice and never
-//!   more than the list holds (the original sends up to C − 1 extra requests and discards them). Requests in
-//!   flight at the timeout are awaited and recorded.
+//! - **A closed-loop run** ([`RunRequests`] without a schedule): it starts up to `concurrency` requests; each
+//!   time one finishes it forwards the result to the run's collector and hands the next request to the
+//!   now-free client, until `limit` requests are sent or the timeout passes, then replies [`RunFinished`]. It
+//!   never sends more than `limit` (the original sends up to C − 1 extra requests and discards them).
+//!   Requests in flight at the timeout are awaited and recorded.
+//! - **An open-loop run** (with a schedule): a [`Pacer`] thread says when each request is due; the launcher
+//!   sends it to the next client round-robin (a client actor may then have many requests in flight), or —
+//!   when `concurrency` requests are already in flight (`--max-concurrency`) — queues it until one finishes.
+//!   Queued requests are counted and sent late, never dropped; each record carries its scheduled start.
 //! - **One request at a time**, like the original's `RequestsLauncher` in a user's own code:
 //!   [`LaunchRequest`] queues a request (sent as soon as a client is free), [`GetNextReady`] returns the next
 //!   finished `(Metrics, generated text, RequestConfig)` — waiting for it or not — and [`SubscribeResults`]
@@ -19,12 +23,13 @@ use actix::prelude::*;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::pacer::{Dispatch, Pacer, PacerDone};
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::messages::{
     ExecuteRequest, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
     RunFinished, RunRequests, SubscribeResults,
 };
-use crate::metrics::{Measured, StreamTimings, Usage, compute_metrics};
+use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// The launcher actor. Create it with the client recipients of a [`ClientPool`](super::ClientPool).
@@ -39,15 +44,40 @@ pub struct RequestsLauncher {
 
 /// State of the run in progress.
 struct Run {
-    queue: VecDeque<(usize, PreparedRequest)>,
+    /// The request pool; request `k` uses `pool[k % pool.len()]`.
+    pool: Vec<PreparedRequest>,
+    /// How many requests to launch in all.
+    limit: usize,
+    /// Requests launched so far (the next `k` in a closed loop).
+    launched: usize,
     concurrency: usize,
     in_flight: usize,
-    launched: usize,
     started: Instant,
     timeout: Duration,
     timed_out: bool,
     collector: Recipient<RequestCompleted>,
     reply: Option<oneshot::Sender<RunFinished>>,
+    open: Option<OpenLoop>,
+}
+
+/// Open-loop state: the schedule, requests waiting for a slot, the pacer.
+struct OpenLoop {
+    schedule: Vec<f64>,
+    waiting: VecDeque<usize>,
+    queued: usize,
+    next_client: usize,
+    pacer: Pacer,
+    pacer_done: bool,
+}
+
+impl Run {
+    fn request(&self, k: usize) -> PreparedRequest {
+        self.pool[k % self.pool.len()].clone()
+    }
+
+    fn scheduled_start(&self, k: usize) -> Option<f64> {
+        self.open.as_ref().map(|o| o.schedule[k])
+    }
 }
 
 /// State of requests launched one at a time.
@@ -66,6 +96,8 @@ enum Origin {
     Run {
         index: usize,
         request: PreparedRequest,
+        /// Open loop: when it was due, in seconds from the run's start.
+        scheduled: Option<f64>,
     },
     Single {
         config: RequestConfig,
@@ -103,22 +135,29 @@ impl RequestsLauncher {
         );
     }
 
-    /// Starts whatever can start: run requests first (up to the run's concurrency), then single requests.
+    /// Starts whatever can start: closed-loop run requests first (up to the run's concurrency), then single
+    /// requests. (Open-loop requests start when the pacer says so, see `dispatch`.)
     fn launch_more(&mut self, ctx: &mut Context<Self>) {
         while let Some(&slot) = self.idle.last() {
-            let origin = if let Some(run) = self
-                .run
-                .as_mut()
-                .filter(|r| !r.queue.is_empty() && r.in_flight < r.concurrency && !r.timed_out)
-            {
+            let origin = if let Some(run) = self.run.as_mut().filter(|r| {
+                r.open.is_none()
+                    && r.launched < r.limit
+                    && r.in_flight < r.concurrency
+                    && !r.timed_out
+            }) {
                 if run.started.elapsed() >= run.timeout {
                     run.timed_out = true;
                     continue;
                 }
-                let (index, request) = run.queue.pop_front().expect("checked non-empty");
+                let index = run.launched;
+                let request = run.request(index);
                 run.in_flight += 1;
                 run.launched += 1;
-                Origin::Run { index, request }
+                Origin::Run {
+                    index,
+                    request,
+                    scheduled: None,
+                }
             } else if let Some(config) = self.single.queue.pop_front() {
                 self.single.in_flight += 1;
                 Origin::Single { config }
@@ -132,21 +171,58 @@ impl RequestsLauncher {
         self.answer_waiters_if_idle();
     }
 
+    /// Open loop: sends request `k` to the next client round-robin, or queues it when the cap is reached.
+    fn dispatch(&mut self, k: usize, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(open) = run.open.as_mut() else {
+            return;
+        };
+        if run.in_flight >= run.concurrency || self.clients.is_empty() {
+            open.waiting.push_back(k);
+            open.queued += 1;
+            return;
+        }
+        let slot = open.next_client % self.clients.len();
+        open.next_client += 1;
+        run.in_flight += 1;
+        run.launched += 1;
+        let origin = Origin::Run {
+            index: k,
+            request: run.request(k),
+            scheduled: run.scheduled_start(k),
+        };
+        self.send(slot, origin, ctx);
+    }
+
     fn finish_run_if_done(&mut self) {
         let done = self.run.as_ref().is_some_and(|r| {
-            let all_clients_gone = self.idle.is_empty() && self.single.in_flight == 0;
-            r.in_flight == 0 && (r.queue.is_empty() || r.timed_out || all_clients_gone)
+            if r.in_flight > 0 {
+                return false;
+            }
+            match &r.open {
+                Some(open) => open.pacer_done && open.waiting.is_empty(),
+                None => {
+                    let all_clients_gone = self.idle.is_empty() && self.single.in_flight == 0;
+                    r.launched >= r.limit || r.timed_out || all_clients_gone
+                }
+            }
         });
         if !done {
             return;
         }
         let run = self.run.take().expect("checked above");
+        let queued = run.open.as_ref().map_or(0, |o| o.queued);
+        if let Some(open) = &run.open {
+            open.pacer.stop();
+        }
         if let Some(reply) = run.reply {
             let _ = reply.send(RunFinished {
                 started: run.started,
                 ended: Instant::now(),
                 launched: run.launched,
-                timed_out: run.timed_out || run.started.elapsed() >= run.timeout,
+                timed_out: run.timed_out
+                    || (run.launched < run.limit && run.started.elapsed() >= run.timeout),
+                queued,
             });
         }
     }
@@ -167,9 +243,12 @@ impl RequestsLauncher {
         res: Result<ClientResponse, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
+        let open_loop = self.run.as_ref().is_some_and(|r| r.open.is_some());
         let response = match res {
             Ok(r) => {
-                self.idle.push(slot);
+                if !open_loop || !matches!(origin, Origin::Run { .. }) {
+                    self.idle.push(slot);
+                }
                 r
             }
             // The client actor is gone: record the request as failed and stop using that client.
@@ -184,7 +263,11 @@ impl RequestsLauncher {
             },
         };
         match origin {
-            Origin::Run { index, request } => {
+            Origin::Run {
+                index,
+                request,
+                scheduled,
+            } => {
                 if let Some(run) = self.run.as_mut() {
                     run.in_flight -= 1;
                     let start_offset_s = response
@@ -196,7 +279,12 @@ impl RequestsLauncher {
                         request,
                         response,
                         start_offset_s,
+                        scheduled_start_s: scheduled.unwrap_or(start_offset_s),
                     });
+                    let next = run.open.as_mut().and_then(|o| o.waiting.pop_front());
+                    if let Some(k) = next {
+                        self.dispatch(k, ctx);
+                    }
                 }
             }
             Origin::Single { config } => {
@@ -230,7 +318,7 @@ impl RequestsLauncher {
                 output_tokens,
                 config.prompt.1,
                 input_tokens,
-                start_offset_s,
+                StartTimes::unscheduled(start_offset_s),
             ),
             generated_text: response.generated_text,
             request_config: config,
@@ -250,17 +338,39 @@ impl Handler<RunRequests> for RequestsLauncher {
         let started = Instant::now();
         if self.run.is_some() {
             log::error!("RunRequests received while a run is in progress; ignored");
-        } else {
-            self.run = Some(Run {
-                queue: msg.requests.into_iter().enumerate().collect(),
-                concurrency: msg.concurrency,
-                in_flight: 0,
+        } else if msg.requests.is_empty() || msg.limit == 0 {
+            let _ = tx.send(RunFinished {
+                started,
+                ended: started,
                 launched: 0,
+                timed_out: false,
+                queued: 0,
+            });
+        } else {
+            let open = msg.schedule.map(|mut schedule| {
+                schedule.truncate(msg.limit);
+                let pacer = Pacer::start(schedule.clone(), started, msg.timeout, ctx.address());
+                OpenLoop {
+                    schedule,
+                    waiting: VecDeque::new(),
+                    queued: 0,
+                    next_client: 0,
+                    pacer,
+                    pacer_done: false,
+                }
+            });
+            self.run = Some(Run {
+                pool: msg.requests,
+                limit: msg.limit,
+                launched: 0,
+                concurrency: msg.concurrency.max(1),
+                in_flight: 0,
                 started,
                 timeout: msg.timeout,
                 timed_out: false,
                 collector: msg.collector,
                 reply: Some(tx),
+                open,
             });
             self.launch_more(ctx);
         }
@@ -270,8 +380,33 @@ impl Handler<RunRequests> for RequestsLauncher {
                 ended: Instant::now(),
                 launched: 0,
                 timed_out: false,
+                queued: 0,
             })
         })
+    }
+}
+
+impl Handler<Dispatch> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Dispatch, ctx: &mut Context<Self>) {
+        self.dispatch(msg.k, ctx);
+    }
+}
+
+impl Handler<PacerDone> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: PacerDone, _: &mut Context<Self>) {
+        if let Some(run) = self.run.as_mut()
+            && let Some(open) = run.open.as_mut()
+        {
+            open.pacer_done = true;
+            if msg.dispatched < run.limit {
+                run.timed_out = true;
+            }
+        }
+        self.finish_run_if_done();
     }
 }
 

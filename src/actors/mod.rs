@@ -10,6 +10,7 @@
 pub mod client;
 pub mod collector;
 pub mod launcher;
+pub mod pacer;
 
 pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;

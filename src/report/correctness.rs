@@ -257,7 +257,7 @@ pub fn write_correctness_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Measured, compute_metrics};
+    use crate::metrics::{Measured, StartTimes, compute_metrics};
 
     fn record(text: &str, n: u64, error: bool) -> CorrectnessRecord {
         let measured = Measured {
@@ -265,7 +265,7 @@ mod tests {
             usage: Default::default(),
             error: error.then(|| (Value::from(500), "boom".to_string())),
         };
-        let metrics = compute_metrics(&measured, 3, 0, 20, 0.0);
+        let metrics = compute_metrics(&measured, 3, 0, 20, StartTimes::unscheduled(0.0));
         let mut metadata = Map::new();
         metadata.insert("rnd_number".into(), n.into());
         let request_config = RequestConfig {

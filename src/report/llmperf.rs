@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::metrics::{Metrics, QUANTILES, SeriesStats};
+use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
 pub const RESULTS_VERSION: &str = "2023-08-31";
@@ -43,6 +43,19 @@ pub struct RunInfo {
     pub base_name: String,
     /// Where files go; `None` writes nothing (the original's `--results-dir ""`).
     pub results_dir: Option<PathBuf>,
+    /// Target rate and goodput targets.
+    pub load: LoadOptions,
+    /// The first this-many requests are warm-up.
+    pub warmup_requests: u64,
+    /// Requests due in the first this-many seconds are warm-up.
+    pub warmup_seconds: f64,
+}
+
+impl RunInfo {
+    /// Whether request `index`, due at `scheduled_start_s`, is part of the warm-up.
+    pub fn is_warmup(&self, index: usize, scheduled_start_s: f64) -> bool {
+        (index as u64) < self.warmup_requests || scheduled_start_s < self.warmup_seconds
+    }
 }
 
 /// The metrics summarized, in the original's order, and whether their values are integers.
@@ -56,7 +69,13 @@ const ORIGINAL_SERIES: [(&str, bool); 6] = [
 ];
 
 /// Extra series, written after the original keys.
-const EXTRA_SERIES: [(&str, bool); 2] = [("tpot_s", false), ("number_input_tokens_actual", true)];
+const EXTRA_SERIES: [(&str, bool); 5] = [
+    ("tpot_s", false),
+    ("number_input_tokens_actual", true),
+    ("scheduled_ttft_s", false),
+    ("scheduled_end_to_end_latency_s", false),
+    ("dispatch_delay_s", false),
+];
 
 fn series_value(m: &Metrics, name: &str) -> Option<f64> {
     Some(match name {
@@ -68,6 +87,9 @@ fn series_value(m: &Metrics, name: &str) -> Option<f64> {
         "number_output_tokens" => m.number_output_tokens as f64,
         "number_input_tokens_actual" => m.number_input_tokens_actual as f64,
         "tpot_s" => return m.tpot_s,
+        "scheduled_ttft_s" => return m.scheduled_ttft_s,
+        "scheduled_end_to_end_latency_s" => return m.scheduled_end_to_end_latency_s,
+        "dispatch_delay_s" => m.dispatch_delay_s,
         _ => return None,
     })
 }
@@ -93,10 +115,61 @@ pub struct Stats {
     pub num_completed_requests_per_min: f64,
     /// Wall time of the run, in seconds.
     pub elapsed_s: f64,
+    /// Load-mode statistics (rates, dispatch, goodput, warm-up).
+    pub load: LoadStats,
+}
+
+/// What a run targeted, for the statistics that compare against it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Open loop: the target request rate.
+    pub target_request_rate: Option<f64>,
+    /// Goodput targets.
+    pub slo: Slo,
+    /// Requests that waited for a free slot (from the launcher).
+    pub queued: usize,
+}
+
+/// Statistics beside LLMPerf's: achieved rate, dispatch lag, throughputs, goodput, warm-up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadStats {
+    /// The target rate, in an open loop.
+    pub target_request_rate: Option<f64>,
+    /// (requests − 1) / (last actual start − first actual start), over the measured requests.
+    pub achieved_request_rate: Option<f64>,
+    /// Successful requests per second of the measured window.
+    pub request_throughput_per_s: f64,
+    /// Σ real prompt tokens of successful requests per second.
+    pub input_token_throughput_token_per_s: f64,
+    /// Requests that went out more than 1 ms after they were due.
+    pub late_dispatches: u64,
+    /// The largest dispatch delay, seconds.
+    pub max_dispatch_delay_s: f64,
+    /// Requests that waited for a free slot.
+    pub queued: u64,
+    /// Warm-up requests, left out of every statistic.
+    pub warmup_requests: u64,
+    /// The goodput targets, as text (`ttft=0.5s,…`); `None` without targets.
+    pub slo: Option<String>,
+    /// Good requests / measured requests (errored ones count as not good).
+    pub goodput_fraction: Option<f64>,
+    /// Good requests per second of the measured window.
+    pub goodput_request_rate: Option<f64>,
+    /// Σ `usage.completion_tokens` over successful requests that reported it.
+    pub server_output_tokens: Option<u64>,
+    /// (Σ tokenizer output tokens − BOS) / Σ server output tokens over the same requests.
+    pub output_tokens_vs_server_ratio: Option<f64>,
 }
 
 /// Computes the summary statistics over `records` for a run that lasted `elapsed_s` seconds.
 pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
+    summarize_with(records, elapsed_s, &LoadOptions::default())
+}
+
+/// [`summarize`], with the run's targets. Warm-up records are left out of everything.
+pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
+    let records: Vec<Metrics> = all.iter().filter(|m| !m.warmup).cloned().collect();
+    let records = &records[..];
     let ok: Vec<&Metrics> = records.iter().filter(|m| m.is_ok()).collect();
     let series = ORIGINAL_SERIES
         .iter()
@@ -133,6 +206,59 @@ pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
         num_completed_requests: ok.len() as u64,
         num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
         elapsed_s,
+        load: load_stats(all, records, &ok, elapsed_s, opts),
+    }
+}
+
+fn load_stats(
+    all: &[Metrics],
+    records: &[Metrics],
+    ok: &[&Metrics],
+    elapsed_s: f64,
+    opts: &LoadOptions,
+) -> LoadStats {
+    let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
+    let starts = records.iter().map(|m| m.actual_start_s);
+    let first = starts.clone().fold(f64::INFINITY, f64::min);
+    let last = starts.fold(f64::NEG_INFINITY, f64::max);
+    let achieved =
+        (records.len() >= 2 && last > first).then(|| (records.len() - 1) as f64 / (last - first));
+    let good = ok.iter().filter(|m| opts.slo.met(m)).count() as f64;
+    let with_usage: Vec<&&Metrics> = ok
+        .iter()
+        .filter(|m| m.server_completion_tokens.is_some())
+        .collect();
+    let server: u64 = with_usage
+        .iter()
+        .filter_map(|m| m.server_completion_tokens)
+        .sum();
+    let counted: u64 = with_usage
+        .iter()
+        .map(|m| m.number_output_tokens.saturating_sub(1))
+        .sum();
+    LoadStats {
+        target_request_rate: opts.target_request_rate,
+        achieved_request_rate: achieved,
+        request_throughput_per_s: per_s(ok.len() as f64),
+        input_token_throughput_token_per_s: per_s(
+            ok.iter().map(|m| m.number_input_tokens_actual).sum::<u64>() as f64,
+        ),
+        late_dispatches: records
+            .iter()
+            .filter(|m| m.dispatch_delay_s > 0.001)
+            .count() as u64,
+        max_dispatch_delay_s: records
+            .iter()
+            .map(|m| m.dispatch_delay_s)
+            .fold(0.0, f64::max),
+        queued: opts.queued as u64,
+        warmup_requests: (all.len() - records.len()) as u64,
+        slo: (!opts.slo.is_empty()).then(|| opts.slo.to_string()),
+        goodput_fraction: (!opts.slo.is_empty() && !records.is_empty())
+            .then(|| good / records.len() as f64),
+        goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(good)),
+        server_output_tokens: (!with_usage.is_empty()).then_some(server),
+        output_tokens_vs_server_ratio: (server > 0).then(|| counted as f64 / server as f64),
     }
 }
 
@@ -186,11 +312,17 @@ pub(crate) fn insert_flat(map: &mut Map<String, Value>, key: String, value: &Val
     }
 }
 
-fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int: bool) {
+fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int: bool, p999: bool) {
     for ((label, _), (_, v)) in QUANTILES.iter().zip(&s.quantiles) {
         map.insert(
             format!("results_{name}_quantiles_{label}"),
             number(*v, false),
+        );
+    }
+    if p999 {
+        map.insert(
+            format!("results_{name}_quantiles_p999"),
+            number(s.p999, false),
         );
     }
     map.insert(format!("results_{name}_mean"), number(s.mean, false));
@@ -226,7 +358,7 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
     );
     let (original, extra) = stats.series.split_at(ORIGINAL_SERIES.len());
     for (name, s, int) in original {
-        insert_series(&mut m, name, s, *int);
+        insert_series(&mut m, name, s, *int, false);
     }
     m.insert(
         "results_num_requests_started".into(),
@@ -275,10 +407,67 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
         })
         .collect();
     m.insert("results_error_code_counts".into(), Value::Object(counts));
-    for (name, s, int) in extra {
-        insert_series(&mut m, name, s, *int);
+    for (name, s, _) in original {
+        m.insert(
+            format!("results_{name}_quantiles_p999"),
+            number(s.p999, false),
+        );
     }
+    for (name, s, int) in extra {
+        insert_series(&mut m, name, s, *int, true);
+    }
+    insert_load(&mut m, &stats.load);
     m
+}
+
+fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
+    let opt = |v: Option<f64>| v.map_or(Value::Null, Value::from);
+    m.insert(
+        "results_target_request_rate".into(),
+        opt(l.target_request_rate),
+    );
+    m.insert(
+        "results_achieved_request_rate".into(),
+        opt(l.achieved_request_rate),
+    );
+    m.insert(
+        "results_request_throughput_per_s".into(),
+        l.request_throughput_per_s.into(),
+    );
+    m.insert(
+        "results_input_token_throughput_token_per_s".into(),
+        l.input_token_throughput_token_per_s.into(),
+    );
+    m.insert(
+        "results_num_late_dispatches".into(),
+        l.late_dispatches.into(),
+    );
+    m.insert(
+        "results_max_dispatch_delay_s".into(),
+        l.max_dispatch_delay_s.into(),
+    );
+    m.insert("results_num_queued_requests".into(), l.queued.into());
+    m.insert(
+        "results_num_warmup_requests".into(),
+        l.warmup_requests.into(),
+    );
+    m.insert(
+        "results_slo".into(),
+        l.slo.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert("results_goodput_fraction".into(), opt(l.goodput_fraction));
+    m.insert(
+        "results_goodput_request_rate".into(),
+        opt(l.goodput_request_rate),
+    );
+    m.insert(
+        "results_server_output_tokens".into(),
+        l.server_output_tokens.map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "results_output_tokens_vs_server_ratio".into(),
+        opt(l.output_tokens_vs_server_ratio),
+    );
 }
 
 /// JSON with 4-space indentation, like the original's `json.dump(..., indent=4)`.
@@ -309,7 +498,7 @@ pub fn write_final_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Measured, StreamTimings, Usage, compute_metrics};
+    use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
 
     fn record(ttft: f64, e2e: f64, tokens: u64, error: Option<i64>) -> Metrics {
         let m = Measured {
@@ -322,7 +511,7 @@ mod tests {
             usage: Usage::default(),
             error: error.map(|c| (Value::from(c), "err".to_string())),
         };
-        compute_metrics(&m, tokens, 100, 95, 0.0)
+        compute_metrics(&m, tokens, 100, 95, StartTimes::unscheduled(0.0))
     }
 
     fn info() -> RunInfo {
@@ -350,6 +539,9 @@ mod tests {
             seed: 11111,
             base_name: "m_550_150".into(),
             results_dir: None,
+            load: LoadOptions::default(),
+            warmup_requests: 0,
+            warmup_seconds: 0.0,
         }
     }
 

@@ -11,6 +11,7 @@ mod correctness;
 mod llmperf;
 mod log_file;
 mod names;
+mod sweep;
 
 pub use console::print_summary;
 pub use correctness::{
@@ -18,11 +19,12 @@ pub use correctness::{
     correctness_summary_object, correctness_text, score, write_correctness_files,
 };
 pub use llmperf::{
-    RunInfo, RunSummary, Stats, summarize, summary_object as llmperf_summary_object,
-    to_json_indent4, write_final_files,
+    LoadOptions, LoadStats, RunInfo, RunSummary, Stats, summarize, summarize_with,
+    summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
 };
 pub use log_file::RequestLog;
 pub use names::sanitize_base_name;
+pub use sweep::{SweepKind, SweepProgress};
 
 use std::path::Path;
 

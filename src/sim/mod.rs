@@ -87,6 +87,9 @@ pub struct SimConfig {
     pub default_output_tokens: u64,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Concurrent generation slots; more requests wait for one (their time to first token grows), like a
+    /// loaded server. `None` is unlimited.
+    pub capacity: Option<usize>,
     /// Injected failures; the first rule that matches a request wins.
     pub faults: Vec<FaultRule>,
     /// Fraction (0..=1) of correctness-test questions answered with a wrong number; spread evenly, so
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             output_tokens: None,
             default_output_tokens: 100,
             workers: 1,
+            capacity: None,
             faults: Vec::new(),
             wrong_answer_fraction: 0.0,
         }
@@ -126,6 +130,12 @@ impl SimConfig {
         }
         if !(0.0..=1.0).contains(&self.wrong_answer_fraction) {
             return bad("wrong_answer_fraction", &"must be between 0 and 1");
+        }
+        if self.capacity == Some(0) {
+            return bad(
+                "capacity",
+                &"must be at least 1 (leave it out for no limit)",
+            );
         }
         if self.workers == 0 {
             return bad("workers", &"must be at least 1");

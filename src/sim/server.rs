@@ -19,14 +19,20 @@ struct SimState {
     cfg: SimConfig,
     requests: AtomicU64,
     correctness_requests: AtomicU64,
+    /// Generation slots (`capacity`); requests beyond them wait, like a busy server's queue.
+    slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl SimState {
     fn new(cfg: SimConfig) -> web::Data<SimState> {
+        let slots = cfg
+            .capacity
+            .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n)));
         web::Data::new(SimState {
             cfg,
             requests: AtomicU64::new(0),
             correctness_requests: AtomicU64::new(0),
+            slots,
         })
     }
 }
@@ -204,7 +210,6 @@ fn answer(state: &SimState, req: &Value) -> Answer {
 }
 
 async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
-    let arrived = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let cfg = &state.cfg;
     let req: Value = match serde_json::from_slice(&body) {
@@ -249,6 +254,12 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
         completion_tokens,
         finish_reason,
     } = answer(&state, &req);
+    // Wait for a generation slot; the clock of this response starts when one is free.
+    let permit = match &state.slots {
+        Some(slots) => slots.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let arrived = Instant::now();
     let include_usage = req
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -266,6 +277,7 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
     let id = format!("chatcmpl-sim-{n}");
     if !stream {
         sleep_until(due(pieces.len().saturating_sub(1))).await;
+        drop(permit);
         return HttpResponse::Ok().json(json!({
             "id": id, "object": "chat.completion", "created": 0, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": pieces.concat()},
@@ -318,7 +330,12 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
         Err(actix_web::Error::from(std::io::Error::other(
             "simulated connection cut mid-stream",
         )))
-    }));
+    }))
+    // The slot is held until the response is done (the stream, and this closure with it, is dropped).
+    .map(move |item| {
+        let _slot = &permit;
+        item
+    });
     let body = futures_util::stream::once(async move { Ok(first) })
         .chain(timed)
         .chain(ending);

@@ -4,5 +4,6 @@
 pub mod correctness;
 pub mod prompt;
 pub mod pyrandom;
+pub mod schedule;
 
 pub use prompt::{GeneratedPrompt, PromptError, PromptSpec, generate_prompts};
