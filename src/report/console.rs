@@ -50,5 +50,78 @@ pub fn print_summary(info: &RunInfo, stats: &Stats) -> String {
         "Completed Requests Per Minute: {:?}",
         stats.num_completed_requests_per_min
     );
+    print_load(&mut out, stats);
     out
+}
+
+/// The lines for the load modes, after the original's: rates, dispatch lag, queueing, warm-up, goodput.
+fn print_load(out: &mut String, stats: &Stats) {
+    let l = &stats.load;
+    let series = |name: &str| {
+        stats
+            .series
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, s, _)| s)
+    };
+    if let Some(target) = l.target_request_rate {
+        let achieved = l
+            .achieved_request_rate
+            .map_or("n/a".into(), |a| format!("{a:.3}"));
+        let _ = writeln!(
+            out,
+            "Target Request Rate: {target} req/s, achieved: {achieved} req/s"
+        );
+        if let Some(d) = series("dispatch_delay_s") {
+            let _ = writeln!(
+                out,
+                "Dispatch Delay p50 / p99: {} / {} s",
+                num(d.quantiles[1].1),
+                num(d.quantiles[5].1)
+            );
+        }
+        for (label, name) in [
+            ("TTFT", "ttft_s"),
+            ("End-To-End Latency", "end_to_end_latency_s"),
+        ] {
+            let actual = series(name).and_then(|s| s.quantiles[5].1);
+            let scheduled = series(&format!("scheduled_{name}")).and_then(|s| s.quantiles[5].1);
+            let _ = writeln!(
+                out,
+                "{label} p99 from actual send / from scheduled send: {} / {} s",
+                num(actual),
+                num(scheduled)
+            );
+        }
+    }
+    if l.queued > 0 {
+        let _ = writeln!(
+            out,
+            "Queued Requests: {} waited for a free slot (--max-concurrency); their wait is in the scheduled-send latencies",
+            l.queued
+        );
+    }
+    if l.late_dispatches > 0 && l.target_request_rate.is_some() {
+        let _ = writeln!(
+            out,
+            "Warning: the client fell behind the schedule: {} requests went out more than 1 ms late (max {:.1} ms)",
+            l.late_dispatches,
+            l.max_dispatch_delay_s * 1e3
+        );
+    }
+    if l.warmup_requests > 0 {
+        let _ = writeln!(
+            out,
+            "Warm-Up Requests (not in the statistics): {}",
+            l.warmup_requests
+        );
+    }
+    if let (Some(slo), Some(f)) = (&l.slo, l.goodput_fraction) {
+        let _ = writeln!(
+            out,
+            "Goodput ({slo}): {:.1} % of requests, {:.3} req/s",
+            f * 100.0,
+            l.goodput_request_rate.unwrap_or(0.0)
+        );
+    }
 }

@@ -572,6 +572,53 @@ mod tests {
     }
 
     #[test]
+    fn goodput_and_rates_against_hand_computed_values() {
+        // ttft 0.1/0.2/0.3/0.4 s, e2e 1/2/3/4 s, 11 tokens each, one more that errored.
+        let mut recs: Vec<Metrics> = (1..=4)
+            .map(|i| record(0.1 * i as f64, i as f64, 12, None))
+            .collect();
+        recs.push(record(0.1, 0.5, 1, Some(500)));
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.actual_start_s = i as f64 * 0.5; // 5 requests over 2 s: 2 req/s
+        }
+        let slo = Slo {
+            ttft_s: Some(0.25),
+            tpot_s: None,
+            e2e_s: Some(2.5),
+        };
+        let opts = LoadOptions {
+            target_request_rate: Some(2.0),
+            slo,
+            queued: 3,
+        };
+        let s = summarize_with(&recs, 10.0, &opts);
+        // Good: requests 1 and 2 (ttft ≤ 0.25 and e2e ≤ 2.5); 3 and 4 miss, the errored one never counts.
+        assert_eq!(s.load.goodput_fraction, Some(2.0 / 5.0));
+        assert_eq!(s.load.goodput_request_rate, Some(0.2));
+        assert_eq!(s.load.achieved_request_rate, Some(2.0));
+        assert_eq!(s.load.request_throughput_per_s, 0.4);
+        assert_eq!(s.load.queued, 3);
+        let tpot_only = LoadOptions {
+            slo: Slo {
+                tpot_s: Some(0.1),
+                ..Slo::default()
+            },
+            ..opts
+        };
+        // tpot = (e2e − ttft) / 10: 0.09, 0.18, 0.27, 0.36 → only the first is good.
+        assert_eq!(
+            summarize_with(&recs, 10.0, &tpot_only)
+                .load
+                .goodput_fraction,
+            Some(0.2)
+        );
+        let m = summary_object(&info(), &s, 0);
+        assert_eq!(m["results_goodput_fraction"], 0.4);
+        assert_eq!(m["results_target_request_rate"], 2.0);
+        assert_eq!(m["results_num_queued_requests"], 3);
+    }
+
+    #[test]
     fn summary_keys_in_the_original_order() {
         let recs = vec![record(0.1, 1.0, 11, None), record(0.2, 2.0, 21, None)];
         let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000);

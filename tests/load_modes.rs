@@ -1,0 +1,336 @@
+//! Load modes beyond LLMPerf, end to end through the binary against the built-in simulator: open-loop
+//! arrivals against a capacity-limited server, warm-up, duration, sweeps, goodput.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("config.yml"), yaml).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .args(["--config", "config.yml"])
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Two generation slots, 40 ms to the first token, 2 tokens: about 48 requests/s of capacity.
+const SLOW_SERVER: &str = "openai_api_base: builtin
+model: m
+mean_input_tokens: 60
+stddev_input_tokens: 0
+mean_output_tokens: 2
+stddev_output_tokens: 0
+results_dir: out
+simulator: {ttft_ms: 40, itl_ms: 1, capacity: 2}
+";
+
+#[test]
+fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_hides() {
+    // Below capacity: 10 requests/s, evenly spaced.
+    let low = tempfile::tempdir().unwrap();
+    run(
+        low.path(),
+        SLOW_SERVER,
+        &[
+            "--request-rate",
+            "10",
+            "--arrival",
+            "constant",
+            "--max-num-completed-requests",
+            "10",
+        ],
+    );
+    let s = json(&low.path().join("out/m_60_2_summary.json"));
+    assert_eq!(s["results_num_requests_started"], 10);
+    assert_eq!(s["results_target_request_rate"], 10.0);
+    let achieved = f(&s["results_achieved_request_rate"]);
+    assert!((achieved / 10.0 - 1.0).abs() < 0.1, "achieved {achieved}");
+    let (actual, scheduled) = (
+        f(&s["results_ttft_s_quantiles_p90"]),
+        f(&s["results_scheduled_ttft_s_quantiles_p90"]),
+    );
+    assert!(
+        scheduled - actual < 0.02,
+        "below capacity they agree: {actual} vs {scheduled}"
+    );
+
+    // Far past capacity, with the client capped at the server's 2 slots: requests queue on the client.
+    let high = tempfile::tempdir().unwrap();
+    let out = run(
+        high.path(),
+        SLOW_SERVER,
+        &[
+            "--request-rate",
+            "200",
+            "--arrival",
+            "constant",
+            "--max-concurrency",
+            "2",
+            "--max-num-completed-requests",
+            "30",
+        ],
+    );
+    let s = json(&high.path().join("out/m_60_2_summary.json"));
+    assert_eq!(s["results_num_requests_started"], 30, "nothing dropped");
+    assert_eq!(s["results_number_errors"], 0);
+    assert!(f(&s["results_num_queued_requests"]) >= 20.0);
+    let (actual, scheduled) = (
+        f(&s["results_ttft_s_quantiles_p90"]),
+        f(&s["results_scheduled_ttft_s_quantiles_p90"]),
+    );
+    // The server saw ~40 ms; a user arriving on schedule waited for the queue too.
+    assert!(actual < 0.1, "actual-send ttft p90 {actual}");
+    assert!(
+        scheduled > 5.0 * actual,
+        "scheduled-send ttft p90 {scheduled} vs {actual}"
+    );
+    assert!(f(&s["results_achieved_request_rate"]) < 100.0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Target Request Rate: 200 req/s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("from scheduled send"));
+
+    // Every record carries both starts, and the delay between them.
+    for l in jsonl(&high.path().join("out/m_60_2_requests.jsonl")) {
+        let m = &l["metrics"];
+        let delay = f(&m["dispatch_delay_s"]);
+        assert!((f(&m["actual_start_s"]) - f(&m["scheduled_start_s"]) - delay).abs() < 1e-9);
+        assert!(
+            (f(&m["scheduled_ttft_s"]) - f(&m["ttft_s"]) - delay).abs() < 1e-9,
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_sends_at_the_same_offsets() {
+    let offsets = |seed: &str| {
+        let d = tempfile::tempdir().unwrap();
+        run(
+            d.path(),
+            SLOW_SERVER,
+            &[
+                "--request-rate",
+                "50",
+                "--max-num-completed-requests",
+                "8",
+                "--seed",
+                seed,
+            ],
+        );
+        let mut v: Vec<(u64, f64)> = jsonl(&d.path().join("out/m_60_2_requests.jsonl"))
+            .iter()
+            .map(|l| {
+                (
+                    l["index"].as_u64().unwrap(),
+                    f(&l["metrics"]["scheduled_start_s"]),
+                )
+            })
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    let a = offsets("5");
+    assert_eq!(a, offsets("5"));
+    assert_ne!(a, offsets("6"));
+    assert_eq!(a[0].1, 0.0);
+}
+
+#[test]
+fn warm_up_is_logged_but_left_out_of_the_statistics() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = SLOW_SERVER.replace("ttft_ms: 40", "ttft_ms: 2");
+    run(
+        d.path(),
+        &yaml,
+        &[
+            "--warmup-requests",
+            "3",
+            "--max-num-completed-requests",
+            "8",
+            "--num-concurrent-requests",
+            "2",
+        ],
+    );
+    let s = json(&d.path().join("out/m_60_2_summary.json"));
+    assert_eq!(s["results_num_requests_started"], 5);
+    assert_eq!(s["results_num_warmup_requests"], 3);
+    let records = json(&d.path().join("out/m_60_2_individual_responses.json"));
+    assert_eq!(records.as_array().unwrap().len(), 5);
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["warmup"] == false)
+    );
+    let log = jsonl(&d.path().join("out/m_60_2_requests.jsonl"));
+    assert_eq!(log.len(), 8);
+    let warm: Vec<u64> = log
+        .iter()
+        .filter(|l| l["metrics"]["warmup"] == true)
+        .map(|l| l["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(warm.len(), 3);
+    assert!(warm.iter().all(|&i| i < 3));
+}
+
+#[test]
+fn duration_mode_stops_launching_on_time() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = SLOW_SERVER.replace("capacity: 2", "capacity: 8");
+    let started = std::time::Instant::now();
+    run(
+        d.path(),
+        &yaml,
+        &[
+            "--duration",
+            "1s",
+            "--num-concurrent-requests",
+            "2",
+            "--timeout",
+            "30",
+        ],
+    );
+    let wall = started.elapsed().as_secs_f64();
+    let s = json(&d.path().join("out/m_60_2_summary.json"));
+    let n = f(&s["results_num_requests_started"]);
+    // ~2 in flight, ~42 ms each, for 1 s: about 48 requests; far more than the default 10 and never capped.
+    assert!(n > 15.0, "{n} requests");
+    assert_eq!(s["timeout"], 1.0);
+    for l in jsonl(&d.path().join("out/m_60_2_requests.jsonl")) {
+        assert!(f(&l["metrics"]["actual_start_s"]) < 1.0 + 0.05, "{l}");
+    }
+    assert!(f(&s["results_elapsed_s"]) < 1.5);
+    assert!(wall < 30.0);
+}
+
+#[test]
+fn a_sweep_writes_one_result_set_per_step_and_a_sweep_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = SLOW_SERVER.replace("capacity: 2", "capacity: 8");
+    let out = run(
+        d.path(),
+        &yaml,
+        &[
+            "--sweep-concurrency",
+            "1,2,4",
+            "--max-num-completed-requests",
+            "8",
+        ],
+    );
+    for c in [1, 2, 4] {
+        let s = json(&d.path().join(format!("out/m_60_2_c{c}_summary.json")));
+        assert_eq!(s["num_concurrent_requests"], c);
+        assert_eq!(s["results_num_requests_started"], 8);
+    }
+    let sweep = json(&d.path().join("out/m_60_2_sweep_summary.json"));
+    assert_eq!(sweep["sweep"], "concurrency");
+    let steps = sweep["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[2]["value"], 4.0);
+    // More concurrency against an 8-slot server: more requests per second.
+    assert!(f(&steps[2]["request_throughput_per_s"]) > f(&steps[0]["request_throughput_per_s"]));
+    assert!(sweep["stopped_early"].is_null());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Sweep m_60_2 by concurrency:"), "{stdout}");
+}
+
+#[test]
+fn a_sweep_stops_when_the_error_rate_passes_its_limit() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = SLOW_SERVER.replace(
+        "capacity: 2}",
+        "capacity: 8, faults: [{kind: http_500, every: 2}]}",
+    );
+    run(
+        d.path(),
+        &yaml,
+        &[
+            "--sweep-rates",
+            "20,40,80",
+            "--sweep-max-error-rate",
+            "0.2",
+            "--max-num-completed-requests",
+            "6",
+        ],
+    );
+    let sweep = json(&d.path().join("out/m_60_2_sweep_summary.json"));
+    assert_eq!(sweep["steps"].as_array().unwrap().len(), 1);
+    assert!(
+        sweep["stopped_early"]
+            .as_str()
+            .unwrap()
+            .contains("error rate")
+    );
+    assert!(d.path().join("out/m_60_2_r20_summary.json").exists());
+    assert!(!d.path().join("out/m_60_2_r40_summary.json").exists());
+}
+
+#[test]
+fn goodput_counts_requests_that_meet_every_target() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = SLOW_SERVER.replace(
+        "capacity: 2}",
+        "capacity: 8, faults: [{kind: http_500, every: 4}]}",
+    );
+    // TTFT ~40 ms: a 1 s target is met by every successful request; errored ones never count.
+    run(
+        d.path(),
+        &yaml,
+        &[
+            "--slo",
+            "ttft=1s,e2e=2s",
+            "--max-num-completed-requests",
+            "8",
+        ],
+    );
+    let s = json(&d.path().join("out/m_60_2_summary.json"));
+    assert_eq!(s["results_goodput_fraction"], 0.75);
+    assert_eq!(s["results_slo"], "ttft=1s,e2e=2s");
+    let d2 = tempfile::tempdir().unwrap();
+    run(
+        d2.path(),
+        &yaml,
+        &["--slo", "ttft=5ms", "--max-num-completed-requests", "8"],
+    );
+    let s = json(&d2.path().join("out/m_60_2_summary.json"));
+    assert_eq!(s["results_goodput_fraction"], 0.0);
+    assert_eq!(s["results_goodput_request_rate"], 0.0);
+}
