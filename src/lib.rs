@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod settings;
+pub mod shard;
 pub mod sim;
 pub mod tokenizer;
 pub mod workload;

@@ -1,6 +1,10 @@
 //! Runs tests: prepares every request (before the clock starts), starts the actors, waits for the launcher,
 //! has the collector write the files, prints the report. One run per model (and, for the load test, per
 //! input × output length distribution), in sequence.
+//!
+//! A sharded load test (see [`crate::shard`]) generates the whole run's prompt list and keeps its shard's
+//! requests, runs with its share of the concurrency, and writes files with the shard suffix plus the run file
+//! (`<base>_run.json`) that `merge` joins shards by.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +19,10 @@ use crate::backend::openai::{OpenAiChatClient, OpenAiConfig};
 use crate::backend::{ClientFactory, LlmClient, RequestConfig};
 use crate::messages::{FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
-    CorrectnessInfo, RequestLog, RunInfo, RunKind, RunSummary, sanitize_base_name,
+    CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
 };
 use crate::settings::{Endpoint, RunSpec, Settings};
+use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
@@ -31,6 +36,12 @@ struct Plan {
     kind: RunKind,
     base_name: String,
     prepare: Prepare,
+    /// Clients for this process (the shard's share for a sharded load test).
+    concurrency: u64,
+    /// Maps this process's request positions to the whole run's indices.
+    shard: Shard,
+    /// The load test's run file, completed and written when the run ends.
+    run_file: Option<RunFile>,
 }
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
@@ -54,6 +65,9 @@ pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Err
 }
 
 fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
+    let shard = settings.shard;
+    let concurrency = shard.share(settings.num_concurrent_requests);
+    let file_base_name = format!("{}{}", spec.base_name, shard.file_suffix());
     let info = RunInfo {
         model: spec.model.clone(),
         llm_api: settings.llm_api.clone(),
@@ -61,15 +75,25 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
         stddev_input_tokens: spec.input.stddev,
         mean_output_tokens: spec.output.mean,
         stddev_output_tokens: spec.output.stddev,
-        num_concurrent_requests: settings.num_concurrent_requests,
+        num_concurrent_requests: concurrency,
         additional_sampling_params: settings.additional_sampling_params.clone(),
         metadata: settings.metadata.clone(),
         timeout_s: settings.timeout.as_secs_f64(),
-        max_num_completed_requests: settings.max_num_completed_requests,
+        max_num_completed_requests: shard.share(settings.max_num_completed_requests),
         seed: settings.seed,
-        base_name: spec.base_name.clone(),
+        base_name: file_base_name.clone(),
         results_dir: settings.results_dir.clone(),
     };
+    let run_file = RunFile::new(
+        &info,
+        shard,
+        (
+            settings.num_concurrent_requests,
+            settings.max_num_completed_requests,
+        ),
+        &spec.base_name,
+    );
+    // The whole run's list, from the seed; this shard keeps the indices ≡ shard index (mod shard count).
     let n = settings.max_num_completed_requests as usize;
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
@@ -81,7 +105,7 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
             mean_output_tokens: spec.output.mean as f64,
             stddev_output_tokens: spec.output.stddev as f64,
         };
-        let prompts = generate_prompts(&prompt_spec, n, seed, tokenizer)?;
+        let prompts = shard.select(generate_prompts(&prompt_spec, n, seed, tokenizer)?);
         Ok(prompts
             .into_iter()
             .map(|p| {
@@ -103,8 +127,11 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
     };
     Plan {
         kind: RunKind::LoadTest(info),
-        base_name: spec.base_name,
+        base_name: file_base_name,
         prepare: Box::new(prepare),
+        concurrency,
+        shard,
+        run_file: Some(run_file),
     }
 }
 
@@ -153,6 +180,9 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         kind: RunKind::Correctness(info),
         base_name,
         prepare: Box::new(prepare),
+        concurrency: settings.num_concurrent_requests,
+        shard: Shard::WHOLE,
+        run_file: None,
     }
 }
 
@@ -245,15 +275,17 @@ async fn run_one(
     tokenizer: &Tokenizer,
     factory: ClientFactory,
 ) -> Result<RunSummary, Error> {
-    let n = settings.max_num_completed_requests as usize;
-    log::info!("{}: preparing {n} requests", plan.base_name);
+    log::info!("{}: preparing requests", plan.base_name);
     let requests = (plan.prepare)(tokenizer)?;
+    let n = requests.len();
     let log = match &settings.results_dir {
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
-    let collector = Collector::new(plan.kind, tokenizer.clone(), log).start_on_own_thread();
-    let concurrency = (settings.num_concurrent_requests as usize).min(n.max(1));
+    let collector = Collector::new(plan.kind, tokenizer.clone(), log)
+        .with_shard(plan.shard)
+        .start_on_own_thread();
+    let concurrency = (plan.concurrency as usize).min(n.max(1));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, concurrency, cores.min(concurrency));
     pool.ready().await;
@@ -275,7 +307,7 @@ async fn run_one(
     if finished.timed_out {
         println!("Test timed out before all requests could be completed.");
     }
-    let summary = collector
+    let mut summary = collector
         .send(FinishRun {
             started: finished.started,
             ended: finished.ended,
@@ -283,6 +315,19 @@ async fn run_one(
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
     drop(pool);
+    if let (Some(mut run_file), Some(dir)) = (plan.run_file, &settings.results_dir) {
+        let recorded = summary
+            .summary
+            .get("results_num_requests_started")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        run_file.finish(finished.started, finished.ended, recorded);
+        let path = run_file.write(dir).map_err(|e| Error::Io {
+            what: format!("writing the run file into {}", dir.display()),
+            source: e,
+        })?;
+        summary.files.push(path);
+    }
     print!("{}", summary.text);
     for f in &summary.files {
         println!("Wrote {}", f.display());

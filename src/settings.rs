@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::Error;
 use crate::cli::LoadTestArgs;
 use crate::report::sanitize_base_name;
+use crate::shard::Shard;
 use crate::sim::SimConfig;
 
 /// The original's defaults (spec §2).
@@ -34,6 +35,10 @@ pub mod defaults {
     pub const READ_TIMEOUT_S: f64 = 180.0;
     pub const CONNECT_TIMEOUT_S: f64 = 30.0;
 }
+
+/// Environment variable Kubernetes sets in each pod of an Indexed Job: the pod's 0-based completion index,
+/// used as `shard_index` when no `--shard-index` flag is given.
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 
 /// `openai_api_base` value that starts the built-in simulator in-process.
 pub const BUILTIN_ENDPOINT: &str = "builtin";
@@ -100,6 +105,8 @@ struct RawSettings {
     llm_api: Option<String>,
     metadata: Option<Value>,
     seed: Option<u64>,
+    shard_index: Option<u64>,
+    shard_count: Option<u64>,
     openai_api_base: Option<String>,
     openai_api_key: Option<String>,
     read_timeout: Option<f64>,
@@ -136,6 +143,9 @@ pub struct Settings {
     pub read_timeout: Duration,
     pub connect_timeout: Duration,
     pub simulator: SimConfig,
+    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
+    /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
+    pub shard: Shard,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -144,7 +154,7 @@ pub struct RunSpec {
     pub model: String,
     pub input: TokenConf,
     pub output: TokenConf,
-    /// Sanitized base name of the result files, unique within the matrix.
+    /// Sanitized base name of the result files, unique within the matrix; without the shard suffix.
     pub base_name: String,
 }
 
@@ -204,6 +214,19 @@ impl Settings {
             Mode::LoadTest => "",
             Mode::Correctness => "correctness.",
         };
+        if mode == Mode::LoadTest
+            && let Some(v) = env
+                .get(JOB_COMPLETION_INDEX)
+                .filter(|v| !v.trim().is_empty())
+        {
+            let index: u64 = v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "{JOB_COMPLETION_INDEX}='{v}' is not a shard index (a non-negative integer); \
+                     unset it or pass --shard-index"
+                ))
+            })?;
+            b = b.set_override("shard_index", index).map_err(config_err)?;
+        }
         b = apply_cli(b, args, prefix).map_err(config_err)?;
         let raw: RawSettings = b
             .build()
@@ -300,7 +323,9 @@ fn apply_cli(
         .set_override_option(k("results_dir"), a.results_dir.clone())?
         .set_override_option(k("llm_api"), a.llm_api.clone())?
         .set_override_option(k("metadata"), a.metadata.clone())?
-        .set_override_option(k("seed"), a.seed)
+        .set_override_option(k("seed"), a.seed)?
+        .set_override_option(k("shard_index"), a.shard_index)?
+        .set_override_option(k("shard_count"), a.shard_count)
 }
 
 /// A JSON object given as an object or as a JSON string (`--additional-sampling-params '{"a": 1}'`).
@@ -392,6 +417,13 @@ impl RawSettings {
     }
 
     fn validate(self, mode: Mode) -> Result<Settings, Error> {
+        if mode == Mode::Correctness && self.shard_count.is_some_and(|n| n > 1) {
+            return Err(Error::Config(
+                "shard_count applies to the load test only; remove it (or set it to 1) for \
+                 `llmperf-actors correctness`"
+                    .into(),
+            ));
+        }
         let (raw, default_max) = match mode {
             Mode::LoadTest => (self, defaults::MAX_NUM_COMPLETED_REQUESTS),
             Mode::Correctness => (
@@ -471,20 +503,28 @@ impl RawSettings {
             }
             _ => None,
         };
+        let num_concurrent_requests = at_least_one(
+            "num_concurrent_requests",
+            self.num_concurrent_requests
+                .unwrap_or(defaults::NUM_CONCURRENT_REQUESTS),
+        )?;
+        let max_num_completed_requests = at_least_one(
+            "max_num_completed_requests",
+            self.max_num_completed_requests.unwrap_or(default_max),
+        )?;
+        let shard = Shard::validated(
+            self.shard_index,
+            self.shard_count,
+            num_concurrent_requests,
+            max_num_completed_requests,
+        )?;
         Ok(Settings {
             models,
             input_confs,
             output_confs,
-            num_concurrent_requests: at_least_one(
-                "num_concurrent_requests",
-                self.num_concurrent_requests
-                    .unwrap_or(defaults::NUM_CONCURRENT_REQUESTS),
-            )?,
+            num_concurrent_requests,
             timeout: seconds("timeout", self.timeout.unwrap_or(defaults::TIMEOUT_S))?,
-            max_num_completed_requests: at_least_one(
-                "max_num_completed_requests",
-                self.max_num_completed_requests.unwrap_or(default_max),
-            )?,
+            max_num_completed_requests,
             additional_sampling_params: json_object(
                 "additional_sampling_params",
                 self.additional_sampling_params,
@@ -504,6 +544,7 @@ impl RawSettings {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+            shard,
         })
     }
 }
