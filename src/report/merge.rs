@@ -59,16 +59,21 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error
             )));
         }
     }
+    // Every run is checked and read before anything is written.
+    let mut loaded = Vec::new();
+    for (base_name, shards) in groups {
+        let shards = check_shards(&base_name, shards)?;
+        let requests = read_requests(&base_name, &shards)?;
+        loaded.push((base_name, shards, requests));
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::Io {
         what: format!("creating --results-dir {}", out.display()),
         source: e,
     })?;
-    let mut summaries = Vec::new();
-    for (base_name, shards) in groups {
-        let shards = check_shards(&base_name, shards)?;
-        summaries.push(merge_run(&base_name, &shards, out)?);
-    }
-    Ok(summaries)
+    loaded
+        .into_iter()
+        .map(|(base_name, shards, requests)| merge_run(&base_name, &shards, requests, out))
+        .collect()
 }
 
 /// Every `*_run.json` in `dirs` (not recursive), grouped by the whole run's base name.
@@ -216,7 +221,8 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
     Ok(out)
 }
 
-fn merge_run(base_name: &str, shards: &[FoundShard], out: &Path) -> Result<RunSummary, Error> {
+/// Every shard's requests, each index once, ordered by start time.
+fn read_requests(base_name: &str, shards: &[FoundShard]) -> Result<Vec<LoggedRequest>, Error> {
     let mut requests = Vec::new();
     for s in shards {
         requests.extend(read_log(s)?);
@@ -234,6 +240,15 @@ fn merge_run(base_name: &str, shards: &[FoundShard], out: &Path) -> Result<RunSu
             .total_cmp(&b.start_unix_s)
             .then(a.index.cmp(&b.index))
     });
+    Ok(requests)
+}
+
+fn merge_run(
+    base_name: &str,
+    shards: &[FoundShard],
+    requests: Vec<LoggedRequest>,
+    out: &Path,
+) -> Result<RunSummary, Error> {
     let first = &shards[0].run;
     let start = shards
         .iter()
