@@ -261,17 +261,25 @@ fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
         common::check(p.wait_with_output().unwrap());
     }
     let results = root.path().join("results");
+    let sharded_dir = results.join("sharded");
+    let env_dir = &sharded.env["LLMPERF_RESULTS_DIR"];
+    assert_eq!(
+        Path::new(env_dir),
+        sharded_dir,
+        "shards write into a directory of their own"
+    );
     let bases = shipped_runs();
     let mut want: Vec<String> = (0..n)
         .flat_map(|i| expected_files(&bases, &format!("_shard-{i}-of-{n}")))
         .collect();
     want.sort();
-    assert_eq!(files_in(&results), want);
+    assert_eq!(files_in(&sharded_dir), want);
 
     let merge = pod(&read_manifest("job-merge.yml"), &image, root.path());
     common::check(start(&merge, None).wait_with_output().unwrap());
     let merged = results.join("merged");
     assert_eq!(files_in(&merged), expected_files(&bases, ""));
+    assert_eq!(files_in(&results), ["merged", "sharded"]);
     for base in &bases {
         let s = common::read_json(&merged.join(format!("{base}_summary.json")));
         assert_eq!(s["name"], format!("{base}_summary"));
