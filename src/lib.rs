@@ -14,7 +14,8 @@
 //!
 //! Layout: `workload` (prompts, pure), `metrics` (formulas, pure), `backend` (HTTP clients, SSE),
 //! `actors` (launcher, clients, collector), `report` (files and printed summary), `sim` (the built-in
-//! simulator), `settings` (layered configuration), `runner` (one run after another).
+//! simulator), `settings` (layered configuration), `runner` (one run after another), `shard` (one run split
+//! over several processes; `report::merge` joins their results).
 
 pub mod actors;
 pub mod backend;

@@ -46,6 +46,14 @@ struct Plan {
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    if settings.shard.is_sharded() && settings.results_dir.is_none() {
+        log::warn!(
+            "shard {} of {} writes no files (results_dir is empty), so there is nothing to merge; \
+             pass --results-dir",
+            settings.shard.index,
+            settings.shard.count
+        );
+    }
     let plans = settings
         .runs()
         .into_iter()

@@ -206,3 +206,15 @@ fn shards_of_different_runs_are_refused_with_what_differs() {
     assert!(merge_error(&[&shards], &shards).contains("also an input directory"));
     assert!(!out.exists(), "nothing written when the merge is refused");
 }
+
+#[test]
+fn help_lists_merge_and_the_shard_flags() {
+    let help = common::check(common::bin().arg("--help").output().unwrap());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for word in ["merge", "--shard-index", "--shard-count"] {
+        assert!(help.contains(word), "{word} missing from --help:\n{help}");
+    }
+    let o = common::bin().arg("merge").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "merge needs directories");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--results-dir"));
+}
