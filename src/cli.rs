@@ -32,6 +32,21 @@ pub enum Command {
     Correctness(CorrectnessArgs),
     /// Serve the built-in OpenAI-compatible streaming simulator (for demos and tests; loopback by default).
     ServeSim(SimArgs),
+    /// Merge the per-request logs of a sharded run's shards into one LLMPerf summary and individual-responses
+    /// file, exactly as if one process had run it.
+    Merge(MergeArgs),
+}
+
+/// `merge` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Directories holding the shards' files (`<base>_shard-I-of-N_run.json` and `..._requests.jsonl`); every
+    /// run found is merged.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Directory for the merged files.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub results_dir: PathBuf,
 }
 
 /// The load test's flags (`token_benchmark_ray.py`).
@@ -117,6 +132,15 @@ pub struct LoadTestArgs {
     /// Goodput targets, e.g. ttft=500ms,tpot=50ms,e2e=10s (any subset).
     #[arg(long, value_name = "TARGETS", help_heading = "Load modes")]
     pub slo: Option<String>,
+    /// This process's shard, 0-based, when the run is split with --shard-count [default: $JOB_COMPLETION_INDEX,
+    /// else 0].
+    #[arg(long, value_name = "I")]
+    pub shard_index: Option<u64>,
+    /// Split the run into N shards (e.g. the pods of an Indexed Job): this process sends the requests whose
+    /// index is ≡ shard index (mod N), with its share of the concurrency; files get a _shard-I-of-N suffix
+    /// [default: 1].
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u64>,
 }
 
 /// `serve-sim` flags.

@@ -48,8 +48,9 @@
 //! [`workload`] (prompts, number words — pure), [`metrics`] (per-request formulas, statistics — pure),
 //! [`backend`] (the [`LlmClient`] trait, the awc OpenAI client, SSE framing), [`actors`] (launcher, client pool,
 //! collector), [`report`] (llmperf files, printed summaries), [`sim`] (the built-in simulator),
-//! [`settings`] (defaults < file < environment < command line). The crate root re-exports what an embedding
-//! application needs; the modules hold the building blocks.
+//! [`settings`] (defaults < file < environment < command line), [`shard`] (one run split over several
+//! processes; `report::merge` joins their results). The crate root re-exports what an embedding application
+//! needs; the modules hold the building blocks.
 
 #![warn(missing_docs)]
 
@@ -63,6 +64,7 @@ pub mod metrics;
 pub mod report;
 mod runner;
 pub mod settings;
+pub mod shard;
 pub mod sim;
 pub mod tokenizer;
 pub mod workload;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llmperf_actors::cli::{Cli, Command, SimArgs};
+use llmperf_actors::cli::{Cli, Command, MergeArgs, SimArgs};
 use llmperf_actors::sim::{FaultRule, SimConfig};
 use llmperf_actors::{Error, Settings};
 
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
+        Some(Command::Merge(args)) => merge(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             Settings::load_correctness(&args, &env)
@@ -37,6 +38,16 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+fn merge(args: &MergeArgs) -> Result<(), Error> {
+    for summary in llmperf_actors::report::merge_dirs(&args.dirs, &args.results_dir)? {
+        print!("{}", summary.text);
+        for f in &summary.files {
+            println!("Wrote {}", f.display());
+        }
+    }
+    Ok(())
 }
 
 fn serve_sim(args: SimArgs) -> Result<(), Error> {

@@ -1,6 +1,10 @@
 //! Runs tests: prepares every request (before the clock starts), starts the actors, waits for the launcher,
 //! has the collector write the files, prints the report. One run per model (and, for the load test, per
-//! input × output length distribution), in sequence.
+//! input × output length distribution, and per sweep step), in sequence.
+//!
+//! A sharded load test (see [`crate::shard`]) builds the whole run's prompt list (and schedule) and keeps its
+//! shard's requests, runs with its share of the concurrency, and writes files with the shard suffix plus the
+//! run file (`<base>_run.json`) that `merge` joins shards by.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,10 +19,11 @@ use crate::backend::openai::{OpenAiChatClient, OpenAiConfig};
 use crate::backend::{ClientFactory, LlmClient, RequestConfig};
 use crate::messages::{FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
-    CorrectnessInfo, RequestLog, RunInfo, RunKind, RunSummary, sanitize_base_name,
+    CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
 };
 use crate::report::{LoadOptions, SweepKind, SweepProgress};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
+use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
@@ -36,6 +41,10 @@ struct Plan {
     shape: Shape,
     /// Part of a sweep: its group and step value.
     sweep: Option<SweepStep>,
+    /// Maps this process's request positions to the whole run's indices.
+    shard: Shard,
+    /// The load test's run file, completed and written when the run ends.
+    run_file: Option<RunFile>,
 }
 
 /// How a run's requests are sent.
@@ -78,6 +87,14 @@ pub fn run_load_tests_with_client(
     settings: &Settings,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
+    if settings.shard.is_sharded() && settings.results_dir.is_none() {
+        log::warn!(
+            "shard {} of {} writes no files (results_dir is empty), so there is nothing to merge; \
+             pass --results-dir",
+            settings.shard.index,
+            settings.shard.count
+        );
+    }
     let mut plans = Vec::new();
     for spec in settings.runs() {
         match &settings.load.sweep {
@@ -85,7 +102,7 @@ pub fn run_load_tests_with_client(
             Some(Sweep::Concurrency(values)) => {
                 for &c in values {
                     let step = SweepStep {
-                        group: spec.base_name.clone(),
+                        group: format!("{}{}", spec.base_name, settings.shard.file_suffix()),
                         kind: SweepKind::Concurrency,
                         value: c as f64,
                     };
@@ -95,7 +112,7 @@ pub fn run_load_tests_with_client(
             Some(Sweep::Rates(values)) => {
                 for &r in values {
                     let step = SweepStep {
-                        group: spec.base_name.clone(),
+                        group: format!("{}{}", spec.base_name, settings.shard.file_suffix()),
                         kind: SweepKind::Rate,
                         value: r,
                     };
@@ -117,9 +134,11 @@ pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Err
     run_plans(settings, plans, None)
 }
 
-/// How many requests, at what concurrency, on what schedule.
+/// How many requests, at what concurrency, on what schedule — for this shard: its share of the concurrency,
+/// and of the whole run's requests the ones whose index is ≡ shard index (mod shard count).
 fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape {
     let load = &settings.load;
+    let shard = settings.shard;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let max = settings.max_num_completed_requests as usize;
     let timeout = load.duration.unwrap_or(settings.timeout);
@@ -135,7 +154,12 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
             } else {
                 max
             });
-            let concurrency = (concurrency as usize).min(limit.max(1));
+            let limit = if limit == usize::MAX {
+                limit
+            } else {
+                shard.share(limit as u64) as usize
+            };
+            let concurrency = (shard.share(concurrency) as usize).min(limit.max(1));
             Shape {
                 limit,
                 pool,
@@ -154,11 +178,13 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
                 }
                 None => limit,
             };
-            let offsets = schedule(rate, load.arrival, n, settings.seed);
+            let offsets = shard.select(schedule(rate, load.arrival, n, settings.seed));
             Shape {
-                limit: n,
+                limit: offsets.len(),
                 pool: n.min(DURATION_PROMPT_POOL as usize).max(1),
-                concurrency: load.max_concurrency.map_or(usize::MAX, |c| c as usize),
+                concurrency: load
+                    .max_concurrency
+                    .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
                 clients: cores,
                 schedule: Some(offsets),
                 timeout,
@@ -188,6 +214,9 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
         },
     };
     let shape = load_shape(settings, concurrency, rate);
+    let shard = settings.shard;
+    let run_base_name = base_name;
+    let base_name = format!("{run_base_name}{}", shard.file_suffix());
     let info = RunInfo {
         model: spec.model.clone(),
         llm_api: settings.llm_api.clone(),
@@ -195,11 +224,11 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
         stddev_input_tokens: spec.input.stddev,
         mean_output_tokens: spec.output.mean,
         stddev_output_tokens: spec.output.stddev,
-        num_concurrent_requests: concurrency,
+        num_concurrent_requests: shard.share(concurrency),
         additional_sampling_params: settings.additional_sampling_params.clone(),
         metadata: settings.metadata.clone(),
         timeout_s: shape.timeout.as_secs_f64(),
-        max_num_completed_requests: settings.max_num_completed_requests,
+        max_num_completed_requests: shard.share(settings.max_num_completed_requests),
         seed: settings.seed,
         base_name: base_name.clone(),
         results_dir: settings.results_dir.clone(),
@@ -211,7 +240,16 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
         warmup_requests: settings.load.warmup_requests,
         warmup_seconds: settings.load.warmup_seconds,
     };
+    let run_file = RunFile::new(
+        &info,
+        shard,
+        (concurrency, settings.max_num_completed_requests),
+        &run_base_name,
+    );
+    // The whole run's prompts, from the seed; a closed-loop shard keeps the indices ≡ shard index (mod
+    // shard count). (An open-loop shard keeps every prompt: its schedule positions pick them.)
     let n = shape.pool;
+    let select_prompts = shape.schedule.is_none();
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.clone();
@@ -222,7 +260,10 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
             mean_output_tokens: spec.output.mean as f64,
             stddev_output_tokens: spec.output.stddev as f64,
         };
-        let prompts = generate_prompts(&prompt_spec, n, seed, tokenizer)?;
+        let mut prompts = generate_prompts(&prompt_spec, n, seed, tokenizer)?;
+        if select_prompts {
+            prompts = shard.select(prompts);
+        }
         Ok(prompts
             .into_iter()
             .map(|p| {
@@ -248,6 +289,8 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
         prepare: Box::new(prepare),
         shape,
         sweep: step,
+        shard,
+        run_file: Some(run_file),
     }
 }
 
@@ -307,6 +350,8 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
             timeout: settings.timeout,
         },
         sweep: None,
+        shard: Shard::WHOLE,
+        run_file: None,
     }
 }
 
@@ -437,7 +482,9 @@ async fn run_one(
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
-    let collector = Collector::new(plan.kind, tokenizer.clone(), log).start_on_own_thread();
+    let collector = Collector::new(plan.kind, tokenizer.clone(), log)
+        .with_shard(plan.shard)
+        .start_on_own_thread();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
@@ -471,7 +518,7 @@ async fn run_one(
     if finished.timed_out {
         println!("Test timed out before all requests could be completed.");
     }
-    let summary = collector
+    let mut summary = collector
         .send(FinishRun {
             started: finished.started,
             ended: finished.ended,
@@ -480,6 +527,14 @@ async fn run_one(
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
     drop(pool);
+    if let (Some(mut run_file), Some(dir)) = (plan.run_file, &results_dir) {
+        run_file.finish(finished.started, finished.ended, finished.launched as u64);
+        let path = run_file.write(dir).map_err(|e| Error::Io {
+            what: format!("writing the run file into {}", dir.display()),
+            source: e,
+        })?;
+        summary.files.push(path);
+    }
     print!("{}", summary.text);
     for f in &summary.files {
         println!("Wrote {}", f.display());

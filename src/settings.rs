@@ -16,6 +16,7 @@ use crate::Error;
 use crate::cli::LoadTestArgs;
 use crate::metrics::{Slo, parse_seconds};
 use crate::report::sanitize_base_name;
+use crate::shard::Shard;
 use crate::sim::SimConfig;
 use crate::workload::schedule::Arrival;
 
@@ -46,6 +47,10 @@ pub mod defaults {
     /// TCP/TLS connect timeout, seconds.
     pub const CONNECT_TIMEOUT_S: f64 = 30.0;
 }
+
+/// Environment variable Kubernetes sets in each pod of an Indexed Job: the pod's 0-based completion index,
+/// used as `shard_index` when no `--shard-index` flag is given.
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 
 /// `openai_api_base` value that starts the built-in simulator in-process.
 pub const BUILTIN_ENDPOINT: &str = "builtin";
@@ -116,6 +121,8 @@ struct RawSettings {
     llm_api: Option<String>,
     metadata: Option<Value>,
     seed: Option<u64>,
+    shard_index: Option<u64>,
+    shard_count: Option<u64>,
     openai_api_base: Option<String>,
     openai_api_key: Option<String>,
     read_timeout: Option<f64>,
@@ -221,6 +228,9 @@ pub struct Settings {
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
     pub load: LoadSettings,
+    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
+    /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
+    pub shard: Shard,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -232,7 +242,7 @@ pub struct RunSpec {
     pub input: TokenConf,
     /// `max_tokens` distribution.
     pub output: TokenConf,
-    /// Sanitized base name of the result files, unique within the matrix.
+    /// Sanitized base name of the result files, unique within the matrix; without the shard suffix.
     pub base_name: String,
 }
 
@@ -292,6 +302,19 @@ impl Settings {
             Mode::LoadTest => "",
             Mode::Correctness => "correctness.",
         };
+        if mode == Mode::LoadTest
+            && let Some(v) = env
+                .get(JOB_COMPLETION_INDEX)
+                .filter(|v| !v.trim().is_empty())
+        {
+            let index: u64 = v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "{JOB_COMPLETION_INDEX}='{v}' is not a shard index (a non-negative integer); \
+                     unset it or pass --shard-index"
+                ))
+            })?;
+            b = b.set_override("shard_index", index).map_err(config_err)?;
+        }
         b = apply_cli(b, args, prefix).map_err(config_err)?;
         let raw: RawSettings = b
             .build()
@@ -400,7 +423,9 @@ fn apply_cli(
         .set_override_option(k("sweep_rates"), a.sweep_rates.clone())?
         .set_override_option(k("sweep_max_error_rate"), a.sweep_max_error_rate)?
         .set_override_option(k("sweep_max_e2e_p99"), a.sweep_max_e2e_p99.clone())?
-        .set_override_option(k("slo"), a.slo.clone())
+        .set_override_option(k("slo"), a.slo.clone())?
+        .set_override_option(k("shard_index"), a.shard_index)?
+        .set_override_option(k("shard_count"), a.shard_count)
 }
 
 /// A duration given as seconds (number) or text (`500ms`, `2s`).
@@ -545,6 +570,13 @@ impl RawSettings {
     }
 
     fn validate(self, mode: Mode) -> Result<Settings, Error> {
+        if mode == Mode::Correctness && self.shard_count.is_some_and(|n| n > 1) {
+            return Err(Error::Config(
+                "shard_count applies to the load test only; remove it (or set it to 1) for \
+                 `llmperf-actors correctness`"
+                    .into(),
+            ));
+        }
         let (raw, default_max) = match mode {
             Mode::LoadTest => (self, defaults::MAX_NUM_COMPLETED_REQUESTS),
             Mode::Correctness => (
@@ -625,21 +657,29 @@ impl RawSettings {
             }
             _ => None,
         };
+        let num_concurrent_requests = at_least_one(
+            "num_concurrent_requests",
+            self.num_concurrent_requests
+                .unwrap_or(defaults::NUM_CONCURRENT_REQUESTS),
+        )?;
+        let max_num_completed_requests = at_least_one(
+            "max_num_completed_requests",
+            self.max_num_completed_requests.unwrap_or(default_max),
+        )?;
+        let shard = Shard::validated(
+            self.shard_index,
+            self.shard_count,
+            num_concurrent_requests,
+            max_num_completed_requests,
+        )?;
         Ok(Settings {
             load,
             models,
             input_confs,
             output_confs,
-            num_concurrent_requests: at_least_one(
-                "num_concurrent_requests",
-                self.num_concurrent_requests
-                    .unwrap_or(defaults::NUM_CONCURRENT_REQUESTS),
-            )?,
+            num_concurrent_requests,
             timeout: seconds("timeout", self.timeout.unwrap_or(defaults::TIMEOUT_S))?,
-            max_num_completed_requests: at_least_one(
-                "max_num_completed_requests",
-                self.max_num_completed_requests.unwrap_or(default_max),
-            )?,
+            max_num_completed_requests,
             additional_sampling_params: json_object(
                 "additional_sampling_params",
                 self.additional_sampling_params,
@@ -659,6 +699,7 @@ impl RawSettings {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+            shard,
         })
     }
 }

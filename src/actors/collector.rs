@@ -14,6 +14,7 @@ use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, RequestCompleted};
 use crate::metrics::{Metrics, StartTimes, compute_metrics};
 use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
+use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// Collects one run's results (see the module docs). Start it with [`Collector::start_on_own_thread`].
@@ -22,6 +23,8 @@ pub struct Collector {
     tokenizer: Tokenizer,
     log: Option<RequestLog>,
     log_failed: bool,
+    /// Maps the launcher's positions to indices in the unsharded prompt list, for the log.
+    shard: Shard,
     /// Load test: the per-request records only (texts are in the log).
     records: Vec<Metrics>,
     /// Correctness test: records with their texts and configs, which its files contain.
@@ -47,9 +50,17 @@ impl Collector {
             tokenizer,
             log,
             log_failed: false,
+            shard: Shard::WHOLE,
             records: Vec::new(),
             scored: Vec::new(),
         }
+    }
+
+    /// Logs each request under its index in the whole run's prompt list (`I + position·N`) rather than its
+    /// position in this shard's list.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// Starts the collector on a thread of its own.
@@ -120,7 +131,7 @@ impl Handler<RequestCompleted> for Collector {
             }
         };
         self.append_to_log(&LogLine {
-            index,
+            index: self.shard.global_index(index),
             metrics: &metrics,
             generated_text: &text,
             request_config: &request.config,

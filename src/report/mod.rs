@@ -4,13 +4,16 @@
 //! Files, for a base name `B` = sanitize(`{model}_{mean_input_tokens}_{mean_output_tokens}`):
 //! - `B_requests.jsonl` — one line per request as it completes (metrics, generated text, request config), so a
 //!   crash loses nothing that was measured;
-//! - `B_summary.json` and `B_individual_responses.json` — the original's files, written atomically at the end.
+//! - `B_summary.json` and `B_individual_responses.json` — the original's files, written atomically at the end;
+//! - `B_run.json` — the load test's settings and wall-clock window, which `merge` uses to join shards.
 
 mod console;
 mod correctness;
 mod llmperf;
 mod log_file;
+pub mod merge;
 mod names;
+pub mod run_file;
 mod sweep;
 
 pub use console::print_summary;
@@ -23,7 +26,9 @@ pub use llmperf::{
     summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
 };
 pub use log_file::RequestLog;
+pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
+pub use run_file::RunFile;
 pub use sweep::{SweepKind, SweepProgress};
 
 use std::path::Path;

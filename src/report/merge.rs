@@ -1,0 +1,324 @@
+//! `llmperf-actors merge`: the shards of a sharded run, merged into the files one process would have written.
+//!
+//! Each shard left `<base>_shard-I-of-N_run.json` (its settings and wall-clock window, see [`RunFile`]) and
+//! `<base>_shard-I-of-N_requests.jsonl` (one line per request). The merge reads every raw per-request record
+//! of every shard and computes the summary with the same code as a normal run ([`summarize`],
+//! [`summary_object`], [`write_final_files`]), so quantiles are exact (from all samples, not averaged
+//! percentiles). The wall time is the union of the shards' windows: earliest start to latest end. The merged
+//! concurrency and request budget are the whole run's.
+//!
+//! It refuses, naming what differs, shards whose settings differ, a shard index given twice, missing shards,
+//! and logs that do not hold what their run file says.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::log_file::RequestLog;
+use super::run_file::RunFile;
+use super::{
+    RunInfo, RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
+    write_final_files,
+};
+use crate::Error;
+use crate::metrics::Metrics;
+use crate::shard::Shard;
+
+/// One shard found on disk.
+#[derive(Debug, Clone)]
+struct FoundShard {
+    run: RunFile,
+    path: PathBuf,
+}
+
+/// One request read back from a shard's log.
+struct LoggedRequest {
+    start_unix_s: f64,
+    index: u64,
+    metrics: Metrics,
+    line: Value,
+}
+
+fn merge_err(msg: String) -> Error {
+    Error::Config(msg)
+}
+
+/// Merges every run found in `dirs` into `out`, one set of files per run. Returns the merged summaries.
+pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error> {
+    let groups = find_runs(dirs)?;
+    let out_canonical = out.canonicalize().ok();
+    for d in dirs {
+        if out_canonical.is_some() && d.canonicalize().ok() == out_canonical {
+            return Err(merge_err(format!(
+                "--results-dir {} is also an input directory; write the merged files elsewhere \
+                 (e.g. --results-dir {}/merged)",
+                out.display(),
+                d.display()
+            )));
+        }
+    }
+    // Every run is checked and read before anything is written.
+    let mut loaded = Vec::new();
+    for (base_name, shards) in groups {
+        let shards = check_shards(&base_name, shards)?;
+        let requests = read_requests(&base_name, &shards)?;
+        loaded.push((base_name, shards, requests));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::Io {
+        what: format!("creating --results-dir {}", out.display()),
+        source: e,
+    })?;
+    loaded
+        .into_iter()
+        .map(|(base_name, shards, requests)| merge_run(&base_name, &shards, requests, out))
+        .collect()
+}
+
+/// Every `*_run.json` in `dirs` (not recursive), grouped by the whole run's base name.
+fn find_runs(dirs: &[PathBuf]) -> Result<BTreeMap<String, Vec<FoundShard>>, Error> {
+    let mut seen = BTreeSet::new();
+    let mut groups: BTreeMap<String, Vec<FoundShard>> = BTreeMap::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::Io {
+            what: format!("reading the shard directory {}", dir.display()),
+            source: e,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with("_run.json"))
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            if !seen.insert(path.canonicalize().unwrap_or_else(|_| path.clone())) {
+                continue; // the same directory given twice
+            }
+            let run = RunFile::read(&path).map_err(merge_err)?;
+            groups
+                .entry(run.base_name.clone())
+                .or_default()
+                .push(FoundShard { run, path });
+        }
+    }
+    if groups.is_empty() {
+        let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(merge_err(format!(
+            "no run files (*_run.json) in {}: give the directories the shards wrote into (their results_dir)",
+            list.join(", ")
+        )));
+    }
+    Ok(groups)
+}
+
+/// One shard of each index `0..N`, all with the same settings; sorted by index.
+fn check_shards(base_name: &str, mut shards: Vec<FoundShard>) -> Result<Vec<FoundShard>, Error> {
+    shards.sort_by_key(|s| s.run.shard_index);
+    let first = shards[0].clone();
+    let reference = first.run.identity();
+    for s in &shards[1..] {
+        for ((key, want), (_, got)) in reference.iter().zip(s.run.identity()) {
+            if *want != got {
+                return Err(merge_err(format!(
+                    "run {base_name}: {} and {} are not shards of the same run: `{key}` is {want} in the \
+                     first and {got} in the second",
+                    first.path.display(),
+                    s.path.display()
+                )));
+            }
+        }
+    }
+    for pair in shards.windows(2) {
+        if pair[0].run.shard_index == pair[1].run.shard_index {
+            return Err(merge_err(format!(
+                "run {base_name}: shard index {} appears twice, in {} and {}; give each shard's directory once \
+                 and remove stale files",
+                pair[0].run.shard_index,
+                pair[0].path.display(),
+                pair[1].path.display()
+            )));
+        }
+    }
+    let count = first.run.shard_count;
+    let present: BTreeSet<u64> = shards.iter().map(|s| s.run.shard_index).collect();
+    if let Some(bad) = present.iter().find(|&&i| i >= count) {
+        return Err(merge_err(format!(
+            "run {base_name}: shard index {bad} is not below shard_count {count}"
+        )));
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !present.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(merge_err(format!(
+            "run {base_name}: missing shard(s) {} of {count} (found {}); wait for every shard to finish, or \
+             give the directories that hold the missing ones",
+            missing.join(", "),
+            present
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(shards)
+}
+
+/// Reads one shard's per-request log and checks it against its run file.
+fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
+    let run = &shard.run;
+    let dir = shard.path.parent().unwrap_or(Path::new("."));
+    let path = dir.join(&run.requests_log);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+        what: format!("reading the per-request log {}", path.display()),
+        source: e,
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let bad = |e: String| merge_err(format!("{} line {}: {e}", path.display(), n + 1));
+        let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let index = value
+            .get("index")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("no `index`".into()))?;
+        let metrics: Metrics = value
+            .get("metrics")
+            .cloned()
+            .ok_or_else(|| bad("no `metrics`".into()))
+            .and_then(|m| serde_json::from_value(m).map_err(|e| bad(e.to_string())))?;
+        if index % run.shard_count != run.shard_index {
+            return Err(bad(format!(
+                "request index {index} does not belong to shard {} of {}",
+                run.shard_index, run.shard_count
+            )));
+        }
+        out.push(LoggedRequest {
+            start_unix_s: run.start_unix_s + metrics.actual_start_s,
+            index,
+            metrics,
+            line: value,
+        });
+    }
+    if out.len() as u64 != run.requests_recorded {
+        return Err(merge_err(format!(
+            "{} has {} requests but {} says {} were recorded; the log is incomplete or from another run",
+            path.display(),
+            out.len(),
+            shard.path.display(),
+            run.requests_recorded
+        )));
+    }
+    Ok(out)
+}
+
+/// Every shard's requests, each index once, ordered by start time.
+fn read_requests(base_name: &str, shards: &[FoundShard]) -> Result<Vec<LoggedRequest>, Error> {
+    let mut requests = Vec::new();
+    for s in shards {
+        requests.extend(read_log(s)?);
+    }
+    let mut indices = BTreeSet::new();
+    if let Some(dup) = requests.iter().find(|r| !indices.insert(r.index)) {
+        return Err(merge_err(format!(
+            "run {base_name}: request index {} was recorded twice",
+            dup.index
+        )));
+    }
+    // The order of a single run's files is completion order; merged, requests are ordered by their start.
+    requests.sort_by(|a, b| {
+        a.start_unix_s
+            .total_cmp(&b.start_unix_s)
+            .then(a.index.cmp(&b.index))
+    });
+    Ok(requests)
+}
+
+fn merge_run(
+    base_name: &str,
+    shards: &[FoundShard],
+    requests: Vec<LoggedRequest>,
+    out: &Path,
+) -> Result<RunSummary, Error> {
+    let first = &shards[0].run;
+    let start = shards
+        .iter()
+        .map(|s| s.run.start_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let end = shards
+        .iter()
+        .map(|s| s.run.end_unix_s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let elapsed = (end - start).max(0.0);
+    let info = RunInfo {
+        model: first.model.clone(),
+        llm_api: first.llm_api.clone(),
+        mean_input_tokens: first.mean_input_tokens,
+        stddev_input_tokens: first.stddev_input_tokens,
+        mean_output_tokens: first.mean_output_tokens,
+        stddev_output_tokens: first.stddev_output_tokens,
+        num_concurrent_requests: first.num_concurrent_requests,
+        additional_sampling_params: first.additional_sampling_params.clone(),
+        metadata: first.metadata.clone(),
+        timeout_s: first.timeout_s,
+        max_num_completed_requests: first.max_num_completed_requests,
+        seed: first.seed,
+        base_name: base_name.to_string(),
+        results_dir: Some(out.to_path_buf()),
+        // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
+        load: Default::default(),
+        warmup_requests: 0,
+        warmup_seconds: 0.0,
+    };
+    let records: Vec<Metrics> = requests.iter().map(|r| r.metrics.clone()).collect();
+    let stats = summarize(&records, elapsed);
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let summary = summary_object(&info, &stats, timestamp);
+    let io = |what: String| move |e| Error::Io { what, source: e };
+    let mut files = write_final_files(out, base_name, &summary, &records)
+        .map_err(io(format!("writing merged results into {}", out.display())))?;
+    let log_path = out.join(format!("{base_name}_requests.jsonl"));
+    let mut log =
+        RequestLog::create(&log_path).map_err(io(format!("creating {}", log_path.display())))?;
+    for r in &requests {
+        log.append(&r.line)
+            .map_err(io(format!("writing {}", log_path.display())))?;
+    }
+    files.push(log_path);
+    let mut merged = RunFile::new(
+        &info,
+        Shard::WHOLE,
+        (
+            first.num_concurrent_requests,
+            first.max_num_completed_requests,
+        ),
+        base_name,
+    );
+    merged.shard_requests = shards.iter().map(|s| s.run.shard_requests).sum();
+    merged.requests_recorded = records.len() as u64;
+    merged.start_unix_s = start;
+    merged.end_unix_s = end;
+    merged.elapsed_s = elapsed;
+    files.push(
+        merged
+            .write(out)
+            .map_err(io(format!("writing the run file into {}", out.display())))?,
+    );
+    Ok(RunSummary {
+        summary,
+        text: print_summary(&info, &stats),
+        files,
+    })
+}

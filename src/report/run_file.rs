@@ -1,0 +1,202 @@
+//! The run sidecar, `<base>_run.json`: what a load-test run (or one shard of it) was, and when it ran in
+//! wall-clock time. `merge` reads it to know which shards belong together and the union of their time windows;
+//! the per-request log only has offsets from each shard's own start.
+//!
+//! The llmperf JSON files are unchanged by it; it is a file of its own, written when the run ends.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::RunInfo;
+use crate::shard::Shard;
+
+/// Value of [`RunFile::format`]; a reader refuses other formats.
+pub const RUN_FILE_FORMAT: &str = "llmperf-actors-run/1";
+
+/// The contents of `<base>_run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// [`RUN_FILE_FORMAT`].
+    pub format: String,
+    /// Version of llmperf-actors that wrote it.
+    pub tool_version: String,
+    /// Base name of the whole run's files (no shard suffix): what `merge` writes.
+    pub base_name: String,
+    /// Base name of this process's files (with the `_shard-I-of-N` suffix when sharded).
+    pub file_base_name: String,
+    /// The model queried.
+    pub model: String,
+    /// The API used.
+    pub llm_api: String,
+    /// Mean target prompt length.
+    pub mean_input_tokens: u64,
+    /// Its standard deviation.
+    pub stddev_input_tokens: u64,
+    /// Mean `max_tokens`.
+    pub mean_output_tokens: u64,
+    /// Its standard deviation.
+    pub stddev_output_tokens: u64,
+    /// The whole run's concurrency (all shards together).
+    pub num_concurrent_requests: u64,
+    /// The whole run's request budget (all shards together).
+    pub max_num_completed_requests: u64,
+    /// Extra body parameters.
+    pub additional_sampling_params: Map<String, Value>,
+    /// User metadata.
+    pub metadata: Map<String, Value>,
+    /// Seconds after which no request was launched.
+    pub timeout_s: f64,
+    /// Seed of the draws.
+    pub seed: u64,
+    /// This shard's index.
+    pub shard_index: u64,
+    /// Number of shards.
+    pub shard_count: u64,
+    /// This shard's part of the concurrency.
+    pub shard_concurrency: u64,
+    /// This shard's part of the request budget (requests it was given).
+    pub shard_requests: u64,
+    /// File name of the per-request log, in the same directory.
+    pub requests_log: String,
+    /// Requests recorded (lines of the log).
+    pub requests_recorded: u64,
+    /// Wall-clock start of the timed section (when the client actors were ready), Unix seconds.
+    pub start_unix_s: f64,
+    /// Wall-clock end (the last request finished), Unix seconds.
+    pub end_unix_s: f64,
+    /// `end_unix_s − start_unix_s`, measured on the monotonic clock.
+    pub elapsed_s: f64,
+}
+
+/// Converts a monotonic instant to Unix seconds, by its distance from now on both clocks.
+pub fn unix_seconds(at: Instant) -> f64 {
+    let now_mono = Instant::now();
+    let now_wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64();
+    if at <= now_mono {
+        now_wall - now_mono.duration_since(at).as_secs_f64()
+    } else {
+        now_wall + at.duration_since(now_mono).as_secs_f64()
+    }
+}
+
+impl RunFile {
+    /// The sidecar of a load-test run: `info` is what this process ran (its shares and suffixed base name),
+    /// `totals` the whole run's `(concurrency, requests)`, `base_name` the whole run's base name. Times and
+    /// counts are filled in by [`RunFile::finish`].
+    pub fn new(info: &RunInfo, shard: Shard, totals: (u64, u64), base_name: &str) -> RunFile {
+        RunFile {
+            format: RUN_FILE_FORMAT.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            base_name: base_name.into(),
+            file_base_name: info.base_name.clone(),
+            model: info.model.clone(),
+            llm_api: info.llm_api.clone(),
+            mean_input_tokens: info.mean_input_tokens,
+            stddev_input_tokens: info.stddev_input_tokens,
+            mean_output_tokens: info.mean_output_tokens,
+            stddev_output_tokens: info.stddev_output_tokens,
+            num_concurrent_requests: totals.0,
+            max_num_completed_requests: totals.1,
+            additional_sampling_params: info.additional_sampling_params.clone(),
+            metadata: info.metadata.clone(),
+            timeout_s: info.timeout_s,
+            seed: info.seed,
+            shard_index: shard.index,
+            shard_count: shard.count,
+            shard_concurrency: info.num_concurrent_requests,
+            shard_requests: info.max_num_completed_requests,
+            requests_log: format!("{}_requests.jsonl", info.base_name),
+            requests_recorded: 0,
+            start_unix_s: 0.0,
+            end_unix_s: 0.0,
+            elapsed_s: 0.0,
+        }
+    }
+
+    /// Fills in the wall-clock window and the number of recorded requests.
+    pub fn finish(&mut self, started: Instant, ended: Instant, recorded: u64) {
+        self.start_unix_s = unix_seconds(started);
+        self.elapsed_s = ended.saturating_duration_since(started).as_secs_f64();
+        self.end_unix_s = self.start_unix_s + self.elapsed_s;
+        self.requests_recorded = recorded;
+    }
+
+    /// The settings that must be equal in every shard of one run, by name, for comparing shards.
+    pub fn identity(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("format", self.format.clone().into()),
+            ("tool_version", self.tool_version.clone().into()),
+            ("model", self.model.clone().into()),
+            ("llm_api", self.llm_api.clone().into()),
+            ("mean_input_tokens", self.mean_input_tokens.into()),
+            ("stddev_input_tokens", self.stddev_input_tokens.into()),
+            ("mean_output_tokens", self.mean_output_tokens.into()),
+            ("stddev_output_tokens", self.stddev_output_tokens.into()),
+            (
+                "num_concurrent_requests",
+                self.num_concurrent_requests.into(),
+            ),
+            (
+                "max_num_completed_requests",
+                self.max_num_completed_requests.into(),
+            ),
+            (
+                "additional_sampling_params",
+                Value::Object(self.additional_sampling_params.clone()),
+            ),
+            ("metadata", Value::Object(self.metadata.clone())),
+            ("timeout", self.timeout_s.into()),
+            ("seed", self.seed.into()),
+            ("shard_count", self.shard_count.into()),
+        ]
+    }
+
+    /// The path of the sidecar in `dir`.
+    pub fn path_in(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}_run.json", self.file_base_name))
+    }
+
+    /// Writes the sidecar into `dir`, atomically; returns its path.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let path = self.path_in(dir);
+        super::write_atomically(&path, &super::to_json_indent4(self))?;
+        Ok(path)
+    }
+
+    /// Reads a sidecar, refusing other formats.
+    pub fn read(path: &Path) -> Result<RunFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if value.get("format").and_then(Value::as_str) != Some(RUN_FILE_FORMAT) {
+            return Err(format!(
+                "{}: not a run file of format {RUN_FILE_FORMAT} (field `format`)",
+                path.display()
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_tracks_the_wall_clock() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let earlier = Instant::now() - Duration::from_secs(2);
+        let t = unix_seconds(earlier);
+        assert!((now - 2.0 - t).abs() < 0.05, "{now} {t}");
+    }
+}

@@ -1,0 +1,289 @@
+//! The container's entrypoint and paths, without a container engine: the image's ENTRYPOINT/CMD/ENV/WORKDIR
+//! (read from the Dockerfile) and each Job's args, env and mounts (read from k8s/), run locally against the
+//! built-in simulator with the shipped settings/config.yml as the ConfigMap, and the container paths
+//! (/etc/config, /results) mapped into a temporary directory. Asserts the files land where the manifests expect.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use llmperf_actors::Settings;
+use llmperf_actors::cli::LoadTestArgs;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const CONFIG_DIR: &str = "/etc/config";
+const RESULTS_DIR: &str = "/results";
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// What the Dockerfile's final stage sets up.
+struct Image {
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: BTreeMap<String, String>,
+    workdir: String,
+}
+
+fn json_list(line: &str, instruction: &str) -> Vec<String> {
+    serde_json::from_str(line.trim_start_matches(instruction).trim())
+        .unwrap_or_else(|e| panic!("{instruction} must be a JSON (exec form) list: {line}: {e}"))
+}
+
+fn read_image() -> Image {
+    let text = std::fs::read_to_string(repo("Dockerfile")).unwrap();
+    let last_stage = text.rsplit("\nFROM ").next().unwrap();
+    let mut image = Image {
+        entrypoint: Vec::new(),
+        cmd: Vec::new(),
+        env: BTreeMap::new(),
+        workdir: "/".into(),
+    };
+    for line in last_stage.lines().map(str::trim) {
+        if line.starts_with("ENTRYPOINT ") {
+            image.entrypoint = json_list(line, "ENTRYPOINT");
+        } else if line.starts_with("CMD ") {
+            image.cmd = json_list(line, "CMD");
+        } else if let Some(rest) = line.strip_prefix("ENV ") {
+            let (k, v) = rest.split_once('=').expect("ENV KEY=VALUE");
+            image.env.insert(k.into(), v.into());
+        } else if let Some(dir) = line.strip_prefix("WORKDIR ") {
+            image.workdir = dir.into();
+        }
+    }
+    image
+}
+
+fn read_manifest(name: &str) -> Yaml {
+    let text = std::fs::read_to_string(repo(&format!("k8s/{name}"))).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    y.as_vec()
+        .map(|v| v.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The command line and environment a Job's container gets, with the container paths mapped under `root`.
+struct Pod {
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    workdir: PathBuf,
+    completions: Option<i64>,
+}
+
+fn map_path(root: &Path, s: &str) -> String {
+    for prefix in [CONFIG_DIR, RESULTS_DIR] {
+        if s == prefix || s.starts_with(&format!("{prefix}/")) {
+            return format!("{}{s}", root.display());
+        }
+    }
+    s.to_string()
+}
+
+fn pod(job: &Yaml, image: &Image, root: &Path) -> Pod {
+    assert_eq!(job["kind"].as_str(), Some("Job"));
+    let spec = &job["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    assert_eq!(
+        spec["securityContext"]["runAsNonRoot"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        strings(&c["securityContext"]["capabilities"]["drop"]),
+        ["ALL"]
+    );
+    // Mounts: results read-write at /results on the claim; config read-only at /etc/config from the ConfigMap.
+    let volumes = spec["volumes"].as_vec().unwrap();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"].as_str() == Some(name))
+            .unwrap()
+    };
+    for m in c["volumeMounts"].as_vec().unwrap() {
+        let v = volume(m["name"].as_str().unwrap());
+        match m["mountPath"].as_str().unwrap() {
+            CONFIG_DIR => {
+                assert_eq!(m["readOnly"].as_bool(), Some(true));
+                assert_eq!(v["configMap"]["name"].as_str(), Some("llmperf-config"));
+            }
+            RESULTS_DIR => {
+                assert!(m["readOnly"].as_bool() != Some(true));
+                assert_eq!(
+                    v["persistentVolumeClaim"]["claimName"].as_str(),
+                    Some("llmperf-results")
+                );
+            }
+            other => panic!("unexpected mount {other}"),
+        }
+    }
+    // `args` replace the image's CMD; `command` would replace its ENTRYPOINT (none of ours does).
+    assert!(
+        c["command"].is_badvalue(),
+        "the Jobs use the image's ENTRYPOINT"
+    );
+    assert_eq!(image.entrypoint, ["llmperf-actors"]);
+    let args = match c["args"].as_vec() {
+        Some(_) => strings(&c["args"]),
+        None => image.cmd.clone(),
+    };
+    let mut env = image.env.clone();
+    for e in c["env"].as_vec().into_iter().flatten() {
+        if let Some(v) = e["value"].as_str() {
+            env.insert(e["name"].as_str().unwrap().into(), v.into());
+        }
+    }
+    Pod {
+        args: args.iter().map(|a| map_path(root, a)).collect(),
+        env: env
+            .into_iter()
+            .map(|(k, v)| (k, map_path(root, &v)))
+            .collect(),
+        workdir: PathBuf::from(map_path(root, &image.workdir)),
+        completions: job["spec"]["completions"].as_i64(),
+    }
+}
+
+/// Starts the pod's process; `index` is the Indexed Job's completion index.
+fn start(p: &Pod, index: Option<i64>) -> std::process::Child {
+    let mut c: Command = common::bin();
+    c.args(&p.args).envs(&p.env).current_dir(&p.workdir);
+    // Faster simulated tokens; everything else as shipped.
+    c.env("LLMPERF_SIMULATOR__TTFT_MS", "2")
+        .env("LLMPERF_SIMULATOR__ITL_MS", "0.5");
+    if let Some(i) = index {
+        c.env("JOB_COMPLETION_INDEX", i.to_string());
+    }
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A root with the ConfigMap (settings/config.yml as `config.yml`) and an empty results volume.
+fn container_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let config_dir = root.path().join("etc/config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    // kubectl create configmap llmperf-config --from-file=config.yml=settings/config.yml
+    std::fs::copy(repo("settings/config.yml"), config_dir.join("config.yml")).unwrap();
+    std::fs::create_dir(root.path().join("results")).unwrap();
+    root
+}
+
+/// The base names of the shipped config's runs.
+fn shipped_runs() -> Vec<String> {
+    let args = LoadTestArgs {
+        config: Some(repo("settings/config.yml")),
+        ..Default::default()
+    };
+    let settings = Settings::load(&args, &Default::default()).unwrap();
+    settings.runs().into_iter().map(|r| r.base_name).collect()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn expected_files(bases: &[String], suffix: &str) -> Vec<String> {
+    let mut want: Vec<String> = bases
+        .iter()
+        .flat_map(|b| {
+            [
+                "individual_responses.json",
+                "requests.jsonl",
+                "run.json",
+                "summary.json",
+            ]
+            .map(|f| format!("{b}{suffix}_{f}"))
+        })
+        .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn the_image_default_and_job_yml_write_the_shipped_matrix_into_results() {
+    let image = read_image();
+    assert_eq!(image.cmd, ["--config", "/etc/config/config.yml"]);
+    assert_eq!(
+        image.env.get("LLMPERF_RESULTS_DIR").map(String::as_str),
+        Some(RESULTS_DIR)
+    );
+    let root = container_root();
+    let job = pod(&read_manifest("job.yml"), &image, root.path());
+    common::check(start(&job, None).wait_with_output().unwrap());
+    let results = root.path().join("results");
+    assert_eq!(files_in(&results), expected_files(&shipped_runs(), ""));
+    for base in shipped_runs() {
+        let s = common::read_json(&results.join(format!("{base}_summary.json")));
+        assert_eq!(s["results_num_requests_started"], 20);
+        assert_eq!(s["results_number_errors"], 0);
+    }
+}
+
+#[test]
+fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
+    let image = read_image();
+    let root = container_root();
+    let sharded = pod(&read_manifest("job-sharded.yml"), &image, root.path());
+    let job = read_manifest("job-sharded.yml");
+    assert_eq!(job["spec"]["completionMode"].as_str(), Some("Indexed"));
+    let n = sharded.completions.expect("completions");
+    assert_eq!(job["spec"]["parallelism"].as_i64(), Some(n));
+    let count_flag = sharded
+        .args
+        .iter()
+        .position(|a| a == "--shard-count")
+        .unwrap();
+    assert_eq!(
+        sharded.args[count_flag + 1],
+        n.to_string(),
+        "--shard-count = completions"
+    );
+    // The pods run at the same time, into one volume.
+    let pods: Vec<_> = (0..n).map(|i| start(&sharded, Some(i))).collect();
+    for p in pods {
+        common::check(p.wait_with_output().unwrap());
+    }
+    let results = root.path().join("results");
+    let sharded_dir = results.join("sharded");
+    let env_dir = &sharded.env["LLMPERF_RESULTS_DIR"];
+    assert_eq!(
+        Path::new(env_dir),
+        sharded_dir,
+        "shards write into a directory of their own"
+    );
+    let bases = shipped_runs();
+    let mut want: Vec<String> = (0..n)
+        .flat_map(|i| expected_files(&bases, &format!("_shard-{i}-of-{n}")))
+        .collect();
+    want.sort();
+    assert_eq!(files_in(&sharded_dir), want);
+
+    let merge = pod(&read_manifest("job-merge.yml"), &image, root.path());
+    common::check(start(&merge, None).wait_with_output().unwrap());
+    let merged = results.join("merged");
+    assert_eq!(files_in(&merged), expected_files(&bases, ""));
+    assert_eq!(files_in(&results), ["merged", "sharded"]);
+    for base in &bases {
+        let s = common::read_json(&merged.join(format!("{base}_summary.json")));
+        assert_eq!(s["name"], format!("{base}_summary"));
+        assert_eq!(s["results_num_requests_started"], 20);
+        assert_eq!(s["num_concurrent_requests"], 10);
+    }
+}
