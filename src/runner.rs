@@ -3,7 +3,6 @@
 //! input × output length distribution), in sequence.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -11,8 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
-use crate::backend::openai::{OpenAiChatClient, OpenAiConfig};
-use crate::backend::{ClientFactory, LlmClient, RequestConfig};
+use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
 use crate::messages::{FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
     CorrectnessInfo, RequestLog, RunInfo, RunKind, RunSummary, sanitize_base_name,
@@ -56,7 +54,7 @@ pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Err
 fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
     let info = RunInfo {
         model: spec.model.clone(),
-        llm_api: settings.llm_api.clone(),
+        llm_api: settings.llm_api.to_string(),
         mean_input_tokens: spec.input.mean,
         stddev_input_tokens: spec.input.stddev,
         mean_output_tokens: spec.output.mean,
@@ -73,7 +71,7 @@ fn load_test_plan(settings: &Settings, spec: RunSpec) -> Plan {
     let n = settings.max_num_completed_requests as usize;
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
-    let llm_api = settings.llm_api.clone();
+    let llm_api = settings.llm_api.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         let prompt_spec = PromptSpec {
             mean_input_tokens: spec.input.mean as f64,
@@ -112,7 +110,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let base_name = sanitize_base_name(&format!("{model}_correctness"));
     let info = CorrectnessInfo {
         model: model.to_string(),
-        llm_api: settings.llm_api.clone(),
+        llm_api: settings.llm_api.to_string(),
         num_concurrent_requests: settings.num_concurrent_requests,
         additional_sampling_params: settings.additional_sampling_params.clone(),
         metadata: settings.metadata.clone(),
@@ -125,7 +123,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let mut sampling_params = Map::new();
     sampling_params.insert("temperature".into(), Value::from(0.0));
     sampling_params.extend(settings.additional_sampling_params.clone());
-    let llm_api = settings.llm_api.clone();
+    let llm_api = settings.llm_api.to_string();
     let model = model.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         // random.randint(0, 10000) of a generator seeded like Python's.
@@ -156,8 +154,43 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     }
 }
 
+/// The tokenizer of the run: `--tokenizer PATH`, else the embedded Llama tokenizer.
+fn load_tokenizer(settings: &Settings) -> Result<Tokenizer, Error> {
+    match &settings.tokenizer {
+        None => Ok(Tokenizer::llama()),
+        Some(path) => {
+            let t = Tokenizer::from_file(path).map_err(Error::Config)?;
+            log::info!("counting tokens with {}", path.display());
+            Ok(t)
+        }
+    }
+}
+
+/// Where to look when the endpoint cannot be reached.
+fn endpoint_hint(api: LlmApi) -> &'static str {
+    match api {
+        LlmApi::OpenAi | LlmApi::OpenAiCompletions => {
+            "check OPENAI_API_BASE / `openai_api_base` (or use `builtin` for the built-in simulator)"
+        }
+        LlmApi::Anthropic => {
+            "check ANTHROPIC_BASE_URL / `anthropic_base_url` (or use `builtin` for the built-in simulator)"
+        }
+        LlmApi::VertexAi => {
+            "check GCLOUD_PROJECT_ID and GCLOUD_REGION, or VERTEXAI_BASE_URL / `vertexai_base_url`"
+        }
+    }
+}
+
 fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let tokenizer = load_tokenizer(settings)?;
+    if settings.insecure {
+        log::warn!(
+            "!!! TLS CERTIFICATE VERIFICATION IS DISABLED (--insecure / `insecure: true`): any server can \
+             impersonate the endpoint and read the prompts and the API key. Use it only for self-signed test \
+             endpoints. !!!"
+        );
+    }
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
         Endpoint::Builtin => {
@@ -172,23 +205,35 @@ fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, E
         }
         Endpoint::Url(u) => (None, u.clone()),
     };
-    check_reachable(&base_url, settings.connect_timeout)?;
+    check_reachable(
+        &base_url,
+        settings.connect_timeout,
+        endpoint_hint(settings.llm_api),
+    )?;
     if let Some(dir) = &settings.results_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             what: format!("creating results_dir {}", dir.display()),
             source: e,
         })?;
     }
-    let openai = OpenAiConfig {
+    let spec = ClientSpec {
+        api: settings.llm_api,
         base_url,
-        api_key: settings.api_key.clone(),
-        connect_timeout: settings.connect_timeout,
-        read_timeout: settings.read_timeout,
-        max_line_bytes: 16 * 1024 * 1024,
+        api_key: settings.api_key.as_ref().map(|k| k.expose().to_string()),
+        include_usage: settings.use_server_token_counts && settings.llm_api.is_openai_shaped(),
+        http: HttpOptions {
+            connect_timeout: settings.connect_timeout,
+            read_timeout: settings.read_timeout,
+            max_line_bytes: 16 * 1024 * 1024,
+            headers: settings
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose().to_string()))
+                .collect(),
+            insecure: settings.insecure,
+        },
     };
-    let factory: ClientFactory =
-        Arc::new(move || Box::new(OpenAiChatClient::new(openai.clone())) as Box<dyn LlmClient>);
-    let tokenizer = Tokenizer::llama();
+    let factory: ClientFactory = spec.factory();
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         for plan in plans {
@@ -201,13 +246,11 @@ fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, E
 }
 
 /// Fails early, with the key to fix, when nothing listens at the endpoint.
-fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
+fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), Error> {
     use std::net::{TcpStream, ToSocketAddrs};
-    let uri: awc::http::Uri = base_url.parse().map_err(|e| {
-        Error::Config(format!(
-            "openai_api_base '{base_url}' is not a valid URL: {e}"
-        ))
-    })?;
+    let uri: awc::http::Uri = base_url
+        .parse()
+        .map_err(|e| Error::Config(format!("API base '{base_url}' is not a valid URL: {e}")))?;
     let host = uri.host().unwrap_or("");
     let port = uri
         .port_u16()
@@ -216,8 +259,6 @@ fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
         } else {
             80
         });
-    let hint =
-        "check OPENAI_API_BASE / `openai_api_base` (or use `builtin` for the built-in simulator)";
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| {
@@ -252,7 +293,9 @@ async fn run_one(
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
-    let collector = Collector::new(plan.kind, tokenizer.clone(), log).start_on_own_thread();
+    let collector = Collector::new(plan.kind, tokenizer.clone(), log)
+        .with_server_counts(settings.use_server_token_counts)
+        .start_on_own_thread();
     let concurrency = (settings.num_concurrent_requests as usize).min(n.max(1));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, concurrency, cores.min(concurrency));

@@ -1,7 +1,9 @@
 //! Settings, layered once: built-in defaults < config file < environment < command line, then validated into
 //! typed [`Settings`]. Nothing downstream reads raw flags.
 //!
-//! Environment: `OPENAI_API_BASE` (or `OPENAI_BASE_URL`) and `OPENAI_API_KEY` as the original, and
+//! Environment: `OPENAI_API_BASE` (or `OPENAI_BASE_URL`) and `OPENAI_API_KEY` as the original;
+//! `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` for `--llm-api anthropic`; `GCLOUD_ACCESS_TOKEN`,
+//! `GCLOUD_PROJECT_ID`, `GCLOUD_REGION` (or `VERTEXAI_BASE_URL`) for `--llm-api vertexai`; and
 //! `LLMPERF_<KEY>` for any config key (`LLMPERF_NUM_CONCURRENT_REQUESTS=4`; nested keys with `__`,
 //! `LLMPERF_SIMULATOR__TTFT_MS=50`).
 
@@ -12,10 +14,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::backend::LlmApi;
 use crate::cli::LoadTestArgs;
+use crate::{Error, Secret};
+
+mod endpoint;
 use crate::report::sanitize_base_name;
 use crate::sim::SimConfig;
+use endpoint::{Bases, parse_headers, resolve_endpoint};
 
 /// The original's defaults (spec §2).
 pub mod defaults {
@@ -29,6 +35,8 @@ pub mod defaults {
     /// The correctness test's own default.
     pub const CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS: u64 = 50;
     pub const LLM_API: &str = "openai";
+    /// The Anthropic API base (`/v1/messages` is appended).
+    pub const ANTHROPIC_BASE_URL: &str = crate::backend::anthropic::DEFAULT_BASE_URL;
     pub const SEED: u64 = 11111;
     /// The original's per-read HTTP timeout.
     pub const READ_TIMEOUT_S: f64 = 180.0;
@@ -106,6 +114,13 @@ struct RawSettings {
     connect_timeout: Option<f64>,
     simulator: Option<SimConfig>,
     correctness: Option<CorrectnessSection>,
+    anthropic_base_url: Option<String>,
+    anthropic_api_key: Option<String>,
+    vertexai_base_url: Option<String>,
+    headers: Option<Value>,
+    insecure: Option<bool>,
+    tokenizer: Option<String>,
+    use_server_token_counts: Option<bool>,
 }
 
 /// Where requests go.
@@ -128,14 +143,24 @@ pub struct Settings {
     pub max_num_completed_requests: u64,
     pub additional_sampling_params: Map<String, Value>,
     pub results_dir: Option<PathBuf>,
-    pub llm_api: String,
+    pub llm_api: LlmApi,
     pub metadata: Map<String, Value>,
     pub seed: u64,
+    /// The API base of the chosen `llm_api` (or the built-in simulator).
     pub endpoint: Endpoint,
-    pub api_key: Option<String>,
+    /// The chosen API's credential (OpenAI key, Anthropic key, Google access token).
+    pub api_key: Option<Secret>,
     pub read_timeout: Duration,
     pub connect_timeout: Duration,
     pub simulator: SimConfig,
+    /// Extra request headers (`--header`, `headers:`), in order.
+    pub headers: Vec<(String, Secret)>,
+    /// Accept any TLS certificate (`--insecure`).
+    pub insecure: bool,
+    /// A Hugging Face `tokenizer.json` instead of the embedded Llama tokenizer.
+    pub tokenizer: Option<PathBuf>,
+    /// `number_output_tokens` from the server's usage where present.
+    pub use_server_token_counts: bool,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -199,6 +224,18 @@ impl Settings {
         b = b
             .set_override_option("openai_api_base", base)
             .and_then(|b| b.set_override_option("openai_api_key", non_empty("OPENAI_API_KEY")))
+            .and_then(|b| {
+                b.set_override_option("anthropic_api_key", non_empty("ANTHROPIC_API_KEY"))
+            })
+            .and_then(|b| {
+                b.set_override_option("anthropic_base_url", non_empty("ANTHROPIC_BASE_URL"))
+            })
+            .and_then(|b| {
+                b.set_override_option(
+                    "vertexai_base_url",
+                    non_empty(crate::backend::vertex::BASE_URL_VAR),
+                )
+            })
             .map_err(config_err)?;
         let prefix = match mode {
             Mode::LoadTest => "",
@@ -214,7 +251,7 @@ impl Settings {
                      (or `llmperf-actors --help`)"
                 ))
             })?;
-        raw.validate(mode)
+        raw.validate(mode, env)
     }
 
     /// The matrix of runs, models × input confs × output confs, in that nesting order (like the fork's run.py),
@@ -300,7 +337,18 @@ fn apply_cli(
         .set_override_option(k("results_dir"), a.results_dir.clone())?
         .set_override_option(k("llm_api"), a.llm_api.clone())?
         .set_override_option(k("metadata"), a.metadata.clone())?
-        .set_override_option(k("seed"), a.seed)
+        .set_override_option(k("seed"), a.seed)?
+        // Connection and counting settings are top-level only.
+        .set_override_option(
+            "headers",
+            (!a.headers.is_empty()).then(|| a.headers.clone()),
+        )?
+        .set_override_option("insecure", a.insecure.then_some(true))?
+        .set_override_option("tokenizer", a.tokenizer.clone())?
+        .set_override_option(
+            "use_server_token_counts",
+            a.use_server_token_counts.then_some(true),
+        )
 }
 
 /// A JSON object given as an object or as a JSON string (`--additional-sampling-params '{"a": 1}'`).
@@ -391,7 +439,7 @@ impl RawSettings {
         self
     }
 
-    fn validate(self, mode: Mode) -> Result<Settings, Error> {
+    fn validate(self, mode: Mode, env: &HashMap<String, String>) -> Result<Settings, Error> {
         let (raw, default_max) = match mode {
             Mode::LoadTest => (self, defaults::MAX_NUM_COMPLETED_REQUESTS),
             Mode::Correctness => (
@@ -399,10 +447,14 @@ impl RawSettings {
                 defaults::CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS,
             ),
         };
-        raw.validate_with(default_max)
+        raw.validate_with(default_max, env)
     }
 
-    fn validate_with(self, default_max: u64) -> Result<Settings, Error> {
+    fn validate_with(
+        self,
+        default_max: u64,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, Error> {
         let models = match (self.model, self.models) {
             (Some(m), _) => vec![m],
             (None, Some(ms)) if !ms.is_empty() => ms,
@@ -431,31 +483,37 @@ impl RawSettings {
             confs.output,
             (defaults::MEAN_OUTPUT_TOKENS, defaults::STDDEV_OUTPUT_TOKENS),
         )?;
-        let llm_api = self.llm_api.unwrap_or_else(|| defaults::LLM_API.into());
-        if llm_api != "openai" {
-            return Err(Error::Config(format!(
-                "llm_api '{llm_api}' is not supported; use --llm-api openai (any OpenAI-compatible endpoint)"
-            )));
-        }
-        let endpoint = match self.openai_api_base.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err(Error::Config(
-                    "no endpoint: set OPENAI_API_BASE (e.g. http://localhost:8000/v1), or `openai_api_base` in \
-                     the --config file; `openai_api_base: builtin` uses the built-in simulator"
-                        .into(),
-                ));
-            }
-            Some(BUILTIN_ENDPOINT) => Endpoint::Builtin,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                url.parse::<awc::http::Uri>().map_err(|e| {
-                    Error::Config(format!("openai_api_base '{url}' is not a valid URL: {e}"))
-                })?;
-                Endpoint::Url(url.to_string())
-            }
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "openai_api_base '{other}' must start with http:// or https:// (or be `builtin`)"
-                )));
+        let llm_api: LlmApi = self
+            .llm_api
+            .as_deref()
+            .unwrap_or(defaults::LLM_API)
+            .parse()
+            .map_err(Error::Config)?;
+        let headers = parse_headers(self.headers)?;
+        let (endpoint, api_key) = resolve_endpoint(
+            llm_api,
+            &Bases {
+                openai: self.openai_api_base,
+                openai_key: self.openai_api_key,
+                anthropic: self.anthropic_base_url,
+                anthropic_key: self.anthropic_api_key,
+                vertexai: self.vertexai_base_url,
+            },
+            &headers,
+            env,
+        )?;
+        let tokenizer = match self.tokenizer.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => {
+                let p = PathBuf::from(p);
+                if !p.is_file() {
+                    return Err(Error::Config(format!(
+                        "tokenizer file {} (--tokenizer / `tokenizer`) does not exist or is not a file; \
+                         pass the path of a Hugging Face tokenizer.json",
+                        p.display()
+                    )));
+                }
+                Some(p)
             }
         };
         let results_dir = match self.results_dir {
@@ -494,7 +552,7 @@ impl RawSettings {
             metadata: parse_metadata(self.metadata)?,
             seed: self.seed.unwrap_or(defaults::SEED),
             endpoint,
-            api_key: self.openai_api_key.filter(|k| !k.is_empty()),
+            api_key,
             read_timeout: seconds(
                 "read_timeout",
                 self.read_timeout.unwrap_or(defaults::READ_TIMEOUT_S),
@@ -504,6 +562,10 @@ impl RawSettings {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+            headers,
+            insecure: self.insecure.unwrap_or(false),
+            tokenizer,
+            use_server_token_counts: self.use_server_token_counts.unwrap_or(false),
         })
     }
 }
@@ -631,7 +693,7 @@ token_confs:
                 "mistral-7b_650_50"
             ]
         );
-        assert_eq!(s.api_key.as_deref(), Some("k"));
+        assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("k"));
     }
 
     #[test]

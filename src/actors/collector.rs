@@ -1,4 +1,5 @@
-//! The collector: receives every finished request, counts its output tokens, appends it to the per-request
+//! The collector: receives every finished request, counts its output tokens (answer text only; reasoning
+//! text is counted apart, as `number_reasoning_tokens`; or the server's count with `--use-server-token-counts`), appends it to the per-request
 //! log at once, keeps the record, and on [`FinishRun`] computes the summary and writes the final files —
 //! LLMPerf's load-test files or its correctness-test files, depending on the [`RunKind`].
 //!
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, RequestCompleted};
-use crate::metrics::{Metrics, compute_metrics};
+use crate::metrics::{Metrics, OutputCount, compute_metrics_counted};
 use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
@@ -25,6 +26,10 @@ pub struct Collector {
     records: Vec<Metrics>,
     /// Correctness test: records with their texts and configs, which its files contain.
     scored: Vec<CorrectnessRecord>,
+    /// `number_output_tokens` from the server's usage when it sent one.
+    server_counts: bool,
+    /// Special tokens the tokenizer adds to every text (BOS).
+    special_tokens: u64,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -41,14 +46,24 @@ struct LogLine<'a> {
 impl Collector {
     /// A collector for one run; `log` receives each record as it arrives.
     pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
+        let special_tokens = tokenizer.special_tokens() as u64;
         Collector {
             kind,
-            tokenizer,
             log,
             log_failed: false,
             records: Vec::new(),
             scored: Vec::new(),
+            server_counts: false,
+            special_tokens,
+            tokenizer,
         }
+    }
+
+    /// Takes `number_output_tokens` from the server's `usage.completion_tokens` when present (tokenizer
+    /// otherwise); `output_tokens_source` in each record says which.
+    pub fn with_server_counts(mut self, on: bool) -> Self {
+        self.server_counts = on;
+        self
     }
 
     /// Starts the collector on a thread of its own.
@@ -89,14 +104,20 @@ impl Handler<RequestCompleted> for Collector {
             start_offset_s,
         } = msg;
         let text = response.generated_text;
-        let output_tokens = self.tokenizer.count(&text) as u64;
-        let metrics = compute_metrics(
+        let server = response.measured.usage.completion_tokens;
+        let output = match server {
+            Some(n) if self.server_counts => OutputCount::server(n),
+            _ => OutputCount::tokenizer(self.tokenizer.count(&text) as u64, self.special_tokens),
+        };
+        let mut metrics = compute_metrics_counted(
             &response.measured,
-            output_tokens,
+            output,
             request.config.prompt.1,
             request.actual_input_tokens,
             start_offset_s,
         );
+        metrics.number_reasoning_tokens =
+            self.tokenizer.count_plain(&response.reasoning_text) as u64;
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }

@@ -44,7 +44,12 @@ const ORIGINAL_SERIES: [(&str, bool); 6] = [
 ];
 
 /// Extra series, written after the original keys.
-const EXTRA_SERIES: [(&str, bool); 2] = [("tpot_s", false), ("number_input_tokens_actual", true)];
+const EXTRA_SERIES: [(&str, bool); 4] = [
+    ("tpot_s", false),
+    ("number_input_tokens_actual", true),
+    ("ttft_any_s", false),
+    ("number_reasoning_tokens", true),
+];
 
 fn series_value(m: &Metrics, name: &str) -> Option<f64> {
     Some(match name {
@@ -56,6 +61,8 @@ fn series_value(m: &Metrics, name: &str) -> Option<f64> {
         "number_output_tokens" => m.number_output_tokens as f64,
         "number_input_tokens_actual" => m.number_input_tokens_actual as f64,
         "tpot_s" => return m.tpot_s,
+        "ttft_any_s" => return m.ttft_any_s,
+        "number_reasoning_tokens" => m.number_reasoning_tokens as f64,
         _ => return None,
     })
 }
@@ -295,6 +302,7 @@ mod tests {
         let m = Measured {
             timings: StreamTimings {
                 first_content_s: Some(ttft),
+                first_token_s: Some(ttft),
                 last_content_s: Some(e2e),
                 end_s: e2e,
                 data_events: tokens,
