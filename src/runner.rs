@@ -233,6 +233,8 @@ fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, E
             insecure: settings.insecure,
         },
     };
+    // The key and header values are redacted by ClientSpec's Debug.
+    log::debug!("client: {spec:?}");
     let factory: ClientFactory = spec.factory();
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();

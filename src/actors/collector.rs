@@ -118,6 +118,13 @@ impl Handler<RequestCompleted> for Collector {
         );
         metrics.number_reasoning_tokens =
             self.tokenizer.count_plain(&response.reasoning_text) as u64;
+        log::debug!(
+            "request {index}: ttft {:.4} s, e2e {:.4} s, {} output tokens ({})",
+            metrics.ttft_s,
+            metrics.end_to_end_latency_s,
+            metrics.number_output_tokens,
+            metrics.output_tokens_source
+        );
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }
