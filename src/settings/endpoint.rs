@@ -244,4 +244,54 @@ mod tests {
         let e = resolve_endpoint(LlmApi::VertexAi, &bases(), &[], &no_region).unwrap_err();
         assert!(e.to_string().contains("GCLOUD_REGION"), "{e}");
     }
+
+    #[test]
+    fn new_keys_layer_like_the_others() {
+        use crate::cli::LoadTestArgs;
+        let dir = tempfile::tempdir().unwrap();
+        let tok = dir.path().join("tokenizer.json");
+        std::fs::write(&tok, "{}").unwrap();
+        let cfg = dir.path().join("c.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "model: m
+llm_api: anthropic
+anthropic_base_url: builtin
+headers: {{X-Team: perf, X-Other: '1'}}
+insecure: true
+tokenizer: {}
+use_server_token_counts: true
+",
+                tok.display()
+            ),
+        )
+        .unwrap();
+        let mut args = LoadTestArgs {
+            config: Some(cfg),
+            ..Default::default()
+        };
+        let env: HashMap<String, String> = [("ANTHROPIC_API_KEY", "sk-ant")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let s = super::super::Settings::load(&args, &env).unwrap();
+        assert_eq!(s.llm_api, LlmApi::Anthropic);
+        assert_eq!(s.endpoint, Endpoint::Builtin);
+        assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("sk-ant"));
+        let mut names: Vec<String> = s.headers.iter().map(|(n, _)| n.to_lowercase()).collect();
+        names.sort();
+        assert_eq!(names, ["x-other", "x-team"]);
+        assert!(s.insecure && s.use_server_token_counts);
+        assert_eq!(s.tokenizer.as_deref(), Some(tok.as_path()));
+        assert!(!format!("{s:?}").contains("sk-ant"), "Debug hides the key");
+        args.headers = vec!["X-Cli: yes".into()];
+        args.llm_api = Some("openai_completions".into());
+        let e = super::super::Settings::load(&args, &env).unwrap_err();
+        assert!(e.to_string().contains("OPENAI_API_BASE"), "{e}");
+        args.llm_api = Some("anthropic".into());
+        let s = super::super::Settings::load(&args, &env).unwrap();
+        assert_eq!(s.headers.len(), 1, "CLI headers replace the file's");
+        assert_eq!(s.headers[0].1.expose(), "yes");
+    }
 }

@@ -192,7 +192,10 @@ pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io:
         .shutdown_timeout(1)
         .bind((host, port))?;
     for a in server.addrs() {
-        println!("llmperf-actors simulator listening on http://{a}/v1");
+        println!(
+            "llmperf-actors simulator listening on http://{a}/v1 \
+             (/chat/completions, /completions, /messages)"
+        );
     }
     server.run().await
 }
