@@ -12,6 +12,7 @@
 //! | `tpot_s` (extra) | (e2e − ttft) / (n − 1), n = generated tokens (T minus the tokenizer's special tokens, or the server's count); null when n < 2 or errored |
 //! | `ttft_any_s` (extra) | first streamed token of any kind, reasoning included − request start (null when none) |
 //! | `number_reasoning_tokens` (extra) | tokens of the reasoning text, no special tokens (0 when none) |
+//! | `server_reasoning_tokens` (extra) | the server's `completion_tokens_details.reasoning_tokens`, when sent |
 //! | `output_tokens_source` (extra) | `"tokenizer"`, or `"server"` when `number_output_tokens` is the server's `usage` |
 
 use serde::Serialize;
@@ -38,6 +39,9 @@ pub struct StreamTimings {
 pub struct Usage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens` (OpenAI-shaped), when sent; part of `completion_tokens`.
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 /// The per-request record, serialized with the original's keys in the original's order, then our extras.
@@ -74,6 +78,10 @@ pub struct Metrics {
     /// Where `number_output_tokens` comes from: `"tokenizer"` or `"server"` (`--use-server-token-counts`).
     #[serde(default = "tokenizer_source")]
     pub output_tokens_source: String,
+    /// `usage.completion_tokens_details.reasoning_tokens` from the server, when sent (reasoning models that do
+    /// not stream their reasoning report only this).
+    #[serde(default)]
+    pub server_reasoning_tokens: Option<u64>,
 }
 
 fn tokenizer_source() -> String {
@@ -196,6 +204,7 @@ pub fn compute_metrics_counted(
         ttft_any_s: t.first_token_s.or(t.first_content_s),
         number_reasoning_tokens: 0,
         output_tokens_source: output.source.to_string(),
+        server_reasoning_tokens: m.usage.reasoning_tokens,
     }
 }
 

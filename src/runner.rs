@@ -185,11 +185,13 @@ fn run_plans(settings: &Settings, plans: Vec<Plan>) -> Result<Vec<RunSummary>, E
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tokenizer = load_tokenizer(settings)?;
     if settings.insecure {
-        log::warn!(
-            "!!! TLS CERTIFICATE VERIFICATION IS DISABLED (--insecure / `insecure: true`): any server can \
+        // Printed whatever RUST_LOG says: nobody should run like this by accident.
+        eprintln!(
+            "warning: !!! TLS CERTIFICATE VERIFICATION IS DISABLED (--insecure / `insecure: true`): any server can \
              impersonate the endpoint and read the prompts and the API key. Use it only for self-signed test \
              endpoints. !!!"
         );
+        log::warn!("TLS certificate verification is disabled (--insecure)");
     }
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {

@@ -201,6 +201,7 @@ simulator: {ttft_ms: 2, itl_ms: 1, tokens_per_chunk: 2}
             );
             let chunks = n.div_ceil(2);
             if server {
+                assert_eq!(m["server_reasoning_tokens"], 0);
                 // include_usage was asked for: the simulator only sends usage when asked.
                 assert_eq!(u(&m["server_completion_tokens"]), n);
                 assert_eq!(u(&m["number_output_tokens"]), n);
@@ -534,5 +535,39 @@ simulator: {ttft_ms: 1, itl_ms: 1}
             actual >= words && actual <= 100,
             "{actual} vs {words} words"
         );
+    }
+}
+
+#[test]
+fn server_counts_include_the_reasoning_the_server_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        "openai_api_base: builtin
+model: r
+mean_input_tokens: 60
+stddev_input_tokens: 0
+mean_output_tokens: 10
+stddev_output_tokens: 0
+max_num_completed_requests: 2
+results_dir: .
+use_server_token_counts: true
+simulator: {ttft_ms: 1, itl_ms: 1, reasoning_tokens: 20}
+",
+        &[],
+        &[],
+    );
+    for l in read_jsonl(&dir.path().join("r_60_10_requests.jsonl")) {
+        let m = &l["metrics"];
+        // usage.completion_tokens counts reasoning + answer, as servers do; its details say how much reasoning.
+        assert_eq!(u(&m["number_output_tokens"]), 30);
+        assert_eq!(m["output_tokens_source"], "server");
+        assert_eq!(u(&m["server_reasoning_tokens"]), 20);
+        assert_eq!(
+            u(&m["number_reasoning_tokens"]),
+            20,
+            "streamed reasoning, tokenized"
+        );
+        assert_eq!(u(&m["number_total_tokens"]), 60 + 30);
     }
 }

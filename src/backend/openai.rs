@@ -193,6 +193,7 @@ impl WireFormat for OpenAiWire {
             state.usage = Usage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
+                reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
             };
         }
         if let Some(choice) = chunk.choices.into_iter().flatten().next() {
@@ -273,6 +274,14 @@ struct Delta<'a> {
 struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<WireUsageDetails>,
+}
+
+#[derive(Deserialize)]
+struct WireUsageDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -348,8 +357,8 @@ mod tests {
         assert!(!w.finished);
         let stop = r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#;
         assert!(feed(&mut w, &mut s, stop, 0.4).unwrap());
-        let usage =
-            r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#;
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,
+            "completion_tokens_details":{"reasoning_tokens":2}}}"#;
         assert!(feed(&mut w, &mut s, usage, 0.5).unwrap());
         assert!(!feed(&mut w, &mut s, "[DONE]", 0.6).unwrap());
         assert_eq!(s.text, "Hi \"there\"");
@@ -359,6 +368,7 @@ mod tests {
         assert_eq!(s.timings.data_events, 5);
         assert_eq!(s.usage.prompt_tokens, Some(7));
         assert_eq!(s.usage.completion_tokens, Some(3));
+        assert_eq!(s.usage.reasoning_tokens, Some(2));
         assert!(w.done && w.finished);
     }
 
