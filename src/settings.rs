@@ -16,11 +16,11 @@ use serde_json::{Map, Value};
 
 use crate::backend::LlmApi;
 use crate::cli::LoadTestArgs;
+use crate::report::sanitize_base_name;
+use crate::sim::SimConfig;
 use crate::{Error, Secret};
 
 mod endpoint;
-use crate::report::sanitize_base_name;
-use crate::sim::SimConfig;
 use endpoint::{Bases, parse_headers, resolve_endpoint};
 
 /// The original's defaults (spec §2).

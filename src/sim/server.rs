@@ -20,7 +20,7 @@ use super::{Fault, SimConfig, WORDS, answers};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// How many received requests the simulator remembers (the oldest are dropped first).
-const RECORDED_REQUESTS: usize = 10_000;
+const RECORDED_REQUESTS: usize = 1_000;
 
 /// What one request carried, as the simulator received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +99,7 @@ impl SimServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The requests received so far (the last 10 000), oldest first.
+    /// The requests received so far (the last 1 000), oldest first.
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.state
             .received
