@@ -56,6 +56,7 @@ impl LlmClient for EchoClient {
                     error: None,
                 },
                 generated_text: text,
+                reasoning_text: String::new(),
             }
         })
     }

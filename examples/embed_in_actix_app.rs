@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use llmperf_actors::{
-    ClientFactory, ClientPool, GetNextReady, LaunchRequest, LlmClient, OpenAiChatClient,
-    OpenAiConfig, RequestConfig, RequestResult, RequestsLauncher, SimConfig, start_simulator,
+    ClientFactory, ClientPool, GetNextReady, HttpOptions, LaunchRequest, LlmClient,
+    OpenAiChatClient, OpenAiConfig, RequestConfig, RequestResult, RequestsLauncher, SimConfig,
+    start_simulator,
 };
 use serde_json::json;
 
@@ -28,13 +29,12 @@ async fn launch_and_collect(n: usize) -> Vec<RequestResult> {
         0,
     )
     .expect("start the simulator");
-    let config = OpenAiConfig {
-        base_url: sim.base_url(),
-        api_key: None,
+    let http = HttpOptions {
         connect_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(30),
-        max_line_bytes: 1 << 20,
+        ..HttpOptions::default()
     };
+    let config = OpenAiConfig::chat(sim.base_url(), None, http);
     // Each client actor builds its own awc client on its own arbiter (awc::Client is not Send).
     let factory: ClientFactory =
         Arc::new(move || Box::new(OpenAiChatClient::new(config.clone())) as Box<dyn LlmClient>);

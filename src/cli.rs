@@ -86,7 +86,10 @@ pub struct LoadTestArgs {
     /// Directory for the result files; empty writes none [default: ""].
     #[arg(long, value_name = "DIR")]
     pub results_dir: Option<String>,
-    /// The API to query: openai [default: openai].
+    /// The API to query [default: openai]: openai (chat completions, any OpenAI-compatible endpoint),
+    /// openai-completions (legacy /v1/completions with a plain prompt), anthropic (native Messages API;
+    /// ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL), vertexai (Vertex AI's OpenAI-compatible endpoint;
+    /// GCLOUD_ACCESS_TOKEN, GCLOUD_PROJECT_ID, GCLOUD_REGION).
     #[arg(long, value_name = "API")]
     pub llm_api: Option<String>,
     /// Extra keys for the summary, as key=value pairs separated by commas.
@@ -141,6 +144,21 @@ pub struct LoadTestArgs {
     /// [default: 1].
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u64>,
+    /// Extra request header 'Name: value', for gateways (repeatable; replaces the config's `headers`, and a
+    /// header the API sets itself, e.g. Authorization).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Do not verify TLS certificates (self-signed test endpoints only; prints a warning) [default: verify].
+    #[arg(long)]
+    pub insecure: bool,
+    /// Count tokens with this Hugging Face tokenizer.json instead of the embedded Llama tokenizer (prompt
+    /// budget and output counts).
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<String>,
+    /// Take number_output_tokens from the server's usage where it sends one (else the tokenizer); OpenAI-shaped
+    /// APIs are asked for it with stream_options.include_usage [default: off].
+    #[arg(long)]
+    pub use_server_token_counts: bool,
 }
 
 /// `serve-sim` flags.
@@ -164,6 +182,9 @@ pub struct SimArgs {
     /// Fixed output length; by default the request's max_tokens (else 100).
     #[arg(long)]
     pub output_tokens: Option<u64>,
+    /// Reasoning tokens streamed before the answer (reasoning_content / Anthropic thinking).
+    #[arg(long, default_value_t = 0)]
+    pub reasoning_tokens: u64,
     /// Worker threads [default: number of cores].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -202,7 +223,10 @@ pub struct CorrectnessArgs {
     /// Directory for the result files; empty writes none [default: ""].
     #[arg(long, value_name = "DIR")]
     pub results_dir: Option<String>,
-    /// The API to query: openai [default: openai].
+    /// The API to query [default: openai]: openai (chat completions, any OpenAI-compatible endpoint),
+    /// openai-completions (legacy /v1/completions with a plain prompt), anthropic (native Messages API;
+    /// ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL), vertexai (Vertex AI's OpenAI-compatible endpoint;
+    /// GCLOUD_ACCESS_TOKEN, GCLOUD_PROJECT_ID, GCLOUD_REGION).
     #[arg(long, value_name = "API")]
     pub llm_api: Option<String>,
     /// Extra keys for the summary, as key=value pairs separated by commas.
@@ -211,6 +235,17 @@ pub struct CorrectnessArgs {
     /// Seed of the number draws [default: 11111].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Extra request header 'Name: value', for gateways (repeatable; replaces the config's `headers`, and a
+    /// header the API sets itself, e.g. Authorization).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Do not verify TLS certificates (self-signed test endpoints only; prints a warning) [default: verify].
+    #[arg(long)]
+    pub insecure: bool,
+    /// Count tokens with this Hugging Face tokenizer.json instead of the embedded Llama tokenizer (prompt
+    /// budget and output counts).
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<String>,
 }
 
 impl From<&CorrectnessArgs> for LoadTestArgs {
@@ -226,6 +261,9 @@ impl From<&CorrectnessArgs> for LoadTestArgs {
             llm_api: a.llm_api.clone(),
             metadata: a.metadata.clone(),
             seed: a.seed,
+            headers: a.headers.clone(),
+            insecure: a.insecure,
+            tokenizer: a.tokenizer.clone(),
             ..LoadTestArgs::default()
         }
     }

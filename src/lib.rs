@@ -63,6 +63,7 @@ pub mod messages;
 pub mod metrics;
 pub mod report;
 mod runner;
+mod secret;
 pub mod settings;
 pub mod shard;
 pub mod sim;
@@ -71,6 +72,7 @@ pub mod workload;
 
 pub use actors::{ClientActor, ClientPool, Collector, RequestsLauncher};
 pub use backend::openai::{OpenAiChatClient, OpenAiConfig};
+pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
 pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
@@ -81,6 +83,7 @@ pub use messages::{
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{RunKind, RunSummary};
 pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
+pub use secret::Secret;
 pub use settings::Settings;
 pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
 pub use tokenizer::Tokenizer;

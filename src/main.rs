@@ -62,6 +62,7 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
         itl_ms: args.itl_ms,
         tokens_per_chunk: args.tokens_per_chunk,
         output_tokens: args.output_tokens,
+        reasoning_tokens: args.reasoning_tokens,
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

@@ -9,9 +9,13 @@
 //! | `number_output_tokens` | T = Llama tokens of the generated text, BOS included |
 //! | `request_output_throughput_token_per_s` | T / e2e (0 when e2e = 0) |
 //! | `number_total_tokens` | P + T |
-//! | `tpot_s` (extra) | (e2e − ttft) / (n − 1), n = T − 1 generated tokens; null when n < 2 or errored |
+//! | `tpot_s` (extra) | (e2e − ttft) / (n − 1), n = generated tokens (T minus the tokenizer's special tokens, or the server's count); null when n < 2 or errored |
 //! | `dispatch_delay_s` (extra) | actual start − scheduled start |
 //! | `scheduled_ttft_s`, `scheduled_end_to_end_latency_s` (extra) | dispatch delay + ttft / e2e (null if errored) |
+//! | `ttft_any_s` (extra) | first streamed token of any kind, reasoning included − request start (null when none) |
+//! | `number_reasoning_tokens` (extra) | tokens of the reasoning text, no special tokens (0 when none) |
+//! | `server_reasoning_tokens` (extra) | the server's `completion_tokens_details.reasoning_tokens`, when sent |
+//! | `output_tokens_source` (extra) | `"tokenizer"`, or `"server"` when `number_output_tokens` is the server's `usage` |
 
 use serde::Serialize;
 use serde_json::Value;
@@ -19,8 +23,11 @@ use serde_json::Value;
 /// How long a request took, as measured by a client. All durations in seconds from the request's start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StreamTimings {
-    /// First non-empty content chunk.
+    /// First non-empty content (answer) chunk.
     pub first_content_s: Option<f64>,
+    /// First non-empty chunk of any kind: reasoning or answer.
+    #[serde(default)]
+    pub first_token_s: Option<f64>,
     /// Last non-empty content chunk.
     pub last_content_s: Option<f64>,
     /// When the stream ended (or failed).
@@ -36,6 +43,9 @@ pub struct Usage {
     pub prompt_tokens: Option<u64>,
     /// `usage.completion_tokens`.
     pub completion_tokens: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens` (OpenAI-shaped), when sent; part of `completion_tokens`.
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 /// The per-request record, serialized with the original's keys in the original's order, then our extras.
@@ -84,6 +94,59 @@ pub struct Metrics {
     pub scheduled_end_to_end_latency_s: Option<f64>,
     /// Part of the warm-up: kept in the log, left out of the statistics.
     pub warmup: bool,
+    /// Time to the first streamed token of any kind (reasoning included); `ttft_s` is the first answer token.
+    #[serde(default)]
+    pub ttft_any_s: Option<f64>,
+    /// Tokens of the reasoning text (no special tokens), counted with the chosen tokenizer.
+    #[serde(default)]
+    pub number_reasoning_tokens: u64,
+    /// Where `number_output_tokens` comes from: `"tokenizer"` or `"server"` (`--use-server-token-counts`).
+    #[serde(default = "tokenizer_source")]
+    pub output_tokens_source: String,
+    /// `usage.completion_tokens_details.reasoning_tokens` from the server, when sent (reasoning models that do
+    /// not stream their reasoning report only this).
+    #[serde(default)]
+    pub server_reasoning_tokens: Option<u64>,
+}
+
+fn tokenizer_source() -> String {
+    OutputCount::TOKENIZER.to_string()
+}
+
+/// The output token count of one request, and how many of those tokens were generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCount {
+    /// T, `number_output_tokens`.
+    pub tokens: u64,
+    /// Generated tokens: T without the special tokens the tokenizer adds (BOS), or the server's count.
+    pub generated: u64,
+    /// [`OutputCount::TOKENIZER`] or [`OutputCount::SERVER`].
+    pub source: &'static str,
+}
+
+impl OutputCount {
+    /// Counted with the tokenizer.
+    pub const TOKENIZER: &'static str = "tokenizer";
+    /// Taken from the server's `usage`.
+    pub const SERVER: &'static str = "server";
+
+    /// A tokenizer count `t` whose tokenizer adds `special` tokens to every text (1 for Llama's BOS).
+    pub fn tokenizer(t: u64, special: u64) -> Self {
+        OutputCount {
+            tokens: t,
+            generated: t.saturating_sub(special),
+            source: Self::TOKENIZER,
+        }
+    }
+
+    /// The server's `usage.completion_tokens`.
+    pub fn server(n: u64) -> Self {
+        OutputCount {
+            tokens: n,
+            generated: n,
+            source: Self::SERVER,
+        }
+    }
 }
 
 impl Metrics {
@@ -106,8 +169,9 @@ pub struct Measured {
 
 /// Turns a client's measurements into the per-request record.
 ///
-/// `output_tokens` is T (BOS included), `target_input` is P, `actual_input` the real prompt count;
-/// `start` holds when the request was due and when it went out, in seconds from the run's start.
+/// `output_tokens` is T counted by the Llama tokenizer (BOS included), `target_input` is P, `actual_input` the
+/// real prompt count; `start` holds when the request was due and when it went out, in seconds from the run's
+/// start.
 pub fn compute_metrics(
     m: &Measured,
     output_tokens: u64,
@@ -115,6 +179,25 @@ pub fn compute_metrics(
     actual_input: u64,
     start: StartTimes,
 ) -> Metrics {
+    compute_metrics_counted(
+        m,
+        OutputCount::tokenizer(output_tokens, 1),
+        target_input,
+        actual_input,
+        start,
+    )
+}
+
+/// [`compute_metrics`] with the output count given explicitly (any tokenizer, or the server's count).
+/// `number_reasoning_tokens` is left at 0 for the caller to set.
+pub fn compute_metrics_counted(
+    m: &Measured,
+    output: OutputCount,
+    target_input: u64,
+    actual_input: u64,
+    start: StartTimes,
+) -> Metrics {
+    let output_tokens = output.tokens;
     let t = &m.timings;
     let ttft = t.first_content_s.unwrap_or(0.0);
     let (e2e, error_code, error_msg) = match &m.error {
@@ -131,7 +214,7 @@ pub fn compute_metrics(
         0.0
     };
     let ok = error_code.is_none();
-    let generated = output_tokens.saturating_sub(1);
+    let generated = output.generated;
     let tpot = (error_code.is_none() && generated >= 2 && t.first_content_s.is_some())
         .then(|| (e2e - ttft) / (generated - 1) as f64);
     Metrics {
@@ -155,6 +238,10 @@ pub fn compute_metrics(
         scheduled_ttft_s: ok.then(|| start.dispatch_delay_s() + ttft),
         scheduled_end_to_end_latency_s: ok.then(|| start.dispatch_delay_s() + e2e),
         warmup: false,
+        ttft_any_s: t.first_token_s.or(t.first_content_s),
+        number_reasoning_tokens: 0,
+        output_tokens_source: output.source.to_string(),
+        server_reasoning_tokens: m.usage.reasoning_tokens,
     }
 }
 
@@ -300,6 +387,7 @@ mod tests {
         Measured {
             timings: StreamTimings {
                 first_content_s: first,
+                first_token_s: first,
                 last_content_s: last,
                 end_s: end,
                 data_events: k,
@@ -348,6 +436,33 @@ mod tests {
         assert_eq!(m.tpot_s, None);
         assert!(!m.is_ok());
         assert_eq!(m.scheduled_ttft_s, None);
+    }
+
+    #[test]
+    fn server_counts_and_reasoning_timing() {
+        let mut ms = measured(Some(0.5), Some(1.5), 1.5, 10);
+        ms.timings.first_token_s = Some(0.1);
+        let m = compute_metrics_counted(
+            &ms,
+            OutputCount::server(11),
+            100,
+            90,
+            StartTimes::unscheduled(0.0),
+        );
+        assert_eq!(m.number_output_tokens, 11);
+        assert_eq!(m.output_tokens_source, "server");
+        assert_eq!((m.ttft_s, m.ttft_any_s), (0.5, Some(0.1)));
+        // 11 generated tokens, none of them special: (1.5 − 0.5) / 10
+        assert!((m.tpot_s.unwrap() - 0.1).abs() < 1e-12);
+        let m = compute_metrics_counted(
+            &ms,
+            OutputCount::tokenizer(11, 0),
+            100,
+            90,
+            StartTimes::unscheduled(0.0),
+        );
+        assert_eq!(m.output_tokens_source, "tokenizer");
+        assert!((m.tpot_s.unwrap() - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! run file (`<base>_run.json`) that `merge` joins shards by.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,8 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
-use crate::backend::openai::{OpenAiChatClient, OpenAiConfig};
-use crate::backend::{ClientFactory, LlmClient, RequestConfig};
+use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
 use crate::messages::{FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
     CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
@@ -219,7 +217,7 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
     let base_name = format!("{run_base_name}{}", shard.file_suffix());
     let info = RunInfo {
         model: spec.model.clone(),
-        llm_api: settings.llm_api.clone(),
+        llm_api: settings.llm_api.to_string(),
         mean_input_tokens: spec.input.mean,
         stddev_input_tokens: spec.input.stddev,
         mean_output_tokens: spec.output.mean,
@@ -252,7 +250,7 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
     let select_prompts = shape.schedule.is_none();
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
-    let llm_api = settings.llm_api.clone();
+    let llm_api = settings.llm_api.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         let prompt_spec = PromptSpec {
             mean_input_tokens: spec.input.mean as f64,
@@ -298,7 +296,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let base_name = sanitize_base_name(&format!("{model}_correctness"));
     let info = CorrectnessInfo {
         model: model.to_string(),
-        llm_api: settings.llm_api.clone(),
+        llm_api: settings.llm_api.to_string(),
         num_concurrent_requests: settings.num_concurrent_requests,
         additional_sampling_params: settings.additional_sampling_params.clone(),
         metadata: settings.metadata.clone(),
@@ -311,7 +309,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let mut sampling_params = Map::new();
     sampling_params.insert("temperature".into(), Value::from(0.0));
     sampling_params.extend(settings.additional_sampling_params.clone());
-    let llm_api = settings.llm_api.clone();
+    let llm_api = settings.llm_api.to_string();
     let model = model.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         // random.randint(0, 10000) of a generator seeded like Python's.
@@ -355,12 +353,49 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     }
 }
 
+/// The tokenizer of the run: `--tokenizer PATH`, else the embedded Llama tokenizer.
+fn load_tokenizer(settings: &Settings) -> Result<Tokenizer, Error> {
+    match &settings.tokenizer {
+        None => Ok(Tokenizer::llama()),
+        Some(path) => {
+            let t = Tokenizer::from_file(path).map_err(Error::Config)?;
+            log::info!("counting tokens with {}", path.display());
+            Ok(t)
+        }
+    }
+}
+
+/// Where to look when the endpoint cannot be reached.
+fn endpoint_hint(api: LlmApi) -> &'static str {
+    match api {
+        LlmApi::OpenAi | LlmApi::OpenAiCompletions => {
+            "check OPENAI_API_BASE / `openai_api_base` (or use `builtin` for the built-in simulator)"
+        }
+        LlmApi::Anthropic => {
+            "check ANTHROPIC_BASE_URL / `anthropic_base_url` (or use `builtin` for the built-in simulator)"
+        }
+        LlmApi::VertexAi => {
+            "check GCLOUD_PROJECT_ID and GCLOUD_REGION, or VERTEXAI_BASE_URL / `vertexai_base_url`"
+        }
+    }
+}
+
 fn run_plans(
     settings: &Settings,
     plans: Vec<Plan>,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let tokenizer = load_tokenizer(settings)?;
+    if settings.insecure {
+        // Printed whatever RUST_LOG says: nobody should run like this by accident.
+        eprintln!(
+            "warning: !!! TLS CERTIFICATE VERIFICATION IS DISABLED (--insecure / `insecure: true`): any server can \
+             impersonate the endpoint and read the prompts and the API key. Use it only for self-signed test \
+             endpoints. !!!"
+        );
+        log::warn!("TLS certificate verification is disabled (--insecure)");
+    }
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
         Endpoint::Builtin => {
@@ -376,7 +411,11 @@ fn run_plans(
         Endpoint::Url(u) => (None, u.clone()),
     };
     if factory.is_none() {
-        check_reachable(&base_url, settings.connect_timeout)?;
+        check_reachable(
+            &base_url,
+            settings.connect_timeout,
+            endpoint_hint(settings.llm_api),
+        )?;
     }
     if let Some(dir) = &settings.results_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
@@ -384,17 +423,26 @@ fn run_plans(
             source: e,
         })?;
     }
-    let openai = OpenAiConfig {
+    let spec = ClientSpec {
+        api: settings.llm_api,
         base_url,
-        api_key: settings.api_key.clone(),
-        connect_timeout: settings.connect_timeout,
-        read_timeout: settings.read_timeout,
-        max_line_bytes: 16 * 1024 * 1024,
+        api_key: settings.api_key.as_ref().map(|k| k.expose().to_string()),
+        include_usage: settings.use_server_token_counts && settings.llm_api.is_openai_shaped(),
+        http: HttpOptions {
+            connect_timeout: settings.connect_timeout,
+            read_timeout: settings.read_timeout,
+            max_line_bytes: 16 * 1024 * 1024,
+            headers: settings
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose().to_string()))
+                .collect(),
+            insecure: settings.insecure,
+        },
     };
-    let factory: ClientFactory = factory.unwrap_or_else(|| {
-        Arc::new(move || Box::new(OpenAiChatClient::new(openai.clone())) as Box<dyn LlmClient>)
-    });
-    let tokenizer = Tokenizer::llama();
+    // The key and header values are redacted by ClientSpec's Debug.
+    log::debug!("client: {spec:?}");
+    let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut sweep = SweepProgress::default();
@@ -408,7 +456,13 @@ fn run_plans(
                     continue;
                 }
             }
-            let summary = run_one(plan, &tokenizer, factory.clone()).await?;
+            let summary = run_one(
+                plan,
+                &tokenizer,
+                factory.clone(),
+                settings.use_server_token_counts,
+            )
+            .await?;
             if let Some(step) = step {
                 let load = &settings.load;
                 sweep.record(
@@ -428,13 +482,11 @@ fn run_plans(
 }
 
 /// Fails early, with the key to fix, when nothing listens at the endpoint.
-fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
+fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), Error> {
     use std::net::{TcpStream, ToSocketAddrs};
-    let uri: awc::http::Uri = base_url.parse().map_err(|e| {
-        Error::Config(format!(
-            "openai_api_base '{base_url}' is not a valid URL: {e}"
-        ))
-    })?;
+    let uri: awc::http::Uri = base_url
+        .parse()
+        .map_err(|e| Error::Config(format!("API base '{base_url}' is not a valid URL: {e}")))?;
     let host = uri.host().unwrap_or("");
     let port = uri
         .port_u16()
@@ -443,8 +495,6 @@ fn check_reachable(base_url: &str, timeout: Duration) -> Result<(), Error> {
         } else {
             80
         });
-    let hint =
-        "check OPENAI_API_BASE / `openai_api_base` (or use `builtin` for the built-in simulator)";
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| {
@@ -470,6 +520,7 @@ async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
+    server_counts: bool,
 ) -> Result<RunSummary, Error> {
     let shape = plan.shape;
     log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
@@ -484,6 +535,7 @@ async fn run_one(
     };
     let collector = Collector::new(plan.kind, tokenizer.clone(), log)
         .with_shard(plan.shard)
+        .with_server_counts(server_counts)
         .start_on_own_thread();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));

@@ -1,7 +1,9 @@
 //! Settings, layered once: built-in defaults < config file < environment < command line, then validated into
 //! typed [`Settings`]. Nothing downstream reads raw flags.
 //!
-//! Environment: `OPENAI_API_BASE` (or `OPENAI_BASE_URL`) and `OPENAI_API_KEY` as the original, and
+//! Environment: `OPENAI_API_BASE` (or `OPENAI_BASE_URL`) and `OPENAI_API_KEY` as the original;
+//! `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` for `--llm-api anthropic`; `GCLOUD_ACCESS_TOKEN`,
+//! `GCLOUD_PROJECT_ID`, `GCLOUD_REGION` (or `VERTEXAI_BASE_URL`) for `--llm-api vertexai`; and
 //! `LLMPERF_<KEY>` for any config key (`LLMPERF_NUM_CONCURRENT_REQUESTS=4`; nested keys with `__`,
 //! `LLMPERF_SIMULATOR__TTFT_MS=50`).
 
@@ -12,13 +14,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::Error;
+use crate::backend::LlmApi;
 use crate::cli::LoadTestArgs;
 use crate::metrics::{Slo, parse_seconds};
 use crate::report::sanitize_base_name;
 use crate::shard::Shard;
 use crate::sim::SimConfig;
 use crate::workload::schedule::Arrival;
+use crate::{Error, Secret};
+
+mod endpoint;
+use endpoint::{Bases, parse_headers, resolve_endpoint};
 
 /// The original's defaults (spec §2).
 pub mod defaults {
@@ -40,6 +46,8 @@ pub mod defaults {
     pub const CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS: u64 = 50;
     /// `--llm-api`.
     pub const LLM_API: &str = "openai";
+    /// The Anthropic API base (`/v1/messages` is appended).
+    pub const ANTHROPIC_BASE_URL: &str = crate::backend::anthropic::DEFAULT_BASE_URL;
     /// `--seed`: the original's fixed seed.
     pub const SEED: u64 = 11111;
     /// The original's per-read HTTP timeout.
@@ -129,6 +137,13 @@ struct RawSettings {
     connect_timeout: Option<f64>,
     simulator: Option<SimConfig>,
     correctness: Option<CorrectnessSection>,
+    anthropic_base_url: Option<String>,
+    anthropic_api_key: Option<String>,
+    vertexai_base_url: Option<String>,
+    headers: Option<Value>,
+    insecure: Option<bool>,
+    tokenizer: Option<String>,
+    use_server_token_counts: Option<bool>,
     request_rate: Option<f64>,
     arrival: Option<String>,
     burstiness: Option<f64>,
@@ -210,16 +225,16 @@ pub struct Settings {
     pub additional_sampling_params: Map<String, Value>,
     /// Where files go; `None` writes nothing.
     pub results_dir: Option<PathBuf>,
-    /// The API shape (`openai`).
-    pub llm_api: String,
+    /// The API shape.
+    pub llm_api: LlmApi,
     /// Copied into every summary.
     pub metadata: Map<String, Value>,
     /// Seed of the draws.
     pub seed: u64,
-    /// Where requests go.
+    /// The API base of the chosen `llm_api` (or the built-in simulator).
     pub endpoint: Endpoint,
-    /// Bearer token, if any. Never written to results or logs.
-    pub api_key: Option<String>,
+    /// The chosen API's credential (OpenAI key, Anthropic key, Google access token).
+    pub api_key: Option<Secret>,
     /// Wait for response headers, and for each read of the stream.
     pub read_timeout: Duration,
     /// TCP/TLS connect timeout.
@@ -231,6 +246,14 @@ pub struct Settings {
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,
+    /// Extra request headers (`--header`, `headers:`), in order.
+    pub headers: Vec<(String, Secret)>,
+    /// Accept any TLS certificate (`--insecure`).
+    pub insecure: bool,
+    /// A Hugging Face `tokenizer.json` instead of the embedded Llama tokenizer.
+    pub tokenizer: Option<PathBuf>,
+    /// `number_output_tokens` from the server's usage where present.
+    pub use_server_token_counts: bool,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -297,6 +320,18 @@ impl Settings {
         b = b
             .set_override_option("openai_api_base", base)
             .and_then(|b| b.set_override_option("openai_api_key", non_empty("OPENAI_API_KEY")))
+            .and_then(|b| {
+                b.set_override_option("anthropic_api_key", non_empty("ANTHROPIC_API_KEY"))
+            })
+            .and_then(|b| {
+                b.set_override_option("anthropic_base_url", non_empty("ANTHROPIC_BASE_URL"))
+            })
+            .and_then(|b| {
+                b.set_override_option(
+                    "vertexai_base_url",
+                    non_empty(crate::backend::vertex::BASE_URL_VAR),
+                )
+            })
             .map_err(config_err)?;
         let prefix = match mode {
             Mode::LoadTest => "",
@@ -325,7 +360,7 @@ impl Settings {
                      (or `llmperf-actors --help`)"
                 ))
             })?;
-        raw.validate(mode)
+        raw.validate(mode, env)
     }
 
     /// The matrix of runs, models × input confs × output confs, in that nesting order (like the fork's run.py),
@@ -425,7 +460,18 @@ fn apply_cli(
         .set_override_option(k("sweep_max_e2e_p99"), a.sweep_max_e2e_p99.clone())?
         .set_override_option(k("slo"), a.slo.clone())?
         .set_override_option(k("shard_index"), a.shard_index)?
-        .set_override_option(k("shard_count"), a.shard_count)
+        .set_override_option(k("shard_count"), a.shard_count)?
+        // Connection and counting settings are top-level only.
+        .set_override_option(
+            "headers",
+            (!a.headers.is_empty()).then(|| a.headers.clone()),
+        )?
+        .set_override_option("insecure", a.insecure.then_some(true))?
+        .set_override_option("tokenizer", a.tokenizer.clone())?
+        .set_override_option(
+            "use_server_token_counts",
+            a.use_server_token_counts.then_some(true),
+        )
 }
 
 /// A duration given as seconds (number) or text (`500ms`, `2s`).
@@ -569,7 +615,7 @@ impl RawSettings {
         self
     }
 
-    fn validate(self, mode: Mode) -> Result<Settings, Error> {
+    fn validate(self, mode: Mode, env: &HashMap<String, String>) -> Result<Settings, Error> {
         if mode == Mode::Correctness && self.shard_count.is_some_and(|n| n > 1) {
             return Err(Error::Config(
                 "shard_count applies to the load test only; remove it (or set it to 1) for \
@@ -584,10 +630,14 @@ impl RawSettings {
                 defaults::CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS,
             ),
         };
-        raw.validate_with(default_max)
+        raw.validate_with(default_max, env)
     }
 
-    fn validate_with(self, default_max: u64) -> Result<Settings, Error> {
+    fn validate_with(
+        self,
+        default_max: u64,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, Error> {
         let load = self.load_settings()?;
         let models = match (self.model, self.models) {
             (Some(m), _) => vec![m],
@@ -617,31 +667,37 @@ impl RawSettings {
             confs.output,
             (defaults::MEAN_OUTPUT_TOKENS, defaults::STDDEV_OUTPUT_TOKENS),
         )?;
-        let llm_api = self.llm_api.unwrap_or_else(|| defaults::LLM_API.into());
-        if llm_api != "openai" {
-            return Err(Error::Config(format!(
-                "llm_api '{llm_api}' is not supported; use --llm-api openai (any OpenAI-compatible endpoint)"
-            )));
-        }
-        let endpoint = match self.openai_api_base.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err(Error::Config(
-                    "no endpoint: set OPENAI_API_BASE (e.g. http://localhost:8000/v1), or `openai_api_base` in \
-                     the --config file; `openai_api_base: builtin` uses the built-in simulator"
-                        .into(),
-                ));
-            }
-            Some(BUILTIN_ENDPOINT) => Endpoint::Builtin,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                url.parse::<awc::http::Uri>().map_err(|e| {
-                    Error::Config(format!("openai_api_base '{url}' is not a valid URL: {e}"))
-                })?;
-                Endpoint::Url(url.to_string())
-            }
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "openai_api_base '{other}' must start with http:// or https:// (or be `builtin`)"
-                )));
+        let llm_api: LlmApi = self
+            .llm_api
+            .as_deref()
+            .unwrap_or(defaults::LLM_API)
+            .parse()
+            .map_err(Error::Config)?;
+        let headers = parse_headers(self.headers)?;
+        let (endpoint, api_key) = resolve_endpoint(
+            llm_api,
+            &Bases {
+                openai: self.openai_api_base,
+                openai_key: self.openai_api_key,
+                anthropic: self.anthropic_base_url,
+                anthropic_key: self.anthropic_api_key,
+                vertexai: self.vertexai_base_url,
+            },
+            &headers,
+            env,
+        )?;
+        let tokenizer = match self.tokenizer.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => {
+                let p = PathBuf::from(p);
+                if !p.is_file() {
+                    return Err(Error::Config(format!(
+                        "tokenizer file {} (--tokenizer / `tokenizer`) does not exist or is not a file; \
+                         pass the path of a Hugging Face tokenizer.json",
+                        p.display()
+                    )));
+                }
+                Some(p)
             }
         };
         let results_dir = match self.results_dir {
@@ -689,7 +745,7 @@ impl RawSettings {
             metadata: parse_metadata(self.metadata)?,
             seed: self.seed.unwrap_or(defaults::SEED),
             endpoint,
-            api_key: self.openai_api_key.filter(|k| !k.is_empty()),
+            api_key,
             read_timeout: seconds(
                 "read_timeout",
                 self.read_timeout.unwrap_or(defaults::READ_TIMEOUT_S),
@@ -700,6 +756,10 @@ impl RawSettings {
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
             shard,
+            headers,
+            insecure: self.insecure.unwrap_or(false),
+            tokenizer,
+            use_server_token_counts: self.use_server_token_counts.unwrap_or(false),
         })
     }
 }
@@ -920,7 +980,7 @@ token_confs:
                 "mistral-7b_650_50"
             ]
         );
-        assert_eq!(s.api_key.as_deref(), Some("k"));
+        assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("k"));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl LlmClient for ScriptedClient {
                 measured: Measured {
                     timings: StreamTimings {
                         first_content_s: Some(0.001),
+                        first_token_s: Some(0.001),
                         last_content_s: Some(0.002),
                         end_s: delay.as_secs_f64(),
                         data_events: 2,
@@ -44,6 +45,7 @@ impl LlmClient for ScriptedClient {
                     error: None,
                 },
                 generated_text: config.prompt.0,
+                reasoning_text: String::new(),
             }
         })
     }

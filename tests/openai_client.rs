@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use llmperf_actors::backend::openai::{OpenAiChatClient, OpenAiConfig};
-use llmperf_actors::backend::{ClientResponse, LlmClient, RequestConfig};
+use llmperf_actors::backend::{ClientResponse, HttpOptions, LlmClient, RequestConfig};
 use serde_json::{Value, json};
 
 /// What the server received: headers (lower-cased names) and the JSON body.
@@ -87,13 +87,13 @@ fn config(prompt: &str) -> RequestConfig {
 }
 
 async fn request(base: String, key: Option<&str>) -> ClientResponse {
-    let client = OpenAiChatClient::new(OpenAiConfig {
-        base_url: base,
-        api_key: key.map(String::from),
+    let http = HttpOptions {
         connect_timeout: Duration::from_secs(5),
         read_timeout: Duration::from_secs(5),
         max_line_bytes: 1 << 20,
-    });
+        ..HttpOptions::default()
+    };
+    let client = OpenAiChatClient::new(OpenAiConfig::chat(base, key.map(String::from), http));
     client.llm_request(config("Say hi")).await
 }
 

@@ -51,3 +51,48 @@ fn agrees_with_llama_cpp_reference_vectors() {
         failures.join("\n")
     );
 }
+
+/// The hand-written WordLevel fixture: one token per word or punctuation run, no BOS.
+fn wordlevel() -> Tokenizer {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wordlevel-tokenizer.json"
+    );
+    Tokenizer::from_file(std::path::Path::new(path)).expect("fixture loads")
+}
+
+#[test]
+fn a_tokenizer_file_changes_the_counts() {
+    let w = wordlevel();
+    let l = Tokenizer::llama();
+    let line = "Shall I compare thee to a summer's day?";
+    // Shall | I | compare | thee | to | a | summer | ' | s | day | ?
+    assert_eq!(w.count(line), 11);
+    assert_ne!(w.count(line), l.count(line));
+    assert_eq!((w.count(""), w.special_tokens()), (0, 0));
+    assert_eq!((l.special_tokens(), l.count_plain("Hello world!")), (1, 3));
+    // n simulator words: n tokens here, n + 1 (BOS) with Llama.
+    let text: Vec<&str> = (0..40)
+        .map(|i| llmperf_actors::sim::WORDS[i % 16])
+        .collect();
+    assert_eq!(w.count(&text.join(" ")), 40);
+    assert_eq!(l.count(&text.join(" ")), 41);
+    // Unknown words still count one each.
+    assert_eq!(w.count("zebra quagga"), 2);
+}
+
+#[test]
+fn missing_or_invalid_tokenizer_files_are_clear_errors() {
+    let e = Tokenizer::from_file(std::path::Path::new("/nonexistent/tokenizer.json"))
+        .err()
+        .expect("missing file");
+    assert!(
+        e.contains("/nonexistent/tokenizer.json") && e.contains("--tokenizer"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("tokenizer.json");
+    std::fs::write(&bad, "{\"model\": 42}").unwrap();
+    let e = Tokenizer::from_file(&bad).err().expect("invalid file");
+    assert!(e.contains("not a valid Hugging Face tokenizer.json"), "{e}");
+}

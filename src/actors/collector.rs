@@ -1,4 +1,5 @@
-//! The collector: receives every finished request, counts its output tokens, appends it to the per-request
+//! The collector: receives every finished request, counts its output tokens (answer text only; reasoning
+//! text is counted apart, as `number_reasoning_tokens`; or the server's count with `--use-server-token-counts`), appends it to the per-request
 //! log at once, keeps the record, and on [`FinishRun`] computes the summary and writes the final files —
 //! LLMPerf's load-test files or its correctness-test files, depending on the [`RunKind`].
 //!
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, RequestCompleted};
-use crate::metrics::{Metrics, StartTimes, compute_metrics};
+use crate::metrics::{Metrics, OutputCount, StartTimes, compute_metrics_counted};
 use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
@@ -29,6 +30,10 @@ pub struct Collector {
     records: Vec<Metrics>,
     /// Correctness test: records with their texts and configs, which its files contain.
     scored: Vec<CorrectnessRecord>,
+    /// `number_output_tokens` from the server's usage when it sent one.
+    server_counts: bool,
+    /// Special tokens the tokenizer adds to every text (BOS).
+    special_tokens: u64,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -45,14 +50,17 @@ struct LogLine<'a> {
 impl Collector {
     /// A collector for one run; `log` receives each record as it arrives.
     pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
+        let special_tokens = tokenizer.special_tokens() as u64;
         Collector {
             kind,
-            tokenizer,
             log,
             log_failed: false,
             shard: Shard::WHOLE,
             records: Vec::new(),
             scored: Vec::new(),
+            server_counts: false,
+            special_tokens,
+            tokenizer,
         }
     }
 
@@ -60,6 +68,13 @@ impl Collector {
     /// position in this shard's list.
     pub fn with_shard(mut self, shard: Shard) -> Self {
         self.shard = shard;
+        self
+    }
+
+    /// Takes `number_output_tokens` from the server's `usage.completion_tokens` when present (tokenizer
+    /// otherwise); `output_tokens_source` in each record says which.
+    pub fn with_server_counts(mut self, on: bool) -> Self {
+        self.server_counts = on;
         self
     }
 
@@ -102,10 +117,14 @@ impl Handler<RequestCompleted> for Collector {
             scheduled_start_s,
         } = msg;
         let text = response.generated_text;
-        let output_tokens = self.tokenizer.count(&text) as u64;
-        let mut metrics = compute_metrics(
+        let server = response.measured.usage.completion_tokens;
+        let output = match server {
+            Some(n) if self.server_counts => OutputCount::server(n),
+            _ => OutputCount::tokenizer(self.tokenizer.count(&text) as u64, self.special_tokens),
+        };
+        let mut metrics = compute_metrics_counted(
             &response.measured,
-            output_tokens,
+            output,
             request.config.prompt.1,
             request.actual_input_tokens,
             StartTimes {
@@ -116,6 +135,15 @@ impl Handler<RequestCompleted> for Collector {
         if let RunKind::LoadTest(info) = &self.kind {
             metrics.warmup = info.is_warmup(index, scheduled_start_s);
         }
+        metrics.number_reasoning_tokens =
+            self.tokenizer.count_plain(&response.reasoning_text) as u64;
+        log::debug!(
+            "request {index}: ttft {:.4} s, e2e {:.4} s, {} output tokens ({})",
+            metrics.ttft_s,
+            metrics.end_to_end_latency_s,
+            metrics.number_output_tokens,
+            metrics.output_tokens_source
+        );
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }

@@ -260,6 +260,7 @@ impl RequestsLauncher {
                     error: Some((Value::from(-1), format!("client actor unavailable: {e}"))),
                 },
                 generated_text: String::new(),
+                reasoning_text: String::new(),
             },
         };
         match origin {

@@ -1,11 +1,21 @@
-//! Speaking to LLM APIs: the [`LlmClient`] trait, the request description, and stream framing.
+//! Speaking to LLM APIs: the [`LlmClient`] trait, the request description, the clients and stream framing.
 //!
 //! A backend knows HTTP and wire formats; it knows nothing about launchers, results or reports. It measures a
 //! request (timings, server usage, the error if any) and returns the generated text; token counting happens
 //! later, off the network threads.
+//!
+//! - `openai` — OpenAI chat completions and legacy completions (also Vertex AI's OpenAI-compatible API);
+//! - `anthropic` — the native Anthropic Messages API;
+//! - `vertex` — how the Vertex AI URL is built from the original's environment variables;
+//! - `stream` — the streaming loop, HTTP options and per-request state every client shares;
+//! - `sse` — server-sent events framing; `tls` — the `--insecure` certificate verifier.
 
+pub mod anthropic;
 pub mod openai;
 pub mod sse;
+pub mod stream;
+pub mod tls;
+pub mod vertex;
 
 use std::time::Instant;
 
@@ -14,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::metrics::Measured;
+
+pub use stream::HttpOptions;
 
 /// One request to send, in the shape of the original's `RequestConfig` (`prompt` is `[text, target_tokens]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,8 +51,10 @@ pub struct ClientResponse {
     pub started: Instant,
     /// Timings, server usage and the error, if any.
     pub measured: Measured,
-    /// The concatenated content of the stream.
+    /// The answer text only (what `number_output_tokens` counts).
     pub generated_text: String,
+    /// Reasoning text (`reasoning_content` / `reasoning` / Anthropic thinking), empty for most models.
+    pub reasoning_text: String,
 }
 
 /// A streaming LLM client. Implementations run inside one arbiter and may hold `!Send` state (an
@@ -52,3 +66,126 @@ pub trait LlmClient: 'static {
 
 /// Builds a client inside the arbiter that will own it. Called once per client actor.
 pub type ClientFactory = std::sync::Arc<dyn Fn() -> Box<dyn LlmClient> + Send + Sync>;
+
+/// The APIs `--llm-api` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LlmApi {
+    /// OpenAI chat completions (any OpenAI-compatible endpoint), the original's client.
+    #[default]
+    OpenAi,
+    /// OpenAI legacy text completions (`/v1/completions`, plain `prompt`).
+    OpenAiCompletions,
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// Vertex AI's OpenAI-compatible chat completions.
+    VertexAi,
+}
+
+impl LlmApi {
+    /// Every value, in the order the help lists them.
+    pub const ALL: [LlmApi; 4] = [
+        LlmApi::OpenAi,
+        LlmApi::OpenAiCompletions,
+        LlmApi::Anthropic,
+        LlmApi::VertexAi,
+    ];
+
+    /// The `--llm-api` spelling (also written into results as `llm_api`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmApi::OpenAi => "openai",
+            LlmApi::OpenAiCompletions => "openai-completions",
+            LlmApi::Anthropic => "anthropic",
+            LlmApi::VertexAi => "vertexai",
+        }
+    }
+
+    /// Whether the API streams OpenAI-shaped chunks (and so understands `stream_options`).
+    pub fn is_openai_shaped(self) -> bool {
+        !matches!(self, LlmApi::Anthropic)
+    }
+}
+
+impl std::fmt::Display for LlmApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LlmApi {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let norm = s.trim().to_ascii_lowercase().replace('_', "-");
+        LlmApi::ALL
+            .into_iter()
+            .find(|a| a.as_str() == norm)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LlmApi::ALL.iter().map(|a| a.as_str()).collect();
+                format!(
+                    "llm_api '{s}' is not supported; use --llm-api with one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Everything needed to build a client for one API. Its `Debug` hides the key.
+#[derive(Clone)]
+pub struct ClientSpec {
+    /// Which API to speak.
+    pub api: LlmApi,
+    /// The API base (see each client for how the URL is formed).
+    pub base_url: String,
+    /// The credential: a bearer token (OpenAI, Vertex) or `x-api-key` (Anthropic).
+    pub api_key: Option<String>,
+    /// OpenAI-shaped APIs: ask for the usage chunk.
+    pub include_usage: bool,
+    /// Timeouts, extra headers, TLS.
+    pub http: HttpOptions,
+}
+
+impl std::fmt::Debug for ClientSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSpec")
+            .field("api", &self.api)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("include_usage", &self.include_usage)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl ClientSpec {
+    /// A factory that builds this client on each client actor's arbiter.
+    pub fn factory(self) -> ClientFactory {
+        std::sync::Arc::new(move || self.build())
+    }
+
+    /// Builds the client (on the calling thread's arbiter).
+    pub fn build(&self) -> Box<dyn LlmClient> {
+        use openai::{OpenAiClient, OpenAiConfig, OpenAiShape};
+        let openai = |shape, empty_system_message| OpenAiConfig {
+            base_url: self.base_url.clone(),
+            api_key: self.api_key.clone(),
+            shape,
+            empty_system_message,
+            include_usage: self.include_usage,
+            http: self.http.clone(),
+        };
+        match self.api {
+            LlmApi::OpenAi => Box::new(OpenAiClient::new(openai(OpenAiShape::Chat, true))),
+            LlmApi::OpenAiCompletions => {
+                Box::new(OpenAiClient::new(openai(OpenAiShape::Completions, false)))
+            }
+            LlmApi::VertexAi => Box::new(OpenAiClient::new(openai(OpenAiShape::Chat, false))),
+            LlmApi::Anthropic => Box::new(anthropic::AnthropicClient::new(
+                anthropic::AnthropicConfig {
+                    base_url: self.base_url.clone(),
+                    api_key: self.api_key.clone(),
+                    http: self.http.clone(),
+                },
+            )),
+        }
+    }
+}

@@ -1,12 +1,20 @@
-//! The OpenAI chat-completions streaming client (`--llm-api openai`, spec §6.2), over awc.
+//! OpenAI-shaped streaming clients (spec §6.2) over awc: chat completions (`--llm-api openai`, and Vertex AI's
+//! OpenAI-compatible endpoint) and the legacy text completions (`--llm-api openai-completions`).
 //!
-//! Request: `POST {base}/chat/completions` with `Authorization: Bearer {key}` and
-//! `{"model", "messages": [{"role": "system", "content": ""}, {"role": "user", "content": prompt}],
-//! "stream": true}` updated with the sampling params (the empty system message is kept for compatibility).
+//! Requests:
+//! - chat: `POST {base}/chat/completions`, `{"model", "messages": [{"role": "system", "content": ""},
+//!   {"role": "user", "content": prompt}], "stream": true}` (the empty system message is the original's; Vertex
+//!   omits it);
+//! - completions: `POST {base}/completions`, `{"model", "prompt": prompt, "stream": true}`;
 //!
-//! Timing: the clock starts before the connection is made, as in the original. Every network read is
-//! timestamped when it arrives; each SSE data event in it counts towards K (the original ITL divisor); a
-//! non-empty `delta.content` is a content chunk (first → TTFT). Reading stops at `data: [DONE]`.
+//! both updated with the sampling params, with `Authorization: Bearer {key}` when a key is set, and with
+//! `"stream_options": {"include_usage": true}` when server token counts are wanted (unless the params set
+//! `stream_options` themselves).
+//!
+//! Stream: every JSON data event counts towards K (the original ITL divisor); a non-empty `delta.content`
+//! (chat) or `text` (completions) is answer text (first → TTFT); a non-empty `delta.reasoning_content` or
+//! `delta.reasoning` is reasoning text, timed separately. Reading stops at `data: [DONE]`; a stream that
+//! closes without `[DONE]` or a `finish_reason` is an error.
 //!
 //! Errors, each a record with a code and a message: HTTP status ≥ 400 (code = status, message = body), an
 //! `error` object in the stream (code = its `code`, else its `type`, else -1), and -1 for everything on the
@@ -14,71 +22,110 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::sse::SseFramer;
+use super::sse::SseEvent;
+use super::stream::{self, Failure, HttpOptions, StreamState, WireFormat, transport};
 use super::{ClientResponse, LlmClient, RequestConfig};
-use crate::metrics::{Measured, StreamTimings, Usage};
+use crate::metrics::Usage;
 
-/// Largest error body kept in `error_msg`.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Which OpenAI endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenAiShape {
+    /// `chat/completions`, content in `choices[0].delta.content`.
+    #[default]
+    Chat,
+    /// `completions` with a plain `prompt`, content in `choices[0].text`.
+    Completions,
+}
 
 /// Where and how to connect.
-#[derive(Debug, Clone)]
+#[derive(Clone, Default)]
 pub struct OpenAiConfig {
-    /// The API base, e.g. `http://localhost:8000/v1`; `chat/completions` is appended.
+    /// The API base, e.g. `http://localhost:8000/v1`; `chat/completions` or `completions` is appended.
     pub base_url: String,
     /// Sent as `Authorization: Bearer …` when non-empty.
     pub api_key: Option<String>,
-    /// TCP (and TLS) connect timeout.
-    pub connect_timeout: Duration,
-    /// Longest wait for the response headers, and for each read of the stream after them.
-    pub read_timeout: Duration,
-    /// Longest SSE line accepted.
-    pub max_line_bytes: usize,
+    /// Chat or legacy completions.
+    pub shape: OpenAiShape,
+    /// Chat only: send the original's empty system message first.
+    pub empty_system_message: bool,
+    /// Ask for a final usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Timeouts, extra headers, TLS.
+    pub http: HttpOptions,
 }
 
 impl OpenAiConfig {
-    /// The full chat-completions URL: base + `/` (if missing) + `chat/completions`.
+    /// The original's chat client: chat shape with the empty system message.
+    pub fn chat(base_url: impl Into<String>, api_key: Option<String>, http: HttpOptions) -> Self {
+        OpenAiConfig {
+            base_url: base_url.into(),
+            api_key,
+            shape: OpenAiShape::Chat,
+            empty_system_message: true,
+            include_usage: false,
+            http,
+        }
+    }
+
+    /// The full URL: base + `/` (if missing) + `chat/completions` or `completions`.
     pub fn url(&self) -> String {
         let sep = if self.base_url.ends_with('/') {
             ""
         } else {
             "/"
         };
-        format!("{}{sep}chat/completions", self.base_url)
+        let path = match self.shape {
+            OpenAiShape::Chat => "chat/completions",
+            OpenAiShape::Completions => "completions",
+        };
+        format!("{}{sep}{path}", self.base_url)
+    }
+
+    /// The request body for `config`.
+    pub fn body(&self, config: RequestConfig) -> Value {
+        let mut body = match self.shape {
+            OpenAiShape::Chat => {
+                let mut messages = Vec::new();
+                if self.empty_system_message {
+                    messages.push(json!({"role": "system", "content": ""}));
+                }
+                messages.push(json!({"role": "user", "content": config.prompt.0}));
+                json!({"model": config.model, "messages": messages, "stream": true})
+            }
+            OpenAiShape::Completions => {
+                json!({"model": config.model, "prompt": config.prompt.0, "stream": true})
+            }
+        };
+        if self.include_usage && !config.sampling_params.contains_key("stream_options") {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        stream::merge_params(&mut body, config.sampling_params);
+        body
     }
 }
 
-/// A streaming OpenAI chat-completions client with its own connection pool.
-pub struct OpenAiChatClient {
+/// A streaming OpenAI-shaped client with its own connection pool.
+pub struct OpenAiClient {
     http: awc::Client,
     cfg: Rc<OpenAiConfig>,
     url: Rc<str>,
 }
 
-impl OpenAiChatClient {
+/// The chat client under its historical name.
+pub type OpenAiChatClient = OpenAiClient;
+
+impl OpenAiClient {
     /// Builds the client; call it on the arbiter that will use it (`awc::Client` is not `Send`).
     pub fn new(cfg: OpenAiConfig) -> Self {
-        let connector = awc::Connector::new()
-            .timeout(cfg.connect_timeout)
-            .handshake_timeout(cfg.connect_timeout)
-            .limit(0);
-        let http = awc::Client::builder()
-            .connector(connector)
-            .timeout(cfg.read_timeout)
-            .add_default_header((
-                awc::http::header::USER_AGENT,
-                concat!("llmperf-actors/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
+        let http = cfg.http.client();
         let url: Rc<str> = cfg.url().into();
-        OpenAiChatClient {
+        OpenAiClient {
             http,
             cfg: Rc::new(cfg),
             url,
@@ -86,86 +133,58 @@ impl OpenAiChatClient {
     }
 }
 
-impl LlmClient for OpenAiChatClient {
+impl LlmClient for OpenAiClient {
     fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
         let http = self.http.clone();
         let cfg = self.cfg.clone();
         let url = self.url.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let mut body = json!({
-                "model": config.model,
-                "messages": [
-                    {"role": "system", "content": ""},
-                    {"role": "user", "content": config.prompt.0},
-                ],
-                "stream": true,
-            });
-            if let Value::Object(map) = &mut body {
-                for (k, v) in config.sampling_params {
-                    map.insert(k, v);
-                }
-            }
+            let body = cfg.body(config);
             let mut req = http.post(&*url);
             if let Some(key) = cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
                 req =
                     req.insert_header((awc::http::header::AUTHORIZATION, format!("Bearer {key}")));
             }
-            let mut state = StreamState::new(started);
-            let result = stream_request(req, &body, &cfg, &mut state).await;
-            state.finish(result)
+            let req = cfg.http.apply_headers(req);
+            let mut wire = OpenAiWire::new(cfg.shape);
+            stream::execute(req, &body, &cfg.http, started, &mut wire).await
         })
     }
 }
 
-/// What has been read so far.
-struct StreamState {
-    started: Instant,
-    timings: StreamTimings,
-    usage: Usage,
-    text: String,
+/// Reads OpenAI chunks.
+#[derive(Debug)]
+pub struct OpenAiWire {
+    shape: OpenAiShape,
     done: bool,
     finished: bool,
 }
 
-type Failure = (Value, String);
-
-fn transport(msg: impl Into<String>) -> Failure {
-    (Value::from(-1), msg.into())
-}
-
-impl StreamState {
-    fn new(started: Instant) -> Self {
-        StreamState {
-            started,
-            timings: StreamTimings::default(),
-            usage: Usage::default(),
-            text: String::new(),
+impl OpenAiWire {
+    /// A decoder for this endpoint shape.
+    pub fn new(shape: OpenAiShape) -> Self {
+        OpenAiWire {
+            shape,
             done: false,
             finished: false,
         }
     }
+}
 
-    fn finish(mut self, result: Result<(), Failure>) -> ClientResponse {
-        self.timings.end_s = self.started.elapsed().as_secs_f64();
-        ClientResponse {
-            started: self.started,
-            measured: Measured {
-                timings: self.timings,
-                usage: self.usage,
-                error: result.err(),
-            },
-            generated_text: self.text,
-        }
-    }
-
-    /// Handles one SSE data payload that arrived at `at` seconds. `Ok(false)` means the stream is complete.
-    fn on_data(&mut self, data: &str, at: f64) -> Result<bool, Failure> {
+impl WireFormat for OpenAiWire {
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        at: f64,
+        state: &mut StreamState,
+    ) -> Result<bool, Failure> {
+        let data = ev.data.as_str();
         if data.trim() == "[DONE]" {
             self.done = true;
             return Ok(false);
         }
-        self.timings.data_events += 1;
+        state.timings.data_events += 1;
         let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             let shown: String = data.chars().take(200).collect();
             transport(format!("malformed JSON chunk ({e}): {shown}"))
@@ -174,114 +193,40 @@ impl StreamState {
             return Err(stream_error(err));
         }
         if let Some(u) = chunk.usage {
-            self.usage = Usage {
+            state.usage = Usage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
+                reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
             };
         }
         if let Some(choice) = chunk.choices.into_iter().flatten().next() {
-            if choice.finish_reason.is_some() {
+            if choice.finish_reason.is_some_and(|f| !f.is_null()) {
                 self.finished = true;
             }
-            let content = choice.delta.and_then(|d| d.content).unwrap_or_default();
-            if !content.is_empty() {
-                if self.timings.first_content_s.is_none() {
-                    self.timings.first_content_s = Some(at);
+            match self.shape {
+                OpenAiShape::Chat => {
+                    if let Some(d) = choice.delta {
+                        let reasoning = d.reasoning_content.or(d.reasoning).unwrap_or_default();
+                        state.reasoning(&reasoning, at);
+                        state.answer(&d.content.unwrap_or_default(), at);
+                    }
                 }
-                self.timings.last_content_s = Some(at);
-                self.text.push_str(&content);
+                OpenAiShape::Completions => state.answer(&choice.text.unwrap_or_default(), at),
             }
         }
         Ok(true)
     }
-}
 
-async fn stream_request(
-    req: awc::ClientRequest,
-    body: &Value,
-    cfg: &OpenAiConfig,
-    state: &mut StreamState,
-) -> Result<(), Failure> {
-    let mut resp = req.send_json(body).await.map_err(|e| match e {
-        awc::error::SendRequestError::Timeout => transport(format!(
-            "timeout: no response headers within {:?}",
-            cfg.read_timeout
-        )),
-        awc::error::SendRequestError::Connect(c) => transport(format!("connect error: {c}")),
-        other => transport(format!("request failed: {other}")),
-    })?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.body().limit(MAX_ERROR_BODY).await;
-        let msg = match body {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => format!("HTTP {status}; body unreadable: {e}"),
-        };
-        return Err((Value::from(status.as_u16()), msg));
-    }
-    let mut framer = SseFramer::new(cfg.max_line_bytes);
-    let mut failure = None;
-    loop {
-        let next = actix_rt::time::timeout(cfg.read_timeout, resp.next()).await;
-        let at = state.started.elapsed().as_secs_f64();
-        let chunk = match next {
-            Err(_) => {
-                return Err(transport(format!(
-                    "timeout: no data for {:?} after {} events",
-                    cfg.read_timeout, state.timings.data_events
-                )));
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(transport(format!("stream broken: {e}"))),
-            Ok(Some(Ok(bytes))) => bytes,
-        };
-        let mut keep_going = true;
-        framer
-            .feed(&chunk, |ev| match state.on_data(&ev.data, at) {
-                Ok(more) => {
-                    keep_going = more;
-                    more
-                }
-                Err(f) => {
-                    failure = Some(f);
-                    keep_going = false;
-                    false
-                }
-            })
-            .map_err(|e| transport(format!("bad event stream: {e}")))?;
-        if let Some(f) = failure.take() {
-            return Err(f);
-        }
-        if !keep_going {
-            drain(&mut resp).await;
-            return Ok(());
+    fn on_close(&self, state: &StreamState) -> Result<(), Failure> {
+        if self.done || self.finished {
+            Ok(())
+        } else {
+            Err(transport(format!(
+                "stream closed before [DONE] after {} events",
+                state.timings.data_events
+            )))
         }
     }
-    let at = state.started.elapsed().as_secs_f64();
-    if let Some(ev) = framer
-        .finish()
-        .map_err(|e| transport(format!("bad event stream: {e}")))?
-    {
-        state.on_data(&ev.data, at)?;
-    }
-    if state.done || state.finished {
-        Ok(())
-    } else {
-        Err(transport(format!(
-            "stream closed before [DONE] after {} events",
-            state.timings.data_events
-        )))
-    }
-}
-
-/// Reads what is left after `[DONE]` so the connection can go back to the pool; gives up quickly.
-async fn drain<S>(resp: &mut awc::ClientResponse<S>)
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
-{
-    while let Ok(Some(Ok(_))) =
-        actix_rt::time::timeout(Duration::from_millis(20), resp.next()).await
-    {}
 }
 
 /// `{"error": {...}}` in the stream: code from `code`, else `type`, else -1; message from `message`.
@@ -312,6 +257,8 @@ struct Chunk<'a> {
 struct Choice<'a> {
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
     #[serde(default)]
     finish_reason: Option<Value>,
 }
@@ -320,12 +267,24 @@ struct Choice<'a> {
 struct Delta<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<WireUsageDetails>,
+}
+
+#[derive(Deserialize)]
+struct WireUsageDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -336,71 +295,143 @@ mod tests {
         StreamState::new(Instant::now())
     }
 
+    fn data(s: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: s.to_string(),
+        }
+    }
+
+    fn feed(w: &mut OpenAiWire, s: &mut StreamState, d: &str, at: f64) -> Result<bool, Failure> {
+        w.on_event(&data(d), at, s)
+    }
+
     #[test]
     fn url_building() {
-        let mut c = OpenAiConfig {
-            base_url: "http://h:1/v1".into(),
-            api_key: None,
-            connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
-            max_line_bytes: 1024,
-        };
+        let mut c = OpenAiConfig::chat("http://h:1/v1", None, HttpOptions::default());
         assert_eq!(c.url(), "http://h:1/v1/chat/completions");
         c.base_url.push('/');
         assert_eq!(c.url(), "http://h:1/v1/chat/completions");
+        c.shape = OpenAiShape::Completions;
+        assert_eq!(c.url(), "http://h:1/v1/completions");
+    }
+
+    #[test]
+    fn bodies_for_each_shape() {
+        let mut params = serde_json::Map::new();
+        params.insert("max_tokens".into(), json!(5));
+        let rc = RequestConfig {
+            model: "m".into(),
+            prompt: ("hi".into(), 3),
+            sampling_params: params,
+            llm_api: "openai".into(),
+            metadata: Default::default(),
+        };
+        let mut c = OpenAiConfig::chat("http://h/v1", None, HttpOptions::default());
+        assert_eq!(
+            c.body(rc.clone()),
+            json!({"model": "m", "messages": [{"role": "system", "content": ""},
+                   {"role": "user", "content": "hi"}], "stream": true, "max_tokens": 5})
+        );
+        c.empty_system_message = false;
+        c.include_usage = true;
+        assert_eq!(
+            c.body(rc.clone()),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                   "stream_options": {"include_usage": true}, "max_tokens": 5})
+        );
+        c.shape = OpenAiShape::Completions;
+        assert_eq!(
+            c.body(rc),
+            json!({"model": "m", "prompt": "hi", "stream": true,
+                   "stream_options": {"include_usage": true}, "max_tokens": 5})
+        );
     }
 
     #[test]
     fn content_role_usage_and_done_chunks() {
-        let mut s = state();
+        let (mut w, mut s) = (OpenAiWire::new(OpenAiShape::Chat), state());
         let role = r#"{"choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#;
-        assert!(s.on_data(role, 0.1).unwrap());
-        assert!(
-            s.on_data(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, 0.2)
-                .unwrap()
-        );
-        assert!(
-            s.on_data(r#"{"choices":[{"delta":{"content":" \"there\""}}]}"#, 0.3)
-                .unwrap()
-        );
-        assert!(
-            s.on_data(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#, 0.4)
-                .unwrap()
-        );
-        let usage =
-            r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#;
-        assert!(s.on_data(usage, 0.5).unwrap());
-        assert!(!s.on_data("[DONE]", 0.6).unwrap());
+        assert!(feed(&mut w, &mut s, role, 0.1).unwrap());
+        let hi = r#"{"choices":[{"delta":{"content":"Hi"}}]}"#;
+        assert!(feed(&mut w, &mut s, hi, 0.2).unwrap());
+        let there = r#"{"choices":[{"delta":{"content":" \"there\""}}]}"#;
+        assert!(feed(&mut w, &mut s, there, 0.3).unwrap());
+        assert!(!w.finished);
+        let stop = r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#;
+        assert!(feed(&mut w, &mut s, stop, 0.4).unwrap());
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,
+            "completion_tokens_details":{"reasoning_tokens":2}}}"#;
+        assert!(feed(&mut w, &mut s, usage, 0.5).unwrap());
+        assert!(!feed(&mut w, &mut s, "[DONE]", 0.6).unwrap());
         assert_eq!(s.text, "Hi \"there\"");
         assert_eq!(s.timings.first_content_s, Some(0.2));
+        assert_eq!(s.timings.first_token_s, Some(0.2));
         assert_eq!(s.timings.last_content_s, Some(0.3));
         assert_eq!(s.timings.data_events, 5);
         assert_eq!(s.usage.prompt_tokens, Some(7));
         assert_eq!(s.usage.completion_tokens, Some(3));
-        assert!(s.done && s.finished);
+        assert_eq!(s.usage.reasoning_tokens, Some(2));
+        assert!(w.done && w.finished);
+    }
+
+    #[test]
+    fn reasoning_is_timed_apart_from_the_answer() {
+        let (mut w, mut s) = (OpenAiWire::new(OpenAiShape::Chat), state());
+        let r1 = r#"{"choices":[{"delta":{"reasoning_content":"think"}}]}"#;
+        let r2 = r#"{"choices":[{"delta":{"reasoning":" more","content":""}}]}"#;
+        let a = r#"{"choices":[{"delta":{"content":"42"}}]}"#;
+        feed(&mut w, &mut s, r1, 0.1).unwrap();
+        feed(&mut w, &mut s, r2, 0.2).unwrap();
+        feed(&mut w, &mut s, a, 0.5).unwrap();
+        assert_eq!(s.timings.first_token_s, Some(0.1));
+        assert_eq!(s.timings.first_content_s, Some(0.5));
+        assert_eq!(
+            (s.reasoning.as_str(), s.text.as_str()),
+            ("think more", "42")
+        );
+    }
+
+    #[test]
+    fn completions_text_and_unfinished_stream() {
+        let (mut w, mut s) = (OpenAiWire::new(OpenAiShape::Completions), state());
+        let c = r#"{"choices":[{"index":0,"text":"Once","finish_reason":null}]}"#;
+        feed(&mut w, &mut s, c, 0.1).unwrap();
+        assert_eq!(s.text, "Once");
+        let e = w.on_close(&s).unwrap_err();
+        assert!(e.1.contains("before [DONE]"), "{}", e.1);
+        let f = r#"{"choices":[{"index":0,"text":"","finish_reason":"length"}]}"#;
+        feed(&mut w, &mut s, f, 0.2).unwrap();
+        assert!(w.on_close(&s).is_ok());
     }
 
     #[test]
     fn stream_error_objects() {
-        let mut s = state();
-        let e = s
-            .on_data(r#"{"error":{"message":"overloaded","code":503}}"#, 0.1)
-            .unwrap_err();
+        let (mut w, mut s) = (OpenAiWire::new(OpenAiShape::Chat), state());
+        let e = feed(
+            &mut w,
+            &mut s,
+            r#"{"error":{"message":"overloaded","code":503}}"#,
+            0.1,
+        )
+        .unwrap_err();
         assert_eq!(e, (Value::from(503), "overloaded".to_string()));
-        let e = s
-            .on_data(
-                r#"{"error":{"message":"slow down","type":"rate_limit","code":null}}"#,
-                0.1,
-            )
-            .unwrap_err();
+        let e = feed(
+            &mut w,
+            &mut s,
+            r#"{"error":{"message":"slow down","type":"rate_limit","code":null}}"#,
+            0.1,
+        )
+        .unwrap_err();
         assert_eq!(e, (Value::from("rate_limit"), "slow down".to_string()));
-        let e = s.on_data(r#"{"error":"plain"}"#, 0.1).unwrap_err();
+        let e = feed(&mut w, &mut s, r#"{"error":"plain"}"#, 0.1).unwrap_err();
         assert_eq!(e.0, Value::from(-1));
     }
 
     #[test]
     fn malformed_json_is_an_error_with_the_payload() {
-        let e = state().on_data("{not json", 0.1).unwrap_err();
+        let (mut w, mut s) = (OpenAiWire::new(OpenAiShape::Chat), state());
+        let e = feed(&mut w, &mut s, "{not json", 0.1).unwrap_err();
         assert_eq!(e.0, Value::from(-1));
         assert!(e.1.contains("{not json"), "{}", e.1);
     }

@@ -69,12 +69,14 @@ const ORIGINAL_SERIES: [(&str, bool); 6] = [
 ];
 
 /// Extra series, written after the original keys.
-const EXTRA_SERIES: [(&str, bool); 5] = [
+const EXTRA_SERIES: [(&str, bool); 7] = [
     ("tpot_s", false),
     ("number_input_tokens_actual", true),
     ("scheduled_ttft_s", false),
     ("scheduled_end_to_end_latency_s", false),
     ("dispatch_delay_s", false),
+    ("ttft_any_s", false),
+    ("number_reasoning_tokens", true),
 ];
 
 fn series_value(m: &Metrics, name: &str) -> Option<f64> {
@@ -90,6 +92,8 @@ fn series_value(m: &Metrics, name: &str) -> Option<f64> {
         "scheduled_ttft_s" => return m.scheduled_ttft_s,
         "scheduled_end_to_end_latency_s" => return m.scheduled_end_to_end_latency_s,
         "dispatch_delay_s" => m.dispatch_delay_s,
+        "ttft_any_s" => return m.ttft_any_s,
+        "number_reasoning_tokens" => m.number_reasoning_tokens as f64,
         _ => return None,
     })
 }
@@ -504,6 +508,7 @@ mod tests {
         let m = Measured {
             timings: StreamTimings {
                 first_content_s: Some(ttft),
+                first_token_s: Some(ttft),
                 last_content_s: Some(e2e),
                 end_s: e2e,
                 data_events: tokens,

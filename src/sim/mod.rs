@@ -1,6 +1,8 @@
-//! The built-in simulator: an OpenAI-compatible streaming `/v1/chat/completions` server over real HTTP, with
-//! configurable time to first token, inter-chunk delay, tokens per chunk and output length, and injectable
-//! faults. Deterministic: the same request gets the same answer, chunk `k` is due at exactly
+//! The built-in simulator: a streaming LLM server over real HTTP that speaks OpenAI chat completions
+//! (`/v1/chat/completions`), OpenAI legacy completions (`/v1/completions`) and Anthropic Messages
+//! (`/v1/messages`), with configurable time to first token, inter-chunk delay, tokens per chunk, output length
+//! and reasoning length, and injectable faults. It records what each request carried (path, headers, body)
+//! for tests ([`SimServer::received`]). Deterministic: the same request gets the same answer, chunk `k` is due at exactly
 //! `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not drift).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
@@ -10,8 +12,9 @@
 
 mod answers;
 mod server;
+mod wire;
 
-pub use server::{SimServer, serve_foreground, start_in_background};
+pub use server::{ReceivedRequest, SimServer, serve_foreground, start_in_background};
 
 use serde::Deserialize;
 
@@ -95,6 +98,10 @@ pub struct SimConfig {
     /// Fraction (0..=1) of correctness-test questions answered with a wrong number; spread evenly, so
     /// `n` questions get exactly `floor(n × fraction)` wrong answers.
     pub wrong_answer_fraction: f64,
+    /// Reasoning tokens streamed before the answer (`reasoning_content` chunks; Anthropic thinking deltas), with
+    /// the same chunking and timing as the answer; not for `/v1/completions`. Counted in the usage's
+    /// completion tokens, as servers do.
+    pub reasoning_tokens: u64,
 }
 
 impl Default for SimConfig {
@@ -109,6 +116,7 @@ impl Default for SimConfig {
             capacity: None,
             faults: Vec::new(),
             wrong_answer_fraction: 0.0,
+            reasoning_tokens: 0,
         }
     }
 }

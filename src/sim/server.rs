@@ -1,24 +1,53 @@
-//! The simulator's HTTP server (actix-web), on threads of its own.
+//! The simulator's HTTP server (actix-web), on threads of its own: the routes for the three API shapes, the
+//! request counter that drives faults, and a record of what each request carried (for tests).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix_rt::time::{Instant, sleep_until};
-use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, web};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use futures_util::StreamExt;
 
+use super::wire::{Reply, Shape, anthropic_error, openai_error};
 use super::{Fault, SimConfig, WORDS, answers};
 use crate::tokenizer::{TokenCount, Tokenizer};
+
+/// How many received requests the simulator remembers (the oldest are dropped first).
+const RECORDED_REQUESTS: usize = 1_000;
+
+/// What one request carried, as the simulator received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedRequest {
+    /// The request path, e.g. `/v1/messages`.
+    pub path: String,
+    /// Header names (lower-case) and values, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body (`null` if it was not JSON).
+    pub body: Value,
+}
+
+impl ReceivedRequest {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
 
 struct SimState {
     cfg: SimConfig,
     requests: AtomicU64,
     correctness_requests: AtomicU64,
+    received: Mutex<VecDeque<ReceivedRequest>>,
     /// Generation slots (`capacity`); requests beyond them wait, like a busy server's queue.
     slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
@@ -32,8 +61,33 @@ impl SimState {
             cfg,
             requests: AtomicU64::new(0),
             correctness_requests: AtomicU64::new(0),
+            received: Mutex::new(VecDeque::new()),
             slots,
         })
+    }
+
+    fn record(&self, req: &HttpRequest, body: &Value) {
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let Ok(mut log) = self.received.lock() else {
+            return;
+        };
+        if log.len() == RECORDED_REQUESTS {
+            log.pop_front();
+        }
+        log.push_back(ReceivedRequest {
+            path: req.path().to_string(),
+            headers,
+            body: body.clone(),
+        });
     }
 }
 
@@ -43,12 +97,22 @@ pub struct SimServer {
     pub addr: SocketAddr,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
+    state: web::Data<SimState>,
 }
 
 impl SimServer {
     /// The API base to give a client, e.g. `http://127.0.0.1:41234/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// The requests received so far (the last 1 000), oldest first.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.state
+            .received
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -74,7 +138,11 @@ fn app_config(
         c.app_data(state.clone())
             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
             .route("/v1/chat/completions", web::post().to(chat))
-            .route("/chat/completions", web::post().to(chat));
+            .route("/chat/completions", web::post().to(chat))
+            .route("/v1/completions", web::post().to(completions))
+            .route("/completions", web::post().to(completions))
+            .route("/v1/messages", web::post().to(messages))
+            .route("/messages", web::post().to(messages));
     }
 }
 
@@ -88,7 +156,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
             let result = actix_rt::System::new().block_on(async move {
                 let workers = cfg.workers;
                 let state = SimState::new(cfg);
-                let configure = app_config(state);
+                let configure = app_config(state.clone());
                 let server = HttpServer::new(move || App::new().configure(configure.clone()))
                     .workers(workers)
                     .disable_signals()
@@ -103,20 +171,21 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
                 };
                 let addr = server.addrs()[0];
                 let running = server.run();
-                let _ = tx.send(Ok((addr, running.handle())));
+                let _ = tx.send(Ok((addr, running.handle(), state)));
                 running.await
             });
             if let Err(e) = result {
                 log::error!("simulator stopped: {e}");
             }
         })?;
-    let (addr, handle) = rx
+    let (addr, handle, state) = rx
         .recv()
         .map_err(|_| std::io::Error::other("simulator thread exited before listening"))??;
     Ok(SimServer {
         addr,
         handle,
         thread: Some(thread),
+        state,
     })
 }
 
@@ -130,13 +199,12 @@ pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io:
         .shutdown_timeout(1)
         .bind((host, port))?;
     for a in server.addrs() {
-        println!("llmperf-actors simulator listening on http://{a}/v1");
+        println!(
+            "llmperf-actors simulator listening on http://{a}/v1 \
+             (/chat/completions, /completions, /messages)"
+        );
     }
     server.run().await
-}
-
-fn error_body(message: &str, kind: &str, code: Value) -> Value {
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
 
 /// The text of output tokens `from..to`: each token is a word preceded by a space, except token 0.
@@ -151,35 +219,62 @@ fn token_text(from: u64, to: u64) -> String {
     s
 }
 
-/// The contents of the messages, non-empty ones only, joined with newlines.
-fn message_text(req: &Value) -> String {
-    req.get("messages")
-        .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .filter_map(|m| m.get("content").and_then(Value::as_str))
-                .filter(|c| !c.is_empty())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
+/// `n` tokens cut into pieces of `per_chunk`.
+fn pieces(n: u64, per_chunk: u64) -> Vec<String> {
+    (0..n.div_ceil(per_chunk))
+        .map(|c| token_text(c * per_chunk, ((c + 1) * per_chunk).min(n)))
+        .collect()
 }
 
-/// What the simulator answers: the content pieces (one per chunk) and the completion token count.
+/// The text of a content field: a string, or Anthropic's list of `{type: text, text}` blocks.
+fn content_text(c: &Value) -> String {
+    match c {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The prompt text: the non-empty message contents (and Anthropic's `system`) joined with newlines, or the
+/// completions `prompt`.
+fn prompt_text(req: &Value) -> String {
+    if let Some(p) = req.get("prompt") {
+        return content_text(p);
+    }
+    let system = req.get("system").map(content_text);
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("content").map(content_text));
+    system
+        .into_iter()
+        .chain(messages)
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the simulator answers: the content pieces (one per chunk) and the answer's token count.
 struct Answer {
     pieces: Vec<String>,
-    completion_tokens: u64,
+    tokens: u64,
     finish_reason: &'static str,
 }
 
 fn answer(state: &SimState, req: &Value) -> Answer {
     let cfg = &state.cfg;
-    if let Some(number) = answers::correctness_question(&message_text(req)) {
+    if let Some(number) = answers::correctness_question(&prompt_text(req)) {
         let k = state.correctness_requests.fetch_add(1, Ordering::Relaxed) + 1;
         let text = answers::answer_number(number, k, cfg.wrong_answer_fraction);
         let pieces: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
         return Answer {
-            completion_tokens: pieces.len() as u64,
+            tokens: pieces.len() as u64,
             pieces,
             finish_reason: "stop",
         };
@@ -194,13 +289,9 @@ fn answer(state: &SimState, req: &Value) -> Answer {
         (None, Some(m)) => m,
         (None, None) => cfg.default_output_tokens,
     };
-    let per_chunk = u64::from(cfg.tokens_per_chunk);
-    let pieces = (0..out.div_ceil(per_chunk))
-        .map(|c| token_text(c * per_chunk, ((c + 1) * per_chunk).min(out)))
-        .collect();
     Answer {
-        pieces,
-        completion_tokens: out,
+        pieces: pieces(out, u64::from(cfg.tokens_per_chunk)),
+        tokens: out,
         finish_reason: if max_tokens == Some(out) {
             "length"
         } else {
@@ -209,124 +300,142 @@ fn answer(state: &SimState, req: &Value) -> Answer {
     }
 }
 
-async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
+async fn chat(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
+    respond(Shape::Chat, req, body, state).await
+}
+
+async fn completions(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
+    respond(Shape::Completions, req, body, state).await
+}
+
+async fn messages(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
+    respond(Shape::Messages, req, body, state).await
+}
+
+/// An error response in the shape's format.
+fn error_response(shape: Shape, status: u16, message: &str, openai_kind: &str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match shape {
+        Shape::Messages => {
+            let kind = match status.as_u16() {
+                400 => "invalid_request_error",
+                429 => "rate_limit_error",
+                _ => "api_error",
+            };
+            anthropic_error(message, kind)
+        }
+        _ => openai_error(message, openai_kind),
+    };
+    let mut r = HttpResponse::build(status);
+    if status.as_u16() == 429 {
+        r.insert_header(("Retry-After", "1"));
+    }
+    r.json(body)
+}
+
+async fn respond(
+    shape: Shape,
+    http: HttpRequest,
+    body: Bytes,
+    state: web::Data<SimState>,
+) -> HttpResponse {
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let cfg = &state.cfg;
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return HttpResponse::BadRequest().json(error_body(
-                &format!("request body is not JSON: {e}"),
-                "invalid_request_error",
-                Value::Null,
-            ));
+            state.record(&http, &Value::Null);
+            let msg = format!("request body is not JSON: {e}");
+            return error_response(shape, 400, &msg, "invalid_request_error");
         }
     };
+    state.record(&http, &req);
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
-        return HttpResponse::BadRequest().json(error_body(
-            "you must provide a model parameter",
-            "invalid_request_error",
-            Value::Null,
-        ));
+        let msg = "you must provide a model parameter";
+        return error_response(shape, 400, msg, "invalid_request_error");
     };
+    if shape == Shape::Messages && req.get("max_tokens").and_then(Value::as_u64).is_none() {
+        return error_response(shape, 400, "max_tokens: Field required", "");
+    }
     let fault = cfg.fault_for(n);
     match fault {
         Some(Fault::Http500) => {
-            return HttpResponse::InternalServerError().json(error_body(
-                "simulated internal server error",
-                "server_error",
-                Value::Null,
-            ));
+            let msg = "simulated internal server error";
+            return error_response(shape, 500, msg, "server_error");
         }
         Some(Fault::Http429) => {
-            return HttpResponse::TooManyRequests()
-                .insert_header(("Retry-After", "1"))
-                .json(error_body(
-                    "simulated rate limit",
-                    "rate_limit_exceeded",
-                    Value::Null,
-                ));
+            let msg = "simulated rate limit";
+            return error_response(shape, 429, msg, "rate_limit_exceeded");
         }
         _ => {}
     }
     let Answer {
-        pieces,
-        completion_tokens,
+        pieces: answer_pieces,
+        tokens,
         finish_reason,
     } = answer(&state, &req);
+    let per_chunk = u64::from(cfg.tokens_per_chunk);
+    let reasoning = match shape {
+        Shape::Completions => Vec::new(),
+        _ => pieces(cfg.reasoning_tokens, per_chunk),
+    };
+    let reasoning_tokens = if reasoning.is_empty() {
+        0
+    } else {
+        cfg.reasoning_tokens
+    };
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     // Wait for a generation slot; the clock of this response starts when one is free.
     let permit = match &state.slots {
         Some(slots) => slots.clone().acquire_owned().await.ok(),
         None => None,
     };
     let arrived = Instant::now();
-    let include_usage = req
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let ttft = Duration::from_secs_f64(cfg.ttft_ms / 1000.0);
     let itl = Duration::from_secs_f64(cfg.itl_ms / 1000.0);
     // Chunk k is due at exactly ttft + k·itl after arrival: deadlines, not sleeps, so delays never add up.
     let due = move |k: usize| arrived + ttft + itl * (k as u32);
-    let usage = |prompt: u64| {
-        json!({"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-               "total_tokens": prompt + completion_tokens})
+    let needs_prompt_count = include_usage || shape == Shape::Messages || !stream;
+    let prompt_tokens = if needs_prompt_count {
+        Tokenizer::llama().count(&prompt_text(&req)) as u64
+    } else {
+        0
     };
-    let prompt_tokens = || Tokenizer::llama().count(&message_text(&req)) as u64;
-    let id = format!("chatcmpl-sim-{n}");
+    let reply = Reply {
+        id: format!("sim-{n}"),
+        model: &model,
+        reasoning,
+        answer: answer_pieces,
+        finish_reason,
+        prompt_tokens,
+        completion_tokens: reasoning_tokens + tokens,
+        reasoning_tokens,
+        include_usage,
+    };
     if !stream {
-        sleep_until(due(pieces.len().saturating_sub(1))).await;
+        let pieces = reply.reasoning.len() + reply.answer.len();
+        sleep_until(due(pieces.saturating_sub(1))).await;
         drop(permit);
-        return HttpResponse::Ok().json(json!({
-            "id": id, "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": pieces.concat()},
-                         "finish_reason": finish_reason}],
-            "usage": usage(prompt_tokens()),
-        }));
+        return HttpResponse::Ok().json(super::wire::whole(shape, &reply));
     }
-    // Every event is serialized before the first byte goes out.
-    let head = format!(
-        r#"{{"id":"{id}","object":"chat.completion.chunk","created":0,"model":{},"choices":[{{"index":0,"delta":"#,
-        Value::from(model.as_str())
-    );
-    let event = |delta: Value, finish: Option<&str>| {
-        let finish = finish.map_or("null".to_string(), |f| format!("\"{f}\""));
-        format!("data: {head}{delta},\"finish_reason\":{finish}}}]}}\n\n")
-    };
-    let mut tail = event(json!({}), Some(finish_reason));
-    if include_usage {
-        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "choices": [],
-                           "usage": usage(prompt_tokens())});
-        tail.push_str(&format!("data: {chunk}\n\n"));
-    }
-    tail.push_str("data: [DONE]\n\n");
-    let role = event(json!({"role": "assistant", "content": ""}), None);
-    let mut events: Vec<String> = pieces
-        .iter()
-        .map(|p| event(json!({ "content": p }), None))
+    let script = reply.script(shape, fault);
+    let first = (!script.first.is_empty()).then(|| Ok(Bytes::from(script.first)));
+    let rest: Vec<(usize, Bytes)> = script
+        .timed
+        .into_iter()
+        .map(Bytes::from)
+        .enumerate()
         .collect();
-    let cut_at = events.len() / 2;
-    match fault {
-        Some(Fault::ErrorMidStream) => {
-            let e = error_body("simulated error mid-stream", "server_error", Value::Null);
-            events.truncate(cut_at);
-            events.push(format!("data: {e}\n\n"));
-        }
-        Some(Fault::CloseMidStream) => events.truncate(cut_at),
-        _ => match events.last_mut() {
-            Some(last) => last.push_str(&tail),
-            None => events.push(tail),
-        },
-    }
-    let cut = fault == Some(Fault::CloseMidStream);
-    let first = Bytes::from(role);
-    let rest: Vec<(usize, Bytes)> = events.into_iter().map(Bytes::from).enumerate().collect();
     let timed = futures_util::stream::iter(rest).then(move |(k, bytes)| async move {
         sleep_until(due(k)).await;
         Ok::<Bytes, actix_web::Error>(bytes)
     });
-    let ending = futures_util::stream::iter(cut.then(|| {
+    let ending = futures_util::stream::iter(script.cut.then(|| {
         Err(actix_web::Error::from(std::io::Error::other(
             "simulated connection cut mid-stream",
         )))
@@ -336,9 +445,7 @@ async fn chat(body: Bytes, state: web::Data<SimState>) -> HttpResponse {
         let _slot = &permit;
         item
     });
-    let body = futures_util::stream::once(async move { Ok(first) })
-        .chain(timed)
-        .chain(ending);
+    let body = futures_util::stream::iter(first).chain(timed).chain(ending);
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
