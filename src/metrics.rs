@@ -34,6 +34,10 @@ pub struct StreamTimings {
     pub end_s: f64,
     /// SSE data events received (K, the original ITL divisor), `[DONE]` excluded.
     pub data_events: u64,
+    /// Gaps between successive network reads that carried answer content, in seconds (pooled across requests
+    /// into the inter-chunk gap distribution; not kept per request).
+    #[serde(skip)]
+    pub chunk_gaps_s: Vec<f32>,
 }
 
 /// Token counts the server reported in a `usage` object, when it sent one.

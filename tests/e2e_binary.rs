@@ -148,6 +148,11 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
     assert_eq!(summary["results_number_errors"], 0);
     assert_eq!(summary["results_num_completed_requests"], 12);
     assert_eq!(summary["results_error_code_frequency"], "{}");
+    // Gaps between content chunks, pooled over all requests: the simulator's 15 ms.
+    let gap = summary["results_inter_chunk_gap_s_quantiles_p50"]
+        .as_f64()
+        .unwrap();
+    assert!((0.013..0.020).contains(&gap), "inter-chunk gap p50 {gap}");
 
     let records = read_json(&res.join("sim-llama_200_30_individual_responses.json"));
     let records = records.as_array().unwrap();

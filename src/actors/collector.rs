@@ -34,6 +34,8 @@ pub struct Collector {
     server_counts: bool,
     /// Special tokens the tokenizer adds to every text (BOS).
     special_tokens: u64,
+    /// Load test: gaps between content chunks of the successful measured requests, pooled.
+    gaps: Vec<f32>,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -58,6 +60,7 @@ impl Collector {
             shard: Shard::WHOLE,
             records: Vec::new(),
             scored: Vec::new(),
+            gaps: Vec::new(),
             server_counts: false,
             special_tokens,
             tokenizer,
@@ -165,6 +168,10 @@ impl Handler<RequestCompleted> for Collector {
             request_config: &request.config,
             outcome,
         });
+        if outcome.is_none() && metrics.is_ok() && !metrics.warmup {
+            self.gaps
+                .extend_from_slice(&response.measured.timings.chunk_gaps_s);
+        }
         match outcome {
             None => self.records.push(metrics),
             Some(outcome) => self.scored.push(CorrectnessRecord {
@@ -205,7 +212,10 @@ impl Handler<FinishRun> for Collector {
                     queued: msg.queued,
                     ..info.load
                 };
-                let stats = report::summarize_with(&self.records, elapsed, &opts);
+                let mut stats = report::summarize_with(&self.records, elapsed, &opts);
+                stats.load.inter_chunk_gap_s = Some(crate::metrics::SeriesStats::of(
+                    self.gaps.iter().map(|&g| f64::from(g)),
+                ));
                 let summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let text = report::print_summary(info, &stats);
                 let measured: Vec<Metrics> =

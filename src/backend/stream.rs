@@ -138,6 +138,11 @@ impl StreamState {
             self.timings.first_content_s = Some(at);
         }
         self.timings.first_token_s.get_or_insert(at);
+        if let Some(prev) = self.timings.last_content_s
+            && at > prev
+        {
+            self.timings.chunk_gaps_s.push((at - prev) as f32);
+        }
         self.timings.last_content_s = Some(at);
         self.text.push_str(text);
     }

@@ -163,6 +163,9 @@ pub struct LoadStats {
     pub server_output_tokens: Option<u64>,
     /// (Σ tokenizer output tokens − BOS) / Σ server output tokens over the same requests.
     pub output_tokens_vs_server_ratio: Option<f64>,
+    /// Gaps between content chunks, pooled across the successful measured requests (filled in by the
+    /// collector, which sees the chunk timings).
+    pub inter_chunk_gap_s: Option<SeriesStats>,
 }
 
 /// Computes the summary statistics over `records` for a run that lasted `elapsed_s` seconds.
@@ -263,6 +266,7 @@ fn load_stats(
         goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(good)),
         server_output_tokens: (!with_usage.is_empty()).then_some(server),
         output_tokens_vs_server_ratio: (server > 0).then(|| counted as f64 / server as f64),
+        inter_chunk_gap_s: None,
     }
 }
 
@@ -472,6 +476,9 @@ fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
         "results_output_tokens_vs_server_ratio".into(),
         opt(l.output_tokens_vs_server_ratio),
     );
+    if let Some(gaps) = &l.inter_chunk_gap_s {
+        insert_series(m, "inter_chunk_gap_s", gaps, false, true);
+    }
 }
 
 /// JSON with 4-space indentation, like the original's `json.dump(..., indent=4)`.
