@@ -45,29 +45,40 @@
 //!
 //! ## Layout
 //!
-//! [`workload`] (prompts, number words — pure), [`metrics`] (per-request formulas, statistics — pure),
-//! [`backend`] (the [`LlmClient`] trait, the awc OpenAI client, SSE framing), [`actors`] (launcher, client pool,
-//! collector), [`report`] (llmperf files, printed summaries), [`sim`] (the built-in simulator),
-//! [`settings`] (defaults < file < environment < command line), [`shard`] (one run split over several
-//! processes; `report::merge` joins their results). The crate root re-exports what an embedding application
-//! needs; the modules hold the building blocks.
+//! The documented API is small: the [`actors`] and their [`messages`], the [`backend`] (the [`LlmClient`]
+//! trait, the shipped clients, SSE framing), the per-request record and its formulas ([`metrics`]), and what
+//! the crate root re-exports ([`Settings`], [`run`], [`run_with_client`], the simulator). The other modules —
+//! `workload` (prompts, number words, schedules), `report` (llmperf files, summaries, merge), `sim`,
+//! `settings`, `shard`, `tokenizer` — are internals: reachable for the test suite, hidden from these docs, and
+//! not covered by semver.
 
 #![warn(missing_docs)]
 
+// The stable API: the actors, their messages, the client trait and shipped clients, the per-request record,
+// and what the crate root re-exports.
 pub mod actors;
 pub mod backend;
+pub mod messages;
+pub mod metrics;
+
+// Internals: public only so the test suite (and the binary) can reach them, hidden from the docs, and free to
+// change between versions. Everything an embedding application needs from them is re-exported below.
 #[doc(hidden)]
 pub mod cli;
 mod error;
-pub mod messages;
-pub mod metrics;
+#[doc(hidden)]
 pub mod report;
 mod runner;
 mod secret;
+#[doc(hidden)]
 pub mod settings;
+#[doc(hidden)]
 pub mod shard;
+#[doc(hidden)]
 pub mod sim;
+#[doc(hidden)]
 pub mod tokenizer;
+#[doc(hidden)]
 pub mod workload;
 
 pub use actors::{ClientActor, ClientPool, Collector, RequestsLauncher};
