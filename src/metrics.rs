@@ -395,6 +395,8 @@ mod tests {
                 last_content_s: last,
                 end_s: end,
                 data_events: k,
+
+                chunk_gaps_s: Vec::new(),
             },
             usage: Usage::default(),
             error: None,

@@ -40,6 +40,7 @@ impl LlmClient for ScriptedClient {
                         last_content_s: Some(0.002),
                         end_s: delay.as_secs_f64(),
                         data_events: 2,
+                        ..Default::default()
                     },
                     usage: Usage::default(),
                     error: None,

@@ -519,6 +519,8 @@ mod tests {
                 last_content_s: Some(e2e),
                 end_s: e2e,
                 data_events: tokens,
+
+                chunk_gaps_s: Vec::new(),
             },
             usage: Usage::default(),
             error: error.map(|c| (Value::from(c), "err".to_string())),
