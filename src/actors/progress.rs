@@ -195,9 +195,9 @@ impl Progress {
                     None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
                 };
                 let template = if state.plan.total.is_some() {
-                    "{prefix} [{bar:30}] {pos}/{len} {msg}"
+                    "{prefix} [{bar:20}] {pos}/{len} {wide_msg}"
                 } else {
-                    "{prefix} {spinner} {pos} {msg}"
+                    "{prefix} {spinner} {pos} {wide_msg}"
                 };
                 if let Ok(style) = ProgressStyle::with_template(template) {
                     pb.set_style(style.progress_chars("=> "));

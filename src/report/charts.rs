@@ -63,71 +63,87 @@ fn cdf_points(mut values: Vec<f64>) -> Vec<(f64, f64)> {
     pts
 }
 
-/// The latency CDF chart.
+type Series = (&'static str, Vec<f64>);
+
+/// One CDF panel: `series` share the x axis (seconds) and a color each, starting at `color`.
+fn cdf_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    series: Vec<Series>,
+    color: usize,
+) -> Result<(), String> {
+    let xmax = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..upper(xmax), 0.0..100.0)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("Latency (s)")
+        .y_desc("Requests at or below (%)")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (name, values)) in series.into_iter().enumerate() {
+        let c = COLORS[(color + i) % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(cdf_points(values), c.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The latency CDF chart: TTFT (left) and end-to-end latency (right), each from the actual send and, in an
+/// open loop, from the scheduled send.
 pub fn latency_cdf_svg(records: &[ReportRecord], open_loop: bool) -> ChartResult {
     let ok: Vec<&ReportRecord> = measured_ok(records).collect();
-    let mut series: Vec<(&str, Vec<f64>)> = vec![
-        ("TTFT", ok.iter().map(|r| r.metrics.ttft_s).collect()),
-        (
-            "End-to-end latency",
-            ok.iter().map(|r| r.metrics.end_to_end_latency_s).collect(),
-        ),
-    ];
+    let mut ttft: Vec<Series> = vec![("TTFT", ok.iter().map(|r| r.metrics.ttft_s).collect())];
+    let mut e2e: Vec<Series> = vec![(
+        "End-to-end latency",
+        ok.iter().map(|r| r.metrics.end_to_end_latency_s).collect(),
+    )];
     if open_loop {
-        series.push((
+        ttft.push((
             "TTFT from scheduled send",
             ok.iter()
                 .filter_map(|r| r.metrics.scheduled_ttft_s)
                 .collect(),
         ));
-        series.push((
+        e2e.push((
             "E2E from scheduled send",
             ok.iter()
                 .filter_map(|r| r.metrics.scheduled_end_to_end_latency_s)
                 .collect(),
         ));
     }
-    let xmax = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().copied())
-        .fold(0.0, f64::max);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1100, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Latency distribution ({} successful requests)", ok.len()),
+        let root = root
+            .titled(
+                &format!("Latency distribution ({} successful requests)", ok.len()),
                 ("sans-serif", 22),
             )
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0.0..upper(xmax), 0.0..100.0)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Latency (s)")
-            .y_desc("Requests at or below (%)")
-            .draw()
-            .map_err(err)?;
-        for (i, (name, values)) in series.into_iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(cdf_points(values), color.stroke_width(2)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        let (left, right) = root.split_horizontally(550);
+        cdf_panel(&left, "Time to first token", ttft, 0)?;
+        cdf_panel(&right, "End-to-end latency", e2e, 2)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -305,6 +321,7 @@ pub fn timeline_svg(records: &[ReportRecord]) -> ChartResult {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         c1.configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()
@@ -331,6 +348,7 @@ pub fn timeline_svg(records: &[ReportRecord]) -> ChartResult {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         c2.configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()
