@@ -35,6 +35,9 @@ pub enum Command {
     /// Merge the per-request logs of a sharded run's shards into one LLMPerf summary and individual-responses
     /// file, exactly as if one process had run it.
     Merge(MergeArgs),
+    /// Rebuild the summary table, CSV files and charts from a results directory (also a crashed run's
+    /// per-request log), optionally compared with a baseline results directory.
+    Report(ReportArgs),
 }
 
 /// `merge` flags.
@@ -159,6 +162,68 @@ pub struct LoadTestArgs {
     /// APIs are asked for it with stream_options.include_usage [default: off].
     #[arg(long)]
     pub use_server_token_counts: bool,
+    /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), all,
+    /// none, comma-separated [default: table].
+    #[arg(long, value_name = "LIST", help_heading = "Reports")]
+    pub output_format: Option<String>,
+    /// Write SVG charts into the results directory (latency CDF, ITL histogram, timeline; sweep curve).
+    #[arg(long, overrides_with = "no_charts", help_heading = "Reports")]
+    pub charts: bool,
+    /// Do not write charts (overrides the config file).
+    #[arg(long, help_heading = "Reports")]
+    pub no_charts: bool,
+    /// Write the per-request records and the summary as CSV into the results directory.
+    #[arg(long, overrides_with = "no_csv", help_heading = "Reports")]
+    pub csv: bool,
+    /// Do not write CSV files (overrides the config file).
+    #[arg(long, help_heading = "Reports")]
+    pub no_csv: bool,
+    /// Progress as a plain line every few seconds instead of a bar.
+    #[arg(long, help_heading = "Reports")]
+    pub quiet: bool,
+    /// Live progress on stderr: auto (a bar on a terminal, plain lines otherwise or with NO_COLOR), bar,
+    /// plain, off [default: auto].
+    #[arg(long, value_name = "MODE", help_heading = "Reports")]
+    pub progress: Option<String>,
+}
+
+impl LoadTestArgs {
+    /// `--charts` / `--no-charts`, if either was given.
+    pub fn charts_flag(&self) -> Option<bool> {
+        flag(self.charts, self.no_charts)
+    }
+
+    /// `--csv` / `--no-csv`, if either was given.
+    pub fn csv_flag(&self) -> Option<bool> {
+        flag(self.csv, self.no_csv)
+    }
+}
+
+fn flag(on: bool, off: bool) -> Option<bool> {
+    if on {
+        Some(true)
+    } else if off {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `report` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A results directory a load test wrote (its `*_requests.jsonl`, `*_run.json`, `*_summary.json`).
+    #[arg(value_name = "RESULTS_DIR")]
+    pub dir: PathBuf,
+    /// Compare with the runs in this results directory: the change per metric.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Reports to rebuild: any of table, csv, charts, all, none [default: all].
+    #[arg(long, value_name = "LIST")]
+    pub output_format: Option<String>,
+    /// Write the CSV files and charts here instead of RESULTS_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `serve-sim` flags.

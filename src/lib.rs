@@ -11,7 +11,8 @@
 //!  run() ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
 //!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (awc)
 //!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
-//!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files
+//!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files (+ table, CSV, SVG charts on request)
+//!  launcher, collector ──ProgressEvent──▶ Progress (own arbiter: live progress on stderr)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
 //! ```
@@ -81,7 +82,7 @@ pub mod tokenizer;
 #[doc(hidden)]
 pub mod workload;
 
-pub use actors::{ClientActor, ClientPool, Collector, RequestsLauncher};
+pub use actors::{ClientActor, ClientPool, Collector, Progress, RequestsLauncher};
 pub use backend::openai::{OpenAiChatClient, OpenAiConfig};
 pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};

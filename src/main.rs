@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use llmperf_actors::cli::{Cli, Command, MergeArgs, SimArgs};
+use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
 use llmperf_actors::sim::{FaultRule, SimConfig};
 use llmperf_actors::{Error, Settings};
 
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
         Some(Command::Merge(args)) => merge(&args),
+        Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             Settings::load_correctness(&args, &env)
@@ -47,6 +48,22 @@ fn merge(args: &MergeArgs) -> Result<(), Error> {
             println!("Wrote {}", f.display());
         }
     }
+    Ok(())
+}
+
+fn report(args: &ReportArgs) -> Result<(), Error> {
+    let mut outputs = llmperf_actors::report::ReportOutputs::default();
+    let formats = args.output_format.clone().unwrap_or_else(|| "all".into());
+    outputs
+        .set_formats(&[formats])
+        .map_err(|e| Error::Config(format!("--output-format: {e}")))?;
+    let text = llmperf_actors::report::rebuild::report_dir(
+        &args.dir,
+        args.baseline.as_deref(),
+        args.out.as_deref(),
+        &outputs,
+    )?;
+    print!("{text}");
     Ok(())
 }
 

@@ -152,3 +152,27 @@ pub struct RequestResult {
     /// The request as it was sent.
     pub request_config: RequestConfig,
 }
+
+/// Launcher / collector → `Progress` actor: one tiny event per launch and per recorded result (O(1) to
+/// handle). No reply.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+#[rtype(result = "()")]
+pub enum ProgressEvent {
+    /// The launcher sent a request (it is in flight).
+    Launched,
+    /// The collector recorded a finished request.
+    Recorded {
+        /// Whether it succeeded.
+        ok: bool,
+        /// Its output tokens (0 when it failed).
+        output_tokens: u64,
+        /// Part of the warm-up.
+        warmup: bool,
+    },
+}
+
+/// Runner → `Progress` actor: the run is over; draw the last state and clear the bar. Replies when done, so
+/// the summary is printed after it.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct FinishProgress;

@@ -13,13 +13,14 @@ use actix::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::actors::progress::{Progress, ProgressPlan};
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
-use crate::messages::{FinishRun, PreparedRequest, RunRequests};
+use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunRequests};
 use crate::report::{
     CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
 };
-use crate::report::{LoadOptions, SweepKind, SweepProgress};
+use crate::report::{LoadOptions, ReportOutputs, SweepKind, SweepProgress};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
@@ -451,7 +452,8 @@ fn run_plans(
             if let Some(step) = &step {
                 if sweep.group() != Some(step.group.as_str()) {
                     sweep.finish(settings.results_dir.as_deref())?;
-                    sweep = SweepProgress::start(&step.group, step.kind);
+                    sweep = SweepProgress::start(&step.group, step.kind)
+                        .with_chart(settings.report.charts);
                 } else if sweep.stopped() {
                     continue;
                 }
@@ -461,6 +463,7 @@ fn run_plans(
                 &tokenizer,
                 factory.clone(),
                 settings.use_server_token_counts,
+                &settings.report,
             )
             .await?;
             if let Some(step) = step {
@@ -475,6 +478,10 @@ fn run_plans(
             out.push(summary);
         }
         sweep.finish(settings.results_dir.as_deref())?;
+        if out.len() > 1 && settings.report.table {
+            let summaries: Vec<&Map<String, Value>> = out.iter().map(|s| &s.summary).collect();
+            print!("{}", crate::report::table::runs_table(&summaries));
+        }
         Ok(out)
     });
     drop(sim);
@@ -521,6 +528,7 @@ async fn run_one(
     tokenizer: &Tokenizer,
     factory: ClientFactory,
     server_counts: bool,
+    outputs: &ReportOutputs,
 ) -> Result<RunSummary, Error> {
     let shape = plan.shape;
     log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
@@ -533,14 +541,30 @@ async fn run_one(
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
-    let collector = Collector::new(plan.kind, tokenizer.clone(), log)
+    let progress = Progress::start_own_arbiter(
+        ProgressPlan {
+            label: plan.base_name.clone(),
+            total: (shape.limit != usize::MAX).then_some(shape.limit as u64),
+            duration_s: Some(shape.timeout.as_secs_f64()),
+        },
+        outputs.progress,
+    );
+    let mut collector = Collector::new(plan.kind, tokenizer.clone(), log)
         .with_shard(plan.shard)
         .with_server_counts(server_counts)
-        .start_on_own_thread();
+        .with_outputs(*outputs);
+    if let Some((p, _)) = &progress {
+        collector = collector.with_progress(p.clone().recipient());
+    }
+    let collector = collector.start_on_own_thread();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
-    let launcher = RequestsLauncher::new(pool.recipients()).start();
+    let mut launcher = RequestsLauncher::new(pool.recipients());
+    if let Some((p, _)) = &progress {
+        launcher = launcher.with_progress(p.clone().recipient());
+    }
+    let launcher = launcher.start();
     match &shape.schedule {
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
@@ -578,6 +602,12 @@ async fn run_one(
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
+    if let Some((p, arbiter)) = progress {
+        // The collector sent its last `Recorded` event before answering `FinishRun`, so the final line counts
+        // every result.
+        let _ = p.send(FinishProgress).await;
+        arbiter.stop();
+    }
     drop(pool);
     if let (Some(mut run_file), Some(dir)) = (plan.run_file, &results_dir) {
         run_file.finish(finished.started, finished.ended, finished.launched as u64);

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::backend::LlmApi;
 use crate::cli::LoadTestArgs;
 use crate::metrics::{Slo, parse_seconds};
-use crate::report::sanitize_base_name;
+use crate::report::{ProgressMode, ReportOutputs, sanitize_base_name};
 use crate::shard::Shard;
 use crate::sim::SimConfig;
 use crate::workload::schedule::Arrival;
@@ -156,6 +156,11 @@ struct RawSettings {
     sweep_max_error_rate: Option<f64>,
     sweep_max_e2e_p99: Option<Value>,
     slo: Option<Value>,
+    output_format: Option<Value>,
+    charts: Option<bool>,
+    csv: Option<bool>,
+    quiet: Option<bool>,
+    progress: Option<String>,
 }
 
 /// Prompt pool of a `--duration` run: requests reuse these prompts cyclically.
@@ -254,6 +259,9 @@ pub struct Settings {
     pub tokenizer: Option<PathBuf>,
     /// `number_output_tokens` from the server's usage where present.
     pub use_server_token_counts: bool,
+    /// The table, CSV, charts and progress to produce (`--output-format`, `--charts`, `--csv`, `--quiet`,
+    /// `--progress`).
+    pub report: ReportOutputs,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -471,7 +479,56 @@ fn apply_cli(
         .set_override_option(
             "use_server_token_counts",
             a.use_server_token_counts.then_some(true),
-        )
+        )?
+        .set_override_option("output_format", a.output_format.clone())?
+        .set_override_option("charts", a.charts_flag())?
+        .set_override_option("csv", a.csv_flag())?
+        .set_override_option("quiet", a.quiet.then_some(true))?
+        .set_override_option("progress", a.progress.clone())
+}
+
+/// The reports to produce: `output_format` (a list or comma-separated names), then `charts` / `csv`, then
+/// `progress` (`quiet` makes the automatic mode plain lines).
+fn report_outputs(
+    formats: Option<Value>,
+    charts: Option<bool>,
+    csv: Option<bool>,
+    quiet: Option<bool>,
+    progress: Option<String>,
+) -> Result<ReportOutputs, Error> {
+    let mut o = ReportOutputs::default();
+    if let Some(v) = formats {
+        let list: Vec<String> = match v {
+            Value::String(s) => vec![s],
+            Value::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Value::String(s) => Ok(s),
+                    other => Err(Error::Config(format!(
+                        "output_format: {other} is not a name; use table, csv, charts, all or none"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            other => {
+                return Err(Error::Config(format!(
+                    "output_format: {other} is not a list of names; use e.g. [table, csv, charts]"
+                )));
+            }
+        };
+        o.set_formats(&list)
+            .map_err(|e| Error::Config(format!("output_format / --output-format: {e}")))?;
+    }
+    o.charts = charts.unwrap_or(o.charts);
+    o.csv = csv.unwrap_or(o.csv);
+    if let Some(p) = progress {
+        o.progress = p
+            .parse()
+            .map_err(|e| Error::Config(format!("progress / --progress: {e}")))?;
+    }
+    if quiet == Some(true) && o.progress == ProgressMode::Auto {
+        o.progress = ProgressMode::Plain;
+    }
+    Ok(o)
 }
 
 /// A duration given as seconds (number) or text (`500ms`, `2s`).
@@ -760,6 +817,13 @@ impl RawSettings {
             insecure: self.insecure.unwrap_or(false),
             tokenizer,
             use_server_token_counts: self.use_server_token_counts.unwrap_or(false),
+            report: report_outputs(
+                self.output_format,
+                self.charts,
+                self.csv,
+                self.quiet,
+                self.progress,
+            )?,
         })
     }
 }

@@ -12,9 +12,11 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use crate::backend::RequestConfig;
-use crate::messages::{FinishRun, RequestCompleted};
+use crate::messages::{FinishRun, ProgressEvent, RequestCompleted};
 use crate::metrics::{Metrics, OutputCount, StartTimes, compute_metrics_counted};
-use crate::report::{self, CorrectnessRecord, Outcome, RequestLog, RunKind, RunSummary};
+use crate::report::{
+    self, CorrectnessRecord, Outcome, ReportOutputs, RequestLog, RunKind, RunSummary,
+};
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 
@@ -36,6 +38,12 @@ pub struct Collector {
     special_tokens: u64,
     /// Load test: gaps between content chunks of the successful measured requests, pooled.
     gaps: Vec<f32>,
+    /// Load test: `(index in the whole run, max_tokens)` of each record, for the tables, CSV and charts.
+    requested: Vec<(u64, Option<u64>)>,
+    /// The table, CSV and charts to produce at the end.
+    outputs: ReportOutputs,
+    /// Told of every recorded result (live progress).
+    progress: Option<Recipient<ProgressEvent>>,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -61,6 +69,9 @@ impl Collector {
             records: Vec::new(),
             scored: Vec::new(),
             gaps: Vec::new(),
+            requested: Vec::new(),
+            outputs: ReportOutputs::default(),
+            progress: None,
             server_counts: false,
             special_tokens,
             tokenizer,
@@ -78,6 +89,18 @@ impl Collector {
     /// otherwise); `output_tokens_source` in each record says which.
     pub fn with_server_counts(mut self, on: bool) -> Self {
         self.server_counts = on;
+        self
+    }
+
+    /// Produces these reports at the end of a load test (default: the table only).
+    pub fn with_outputs(mut self, outputs: ReportOutputs) -> Self {
+        self.outputs = outputs;
+        self
+    }
+
+    /// Sends [`ProgressEvent::Recorded`] to `progress` for every result.
+    pub fn with_progress(mut self, progress: Recipient<ProgressEvent>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -168,12 +191,29 @@ impl Handler<RequestCompleted> for Collector {
             request_config: &request.config,
             outcome,
         });
+        if let Some(p) = &self.progress {
+            p.do_send(ProgressEvent::Recorded {
+                ok: metrics.is_ok(),
+                output_tokens: if metrics.is_ok() {
+                    metrics.number_output_tokens
+                } else {
+                    0
+                },
+                warmup: metrics.warmup,
+            });
+        }
         if outcome.is_none() && metrics.is_ok() && !metrics.warmup {
             self.gaps
                 .extend_from_slice(&response.measured.timings.chunk_gaps_s);
         }
         match outcome {
-            None => self.records.push(metrics),
+            None => {
+                self.requested.push((
+                    self.shard.global_index(index) as u64,
+                    report::records::max_tokens_of(&request.config.sampling_params),
+                ));
+                self.records.push(metrics)
+            }
             Some(outcome) => self.scored.push(CorrectnessRecord {
                 metrics,
                 generated_text: text,
@@ -217,11 +257,36 @@ impl Handler<FinishRun> for Collector {
                     self.gaps.iter().map(|&g| f64::from(g)),
                 ));
                 let summary = report::llmperf_summary_object(info, &stats, timestamp);
-                let text = report::print_summary(info, &stats);
+                let mut text = report::print_summary(info, &stats);
                 let measured: Vec<Metrics> =
                     self.records.iter().filter(|m| !m.warmup).cloned().collect();
                 let written = info.results_dir.as_ref().map(|dir| {
                     report::write_final_files(dir, &info.base_name, &summary, &measured)
+                });
+                // The extras come after the llmperf files: a failure here loses none of those.
+                let records: Vec<report::ReportRecord> = self
+                    .records
+                    .iter()
+                    .zip(&self.requested)
+                    .map(|(m, &(index, max_tokens))| report::ReportRecord {
+                        index,
+                        metrics: m.clone(),
+                        max_tokens,
+                    })
+                    .collect();
+                let extras = report::rebuild::render_run(
+                    info.results_dir.as_deref(),
+                    &info.base_name,
+                    &stats,
+                    &records,
+                    &self.outputs,
+                );
+                text.push_str(&extras.text);
+                let written = written.map(|w| {
+                    w.map(|mut files| {
+                        files.extend(extras.files);
+                        files
+                    })
                 });
                 (summary, text, info.results_dir.clone(), written)
             }

@@ -26,8 +26,8 @@ use tokio::sync::oneshot;
 use super::pacer::{Dispatch, Pacer, PacerDone};
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::messages::{
-    ExecuteRequest, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
-    RunFinished, RunRequests, SubscribeResults,
+    ExecuteRequest, GetNextReady, LaunchRequest, PreparedRequest, ProgressEvent, RequestCompleted,
+    RequestResult, RunFinished, RunRequests, SubscribeResults,
 };
 use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
 use crate::tokenizer::{TokenCount, Tokenizer};
@@ -40,6 +40,8 @@ pub struct RequestsLauncher {
     created: Instant,
     run: Option<Run>,
     single: Single,
+    /// Told of every run request sent (live progress).
+    progress: Option<Recipient<ProgressEvent>>,
 }
 
 /// State of the run in progress.
@@ -114,6 +116,7 @@ impl RequestsLauncher {
             created: Instant::now(),
             run: None,
             single: Single::default(),
+            progress: None,
         }
     }
 
@@ -123,11 +126,20 @@ impl RequestsLauncher {
         self
     }
 
+    /// Sends [`ProgressEvent::Launched`] to `progress` for every run request sent.
+    pub fn with_progress(mut self, progress: Recipient<ProgressEvent>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     fn send(&mut self, slot: usize, origin: Origin, ctx: &mut Context<Self>) {
         let config = match &origin {
             Origin::Run { request, .. } => request.config.clone(),
             Origin::Single { config } => config.clone(),
         };
+        if let (Some(p), Origin::Run { .. }) = (&self.progress, &origin) {
+            p.do_send(ProgressEvent::Launched);
+        }
         let send = self.clients[slot].send(ExecuteRequest { config });
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(send)

@@ -5,13 +5,16 @@
 //!                               │  ◀──────── ClientResponse ───────────┘
 //!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
 //!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//!  launcher, collector ──ProgressEvent──▶ Progress (own arbiter: live progress on stderr)
 //! ```
 
 pub mod client;
 pub mod collector;
 pub mod launcher;
 pub mod pacer;
+pub mod progress;
 
 pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;
 pub use launcher::RequestsLauncher;
+pub use progress::Progress;

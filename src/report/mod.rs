@@ -5,16 +5,25 @@
 //! - `B_requests.jsonl` — one line per request as it completes (metrics, generated text, request config), so a
 //!   crash loses nothing that was measured;
 //! - `B_summary.json` and `B_individual_responses.json` — the original's files, written atomically at the end;
-//! - `B_run.json` — the load test's settings and wall-clock window, which `merge` uses to join shards.
+//! - `B_run.json` — the load test's settings and wall-clock window, which `merge` uses to join shards;
+//! - on request (`--csv`, `--charts`): `B_requests.csv`, `B_summary_table.csv` and SVG charts; the summary
+//!   table goes to stdout after the original's summary. `llmperf-actors report DIR` rebuilds them all.
 
+pub mod charts;
+pub mod compare;
 mod console;
 mod correctness;
+pub mod csv;
 mod llmperf;
 mod log_file;
 pub mod merge;
 mod names;
+mod outputs;
+pub mod rebuild;
+pub mod records;
 pub mod run_file;
 mod sweep;
+pub mod table;
 
 pub use console::print_summary;
 pub use correctness::{
@@ -28,6 +37,8 @@ pub use llmperf::{
 pub use log_file::RequestLog;
 pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
+pub use outputs::{ProgressMode, ReportOutputs};
+pub use records::ReportRecord;
 pub use run_file::RunFile;
 pub use sweep::{SweepKind, SweepProgress};
 

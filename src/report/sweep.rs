@@ -34,6 +34,8 @@ pub struct SweepProgress {
     kind: Option<SweepKind>,
     steps: Vec<Value>,
     stopped: Option<String>,
+    /// Also draw the latency-vs-throughput chart when finishing.
+    chart: bool,
 }
 
 /// Keys copied from each step's summary into the sweep summary.
@@ -80,6 +82,12 @@ impl SweepProgress {
             kind: Some(kind),
             ..Default::default()
         }
+    }
+
+    /// Draws `G_sweep_latency_vs_throughput.svg` beside the sweep summary when `on`.
+    pub fn with_chart(mut self, on: bool) -> SweepProgress {
+        self.chart = on;
+        self
     }
 
     /// The sweep's name, if one is in progress.
@@ -206,6 +214,13 @@ impl SweepProgress {
                 }
             })?;
             println!("Wrote {}", path.display());
+            if self.chart {
+                let kind = self.kind.map_or("step", SweepKind::name);
+                match super::charts::write_sweep_chart(dir, group, &self.steps, kind) {
+                    Ok(p) => println!("Wrote {}", p.display()),
+                    Err(e) => log::error!("writing the sweep chart of {group}: {e}"),
+                }
+            }
         }
         self.steps.clear();
         Ok(())

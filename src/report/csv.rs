@@ -1,0 +1,102 @@
+//! CSV files for spreadsheets and pandas (RFC 4180: comma-separated, `"`-quoted when needed, `\n` line ends):
+//!
+//! - `B_requests.csv`: one row per request — `index`, every key of the per-request record in the log's order,
+//!   then `max_tokens`; empty cells for null;
+//! - `B_summary_table.csv`: one row per metric — `metric`, `count`, p25…p99, p999, mean, min, max, stddev, in
+//!   the metric's own unit (seconds, tokens, tokens/s), as in `_summary.json`.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::llmperf::Stats;
+use super::records::ReportRecord;
+
+/// Quotes a CSV field when it holds a comma, a quote or a line break.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn value_field(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => field(s),
+        Value::Number(n) => n.to_string(),
+        other => field(&other.to_string()),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or(String::new(), |x| format!("{x:?}"))
+}
+
+/// The per-request CSV.
+pub fn requests_csv(records: &[ReportRecord]) -> String {
+    let mut out = String::new();
+    let rows: Vec<serde_json::Map<String, Value>> = records
+        .iter()
+        .map(|r| match serde_json::to_value(&r.metrics) {
+            Ok(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        })
+        .collect();
+    let keys: Vec<String> = rows
+        .first()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut header = vec!["index".to_string()];
+    header.extend(keys.iter().cloned());
+    header.push("max_tokens".into());
+    let _ = writeln!(out, "{}", header.join(","));
+    for (r, m) in records.iter().zip(&rows) {
+        let mut cells = vec![r.index.to_string()];
+        cells.extend(
+            keys.iter()
+                .map(|k| m.get(k).map_or(String::new(), value_field)),
+        );
+        cells.push(r.max_tokens.map_or(String::new(), |t| t.to_string()));
+        let _ = writeln!(out, "{}", cells.join(","));
+    }
+    out
+}
+
+/// The per-metric summary CSV.
+pub fn summary_csv(stats: &Stats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "metric,p25,p50,p75,p90,p95,p99,p999,mean,min,max,stddev"
+    );
+    let mut series: Vec<(&str, &crate::metrics::SeriesStats)> =
+        stats.series.iter().map(|(n, s, _)| (*n, s)).collect();
+    if let Some(g) = &stats.load.inter_chunk_gap_s {
+        series.push(("inter_chunk_gap_s", g));
+    }
+    for (name, s) in series {
+        let mut cells = vec![name.to_string()];
+        cells.extend(s.quantiles.iter().map(|(_, v)| num(*v)));
+        cells.extend([s.p999, s.mean, s.min, s.max, s.stddev].map(num));
+        let _ = writeln!(out, "{}", cells.join(","));
+    }
+    out
+}
+
+/// Writes `B_requests.csv` and `B_summary_table.csv` into `dir`; returns their paths.
+pub fn write_csv_files(
+    dir: &Path,
+    base_name: &str,
+    stats: &Stats,
+    records: &[ReportRecord],
+) -> std::io::Result<Vec<PathBuf>> {
+    let requests = dir.join(format!("{base_name}_requests.csv"));
+    super::write_atomically(&requests, requests_csv(records).as_bytes())?;
+    let summary = dir.join(format!("{base_name}_summary_table.csv"));
+    super::write_atomically(&summary, summary_csv(stats).as_bytes())?;
+    Ok(vec![requests, summary])
+}

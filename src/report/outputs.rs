@@ -1,0 +1,121 @@
+//! Which reports a run produces besides the llmperf JSON files (always written): the summary table on
+//! stdout, CSV files and SVG charts in the results directory, and how live progress is shown.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How live progress is shown while a run is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// A bar when stdout and stderr are terminals and `NO_COLOR` is unset; plain lines otherwise.
+    #[default]
+    Auto,
+    /// Always the bar (it is drawn on stderr).
+    Bar,
+    /// A plain line on stderr every few seconds and one at the end.
+    Plain,
+    /// Nothing.
+    Off,
+}
+
+impl FromStr for ProgressMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ProgressMode::Auto),
+            "bar" => Ok(ProgressMode::Bar),
+            "plain" => Ok(ProgressMode::Plain),
+            "off" | "none" => Ok(ProgressMode::Off),
+            other => Err(format!(
+                "unknown progress mode '{other}': use auto, bar, plain or off"
+            )),
+        }
+    }
+}
+
+/// The reports to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOutputs {
+    /// The summary table (and warnings) after the original's summary on stdout.
+    pub table: bool,
+    /// `B_requests.csv` and `B_summary_table.csv` in the results directory.
+    pub csv: bool,
+    /// SVG charts in the results directory.
+    pub charts: bool,
+    /// Live progress.
+    pub progress: ProgressMode,
+}
+
+impl Default for ReportOutputs {
+    /// The table and progress; CSV and charts are asked for with `--csv` / `--charts` (or `output_format`).
+    fn default() -> Self {
+        ReportOutputs {
+            table: true,
+            csv: false,
+            charts: false,
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
+impl ReportOutputs {
+    /// Sets `table`, `csv` and `charts` from an `--output-format` list: names among `table`, `csv`, `charts`
+    /// (`svg`), `all`, or `none`, separated by commas.
+    pub fn set_formats(&mut self, list: &[String]) -> Result<(), String> {
+        self.table = false;
+        self.csv = false;
+        self.charts = false;
+        for name in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            match name.to_ascii_lowercase().as_str() {
+                "table" => self.table = true,
+                "csv" => self.csv = true,
+                "charts" | "svg" => self.charts = true,
+                "all" => (self.table, self.csv, self.charts) = (true, true, true),
+                "none" | "" => {}
+                other => {
+                    return Err(format!(
+                        "unknown output format '{other}': use table, csv, charts, all or none"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ReportOutputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.table, "table"),
+            (self.csv, "csv"),
+            (self.charts, "charts"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect();
+        if names.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", names.join(","))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_reject_unknown_names() {
+        let mut o = ReportOutputs::default();
+        o.set_formats(&["csv,charts".into()]).unwrap();
+        assert_eq!((o.table, o.csv, o.charts), (false, true, true));
+        o.set_formats(&["all".into()]).unwrap();
+        assert_eq!(o.to_string(), "table,csv,charts");
+        o.set_formats(&["none".into()]).unwrap();
+        assert_eq!(o.to_string(), "none");
+        assert!(o.set_formats(&["pdf".into()]).unwrap_err().contains("pdf"));
+        assert_eq!("plain".parse::<ProgressMode>(), Ok(ProgressMode::Plain));
+        assert!("x".parse::<ProgressMode>().is_err());
+    }
+}

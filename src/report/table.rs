@@ -1,0 +1,269 @@
+//! The summary table printed after the original's summary block: one row per metric with p50/p90/p95/p99,
+//! mean and max; the run totals; warnings with advice; and one compact table across the runs of a config
+//! matrix or a sweep. Plain ASCII (Markdown-style) so it reads the same on a terminal, in a log or in a
+//! pipe — no escape codes, no dependence on the terminal's width.
+
+use std::fmt::Write;
+
+use comfy_table::{CellAlignment, Table, presets};
+use serde_json::{Map, Value};
+
+use super::llmperf::Stats;
+use super::records::ReportRecord;
+use crate::metrics::SeriesStats;
+
+/// How a metric is shown: its row label, the series it comes from, and the scale to its unit.
+pub(crate) struct Row {
+    /// Row label, with its unit.
+    pub label: &'static str,
+    /// The series name in [`Stats::series`] (and the summary's `results_{name}_…` keys).
+    pub series: &'static str,
+    /// Multiplier from the series' unit (seconds, tokens) to the label's unit.
+    pub scale: f64,
+    /// Only shown for open-loop runs.
+    pub open_loop_only: bool,
+}
+
+/// The metric rows of the table, in order.
+pub(crate) const ROWS: [Row; 10] = [
+    row("TTFT (ms)", "ttft_s", 1e3, false),
+    row("ITL (ms)", "inter_token_latency_s", 1e3, false),
+    row("TPOT (ms)", "tpot_s", 1e3, false),
+    row("E2E latency (ms)", "end_to_end_latency_s", 1e3, false),
+    row(
+        "Output throughput (tok/s/req)",
+        "request_output_throughput_token_per_s",
+        1.0,
+        false,
+    ),
+    row("Input tokens", "number_input_tokens", 1.0, false),
+    row("Output tokens", "number_output_tokens", 1.0, false),
+    row("Scheduled TTFT (ms)", "scheduled_ttft_s", 1e3, true),
+    row(
+        "Scheduled E2E (ms)",
+        "scheduled_end_to_end_latency_s",
+        1e3,
+        true,
+    ),
+    row("Dispatch delay (ms)", "dispatch_delay_s", 1e3, true),
+];
+
+const fn row(label: &'static str, series: &'static str, scale: f64, open_loop_only: bool) -> Row {
+    Row {
+        label,
+        series,
+        scale,
+        open_loop_only,
+    }
+}
+
+/// The quantile columns of the table (labels as in [`SeriesStats::quantiles`]).
+const COLUMNS: [&str; 4] = ["p50", "p90", "p95", "p99"];
+
+/// A number for a table cell: 1 decimal, or `-` when absent.
+pub(crate) fn cell(v: Option<f64>, scale: f64) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{:.1}", x * scale),
+        _ => "-".into(),
+    }
+}
+
+fn quantile(s: &SeriesStats, label: &str) -> Option<f64> {
+    s.quantiles
+        .iter()
+        .find(|(l, _)| *l == label)
+        .and_then(|(_, v)| *v)
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::ASCII_MARKDOWN).force_no_tty();
+    t.set_header(header.to_vec());
+    t
+}
+
+fn align_numbers(t: &mut Table, from: usize) {
+    let n = t.column_count();
+    for i in from..n {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// The metric table of one run: p50/p90/p95/p99/mean/max per metric, over the successful measured requests.
+pub fn metrics_table(stats: &Stats) -> String {
+    let open = stats.load.target_request_rate.is_some();
+    let mut t = new_table(&["Metric", "p50", "p90", "p95", "p99", "mean", "max"]);
+    for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
+        let Some((_, s, _)) = stats.series.iter().find(|(n, _, _)| *n == r.series) else {
+            continue;
+        };
+        let mut cells = vec![r.label.to_string()];
+        cells.extend(COLUMNS.iter().map(|c| cell(quantile(s, c), r.scale)));
+        cells.push(cell(s.mean, r.scale));
+        cells.push(cell(s.max, r.scale));
+        t.add_row(cells);
+    }
+    align_numbers(&mut t, 1);
+    t.to_string()
+}
+
+/// The run totals: requests, errors, wall time, throughputs, goodput.
+pub fn totals_table(stats: &Stats) -> String {
+    let l = &stats.load;
+    let mut t = new_table(&["Total", "value"]);
+    let mut add = |k: &str, v: String| {
+        t.add_row(vec![k.to_string(), v]);
+    };
+    add("Requests", stats.num_requests_started.to_string());
+    add("Completed", stats.num_completed_requests.to_string());
+    add(
+        "Errors",
+        format!(
+            "{} ({:.1} %)",
+            stats.number_errors,
+            stats.error_rate * 100.0
+        ),
+    );
+    add("Elapsed (s)", format!("{:.2}", stats.elapsed_s));
+    add(
+        "Output throughput (tok/s)",
+        format!("{:.1}", stats.mean_output_throughput_token_per_s),
+    );
+    add(
+        "Input throughput (tok/s)",
+        format!("{:.1}", l.input_token_throughput_token_per_s),
+    );
+    add(
+        "Request throughput (req/s)",
+        format!("{:.3}", l.request_throughput_per_s),
+    );
+    if let Some(target) = l.target_request_rate {
+        add(
+            "Request rate target / achieved (req/s)",
+            format!("{target} / {}", cell(l.achieved_request_rate, 1.0)),
+        );
+    }
+    if let (Some(slo), Some(f)) = (&l.slo, l.goodput_fraction) {
+        add(
+            &format!("Goodput ({slo})"),
+            format!(
+                "{:.1} %, {:.3} req/s",
+                f * 100.0,
+                l.goodput_request_rate.unwrap_or(0.0)
+            ),
+        );
+    }
+    if l.warmup_requests > 0 {
+        add("Warm-up requests (excluded)", l.warmup_requests.to_string());
+    }
+    align_numbers(&mut t, 1);
+    t.to_string()
+}
+
+/// Things that look wrong in a run, each with advice. `records` are the run's records (warm-up included; it
+/// is skipped), with the `max_tokens` each request asked for.
+pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
+    let mut out = Vec::new();
+    let l = &stats.load;
+    if stats.num_requests_started > 0 && stats.error_rate > 0.05 {
+        out.push(format!(
+            "error rate {:.1} % ({} of {} requests failed, codes {}) — check the endpoint's logs, the API key, \
+             --timeout, or lower the concurrency / request rate",
+            stats.error_rate * 100.0,
+            stats.number_errors,
+            stats.num_requests_started,
+            stats.error_code_frequency()
+        ));
+    }
+    let measured = records.iter().filter(|r| !r.metrics.warmup).count() as f64;
+    if l.target_request_rate.is_some()
+        && measured > 0.0
+        && (l.late_dispatches as f64 / measured > 0.05 || l.max_dispatch_delay_s > 0.010)
+    {
+        out.push(format!(
+            "the client fell behind the schedule: {} of {} requests went out more than 1 ms late (max {:.1} ms) — \
+             the rate is too high for this machine, or --max-concurrency queues requests; compare the scheduled \
+             latencies with the actual ones",
+            l.late_dispatches,
+            measured,
+            l.max_dispatch_delay_s * 1e3
+        ));
+    }
+    if let Some(ratio) = l.output_tokens_vs_server_ratio
+        && (ratio - 1.0).abs() > 0.03
+    {
+        out.push(format!(
+            "the server's token counts disagree with the tokenizer's by {:+.1} % — pass the model's own \
+             tokenizer (--tokenizer PATH) or --use-server-token-counts",
+            (ratio - 1.0) * 100.0
+        ));
+    }
+    let ok: Vec<&ReportRecord> = records
+        .iter()
+        .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
+        .collect();
+    if !ok.is_empty() && ok.iter().all(|r| r.hit_max_tokens()) {
+        out.push(
+            "every response stopped at max_tokens — output lengths are the cap you set, not the model's; raise \
+             --mean-output-tokens to measure natural lengths, or keep it to measure fixed-length generation"
+                .into(),
+        );
+    }
+    out
+}
+
+/// The whole block printed after the original's summary: metric table, totals, warnings.
+pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nSummary (successful requests)");
+    let _ = writeln!(out, "{}\n", metrics_table(stats));
+    let _ = writeln!(out, "{}", totals_table(stats));
+    for w in warnings(stats, records) {
+        let _ = writeln!(out, "Warning: {w}");
+    }
+    out
+}
+
+/// One compact table across runs (a config matrix or a sweep), from their `_summary.json` objects.
+pub fn runs_table(summaries: &[&Map<String, Value>]) -> String {
+    let mut t = new_table(&[
+        "Run",
+        "conc.",
+        "rate",
+        "req/s",
+        "out tok/s",
+        "TTFT p50 (ms)",
+        "TTFT p99 (ms)",
+        "E2E p50 (ms)",
+        "E2E p99 (ms)",
+        "errors",
+    ]);
+    for s in summaries {
+        let f = |k: &str| s.get(k).and_then(Value::as_f64);
+        let name = s
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim_end_matches("_summary");
+        t.add_row(vec![
+            name.to_string(),
+            s.get("num_concurrent_requests")
+                .map_or("-".into(), ToString::to_string),
+            f("results_target_request_rate").map_or("-".into(), |r| r.to_string()),
+            format!(
+                "{:.3}",
+                f("results_request_throughput_per_s").unwrap_or(0.0)
+            ),
+            cell(f("results_mean_output_throughput_token_per_s"), 1.0),
+            cell(f("results_ttft_s_quantiles_p50"), 1e3),
+            cell(f("results_ttft_s_quantiles_p99"), 1e3),
+            cell(f("results_end_to_end_latency_s_quantiles_p50"), 1e3),
+            cell(f("results_end_to_end_latency_s_quantiles_p99"), 1e3),
+            format!("{:.1} %", f("results_error_rate").unwrap_or(0.0) * 100.0),
+        ]);
+    }
+    align_numbers(&mut t, 1);
+    format!("\nAll runs\n{t}\n")
+}

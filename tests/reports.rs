@@ -1,0 +1,234 @@
+//! The summary table, CSV and charts for a scripted set of records: exact numbers, snapshots, valid SVG.
+
+use llmperf_actors::metrics::{StartTimes, compute_metrics};
+use llmperf_actors::report::records::ReportRecord;
+use llmperf_actors::report::{charts, csv, summarize, table};
+use llmperf_actors::{Measured, StreamTimings, Usage};
+use serde_json::Value;
+
+/// Four successful requests (TTFT 0.1…0.4 s, e2e 1…4 s, 10…40 generated tokens, 10 ms apart in start) and one
+/// that failed with HTTP 500. Each asked for max_tokens = 100.
+fn records() -> Vec<ReportRecord> {
+    let mut out = Vec::new();
+    for i in 1..=4u64 {
+        let f = i as f64;
+        let m = Measured {
+            timings: StreamTimings {
+                first_content_s: Some(0.1 * f),
+                first_token_s: None,
+                last_content_s: Some(f - 0.05),
+                end_s: f,
+                data_events: 10 * i,
+                chunk_gaps_s: Vec::new(),
+            },
+            usage: Usage::default(),
+            error: None,
+        };
+        // 10·i generated tokens + BOS.
+        let metrics = compute_metrics(&m, 10 * i + 1, 100, 101, StartTimes::unscheduled(0.01 * f));
+        out.push(ReportRecord {
+            index: i - 1,
+            metrics,
+            max_tokens: Some(100),
+        });
+    }
+    let failed = Measured {
+        timings: StreamTimings::default(),
+        usage: Usage::default(),
+        error: Some((Value::from(500), "boom, \"quoted\"".into())),
+    };
+    out.push(ReportRecord {
+        index: 4,
+        metrics: compute_metrics(&failed, 0, 100, 101, StartTimes::unscheduled(0.05)),
+        max_tokens: Some(100),
+    });
+    out
+}
+
+fn stats(records: &[ReportRecord]) -> llmperf_actors::report::Stats {
+    let metrics: Vec<_> = records.iter().map(|r| r.metrics.clone()).collect();
+    summarize(&metrics, 5.0)
+}
+
+#[test]
+fn table_snapshot_with_fixed_numbers() {
+    let r = records();
+    let text = table::summary_tables(&stats(&r), &r);
+    let want = "
+Summary (successful requests)
+| Metric                        |    p50 |    p90 |    p95 |    p99 |   mean |    max |
+|-------------------------------|--------|--------|--------|--------|--------|--------|
+| TTFT (ms)                     |  250.0 |  370.0 |  385.0 |  397.0 |  250.0 |  400.0 |
+| ITL (ms)                      |   97.9 |   98.6 |   98.7 |   98.7 |   97.4 |   98.8 |
+| TPOT (ms)                     |   93.9 |   98.4 |   99.2 |   99.8 |   95.0 |  100.0 |
+| E2E latency (ms)              | 2500.0 | 3700.0 | 3850.0 | 3970.0 | 2500.0 | 4000.0 |
+| Output throughput (tok/s/req) |   10.4 |   10.8 |   10.9 |   11.0 |   10.5 |   11.0 |
+| Input tokens                  |  100.0 |  100.0 |  100.0 |  100.0 |  100.0 |  100.0 |
+| Output tokens                 |   26.0 |   38.0 |   39.5 |   40.7 |   26.0 |   41.0 |
+
+| Total                      |      value |
+|----------------------------|------------|
+| Requests                   |          5 |
+| Completed                  |          4 |
+| Errors                     | 1 (20.0 %) |
+| Elapsed (s)                |       5.00 |
+| Output throughput (tok/s)  |       20.8 |
+| Input throughput (tok/s)   |       80.8 |
+| Request throughput (req/s) |      0.800 |
+Warning: error rate 20.0 % (1 of 5 requests failed, codes {500: 1}) — check the endpoint's logs, the API key, --timeout, or lower the concurrency / request rate
+";
+    assert_eq!(text, want, "got:\n{text}");
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn warnings_for_max_tokens_and_server_counts() {
+    let mut r = records();
+    r.pop(); // no errors
+    for x in &mut r {
+        x.max_tokens = Some(x.metrics.number_output_tokens - 1);
+        // The server counted 10 % more tokens than the tokenizer.
+        x.metrics.server_completion_tokens = Some((x.metrics.number_output_tokens - 1) * 11 / 10);
+    }
+    let w = table::warnings(&stats(&r), &r);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].contains("disagree") && w[0].contains("-9.1 %"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("every response stopped at max_tokens"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn csv_snapshot() {
+    let r = records();
+    let text = csv::requests_csv(&r);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(
+        lines[0],
+        "index,error_code,error_msg,inter_token_latency_s,ttft_s,end_to_end_latency_s,\
+         request_output_throughput_token_per_s,number_total_tokens,number_output_tokens,number_input_tokens,\
+         number_input_tokens_actual,tpot_s,number_stream_events,server_prompt_tokens,server_completion_tokens,\
+         scheduled_start_s,actual_start_s,dispatch_delay_s,scheduled_ttft_s,scheduled_end_to_end_latency_s,\
+         warmup,ttft_any_s,number_reasoning_tokens,output_tokens_source,server_reasoning_tokens,max_tokens"
+    );
+    assert_eq!(
+        lines[1],
+        "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,100"
+    );
+    assert_eq!(
+        lines[5],
+        "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,100"
+    );
+    let summary = csv::summary_csv(&stats(&r));
+    let rows: Vec<&str> = summary.lines().collect();
+    assert_eq!(
+        rows[0],
+        "metric,p25,p50,p75,p90,p95,p99,p999,mean,min,max,stddev"
+    );
+    assert_eq!(
+        rows[2],
+        "ttft_s,0.17500000000000002,0.25,0.32500000000000007,0.37000000000000005,0.385,0.397,0.3997,0.25,0.1,0.4,\
+         0.12909944487358058"
+    );
+    // Every row has as many cells as the header.
+    for row in &rows {
+        assert_eq!(row.split(',').count(), 12, "{row}");
+    }
+}
+
+/// Parses an SVG, and returns its text elements' contents.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("valid XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+fn count_tag(svg: &str, tag: &str) -> usize {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants().filter(|n| n.has_tag_name(tag)).count()
+}
+
+#[test]
+fn charts_are_svg_with_labels_and_series() {
+    let r = records();
+    let cdf = charts::latency_cdf_svg(&r, false).unwrap();
+    let texts = svg_texts(&cdf);
+    for want in [
+        "Latency (s)",
+        "Requests at or below (%)",
+        "TTFT",
+        "End-to-end latency",
+        "Latency distribution (4 successful requests)",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "{want} not in {texts:?}");
+    }
+    // Two series plus their two legend samples.
+    assert!(count_tag(&cdf, "polyline") >= 4);
+    let open = svg_texts(&charts::latency_cdf_svg(&r, true).unwrap());
+    assert!(open.iter().any(|t| t == "TTFT from scheduled send"));
+
+    let itl = charts::itl_histogram_svg(&r).unwrap();
+    let texts = svg_texts(&itl);
+    assert!(texts.iter().any(|t| t == "Inter-token latency (ms)"));
+    assert!(texts.iter().any(|t| t == "Requests"));
+
+    let timeline = charts::timeline_svg(&r).unwrap();
+    let texts = svg_texts(&timeline);
+    for want in [
+        "Time since start (s)",
+        "Output tokens/s",
+        "Requests in flight",
+        "In flight",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "{want} not in {texts:?}");
+    }
+
+    let steps: Vec<Value> = (1..=3)
+        .map(|i| {
+            let f = f64::from(i);
+            serde_json::json!({
+                "output_token_throughput_token_per_s": 100.0 * f,
+                "ttft_s_p50": 0.1 * f, "ttft_s_p99": 0.2 * f,
+                "end_to_end_latency_s_p50": f, "end_to_end_latency_s_p99": 2.0 * f,
+            })
+        })
+        .collect();
+    let sweep = charts::sweep_svg(&steps, "concurrency").unwrap();
+    let texts = svg_texts(&sweep);
+    for want in [
+        "Output throughput (tokens/s)",
+        "Latency (s)",
+        "TTFT p50",
+        "E2E p99",
+        "Latency vs throughput (sweep by concurrency)",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "{want} not in {texts:?}");
+    }
+    // One marker per step and series.
+    assert_eq!(count_tag(&sweep, "circle"), 12);
+}
+
+#[test]
+fn timeline_series_come_from_the_records() {
+    let r = records();
+    // In flight: starts at 0.01…0.04 (and the failed one at 0.05, ending at once); the 4th ends at 4.04.
+    let steps = charts::in_flight_steps(&r);
+    let max = steps.iter().map(|p| p.1).fold(0.0, f64::max);
+    assert_eq!(max, 4.0);
+    assert_eq!(steps.last().unwrap().1, 0.0);
+    // Throughput bins hold every output token once.
+    let bins = charts::throughput_bins(&r, 5.0, 0.5);
+    let total: f64 = bins.iter().map(|(_, tps)| tps * 0.5).sum();
+    assert!(
+        (total - (11.0 + 21.0 + 31.0 + 41.0)).abs() < 1e-9,
+        "{total}"
+    );
+}

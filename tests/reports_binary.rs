@@ -1,0 +1,234 @@
+//! Reports through the real binary against the built-in simulator: the table after the original's summary,
+//! CSV and SVG charts from a fixture run, plain (escape-free) output when piped, `report DIR` reproducing the
+//! run's summary, `--baseline` deltas, a crashed run's torn log, and the config keys.
+
+mod common;
+
+use std::path::Path;
+
+use common::{bin, check, run_config};
+
+const YAML: &str = "openai_api_base: builtin
+model: sim
+mean_input_tokens: 60
+stddev_input_tokens: 5
+mean_output_tokens: 8
+stddev_output_tokens: 2
+max_num_completed_requests: 12
+num_concurrent_requests: 3
+results_dir: r
+";
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The printed report without the `Wrote …` lines (paths differ between a run and `report`).
+fn without_paths(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("Wrote "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn svg_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn fixture_run_writes_table_csv_and_charts_and_report_reproduces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("{YAML}simulator: {{ttft_ms: 5, itl_ms: 2}}\n");
+    let out = run_config(dir.path(), &yaml, &["--charts", "--csv"], &[]);
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Piped: plain text, no escape codes, a plain progress line on stderr.
+    assert!(!text.contains("\x1b["), "escape codes on stdout:\n{text}");
+    assert!(!err.contains("\x1b["), "escape codes on stderr:\n{err}");
+    assert!(
+        err.contains("sim_60_8: 12/12 done, 0 in flight, 0 errors"),
+        "{err}"
+    );
+    // The original's block, then the table.
+    let original = text.find("Number Of Completed Requests: 12").unwrap();
+    let table = text.find("Summary (successful requests)").unwrap();
+    assert!(original < table);
+    assert!(text.contains("| TTFT (ms)"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("| Completed ") && l.ends_with(" 12 |")),
+        "{text}"
+    );
+
+    let r = dir.path().join("r");
+    let csv = std::fs::read_to_string(r.join("sim_60_8_requests.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 13);
+    assert!(csv.starts_with("index,error_code,error_msg,inter_token_latency_s,ttft_s,"));
+    let summary_csv = std::fs::read_to_string(r.join("sim_60_8_summary_table.csv")).unwrap();
+    assert!(summary_csv.lines().any(|l| l.starts_with("ttft_s,")));
+
+    for (file, labels) in [
+        (
+            "sim_60_8_latency_cdf.svg",
+            &[
+                "Latency (s)",
+                "Requests at or below (%)",
+                "TTFT",
+                "End-to-end latency",
+            ][..],
+        ),
+        (
+            "sim_60_8_itl_histogram.svg",
+            &["Inter-token latency (ms)", "Requests", "ITL"][..],
+        ),
+        (
+            "sim_60_8_timeline.svg",
+            &[
+                "Time since start (s)",
+                "Output tokens/s",
+                "Requests in flight",
+                "In flight",
+            ][..],
+        ),
+    ] {
+        let texts = svg_texts(&r.join(file));
+        for l in labels {
+            assert!(
+                texts.iter().any(|t| t == l),
+                "{file}: no {l:?} in {texts:?}"
+            );
+        }
+    }
+
+    // `report` rebuilds the same summary and table from the files, and the CSV and charts elsewhere.
+    let rebuilt = check(
+        bin()
+            .args(["report", "r", "--out", "again"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap(),
+    );
+    let rebuilt_text = stdout(&rebuilt);
+    assert_eq!(without_paths(&rebuilt_text), without_paths(&text));
+    assert!(!rebuilt_text.contains("\x1b["));
+    let again = dir.path().join("again");
+    assert_eq!(
+        std::fs::read_to_string(again.join("sim_60_8_requests.csv")).unwrap(),
+        csv
+    );
+    svg_texts(&again.join("sim_60_8_timeline.svg"));
+}
+
+#[test]
+fn baseline_comparison_shows_the_change_per_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        &format!("{YAML}simulator: {{ttft_ms: 5, itl_ms: 1}}\n"),
+        &["--results-dir", "base", "--progress", "off"],
+        &[],
+    );
+    run_config(
+        dir.path(),
+        &format!("{YAML}simulator: {{ttft_ms: 60, itl_ms: 1}}\n"),
+        &["--results-dir", "slow", "--progress", "off"],
+        &[],
+    );
+    let out = check(
+        bin()
+            .args([
+                "report",
+                "slow",
+                "--baseline",
+                "base",
+                "--output-format",
+                "table",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap(),
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("Compared with the baseline sim_60_8"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| TTFT (ms)") && l.contains('%'))
+        .unwrap_or_else(|| panic!("no TTFT comparison row:\n{text}"));
+    // | TTFT (ms) | baseline p50 | p50 | change | baseline p99 | p99 | change |
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let before: f64 = cells[2].parse().unwrap();
+    let after: f64 = cells[3].parse().unwrap();
+    assert!(after >= 60.0 && after > before, "{row}");
+    assert!(
+        cells[4].starts_with('+') && cells[4].ends_with('%'),
+        "{row}"
+    );
+    // Table only: nothing written.
+    assert!(!dir.path().join("slow/sim_60_8_requests.csv").exists());
+}
+
+#[test]
+fn report_reads_a_crashed_runs_log_and_skips_its_torn_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    run_config(
+        dir.path(),
+        &format!("{YAML}simulator: {{ttft_ms: 2, itl_ms: 1}}\n"),
+        &["--progress", "off"],
+        &[],
+    );
+    // What a crash leaves: the log only, its last line cut short.
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("r/sim_60_8_requests.jsonl")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let mut torn = lines[..10].join("\n");
+    torn.push('\n');
+    torn.push_str(&lines[10][..lines[10].len() / 2]);
+    std::fs::write(crashed.join("sim_60_8_requests.jsonl"), torn).unwrap();
+    let out = check(
+        bin()
+            .args(["report", "crashed"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap(),
+    );
+    let text = stdout(&out);
+    assert!(text.contains("was incomplete"), "{text}");
+    assert!(text.contains("Number Of Completed Requests: 10"), "{text}");
+    assert!(crashed.join("sim_60_8_latency_cdf.svg").exists());
+    assert!(crashed.join("sim_60_8_requests.csv").exists());
+}
+
+#[test]
+fn config_keys_choose_the_outputs_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{YAML}simulator: {{ttft_ms: 1, itl_ms: 1}}\noutput_format: [csv, charts]\nprogress: plain\n"
+    );
+    let out = run_config(dir.path(), &yaml, &["--no-charts"], &[]);
+    let text = stdout(&out);
+    // No table (not in the list), the original's summary still printed.
+    assert!(text.contains("Number Of Completed Requests: 12"));
+    assert!(!text.contains("Summary (successful requests)"));
+    let r = dir.path().join("r");
+    assert!(r.join("sim_60_8_requests.csv").exists());
+    assert!(!r.join("sim_60_8_latency_cdf.svg").exists());
+
+    let bad = bin()
+        .args(["--model", "m", "--output-format", "pdf"])
+        .env("OPENAI_API_BASE", "builtin")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown output format 'pdf'"));
+}
