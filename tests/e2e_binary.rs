@@ -152,7 +152,7 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
     let gap = summary["results_inter_chunk_gap_s_quantiles_p50"]
         .as_f64()
         .unwrap();
-    assert!((0.013..0.020).contains(&gap), "inter-chunk gap p50 {gap}");
+    assert!((0.013..0.025).contains(&gap), "inter-chunk gap p50 {gap}");
 
     let records = read_json(&res.join("sim-llama_200_30_individual_responses.json"));
     let records = records.as_array().unwrap();
@@ -208,7 +208,7 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
         assert!((0.080..0.080 + 0.060).contains(&ttft), "ttft {ttft}");
         let tpot = m["tpot_s"].as_f64().unwrap();
         assert!(
-            (0.015 - 0.002..0.015 + 0.005).contains(&tpot),
+            (0.015 - 0.002..0.015 + 0.010).contains(&tpot),
             "tpot {tpot}"
         );
         let e2e = m["end_to_end_latency_s"].as_f64().unwrap();
