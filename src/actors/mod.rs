@@ -5,13 +5,16 @@
 //!                               │  ◀──────── ClientResponse ───────────┘
 //!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
 //!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//!  runner ──RunConversations──▶ ConversationDriver ──ExecuteRequest (turn k+1 built from reply k)──▶ ClientActor
 //! ```
 
 pub mod client;
 pub mod collector;
+pub mod conversation;
 pub mod launcher;
 pub mod pacer;
 
 pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;
+pub use conversation::ConversationDriver;
 pub use launcher::RequestsLauncher;

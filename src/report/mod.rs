@@ -15,6 +15,7 @@ pub mod merge;
 mod names;
 pub mod run_file;
 mod sweep;
+pub mod turns;
 
 pub use console::print_summary;
 pub use correctness::{
