@@ -139,3 +139,100 @@ impl RawWorkload {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::cli::LoadTestArgs;
+    use crate::settings::{DatasetOrder, Settings};
+
+    fn load(args: LoadTestArgs) -> Result<Settings, String> {
+        let env = HashMap::from([("OPENAI_API_BASE".to_string(), "builtin".to_string())]);
+        Settings::load(
+            &LoadTestArgs {
+                model: Some("m".into()),
+                ..args
+            },
+            &env,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn dataset() -> Option<String> {
+        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/prompts.jsonl").to_string())
+    }
+
+    #[test]
+    fn defaults_send_sonnet_prompts_one_turn() {
+        let w = load(LoadTestArgs::default()).unwrap().workload;
+        assert_eq!(w.dataset, None);
+        assert_eq!(w.multi_turn, 1);
+        assert_eq!(w.prefix_groups, 1);
+        assert_eq!(w.shared_prefix_tokens, 0);
+    }
+
+    #[test]
+    fn flags_are_validated_with_the_key_and_the_fix() {
+        let w = load(LoadTestArgs {
+            dataset: dataset(),
+            dataset_order: Some("shuffle".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .workload;
+        assert_eq!(w.dataset_order, DatasetOrder::Shuffle);
+        let cases = [
+            (
+                LoadTestArgs {
+                    dataset: Some("/no/such/file.jsonl".into()),
+                    ..Default::default()
+                },
+                "--dataset",
+            ),
+            (
+                LoadTestArgs {
+                    dataset: dataset(),
+                    dataset_order: Some("random".into()),
+                    ..Default::default()
+                },
+                "--dataset-order sequential or shuffle",
+            ),
+            (
+                LoadTestArgs {
+                    replay_timestamps: true,
+                    ..Default::default()
+                },
+                "replay_timestamps needs a dataset",
+            ),
+            (
+                LoadTestArgs {
+                    prefix_groups: Some(3),
+                    ..Default::default()
+                },
+                "--shared-prefix-tokens",
+            ),
+            (
+                LoadTestArgs {
+                    multi_turn: Some(2),
+                    request_rate: Some(3.0),
+                    ..Default::default()
+                },
+                "multi_turn runs a closed loop",
+            ),
+            (
+                LoadTestArgs {
+                    dataset: dataset(),
+                    replay_timestamps: true,
+                    request_rate: Some(3.0),
+                    ..Default::default()
+                },
+                "replay_timestamps takes its schedule",
+            ),
+        ];
+        for (args, needle) in cases {
+            let err = load(args).unwrap_err();
+            assert!(err.contains(needle), "{needle:?} not in {err}");
+        }
+    }
+}
