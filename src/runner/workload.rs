@@ -191,3 +191,46 @@ fn dataset_items(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(prefix: u64, groups: u64) -> Build {
+        Build {
+            spec: PromptSpec {
+                mean_input_tokens: 100.0,
+                stddev_input_tokens: 0.0,
+                mean_output_tokens: 10.0,
+                stddev_output_tokens: 0.0,
+            },
+            seed: 11111,
+            model: "m".into(),
+            llm_api: "openai".into(),
+            extra: Map::new(),
+            shared_prefix_tokens: prefix,
+            prefix_groups: groups,
+            order: DatasetOrder::Sequential,
+            output_lengths: false,
+        }
+    }
+
+    #[test]
+    fn sonnet_prompts_get_the_group_prefix_and_its_tokens() {
+        let t = Tokenizer::llama();
+        let plain = build_requests(&build(0, 1), None, 4, &t).unwrap();
+        let with = build_requests(&build(50, 2), None, 4, &t).unwrap();
+        let prefixes = build_prefixes(50, 2, 11111, &|s: &str| t.count_plain(s));
+        for (i, (p, w)) in plain.iter().zip(&with).enumerate() {
+            // Sonnet prompts stay sonnet prompts: no message list, so the original's body shape.
+            assert!(w.config.messages.is_none());
+            assert_eq!(
+                w.config.prompt.0,
+                format!("{}{}", prefixes[i % 2], p.config.prompt.0)
+            );
+            assert_eq!(w.config.prompt.1, p.config.prompt.1 + 50);
+            assert_eq!(w.config.metadata["prefix_group"], Value::from(i % 2));
+            assert_eq!(w.actual_input_tokens, t.count(&w.config.prompt.0) as u64);
+        }
+    }
+}
