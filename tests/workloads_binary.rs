@@ -529,7 +529,7 @@ fn bad_datasets_are_named_with_the_line_and_nothing_is_sent() {
                 "--dataset".into(),
                 write("gpt.json", "[{\"conversations\": [{\"from\": \"human\"}]}]"),
             ],
-            vec!["gpt.json, conversation 0", "turn 0"],
+            vec!["gpt.json, line 1 (conversation 0", "turn 0"],
         ),
     ];
     for (args, needles) in cases {

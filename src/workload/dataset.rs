@@ -54,10 +54,12 @@ pub enum DatasetError {
         problem: String,
     },
     /// A ShareGPT entry is malformed.
-    #[error("dataset {file}, conversation {index} (0-based): {problem}")]
+    #[error("dataset {file}, line {line} (conversation {index}, 0-based): {problem}")]
     BadConversation {
         /// The file.
         file: String,
+        /// 1-based line where the conversation starts.
+        line: usize,
         /// Position of the conversation in the top-level list.
         index: usize,
         /// What is wrong.
@@ -193,10 +195,12 @@ fn parse_sharegpt(file: &str, text: &str) -> Result<Vec<DatasetEntry>, DatasetEr
         problem: format!("not valid ShareGPT JSON ({e})"),
     })?;
     let list = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    let lines = element_lines(text);
     let mut out = Vec::new();
     for (index, conv) in list.iter().enumerate() {
         let bad = |problem: &str| DatasetError::BadConversation {
             file: file.into(),
+            line: lines.get(index).copied().unwrap_or(1),
             index,
             problem: problem.into(),
         };
@@ -232,6 +236,42 @@ fn parse_sharegpt(file: &str, text: &str) -> Result<Vec<DatasetEntry>, DatasetEr
         }
     }
     Ok(out)
+}
+
+/// 1-based line on which each element of the top-level JSON array starts (the text is valid JSON).
+fn element_lines(text: &str) -> Vec<usize> {
+    let (mut depth, mut in_string, mut escaped, mut expect) = (0usize, false, false, false);
+    let mut line = 1;
+    let mut out = Vec::new();
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if expect && !c.is_whitespace() && c != ']' {
+            out.push(line);
+            expect = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                expect = depth == 1;
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expect = true,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The order entries are sent in: file order, or shuffled with a generator seeded with `seed`.
@@ -312,6 +352,15 @@ mod tests {
         assert_eq!(e[0].answer.as_deref(), Some("a1"));
         assert_eq!(e[1].answer, None);
         assert_eq!(e[1].prompt, DatasetPrompt::Text("q2".into()));
+    }
+
+    #[test]
+    fn sharegpt_errors_name_the_line_of_the_conversation() {
+        let text = "[\n  {\"conversations\": [{\"from\": \"human\", \"value\": \"a, [b]\"}]},\n  {\"x\": 1}\n]";
+        let err = parse("s.json", text).unwrap_err().to_string();
+        assert!(err.contains("line 3 (conversation 1"), "{err}");
+        assert!(err.contains("missing the \"conversations\" list"), "{err}");
+        assert_eq!(element_lines("[{\"a\": \"\\\"]\"},\n{}]"), vec![1, 2]);
     }
 
     #[test]
