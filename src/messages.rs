@@ -5,6 +5,9 @@
 //! [`RequestCompleted`], and replies [`RunFinished`] when the last request is done. The runner then sends
 //! [`FinishRun`] to the collector, which writes the final files and replies with the summary.
 //!
+//! Multi-turn runs go instead as [`RunConversations`] to the `ConversationDriver`, which builds each turn from
+//! the previous reply and forwards every result as [`RequestCompleted`] too.
+//!
 //! Embedding code can also drive the launcher one request at a time: [`LaunchRequest`], [`GetNextReady`],
 //! [`SubscribeResults`], receiving [`RequestResult`]s.
 

@@ -239,7 +239,7 @@ fn load_test_plan(
     let mut shape = load_shape(settings, concurrency, rate);
     let w = &settings.workload;
     if let (true, Some(d)) = (w.replay_timestamps, &dataset) {
-        shape = replay_shape(settings, d);
+        shape = workload::replay_shape(settings, d);
     }
     if w.multi_turn > 1 {
         // `limit` conversations of `turns` requests; the builder makes one template per turn.
@@ -283,22 +283,7 @@ fn load_test_plan(
     let n = shape.pool;
     let select_prompts = shape.schedule.is_none() || w.replay_timestamps;
     let custom = dataset.is_some() || w.shared_prefix_tokens > 0 || w.multi_turn > 1;
-    let build = workload::Build {
-        spec: PromptSpec {
-            mean_input_tokens: spec.input.mean as f64,
-            stddev_input_tokens: spec.input.stddev as f64,
-            mean_output_tokens: spec.output.mean as f64,
-            stddev_output_tokens: spec.output.stddev as f64,
-        },
-        seed: settings.seed,
-        model: spec.model.clone(),
-        llm_api: settings.llm_api.to_string(),
-        extra: settings.additional_sampling_params.clone(),
-        shared_prefix_tokens: w.shared_prefix_tokens,
-        prefix_groups: w.prefix_groups,
-        order: w.dataset_order,
-        output_lengths: w.dataset_output_lengths,
-    };
+    let build = workload::Build::new(settings, &spec);
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.to_string();
@@ -349,39 +334,6 @@ fn load_test_plan(
         sweep: step,
         shard,
         run_file: Some(run_file),
-    }
-}
-
-/// Trace replay: the dataset's timestamps are the open-loop schedule (the first
-/// `max_num_completed_requests` lines when that is given, else every line), this shard's share of them.
-fn replay_shape(settings: &Settings, d: &Dataset) -> Shape {
-    let load = &settings.load;
-    let shard = settings.shard;
-    let n = if load.max_requests_explicit {
-        (settings.max_num_completed_requests as usize).min(d.entries.len())
-    } else {
-        d.entries.len()
-    };
-    let offsets = shard.select(workload::replay_offsets(d, n));
-    if let Some(&last) = offsets.last()
-        && last >= settings.timeout.as_secs_f64()
-    {
-        log::warn!(
-            "the trace lasts {last:.1} s but --timeout is {:.1} s: lines due after it are not sent; raise --timeout",
-            settings.timeout.as_secs_f64()
-        );
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    Shape {
-        limit: offsets.len(),
-        pool: n,
-        concurrency: load
-            .max_concurrency
-            .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
-        clients: cores,
-        schedule: Some(offsets),
-        timeout: settings.timeout,
-        turns: 1,
     }
 }
 

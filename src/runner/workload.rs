@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::Shape;
 use crate::Error;
 use crate::backend::{RequestConfig, flatten_messages};
 use crate::messages::PreparedRequest;
-use crate::settings::{DatasetOrder, WorkloadSettings};
+use crate::settings::{DatasetOrder, RunSpec, Settings, WorkloadSettings};
 use crate::tokenizer::{TokenCount, Tokenizer};
 use crate::workload::dataset::{self, DatasetEntry, DatasetPrompt};
 use crate::workload::prefix::build_prefixes;
@@ -53,6 +54,39 @@ pub(super) fn replay_offsets(d: &Dataset, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Trace replay: the dataset's timestamps are the open-loop schedule (the first
+/// `max_num_completed_requests` lines when that is given, else every line), this shard's share of them.
+pub(super) fn replay_shape(settings: &Settings, d: &Dataset) -> Shape {
+    let load = &settings.load;
+    let shard = settings.shard;
+    let n = if load.max_requests_explicit {
+        (settings.max_num_completed_requests as usize).min(d.entries.len())
+    } else {
+        d.entries.len()
+    };
+    let offsets = shard.select(replay_offsets(d, n));
+    if let Some(&last) = offsets.last()
+        && last >= settings.timeout.as_secs_f64()
+    {
+        log::warn!(
+            "the trace lasts {last:.1} s but --timeout is {:.1} s: lines due after it are not sent; raise --timeout",
+            settings.timeout.as_secs_f64()
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    Shape {
+        limit: offsets.len(),
+        pool: n,
+        concurrency: load
+            .max_concurrency
+            .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
+        clients: cores,
+        schedule: Some(offsets),
+        timeout: settings.timeout,
+        turns: 1,
+    }
+}
+
 /// One request's content before it becomes a [`PreparedRequest`].
 struct Item {
     text: String,
@@ -74,6 +108,29 @@ pub(super) struct Build {
     pub prefix_groups: u64,
     pub order: DatasetOrder,
     pub output_lengths: bool,
+}
+
+impl Build {
+    /// The builder of one run of `settings`.
+    pub fn new(settings: &Settings, spec: &RunSpec) -> Build {
+        let w = &settings.workload;
+        Build {
+            spec: PromptSpec {
+                mean_input_tokens: spec.input.mean as f64,
+                stddev_input_tokens: spec.input.stddev as f64,
+                mean_output_tokens: spec.output.mean as f64,
+                stddev_output_tokens: spec.output.stddev as f64,
+            },
+            seed: settings.seed,
+            model: spec.model.clone(),
+            llm_api: settings.llm_api.to_string(),
+            extra: settings.additional_sampling_params.clone(),
+            shared_prefix_tokens: w.shared_prefix_tokens,
+            prefix_groups: w.prefix_groups,
+            order: w.dataset_order,
+            output_lengths: w.dataset_output_lengths,
+        }
+    }
 }
 
 /// Builds `n` requests from the dataset (cycled in the chosen order) or from sonnet prompts, with the
