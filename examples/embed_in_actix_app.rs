@@ -52,6 +52,7 @@ async fn launch_and_collect(n: usize) -> Vec<RequestResult> {
                 .unwrap_or_default(),
             llm_api: "openai".into(),
             metadata: Default::default(),
+            messages: None,
         };
         launcher.do_send(LaunchRequest(request));
     }

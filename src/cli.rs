@@ -138,6 +138,29 @@ pub struct LoadTestArgs {
     /// Goodput targets, e.g. ttft=500ms,tpot=50ms,e2e=10s (any subset).
     #[arg(long, value_name = "TARGETS", help_heading = "Load modes")]
     pub slo: Option<String>,
+    /// Prompts from this file instead of sonnet lines: JSON Lines ({"prompt": ...} or {"messages": [...]} per
+    /// line, optional max_tokens, id, timestamp) or ShareGPT JSON (the human turns).
+    #[arg(long, value_name = "PATH", help_heading = "Workloads")]
+    pub dataset: Option<String>,
+    /// Order of the dataset's prompts: sequential or shuffle (seeded by --seed) [default: sequential].
+    #[arg(long, value_name = "ORDER", help_heading = "Workloads")]
+    pub dataset_order: Option<String>,
+    /// ShareGPT: max_tokens = the token count of the recorded gpt answer (else sampled as usual).
+    #[arg(long, help_heading = "Workloads")]
+    pub dataset_output_lengths: bool,
+    /// Every prompt starts with the same N-token prefix built from the corpus (for prefix caching).
+    #[arg(long, value_name = "N", help_heading = "Workloads")]
+    pub shared_prefix_tokens: Option<u64>,
+    /// With --shared-prefix-tokens: G different prefixes, request i using prefix i mod G [default: 1].
+    #[arg(long, value_name = "G", help_heading = "Workloads")]
+    pub prefix_groups: Option<u64>,
+    /// Conversations of T turns: turn k carries the previous turns and the model's replies; concurrency
+    /// counts conversations; --max-num-completed-requests counts conversations [default: 1].
+    #[arg(long, value_name = "T", help_heading = "Workloads")]
+    pub multi_turn: Option<u64>,
+    /// Send each dataset line at its "timestamp" (seconds from the start), on the open-loop schedule.
+    #[arg(long, help_heading = "Workloads")]
+    pub replay_timestamps: bool,
     /// This process's shard, 0-based, when the run is split with --shard-count [default: $JOB_COMPLETION_INDEX,
     /// else 0].
     #[arg(long, value_name = "I")]

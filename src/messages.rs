@@ -5,6 +5,9 @@
 //! [`RequestCompleted`], and replies [`RunFinished`] when the last request is done. The runner then sends
 //! [`FinishRun`] to the collector, which writes the final files and replies with the summary.
 //!
+//! Multi-turn runs go instead as [`RunConversations`] to the `ConversationDriver`, which builds each turn from
+//! the previous reply and forwards every result as [`RequestCompleted`] too.
+//!
 //! Embedding code can also drive the launcher one request at a time: [`LaunchRequest`], [`GetNextReady`],
 //! [`SubscribeResults`], receiving [`RequestResult`]s.
 
@@ -76,6 +79,24 @@ impl RunRequests {
             collector,
         }
     }
+}
+
+/// Runner → `ConversationDriver`: run multi-turn conversations in a closed loop; replies [`RunFinished`] when
+/// the last one is done. Turn `k` of conversation `c` is built from `turns[c · turns_per_conversation + k]`
+/// (its user message(s) and `max_tokens`) and the conversation so far, the model's replies included.
+#[derive(Message)]
+#[rtype(result = "RunFinished")]
+pub struct RunConversations {
+    /// One template per turn, conversation-major.
+    pub turns: Vec<PreparedRequest>,
+    /// Turns per conversation (at least 1).
+    pub turns_per_conversation: usize,
+    /// Conversations in flight at once.
+    pub concurrency: usize,
+    /// No turn is sent once this much time has passed since the start.
+    pub timeout: Duration,
+    /// Where each finished request goes.
+    pub collector: Recipient<RequestCompleted>,
 }
 
 /// Launcher → runner (reply to [`RunRequests`]).

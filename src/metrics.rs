@@ -111,6 +111,15 @@ pub struct Metrics {
     /// not stream their reasoning report only this).
     #[serde(default)]
     pub server_reasoning_tokens: Option<u64>,
+    /// The dataset line's `id`, when it has one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_id: Option<Value>,
+    /// Multi-turn: the conversation this request belongs to (0-based; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<u64>,
+    /// Multi-turn: the turn within its conversation (1-based; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u64>,
 }
 
 fn tokenizer_source() -> String {
@@ -246,6 +255,9 @@ pub fn compute_metrics_counted(
         number_reasoning_tokens: 0,
         output_tokens_source: output.source.to_string(),
         server_reasoning_tokens: m.usage.reasoning_tokens,
+        dataset_id: None,
+        conversation_id: None,
+        turn: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! run file (`<base>_run.json`) that `merge` joins shards by.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -14,9 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::actors::progress::{Progress, ProgressPlan};
-use crate::actors::{ClientPool, Collector, RequestsLauncher};
+use crate::actors::{ClientPool, Collector, ConversationDriver, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
-use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunRequests};
+use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests};
 use crate::report::{
     CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
 };
@@ -28,6 +29,9 @@ use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::{count_within, schedule};
 use crate::workload::{PromptSpec, generate_prompts};
+
+mod workload;
+use workload::Dataset;
 
 /// Builds a run's requests; called before the clock starts.
 type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
@@ -61,6 +65,8 @@ struct Shape {
     schedule: Option<Vec<f64>>,
     /// Stop launching after this long.
     timeout: Duration,
+    /// Multi-turn: turns per conversation (`limit` and `concurrency` then count conversations); 1 otherwise.
+    turns: usize,
 }
 
 /// A step of a sweep.
@@ -94,10 +100,12 @@ pub fn run_load_tests_with_client(
             settings.shard.count
         );
     }
+    // The whole dataset is read and checked before anything starts.
+    let dataset = workload::load_dataset(&settings.workload)?;
     let mut plans = Vec::new();
     for spec in settings.runs() {
         match &settings.load.sweep {
-            None => plans.push(load_test_plan(settings, spec, None)),
+            None => plans.push(load_test_plan(settings, spec, None, dataset.clone())),
             Some(Sweep::Concurrency(values)) => {
                 for &c in values {
                     let step = SweepStep {
@@ -105,7 +113,12 @@ pub fn run_load_tests_with_client(
                         kind: SweepKind::Concurrency,
                         value: c as f64,
                     };
-                    plans.push(load_test_plan(settings, spec.clone(), Some(step)));
+                    plans.push(load_test_plan(
+                        settings,
+                        spec.clone(),
+                        Some(step),
+                        dataset.clone(),
+                    ));
                 }
             }
             Some(Sweep::Rates(values)) => {
@@ -115,7 +128,12 @@ pub fn run_load_tests_with_client(
                         kind: SweepKind::Rate,
                         value: r,
                     };
-                    plans.push(load_test_plan(settings, spec.clone(), Some(step)));
+                    plans.push(load_test_plan(
+                        settings,
+                        spec.clone(),
+                        Some(step),
+                        dataset.clone(),
+                    ));
                 }
             }
         }
@@ -166,6 +184,7 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
                 clients: concurrency,
                 schedule: None,
                 timeout,
+                turns: 1,
             }
         }
         Some(rate) => {
@@ -187,12 +206,18 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
                 clients: cores,
                 schedule: Some(offsets),
                 timeout,
+                turns: 1,
             }
         }
     }
 }
 
-fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -> Plan {
+fn load_test_plan(
+    settings: &Settings,
+    spec: RunSpec,
+    step: Option<SweepStep>,
+    dataset: Option<Arc<Dataset>>,
+) -> Plan {
     let (concurrency, rate, base_name) = match &step {
         None => (
             settings.num_concurrent_requests,
@@ -212,7 +237,16 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
             ),
         },
     };
-    let shape = load_shape(settings, concurrency, rate);
+    let mut shape = load_shape(settings, concurrency, rate);
+    let w = &settings.workload;
+    if let (true, Some(d)) = (w.replay_timestamps, &dataset) {
+        shape = workload::replay_shape(settings, d);
+    }
+    if w.multi_turn > 1 {
+        // `limit` conversations of `turns` requests; the builder makes one template per turn.
+        shape.turns = w.multi_turn as usize;
+        shape.pool = shape.limit * shape.turns;
+    }
     let shard = settings.shard;
     let run_base_name = base_name;
     let base_name = format!("{run_base_name}{}", shard.file_suffix());
@@ -248,11 +282,21 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
     // The whole run's prompts, from the seed; a closed-loop shard keeps the indices ≡ shard index (mod
     // shard count). (An open-loop shard keeps every prompt: its schedule positions pick them.)
     let n = shape.pool;
-    let select_prompts = shape.schedule.is_none();
+    let select_prompts = shape.schedule.is_none() || w.replay_timestamps;
+    let custom = dataset.is_some() || w.shared_prefix_tokens > 0 || w.multi_turn > 1;
+    let build = workload::Build::new(settings, &spec);
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
+        if custom {
+            let requests = workload::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
+            return Ok(if select_prompts {
+                shard.select(requests)
+            } else {
+                requests
+            });
+        }
         let prompt_spec = PromptSpec {
             mean_input_tokens: spec.input.mean as f64,
             stddev_input_tokens: spec.input.stddev as f64,
@@ -276,6 +320,7 @@ fn load_test_plan(settings: &Settings, spec: RunSpec, step: Option<SweepStep>) -
                         sampling_params,
                         llm_api: llm_api.clone(),
                         metadata: Map::new(),
+                        messages: None,
                     },
                     actual_input_tokens: p.actual_tokens,
                 }
@@ -329,6 +374,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
                         sampling_params: sampling_params.clone(),
                         llm_api: llm_api.clone(),
                         metadata,
+                        messages: None,
                     },
                 }
             })
@@ -347,6 +393,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
             clients: concurrency,
             schedule: None,
             timeout: settings.timeout,
+            turns: 1,
         },
         sweep: None,
         shard: Shard::WHOLE,
@@ -580,17 +627,32 @@ async fn run_one(
             pool.arbiter_count()
         ),
     }
-    let finished = launcher
-        .send(RunRequests {
-            requests,
-            limit: shape.limit,
-            concurrency: shape.concurrency,
-            schedule: shape.schedule,
-            timeout: shape.timeout,
-            collector: collector.clone().recipient(),
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("launcher: {e}")))?;
+    let finished = if shape.turns > 1 {
+        // Multi-turn: the conversation driver builds each turn from the previous reply.
+        let driver = ConversationDriver::new(pool.recipients(), tokenizer.clone()).start();
+        driver
+            .send(RunConversations {
+                turns: requests,
+                turns_per_conversation: shape.turns,
+                concurrency: shape.concurrency,
+                timeout: shape.timeout,
+                collector: collector.clone().recipient(),
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("conversation driver: {e}")))?
+    } else {
+        launcher
+            .send(RunRequests {
+                requests,
+                limit: shape.limit,
+                concurrency: shape.concurrency,
+                schedule: shape.schedule,
+                timeout: shape.timeout,
+                collector: collector.clone().recipient(),
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("launcher: {e}")))?
+    };
     if finished.timed_out {
         println!("Test timed out before all requests could be completed.");
     }

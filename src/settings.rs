@@ -24,7 +24,9 @@ use crate::workload::schedule::Arrival;
 use crate::{Error, Secret};
 
 mod endpoint;
+mod workload;
 use endpoint::{Bases, parse_headers, resolve_endpoint};
+pub use workload::{DatasetOrder, WorkloadSettings};
 
 /// The original's defaults (spec §2).
 pub mod defaults {
@@ -161,6 +163,13 @@ struct RawSettings {
     csv: Option<bool>,
     quiet: Option<bool>,
     progress: Option<String>,
+    dataset: Option<String>,
+    dataset_order: Option<String>,
+    dataset_output_lengths: Option<bool>,
+    shared_prefix_tokens: Option<u64>,
+    prefix_groups: Option<u64>,
+    multi_turn: Option<u64>,
+    replay_timestamps: Option<bool>,
 }
 
 /// Prompt pool of a `--duration` run: requests reuse these prompts cyclically.
@@ -262,6 +271,8 @@ pub struct Settings {
     /// The table, CSV, charts and progress to produce (`--output-format`, `--charts`, `--csv`, `--quiet`,
     /// `--progress`).
     pub report: ReportOutputs,
+    /// What is sent: sonnet prompts or a dataset, shared prefixes, conversations, trace replay.
+    pub workload: WorkloadSettings,
 }
 
 /// One run of the matrix: a model with one input and one output length distribution.
@@ -469,6 +480,16 @@ fn apply_cli(
         .set_override_option(k("slo"), a.slo.clone())?
         .set_override_option(k("shard_index"), a.shard_index)?
         .set_override_option(k("shard_count"), a.shard_count)?
+        .set_override_option(k("dataset"), a.dataset.clone())?
+        .set_override_option(k("dataset_order"), a.dataset_order.clone())?
+        .set_override_option(
+            k("dataset_output_lengths"),
+            a.dataset_output_lengths.then_some(true),
+        )?
+        .set_override_option(k("shared_prefix_tokens"), a.shared_prefix_tokens)?
+        .set_override_option(k("prefix_groups"), a.prefix_groups)?
+        .set_override_option(k("multi_turn"), a.multi_turn)?
+        .set_override_option(k("replay_timestamps"), a.replay_timestamps.then_some(true))?
         // Connection and counting settings are top-level only.
         .set_override_option(
             "headers",
@@ -785,7 +806,18 @@ impl RawSettings {
             num_concurrent_requests,
             max_num_completed_requests,
         )?;
+        let workload = workload::RawWorkload {
+            dataset: self.dataset,
+            dataset_order: self.dataset_order,
+            dataset_output_lengths: self.dataset_output_lengths,
+            shared_prefix_tokens: self.shared_prefix_tokens,
+            prefix_groups: self.prefix_groups,
+            multi_turn: self.multi_turn,
+            replay_timestamps: self.replay_timestamps,
+        }
+        .validated(&load, shard)?;
         Ok(Settings {
+            workload,
             load,
             models,
             input_confs,

@@ -93,6 +93,7 @@ async fn request(base: String) -> llmperf_actors::backend::ClientResponse {
             sampling_params,
             llm_api: "anthropic".into(),
             metadata: Default::default(),
+            messages: None,
         })
         .await
 }

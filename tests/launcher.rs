@@ -99,6 +99,7 @@ fn requests(n: usize) -> Vec<PreparedRequest> {
                 sampling_params: Default::default(),
                 llm_api: "openai".into(),
                 metadata: Default::default(),
+                messages: None,
             },
             actual_input_tokens: 9,
         })

@@ -83,6 +83,7 @@ fn config(prompt: &str) -> RequestConfig {
         sampling_params,
         llm_api: "openai".into(),
         metadata: Default::default(),
+        messages: None,
     }
 }
 

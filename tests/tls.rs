@@ -80,6 +80,7 @@ fn request() -> RequestConfig {
         sampling_params: Default::default(),
         llm_api: "openai".into(),
         metadata: Default::default(),
+        messages: None,
     }
 }
 

@@ -163,6 +163,11 @@ impl Handler<RequestCompleted> for Collector {
         }
         metrics.number_reasoning_tokens =
             self.tokenizer.count_plain(&response.reasoning_text) as u64;
+        // Workload keys the runner or the conversation driver put into the request's metadata.
+        let meta = &request.config.metadata;
+        metrics.dataset_id = meta.get("dataset_id").cloned();
+        metrics.conversation_id = meta.get("conversation_id").and_then(|v| v.as_u64());
+        metrics.turn = meta.get("turn").and_then(|v| v.as_u64());
         log::debug!(
             "request {index}: ttft {:.4} s, e2e {:.4} s, {} output tokens ({})",
             metrics.ttft_s,
@@ -256,10 +261,14 @@ impl Handler<FinishRun> for Collector {
                 stats.load.inter_chunk_gap_s = Some(crate::metrics::SeriesStats::of(
                     self.gaps.iter().map(|&g| f64::from(g)),
                 ));
-                let summary = report::llmperf_summary_object(info, &stats, timestamp);
+                let mut summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let mut text = report::print_summary(info, &stats);
                 let measured: Vec<Metrics> =
                     self.records.iter().filter(|m| !m.warmup).cloned().collect();
+                if let Some((by_turn, lines)) = report::turns::ttft_by_turn(&measured) {
+                    summary.insert("results_ttft_s_by_turn".into(), by_turn);
+                    text.push_str(&lines);
+                }
                 let written = info.results_dir.as_ref().map(|dir| {
                     report::write_final_files(dir, &info.base_name, &summary, &measured)
                 });

@@ -6,15 +6,18 @@
 //!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
 //!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
 //!  launcher, collector ──ProgressEvent──▶ Progress (own arbiter: live progress on stderr)
+//!  runner ──RunConversations──▶ ConversationDriver ──ExecuteRequest (turn k+1 built from reply k)──▶ ClientActor
 //! ```
 
 pub mod client;
 pub mod collector;
+pub mod conversation;
 pub mod launcher;
 pub mod pacer;
 pub mod progress;
 
 pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;
+pub use conversation::ConversationDriver;
 pub use launcher::RequestsLauncher;
 pub use progress::Progress;

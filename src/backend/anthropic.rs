@@ -63,15 +63,43 @@ impl AnthropicConfig {
             .get("max_tokens")
             .cloned()
             .unwrap_or_else(|| Value::from(DEFAULT_MAX_TOKENS));
+        let (system, messages) = match &config.messages {
+            Some(m) => split_system(m),
+            None => (
+                None,
+                vec![json!({"role": "user", "content": config.prompt.0})],
+            ),
+        };
         let mut body = json!({
             "model": config.model,
             "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": config.prompt.0}],
+            "messages": messages,
             "stream": true,
         });
+        if let Some(system) = system {
+            body["system"] = Value::from(system);
+        }
         stream::merge_params(&mut body, config.sampling_params);
         body
     }
+}
+
+/// Anthropic's shape of an OpenAI message list: system messages joined into the `system` text, the
+/// user/assistant turns kept in order (other roles are sent as user turns).
+fn split_system(messages: &[Value]) -> (Option<String>, Vec<Value>) {
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+        match role {
+            "system" | "developer" => system.push(super::message_text(m)),
+            "assistant" => {
+                turns.push(json!({"role": "assistant", "content": super::message_text(m)}))
+            }
+            _ => turns.push(json!({"role": "user", "content": super::message_text(m)})),
+        }
+    }
+    ((!system.is_empty()).then(|| system.join("\n\n")), turns)
 }
 
 /// A streaming Anthropic Messages client with its own connection pool.
@@ -337,6 +365,7 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
             sampling_params: params,
             llm_api: "anthropic".into(),
             metadata: Default::default(),
+            messages: None,
         };
         let body = AnthropicConfig::body(rc.clone());
         assert_eq!(

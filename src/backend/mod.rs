@@ -42,6 +42,41 @@ pub struct RequestConfig {
     /// Free-form data carried with the request (the correctness test keeps `rnd_number` here).
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// A chat message list (OpenAI shape: `{"role", "content"}` objects) to send instead of the prompt text:
+    /// dataset `messages` lines and multi-turn conversations. `prompt.0` then holds the flattened text
+    /// ([`flatten_messages`]), which the completions client sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Value>>,
+}
+
+/// The text of a message's `content`: a string as is, a list of parts as their `text` fields joined.
+pub fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+/// A message list as one prompt text, for APIs without messages (legacy completions) and for token counts:
+/// each message's text, separated by blank lines.
+///
+/// ```
+/// use llmperf_actors::backend::flatten_messages;
+/// use serde_json::json;
+/// let m = vec![json!({"role": "user", "content": "Hi"}), json!({"role": "assistant", "content": "Hello"})];
+/// assert_eq!(flatten_messages(&m), "Hi\n\nHello");
+/// ```
+pub fn flatten_messages(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .map(message_text)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// What a client hands back for one request.

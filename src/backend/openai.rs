@@ -91,11 +91,18 @@ impl OpenAiConfig {
     pub fn body(&self, config: RequestConfig) -> Value {
         let mut body = match self.shape {
             OpenAiShape::Chat => {
-                let mut messages = Vec::new();
-                if self.empty_system_message {
-                    messages.push(json!({"role": "system", "content": ""}));
-                }
-                messages.push(json!({"role": "user", "content": config.prompt.0}));
+                let messages = match config.messages {
+                    // Dataset and conversation messages go as they are: no empty system message.
+                    Some(m) => m,
+                    None => {
+                        let mut messages = Vec::new();
+                        if self.empty_system_message {
+                            messages.push(json!({"role": "system", "content": ""}));
+                        }
+                        messages.push(json!({"role": "user", "content": config.prompt.0}));
+                        messages
+                    }
+                };
                 json!({"model": config.model, "messages": messages, "stream": true})
             }
             OpenAiShape::Completions => {
@@ -326,6 +333,7 @@ mod tests {
             sampling_params: params,
             llm_api: "openai".into(),
             metadata: Default::default(),
+            messages: None,
         };
         let mut c = OpenAiConfig::chat("http://h/v1", None, HttpOptions::default());
         assert_eq!(

@@ -274,6 +274,7 @@ mod tests {
             sampling_params: Map::new(),
             llm_api: "openai".into(),
             metadata,
+            messages: None,
         };
         let outcome = score(&metrics, text, Some(n));
         CorrectnessRecord {

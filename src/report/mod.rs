@@ -24,6 +24,7 @@ pub mod records;
 pub mod run_file;
 mod sweep;
 pub mod table;
+pub mod turns;
 
 pub use console::print_summary;
 pub use correctness::{

@@ -2,6 +2,8 @@
 //! text out — no actors, sockets or files.
 
 pub mod correctness;
+pub mod dataset;
+pub mod prefix;
 pub mod prompt;
 pub mod pyrandom;
 pub mod schedule;
