@@ -159,6 +159,24 @@ pub struct LoadTestArgs {
     /// APIs are asked for it with stream_options.include_usage [default: off].
     #[arg(long)]
     pub use_server_token_counts: bool,
+    /// TCP/TLS connect timeout, seconds (error kind connect_timeout) [default: 30].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub connect_timeout: Option<f64>,
+    /// From a request's start to the response headers, seconds (error kind first_byte_timeout)
+    /// [default: read_timeout, 180].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub first_byte_timeout: Option<f64>,
+    /// Longest silence between two reads of a stream, seconds (error kind idle_timeout) [default: read_timeout,
+    /// 180].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub idle_timeout: Option<f64>,
+    /// Longest a whole request may take, seconds (error kind request_timeout) [default: no limit].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub request_timeout: Option<f64>,
+    /// After --timeout, or a first Ctrl-C / SIGTERM, how long requests in flight may finish before they are
+    /// recorded as cancelled, seconds [default: 60].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub grace_period: Option<f64>,
 }
 
 /// `serve-sim` flags.

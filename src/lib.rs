@@ -66,6 +66,7 @@ pub mod metrics;
 #[doc(hidden)]
 pub mod cli;
 mod error;
+mod error_kind;
 #[doc(hidden)]
 pub mod report;
 mod runner;
@@ -74,6 +75,8 @@ mod secret;
 pub mod settings;
 #[doc(hidden)]
 pub mod shard;
+#[doc(hidden)]
+pub mod shutdown;
 #[doc(hidden)]
 pub mod sim;
 #[doc(hidden)]
@@ -87,9 +90,10 @@ pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
 pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
+pub use error_kind::ErrorKind;
 pub use messages::{
     FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
-    RunFinished, RunRequests, SubscribeResults,
+    RunFinished, RunRequests, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{RunKind, RunSummary};

@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => match llmperf_actors::shutdown::requested() {
+            // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
+            Some(sig) => ExitCode::from(llmperf_actors::shutdown::exit_code(sig)),
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)

@@ -431,7 +431,10 @@ fn run_plans(
         http: HttpOptions {
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,
-            max_line_bytes: 16 * 1024 * 1024,
+            first_byte_timeout: settings.first_byte_timeout,
+            request_timeout: settings.request_timeout,
+            max_line_bytes: settings.max_line_bytes,
+            max_response_bytes: settings.max_response_bytes,
             headers: settings
                 .headers
                 .iter()
@@ -446,7 +449,12 @@ fn run_plans(
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut sweep = SweepProgress::default();
+        crate::shutdown::listen();
         for plan in plans {
+            if crate::shutdown::requested().is_some() {
+                log::warn!("{}: not started (stopped by a signal)", plan.base_name);
+                continue;
+            }
             let step = plan.sweep.clone();
             if let Some(step) = &step {
                 if sweep.group() != Some(step.group.as_str()) {
@@ -461,6 +469,7 @@ fn run_plans(
                 &tokenizer,
                 factory.clone(),
                 settings.use_server_token_counts,
+                settings.grace_period,
             )
             .await?;
             if let Some(step) = step {
@@ -521,6 +530,7 @@ async fn run_one(
     tokenizer: &Tokenizer,
     factory: ClientFactory,
     server_counts: bool,
+    grace: Duration,
 ) -> Result<RunSummary, Error> {
     let shape = plan.shape;
     log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
@@ -541,6 +551,7 @@ async fn run_one(
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
     let launcher = RequestsLauncher::new(pool.recipients()).start();
+    crate::shutdown::register(launcher.clone().recipient(), grace);
     match &shape.schedule {
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
@@ -564,10 +575,15 @@ async fn run_one(
             schedule: shape.schedule,
             timeout: shape.timeout,
             collector: collector.clone().recipient(),
+            grace: Some(grace),
         })
         .await
-        .map_err(|e| Error::Internal(format!("launcher: {e}")))?;
-    if finished.timed_out {
+        .map_err(|e| Error::Internal(format!("launcher: {e}")));
+    crate::shutdown::unregister();
+    let finished = finished?;
+    if let Some(sig) = crate::shutdown::requested() {
+        println!("Run stopped by signal {sig}: requests not yet sent were not started.");
+    } else if finished.timed_out {
         println!("Test timed out before all requests could be completed.");
     }
     let mut summary = collector

@@ -16,7 +16,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::log_file::RequestLog;
 use super::run_file::RunFile;
 use super::{
     RunInfo, RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
@@ -179,14 +178,17 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
         what: format!("reading the per-request log {}", path.display()),
         source: e,
     })?;
+    let (lines, torn) = super::log_file::parse_log(&text)
+        .map_err(|(n, e)| merge_err(format!("{} line {n}: {e}", path.display())))?;
+    if torn {
+        log::warn!(
+            "{}: the last line is incomplete (the process was killed while writing it); skipped",
+            path.display()
+        );
+    }
     let mut out = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let bad = |e: String| merge_err(format!("{} line {}: {e}", path.display(), n + 1));
-        let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    for (n, value) in lines {
+        let bad = |e: String| merge_err(format!("{} line {n}: {e}", path.display()));
         let index = value
             .get("index")
             .and_then(Value::as_u64)
@@ -289,13 +291,15 @@ fn merge_run(
     let io = |what: String| move |e| Error::Io { what, source: e };
     let mut files = write_final_files(out, base_name, &summary, &records)
         .map_err(io(format!("writing merged results into {}", out.display())))?;
+    // The merged log is written whole, through a temporary file, like the JSON files.
     let log_path = out.join(format!("{base_name}_requests.jsonl"));
-    let mut log =
-        RequestLog::create(&log_path).map_err(io(format!("creating {}", log_path.display())))?;
+    let mut lines = Vec::new();
     for r in &requests {
-        log.append(&r.line)
-            .map_err(io(format!("writing {}", log_path.display())))?;
+        serde_json::to_writer(&mut lines, &r.line).map_err(|e| Error::Internal(e.to_string()))?;
+        lines.push(b'\n');
     }
+    super::write_atomically(&log_path, &lines)
+        .map_err(io(format!("writing {}", log_path.display())))?;
     files.push(log_path);
     let mut merged = RunFile::new(
         &info,

@@ -44,8 +44,13 @@ pub enum RunKind {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, bytes)?;
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    // On disk before the rename, so even a power cut leaves the old file or the whole new one.
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
