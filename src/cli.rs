@@ -209,8 +209,11 @@ pub struct SimArgs {
     /// Concurrent generation slots; more requests queue server-side [default: unlimited].
     #[arg(long)]
     pub capacity: Option<usize>,
-    /// Inject a fault into every Nth request: KIND:N with KIND one of http_500, http_429, error_mid_stream,
-    /// close_mid_stream (repeatable; the first rule that matches wins).
+    /// Inject a fault: KIND:N into every Nth request, KIND@A,B into requests A and B (1-based arrival order);
+    /// KIND one of http_400, http_401, http_404, http_429, http_500, http_503, error_mid_stream,
+    /// close_mid_stream, reset_mid_stream, close_before_done, stall, slow_trickle, malformed_json, invalid_utf8,
+    /// split_utf8, framing_variants, huge_line, redirect, never_answer (repeatable; the first rule that matches
+    /// wins).
     #[arg(long = "fault", value_name = "KIND:N")]
     pub faults: Vec<String>,
 }

@@ -65,8 +65,8 @@ enum Step {
     Sleep(Duration),
     /// Write these bytes.
     Send(Bytes),
-    /// Break the connection.
-    Cut,
+    /// Break the connection (with a TCP reset when the socket is known).
+    Cut(Option<ConnFd>),
 }
 
 /// The response body of `script` under `fault`: piece `k` of `script.timed` goes out at `due(k)`.
@@ -76,6 +76,7 @@ pub(super) fn body(
     cfg: &SimConfig,
     due: impl Fn(usize) -> Instant + 'static,
     shape: Shape,
+    fd: Option<ConnFd>,
 ) -> LocalBoxStream<'static, Result<Bytes, actix_web::Error>> {
     let mut first = script.first.into_bytes();
     let mut timed: Vec<Vec<u8>> = script.timed.into_iter().map(String::into_bytes).collect();
@@ -139,7 +140,7 @@ pub(super) fn body(
                 }
             }
             if script.cut {
-                steps.push_back(Step::Cut);
+                steps.push_back(Step::Cut(fd));
             }
         }
     }
@@ -151,8 +152,11 @@ pub(super) fn body(
                     Step::Due(k) => sleep_until(due(k)).await,
                     Step::Sleep(d) => sleep(d).await,
                     Step::Send(b) => return Some((Ok(b), (steps, due))),
-                    Step::Cut => {
+                    Step::Cut(fd) => {
                         steps.clear();
+                        if let Some(fd) = fd {
+                            fd.reset_on_close();
+                        }
                         let e = actix_web::Error::from(std::io::Error::other(
                             "simulated connection cut mid-stream",
                         ));
@@ -162,6 +166,41 @@ pub(super) fn body(
             }
         },
     ))
+}
+
+/// The connection's socket, kept (by `on_connect`) so `close_mid_stream` can end it with a reset (RST)
+/// rather than a clean close.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnFd(pub std::os::fd::RawFd);
+
+impl ConnFd {
+    /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback).
+    pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+        use std::os::fd::AsRawFd;
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            ext.insert(ConnFd(tcp.as_raw_fd()));
+        }
+    }
+
+    /// `SO_LINGER` 0: when the server closes this connection (it does after a body error), the kernel sends a
+    /// reset instead of a FIN, as a crashed peer or a middlebox would.
+    fn reset_on_close(self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a descriptor the server owns for as long as this response is streamed, with a
+        // correctly sized `linger` value; a failure only means a FIN is sent instead of a reset.
+        unsafe {
+            libc::setsockopt(
+                self.0,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
 }
 
 /// Inside the first multi-byte UTF-8 character of `piece`, if there is one.

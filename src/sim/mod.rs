@@ -75,8 +75,11 @@ pub enum Fault {
     Http503,
     /// Half the tokens, then an `{"error": …}` event, then the end of the stream.
     ErrorMidStream,
-    /// Half the tokens, then the connection is cut (reset, no terminating chunk).
+    /// Half the tokens, then the response ends without its terminating chunk (the client sees the stream
+    /// close early).
     CloseMidStream,
+    /// Half the tokens, then the connection is reset (TCP RST).
+    ResetMidStream,
     /// Every token, then a clean close without the finish chunk and `[DONE]` (`message_stop`).
     CloseBeforeDone,
     /// Headers sent, then no bytes at all (for `stall_ms`, 10 minutes by default).
@@ -102,7 +105,7 @@ pub enum Fault {
 impl Fault {
     /// Every kind, by its config name.
     pub const NAMES: &'static str = "http_400, http_401, http_404, http_429, http_500, http_503, \
-        error_mid_stream, close_mid_stream, close_before_done, stall, slow_trickle, malformed_json, invalid_utf8, \
+        error_mid_stream, close_mid_stream, reset_mid_stream, close_before_done, stall, slow_trickle, malformed_json, invalid_utf8, \
         split_utf8, framing_variants, huge_line, redirect, never_answer";
 }
 

@@ -159,6 +159,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
                 let configure = app_config(state.clone());
                 let server = HttpServer::new(move || App::new().configure(configure.clone()))
                     .workers(workers)
+                    .on_connect(super::faults::ConnFd::on_connect)
                     .disable_signals()
                     .shutdown_timeout(1)
                     .bind((host.as_str(), port));
@@ -196,6 +197,7 @@ pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io:
     let configure = app_config(state);
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
         .workers(workers)
+        .on_connect(super::faults::ConnFd::on_connect)
         .shutdown_timeout(1)
         .bind((host, port))?;
     for a in server.addrs() {
@@ -421,7 +423,11 @@ async fn respond(
         return HttpResponse::Ok().json(super::wire::whole(shape, &reply));
     }
     let script = reply.script(shape, fault);
-    let body = super::faults::body(script, fault, cfg, due, shape)
+    let fd = http
+        .conn_data::<super::faults::ConnFd>()
+        .copied()
+        .filter(|_| fault == Some(Fault::ResetMidStream));
+    let body = super::faults::body(script, fault, cfg, due, shape, fd)
         // The slot is held until the response is done (the stream, and this closure with it, is dropped).
         .map(move |item| {
             let _slot = &permit;

@@ -87,7 +87,7 @@ impl Reply<'_> {
                 timed.push(error);
                 false
             }
-            Some(Fault::CloseMidStream) => {
+            Some(Fault::CloseMidStream | Fault::ResetMidStream) => {
                 timed.truncate(cut_at);
                 true
             }
