@@ -25,7 +25,7 @@ pub use llmperf::{
     LoadOptions, LoadStats, RunInfo, RunSummary, Stats, summarize, summarize_with,
     summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
 };
-pub use log_file::RequestLog;
+pub use log_file::{ParsedLog, RequestLog, parse_log};
 pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
 pub use run_file::RunFile;
