@@ -218,8 +218,45 @@ pub async fn execute(
     wire: &mut impl WireFormat,
 ) -> ClientResponse {
     let mut state = StreamState::new(started);
+    let secrets = credentials(req.headers(), opts);
     let result = stream(req, body, opts, &mut state, wire).await;
-    state.finish(result)
+    state.finish(result.map_err(|(kind, (code, msg))| (kind, (code, redact(msg, &secrets)))))
+}
+
+/// Values that must never reach a record: the credential headers' values (and a bearer token alone), and
+/// every custom header's value of 8 characters or more.
+fn credentials(headers: &awc::http::header::HeaderMap, opts: &HttpOptions) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in [
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "proxy-authorization",
+    ] {
+        for v in headers.get_all(name) {
+            if let Ok(v) = v.to_str() {
+                out.push(v.to_string());
+                if let Some((_, token)) = v.split_once(' ') {
+                    out.push(token.trim().to_string());
+                }
+            }
+        }
+    }
+    out.extend(opts.headers.iter().map(|(_, v)| v.clone()));
+    out.retain(|s| s.len() >= 8);
+    // Longest first, so a value is replaced whole before any part of it.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+/// `msg` with every secret replaced by `***` (servers sometimes echo the key they rejected).
+fn redact(mut msg: String, secrets: &[String]) -> String {
+    for s in secrets {
+        if msg.contains(s.as_str()) {
+            msg = msg.replace(s.as_str(), "***");
+        }
+    }
+    msg
 }
 
 /// A failure with its kind.

@@ -19,19 +19,25 @@ use super::{Fault, SimConfig};
 
 /// The response of a fault decided before any streaming: an HTTP status with a body, a redirect, or (after
 /// `stall_ms`) a late 504 for `never_answer`. `None` for the stream faults.
+///
+/// `http_401` echoes the credential it was sent, as some servers do ("incorrect API key provided: …"), so
+/// tests can check that the client keeps it out of its records.
 pub(super) async fn early_response(
     shape: Shape,
     fault: Option<Fault>,
     cfg: &SimConfig,
+    credential: Option<&str>,
     error: impl Fn(Shape, u16, &str, &str) -> HttpResponse,
 ) -> Option<HttpResponse> {
+    if fault == Some(Fault::Http401) {
+        let msg = format!(
+            "simulated authentication failure: incorrect API key provided: {}",
+            credential.unwrap_or("(none)")
+        );
+        return Some(error(shape, 401, &msg, "authentication_error"));
+    }
     let (status, msg, kind) = match fault? {
         Fault::Http400 => (400, "simulated bad request", "invalid_request_error"),
-        Fault::Http401 => (
-            401,
-            "simulated authentication failure",
-            "authentication_error",
-        ),
         Fault::Http404 => (404, "simulated model not found", "not_found_error"),
         Fault::Http429 => (429, "simulated rate limit", "rate_limit_exceeded"),
         Fault::Http500 => (500, "simulated internal server error", "server_error"),

@@ -361,7 +361,16 @@ async fn respond(
         return error_response(shape, 400, "max_tokens: Field required", "");
     }
     let fault = cfg.fault_for(n);
-    if let Some(resp) = super::faults::early_response(shape, fault, cfg, error_response).await {
+    let credential = http
+        .headers()
+        .get("x-api-key")
+        .or_else(|| http.headers().get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").to_string());
+    if let Some(resp) =
+        super::faults::early_response(shape, fault, cfg, credential.as_deref(), error_response)
+            .await
+    {
         return resp;
     }
     let Answer {
