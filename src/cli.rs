@@ -174,7 +174,7 @@ pub struct LoadTestArgs {
     #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
     pub request_timeout: Option<f64>,
     /// After --timeout, or a first Ctrl-C / SIGTERM, how long requests in flight may finish before they are
-    /// recorded as cancelled, seconds [default: 60].
+    /// recorded as cancelled, seconds [default: 20].
     #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
     pub grace_period: Option<f64>,
 }

@@ -55,7 +55,7 @@ pub mod defaults {
     /// TCP/TLS connect timeout, seconds.
     pub const CONNECT_TIMEOUT_S: f64 = 30.0;
     /// Seconds requests in flight get after `timeout` or a first signal, before they are cancelled.
-    pub const GRACE_PERIOD_S: f64 = 60.0;
+    pub const GRACE_PERIOD_S: f64 = 20.0;
     /// Longest SSE line accepted, bytes.
     pub const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
     /// Most bytes read from one response, bytes.

@@ -196,3 +196,74 @@ fn every_fault_is_one_record_with_its_own_code_or_kind_openai() {
 fn every_fault_is_one_record_with_its_own_code_or_kind_anthropic() {
     run_matrix("anthropic", "overloaded_error");
 }
+
+/// One request through the OpenAI chat client with these options.
+async fn one_request(
+    base: String,
+    http: llmperf_actors::HttpOptions,
+    max_tokens: u64,
+) -> llmperf_actors::ClientResponse {
+    use llmperf_actors::{LlmClient, OpenAiChatClient, OpenAiConfig, RequestConfig};
+    let client = OpenAiChatClient::new(OpenAiConfig::chat(base, None, http));
+    let mut sampling_params = Map::new();
+    sampling_params.insert("max_tokens".into(), json!(max_tokens));
+    client
+        .llm_request(RequestConfig {
+            model: "m".into(),
+            prompt: ("hello".into(), 1),
+            sampling_params,
+            llm_api: "openai".into(),
+            metadata: Map::new(),
+        })
+        .await
+}
+
+#[actix_rt::test]
+async fn a_response_past_the_size_cap_is_an_error_not_a_crash() {
+    let sim = llmperf_actors::start_simulator(
+        llmperf_actors::SimConfig {
+            ttft_ms: 0.0,
+            itl_ms: 0.0,
+            ..Default::default()
+        },
+        "127.0.0.1",
+        0,
+    )
+    .unwrap();
+    let http = llmperf_actors::HttpOptions {
+        max_response_bytes: 4096,
+        ..Default::default()
+    };
+    let r = one_request(sim.base_url(), http.clone(), 500).await;
+    assert_eq!(
+        r.measured.error_kind,
+        Some(llmperf_actors::ErrorKind::ResponseTooLarge),
+        "{:?}",
+        r.measured.error
+    );
+    // A small answer is fine with the same cap.
+    let r = one_request(sim.base_url(), http, 3).await;
+    assert_eq!(r.measured.error, None);
+}
+
+#[actix_rt::test]
+async fn nothing_listening_is_a_connect_error() {
+    // A port that was free a moment ago: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = llmperf_actors::HttpOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let r = one_request(format!("http://127.0.0.1:{port}/v1"), http, 3).await;
+    assert_eq!(
+        r.measured.error_kind,
+        Some(llmperf_actors::ErrorKind::Connect),
+        "{:?}",
+        r.measured.error
+    );
+    assert_eq!(r.measured.error.unwrap().0, -1);
+}
