@@ -550,6 +550,15 @@ async fn run_one(
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
+    // A run file from the start (marked incomplete), so a killed run leaves one for `merge`.
+    let mut run_file = plan.run_file;
+    if let (Some(rf), Some(dir)) = (run_file.as_mut(), &results_dir) {
+        rf.begin(std::time::Instant::now());
+        rf.write(dir).map_err(|e| Error::Io {
+            what: format!("writing the run file into {}", dir.display()),
+            source: e,
+        })?;
+    }
     let launcher = RequestsLauncher::new(pool.recipients()).start();
     crate::shutdown::register(launcher.clone().recipient(), grace);
     match &shape.schedule {
@@ -595,7 +604,7 @@ async fn run_one(
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
     drop(pool);
-    if let (Some(mut run_file), Some(dir)) = (plan.run_file, &results_dir) {
+    if let (Some(mut run_file), Some(dir)) = (run_file, &results_dir) {
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
         let path = run_file.write(dir).map_err(|e| Error::Io {
             what: format!("writing the run file into {}", dir.display()),

@@ -196,4 +196,27 @@ fn after_sigkill_the_log_is_readable() {
     let (again, was_torn) = parse_log(&torn).unwrap();
     assert!(was_torn);
     assert_eq!(again.len(), lines.len());
+
+    // `merge` takes the killed run (its run file, written at the start, says it is incomplete), torn line and
+    // all, and summarizes every request the log holds.
+    let run_file = read_json(&dir.path().join("out/sig_60_20_run.json"));
+    assert_eq!(run_file["complete"], false);
+    std::fs::write(log_path(dir.path()), &torn).unwrap();
+    let merged = dir.path().join("merged");
+    let out = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"))
+        .env("RUST_LOG", "warn")
+        .arg("merge")
+        .arg(dir.path().join("out"))
+        .arg("--results-dir")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("incomplete") && stderr.contains("did not finish"),
+        "{stderr}"
+    );
+    let summary = read_json(&merged.join("sig_60_20_summary.json"));
+    assert_eq!(summary["results_num_requests_started"], lines.len() as u64);
 }

@@ -61,7 +61,18 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error
     // Every run is checked and read before anything is written.
     let mut loaded = Vec::new();
     for (base_name, shards) in groups {
-        let shards = check_shards(&base_name, shards)?;
+        let mut shards = check_shards(&base_name, shards)?;
+        // A shard that did not finish: its window ends with the last request its log holds.
+        for shard in shards.iter_mut().filter(|s| !s.run.complete) {
+            let requests = read_log(shard)?;
+            let end = requests
+                .iter()
+                .map(|r| r.start_unix_s + r.metrics.end_to_end_latency_s)
+                .fold(shard.run.start_unix_s, f64::max);
+            shard.run.end_unix_s = end;
+            shard.run.elapsed_s = end - shard.run.start_unix_s;
+            shard.run.requests_recorded = requests.len() as u64;
+        }
         let requests = read_requests(&base_name, &shards)?;
         loaded.push((base_name, shards, requests));
     }
@@ -211,7 +222,13 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
             line: value,
         });
     }
-    if out.len() as u64 != run.requests_recorded {
+    if !run.complete {
+        log::warn!(
+            "{}: the run did not finish (killed?); merging the {} requests its log holds",
+            shard.path.display(),
+            out.len()
+        );
+    } else if out.len() as u64 != run.requests_recorded {
         return Err(merge_err(format!(
             "{} has {} requests but {} says {} were recorded; the log is incomplete or from another run",
             path.display(),
