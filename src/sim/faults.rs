@@ -180,10 +180,13 @@ pub(super) fn body(
 pub struct ConnFd(pub std::os::fd::RawFd);
 
 impl ConnFd {
-    /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback).
+    /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback), and
+    /// turns Nagle's algorithm off on it: without `TCP_NODELAY` each small chunk after the headers waited for
+    /// the client's delayed ACK, adding ~40 ms to every simulated time to first token.
     pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
         use std::os::fd::AsRawFd;
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
             ext.insert(ConnFd(tcp.as_raw_fd()));
         }
     }
