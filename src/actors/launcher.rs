@@ -189,7 +189,7 @@ impl RequestsLauncher {
         let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
             return;
         };
-        let grace = run.started.elapsed();
+        let into_run = run.started.elapsed();
         let mut flying: Vec<(u64, InFlight)> = run.flying.drain().collect();
         flying.sort_by_key(|(k, _)| *k);
         if !flying.is_empty() {
@@ -210,9 +210,10 @@ impl RequestsLauncher {
                     error: Some((
                         Value::from(-1),
                         format!(
-                            "cancelled: still in flight after {:.1} s, when the run stopped at {:.1} s",
+                            "cancelled: in flight for {:.1} s when the run was stopped, {:.1} s after its \
+                             start (grace period over)",
                             waited.as_secs_f64(),
-                            grace.as_secs_f64()
+                            into_run.as_secs_f64()
                         ),
                     )),
                     error_kind: Some(ErrorKind::Cancelled),
