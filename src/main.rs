@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     .format_target(false)
     .init();
     let cli = Cli::parse();
+    // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
+    llmperf_actors::shutdown::handle_signals();
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
         Some(Command::Merge(args)) => merge(&args),

@@ -4,6 +4,9 @@
 //! period, records the rest as `cancelled`, and the run's files and summary are written as usual; runs not yet
 //! started are skipped. A second signal exits at once (exit code 130 / 143): the per-request log, written a
 //! line at a time, stays readable.
+//!
+//! Only the binary turns this on ([`handle_signals`]): a library user's process keeps its own signal
+//! handling.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -12,6 +15,15 @@ use std::time::Duration;
 use actix::Recipient;
 
 use crate::messages::StopRun;
+
+/// Whether runs listen for signals (see [`handle_signals`]).
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the runs of this process stop gracefully on SIGINT and SIGTERM (the binary calls it). Without it, a
+/// library user's signals are left alone.
+pub fn handle_signals() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
 
 /// Signals received so far.
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
@@ -84,10 +96,13 @@ fn on_signal(signal: i32) {
     }
 }
 
-/// Listens for SIGINT and SIGTERM on the current actix (tokio) runtime for as long as it runs. Call it inside
-/// the system that runs the benchmark.
+/// Listens for SIGINT and SIGTERM on the current actix (tokio) runtime for as long as it runs, if
+/// [`handle_signals`] was called. Call it inside the system that runs the benchmark.
 pub fn listen() {
     use tokio::signal::unix::{SignalKind, signal};
+    if !ENABLED.load(Ordering::SeqCst) {
+        return;
+    }
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
