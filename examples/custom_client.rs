@@ -54,6 +54,7 @@ impl LlmClient for EchoClient {
                     timings,
                     usage: Usage::default(),
                     error: None,
+                    error_kind: None,
                 },
                 generated_text: text,
                 reasoning_text: String::new(),

@@ -208,6 +208,24 @@ pub struct LoadTestArgs {
     /// plain, off [default: auto].
     #[arg(long, value_name = "MODE", help_heading = "Reports")]
     pub progress: Option<String>,
+    /// TCP/TLS connect timeout, seconds (error kind connect_timeout) [default: 30].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub connect_timeout: Option<f64>,
+    /// From a request's start to the response headers, seconds (error kind first_byte_timeout)
+    /// [default: read_timeout, 180].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub first_byte_timeout: Option<f64>,
+    /// Longest silence between two reads of a stream, seconds (error kind idle_timeout) [default: read_timeout,
+    /// 180].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub idle_timeout: Option<f64>,
+    /// Longest a whole request may take, seconds (error kind request_timeout) [default: no limit].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub request_timeout: Option<f64>,
+    /// After --timeout, or a first Ctrl-C / SIGTERM, how long requests in flight may finish before they are
+    /// recorded as cancelled, seconds [default: 20].
+    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    pub grace_period: Option<f64>,
 }
 
 impl LoadTestArgs {
@@ -279,8 +297,11 @@ pub struct SimArgs {
     /// Concurrent generation slots; more requests queue server-side [default: unlimited].
     #[arg(long)]
     pub capacity: Option<usize>,
-    /// Inject a fault into every Nth request: KIND:N with KIND one of http_500, http_429, error_mid_stream,
-    /// close_mid_stream (repeatable; the first rule that matches wins).
+    /// Inject a fault: KIND:N into every Nth request, KIND@A,B into requests A and B (1-based arrival order);
+    /// KIND one of http_400, http_401, http_404, http_429, http_500, http_503, error_mid_stream,
+    /// close_mid_stream, reset_mid_stream, close_before_done, stall, slow_trickle, malformed_json, invalid_utf8,
+    /// split_utf8, framing_variants, huge_line, redirect, never_answer (repeatable; the first rule that matches
+    /// wins).
     #[arg(long = "fault", value_name = "KIND:N")]
     pub faults: Vec<String>,
 }

@@ -67,6 +67,7 @@ pub mod metrics;
 #[doc(hidden)]
 pub mod cli;
 mod error;
+mod error_kind;
 #[doc(hidden)]
 pub mod report;
 mod runner;
@@ -75,6 +76,8 @@ mod secret;
 pub mod settings;
 #[doc(hidden)]
 pub mod shard;
+#[doc(hidden)]
+pub mod shutdown;
 #[doc(hidden)]
 pub mod sim;
 #[doc(hidden)]
@@ -88,9 +91,10 @@ pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
 pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
+pub use error_kind::ErrorKind;
 pub use messages::{
     FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
-    RunFinished, RunRequests, SubscribeResults,
+    RunFinished, RunRequests, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{RunKind, RunSummary};

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     .format_target(false)
     .init();
     let cli = Cli::parse();
+    // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
+    llmperf_actors::shutdown::handle_signals();
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
         Some(Command::Merge(args)) => merge(&args),
@@ -33,7 +35,11 @@ fn main() -> ExitCode {
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => match llmperf_actors::shutdown::requested() {
+            // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
+            Some(sig) => ExitCode::from(llmperf_actors::shutdown::exit_code(sig)),
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)

@@ -60,6 +60,18 @@ pub struct RunRequests {
     pub timeout: Duration,
     /// Where each finished request goes.
     pub collector: Recipient<RequestCompleted>,
+    /// Requests still in flight this long after `timeout` (or after a [`StopRun`]) are recorded as
+    /// cancelled; `None` waits for them however long they take.
+    pub grace: Option<Duration>,
+}
+
+/// Runner (on Ctrl-C / SIGTERM) → launcher: launch nothing more; requests still in flight after `grace` are
+/// recorded as cancelled and the run finishes. No reply.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopRun {
+    /// How long requests in flight may still finish.
+    pub grace: Duration,
 }
 
 impl RunRequests {
@@ -77,6 +89,7 @@ impl RunRequests {
             schedule: None,
             timeout,
             collector,
+            grace: None,
         }
     }
 }

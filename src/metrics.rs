@@ -17,6 +17,7 @@
 //! | `server_reasoning_tokens` (extra) | the server's `completion_tokens_details.reasoning_tokens`, when sent |
 //! | `output_tokens_source` (extra) | `"tokenizer"`, or `"server"` when `number_output_tokens` is the server's `usage` |
 
+use crate::error_kind::ErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -120,6 +121,10 @@ pub struct Metrics {
     /// Multi-turn: the turn within its conversation (1-based; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u64>,
+    /// Why the request failed, a stable name from [`ErrorKind`] (`null` on success): tells apart the
+    /// transport failures that all share `error_code` -1.
+    #[serde(default)]
+    pub error_kind: Option<String>,
 }
 
 fn tokenizer_source() -> String {
@@ -178,6 +183,8 @@ pub struct Measured {
     pub usage: Usage,
     /// `(error_code, error_msg)` when the request failed.
     pub error: Option<(Value, String)>,
+    /// Why it failed, when the client knows; `None` is guessed from the code ([`ErrorKind::guess`]).
+    pub error_kind: Option<ErrorKind>,
 }
 
 /// Turns a client's measurements into the per-request record.
@@ -226,6 +233,12 @@ pub fn compute_metrics_counted(
     } else {
         0.0
     };
+    let error_kind = m.error.as_ref().map(|(code, _)| {
+        m.error_kind
+            .unwrap_or_else(|| ErrorKind::guess(code))
+            .as_str()
+            .to_string()
+    });
     let ok = error_code.is_none();
     let generated = output.generated;
     let tpot = (error_code.is_none() && generated >= 2 && t.first_content_s.is_some())
@@ -254,6 +267,7 @@ pub fn compute_metrics_counted(
         ttft_any_s: t.first_token_s.or(t.first_content_s),
         number_reasoning_tokens: 0,
         output_tokens_source: output.source.to_string(),
+        error_kind,
         server_reasoning_tokens: m.usage.reasoning_tokens,
         dataset_id: None,
         conversation_id: None,
@@ -412,6 +426,7 @@ mod tests {
             },
             usage: Usage::default(),
             error: None,
+            error_kind: None,
         }
     }
 

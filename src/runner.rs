@@ -479,7 +479,10 @@ fn run_plans(
         http: HttpOptions {
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,
-            max_line_bytes: 16 * 1024 * 1024,
+            first_byte_timeout: settings.first_byte_timeout,
+            request_timeout: settings.request_timeout,
+            max_line_bytes: settings.max_line_bytes,
+            max_response_bytes: settings.max_response_bytes,
             headers: settings
                 .headers
                 .iter()
@@ -494,7 +497,12 @@ fn run_plans(
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut sweep = SweepProgress::default();
+        crate::shutdown::listen();
         for plan in plans {
+            if crate::shutdown::requested().is_some() {
+                log::warn!("{}: not started (stopped by a signal)", plan.base_name);
+                continue;
+            }
             let step = plan.sweep.clone();
             if let Some(step) = &step {
                 if sweep.group() != Some(step.group.as_str()) {
@@ -511,6 +519,7 @@ fn run_plans(
                 factory.clone(),
                 settings.use_server_token_counts,
                 &settings.report,
+                settings.grace_period,
             )
             .await?;
             if let Some(step) = step {
@@ -576,6 +585,7 @@ async fn run_one(
     factory: ClientFactory,
     server_counts: bool,
     outputs: &ReportOutputs,
+    grace: Duration,
 ) -> Result<RunSummary, Error> {
     let shape = plan.shape;
     log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
@@ -607,11 +617,21 @@ async fn run_one(
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pool = ClientPool::start(factory, shape.clients, cores.min(shape.clients));
     pool.ready().await;
+    // A run file from the start (marked incomplete), so a killed run leaves one for `merge`.
+    let mut run_file = plan.run_file;
+    if let (Some(rf), Some(dir)) = (run_file.as_mut(), &results_dir) {
+        rf.begin(std::time::Instant::now());
+        rf.write(dir).map_err(|e| Error::Io {
+            what: format!("writing the run file into {}", dir.display()),
+            source: e,
+        })?;
+    }
     let mut launcher = RequestsLauncher::new(pool.recipients());
     if let Some((p, _)) = &progress {
         launcher = launcher.with_progress(p.clone().recipient());
     }
     let launcher = launcher.start();
+    crate::shutdown::register(launcher.clone().recipient(), grace);
     match &shape.schedule {
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
@@ -639,7 +659,7 @@ async fn run_one(
                 collector: collector.clone().recipient(),
             })
             .await
-            .map_err(|e| Error::Internal(format!("conversation driver: {e}")))?
+            .map_err(|e| Error::Internal(format!("conversation driver: {e}")))
     } else {
         launcher
             .send(RunRequests {
@@ -649,11 +669,16 @@ async fn run_one(
                 schedule: shape.schedule,
                 timeout: shape.timeout,
                 collector: collector.clone().recipient(),
+                grace: Some(grace),
             })
             .await
-            .map_err(|e| Error::Internal(format!("launcher: {e}")))?
+            .map_err(|e| Error::Internal(format!("launcher: {e}")))
     };
-    if finished.timed_out {
+    crate::shutdown::unregister();
+    let finished = finished?;
+    if let Some(sig) = crate::shutdown::requested() {
+        println!("Run stopped by signal {sig}: requests not yet sent were not started.");
+    } else if finished.timed_out {
         println!("Test timed out before all requests could be completed.");
     }
     let mut summary = collector
@@ -671,7 +696,7 @@ async fn run_one(
         arbiter.stop();
     }
     drop(pool);
-    if let (Some(mut run_file), Some(dir)) = (plan.run_file, &results_dir) {
+    if let (Some(mut run_file), Some(dir)) = (run_file, &results_dir) {
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
         let path = run_file.write(dir).map_err(|e| Error::Io {
             what: format!("writing the run file into {}", dir.display()),

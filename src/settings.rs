@@ -56,6 +56,12 @@ pub mod defaults {
     pub const READ_TIMEOUT_S: f64 = 180.0;
     /// TCP/TLS connect timeout, seconds.
     pub const CONNECT_TIMEOUT_S: f64 = 30.0;
+    /// Seconds requests in flight get after `timeout` or a first signal, before they are cancelled.
+    pub const GRACE_PERIOD_S: f64 = 20.0;
+    /// Longest SSE line accepted, bytes.
+    pub const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
+    /// Most bytes read from one response, bytes.
+    pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 }
 
 /// Environment variable Kubernetes sets in each pod of an Indexed Job: the pod's 0-based completion index,
@@ -137,6 +143,12 @@ struct RawSettings {
     openai_api_key: Option<String>,
     read_timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    first_byte_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    request_timeout: Option<f64>,
+    grace_period: Option<f64>,
+    max_line_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
     simulator: Option<SimConfig>,
     correctness: Option<CorrectnessSection>,
     anthropic_base_url: Option<String>,
@@ -249,10 +261,21 @@ pub struct Settings {
     pub endpoint: Endpoint,
     /// The chosen API's credential (OpenAI key, Anthropic key, Google access token).
     pub api_key: Option<Secret>,
-    /// Wait for response headers, and for each read of the stream.
+    /// Idle timeout: the longest wait for each read of the stream (`idle_timeout`, else `read_timeout`).
     pub read_timeout: Duration,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
+    /// From a request's start to its response headers (`first_byte_timeout`, else `read_timeout`).
+    pub first_byte_timeout: Duration,
+    /// A whole request, start to last byte; `None` is no limit.
+    pub request_timeout: Option<Duration>,
+    /// After `timeout` (or a first Ctrl-C / SIGTERM), how long requests in flight may still finish before
+    /// they are recorded as cancelled.
+    pub grace_period: Duration,
+    /// Longest SSE line accepted.
+    pub max_line_bytes: usize,
+    /// Most bytes read from one response.
+    pub max_response_bytes: usize,
     /// The built-in simulator's behaviour (used with [`Endpoint::Builtin`]).
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
@@ -496,6 +519,11 @@ fn apply_cli(
             (!a.headers.is_empty()).then(|| a.headers.clone()),
         )?
         .set_override_option("insecure", a.insecure.then_some(true))?
+        .set_override_option("connect_timeout", a.connect_timeout)?
+        .set_override_option("first_byte_timeout", a.first_byte_timeout)?
+        .set_override_option("idle_timeout", a.idle_timeout)?
+        .set_override_option("request_timeout", a.request_timeout)?
+        .set_override_option("grace_period", a.grace_period)?
         .set_override_option("tokenizer", a.tokenizer.clone())?
         .set_override_option(
             "use_server_token_counts",
@@ -836,9 +864,46 @@ impl RawSettings {
             endpoint,
             api_key,
             read_timeout: seconds(
-                "read_timeout",
-                self.read_timeout.unwrap_or(defaults::READ_TIMEOUT_S),
+                if self.idle_timeout.is_some() {
+                    "idle_timeout"
+                } else {
+                    "read_timeout"
+                },
+                self.idle_timeout
+                    .or(self.read_timeout)
+                    .unwrap_or(defaults::READ_TIMEOUT_S),
             )?,
+            first_byte_timeout: seconds(
+                if self.first_byte_timeout.is_some() {
+                    "first_byte_timeout"
+                } else {
+                    "read_timeout"
+                },
+                self.first_byte_timeout
+                    .or(self.read_timeout)
+                    .unwrap_or(defaults::READ_TIMEOUT_S),
+            )?,
+            request_timeout: self
+                .request_timeout
+                .map(|t| seconds("request_timeout", t))
+                .transpose()?,
+            grace_period: match self.grace_period.unwrap_or(defaults::GRACE_PERIOD_S) {
+                g if g.is_finite() && g >= 0.0 => Duration::from_secs_f64(g),
+                g => {
+                    return Err(Error::Config(format!(
+                        "grace_period must be 0 or more seconds; got {g}"
+                    )));
+                }
+            },
+            max_line_bytes: at_least_one(
+                "max_line_bytes",
+                self.max_line_bytes.unwrap_or(defaults::MAX_LINE_BYTES),
+            )? as usize,
+            max_response_bytes: at_least_one(
+                "max_response_bytes",
+                self.max_response_bytes
+                    .unwrap_or(defaults::MAX_RESPONSE_BYTES),
+            )? as usize,
             connect_timeout: seconds(
                 "connect_timeout",
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),

@@ -571,3 +571,115 @@ simulator: {ttft_ms: 1, itl_ms: 1, reasoning_tokens: 20}
         assert_eq!(u(&m["number_total_tokens"]), 60 + 30);
     }
 }
+
+#[test]
+fn keys_stay_out_of_error_paths_trace_logs_and_debug_output() {
+    // Every failure the client records, with the most verbose logging there is.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "openai_api_base: builtin
+openai_api_key: sk-SECRET-config-key
+model: m
+mean_input_tokens: 60
+stddev_input_tokens: 0
+mean_output_tokens: 5
+stddev_output_tokens: 0
+num_concurrent_requests: 4
+max_num_completed_requests: 16
+results_dir: out
+idle_timeout: 0.5
+headers: {X-Gateway-Token: gw-SECRET-222}
+simulator:
+  ttft_ms: 1
+  itl_ms: 1
+  stall_ms: 5000
+  faults:
+    - {kind: http_401, at: [1]}
+    - {kind: http_500, at: [2]}
+    - {kind: error_mid_stream, at: [3]}
+    - {kind: reset_mid_stream, at: [4]}
+    - {kind: malformed_json, at: [5]}
+    - {kind: invalid_utf8, at: [6]}
+    - {kind: redirect, at: [7]}
+    - {kind: stall, at: [8]}
+    - {kind: close_before_done, at: [9]}
+";
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--header", "Authorization: Bearer sk-SECRET-header"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr:.5000}");
+    let s = read_json(&dir.path().join("out/m_60_5_summary.json"));
+    assert_eq!(s["results_number_errors"], 9, "{s:#}");
+    // The simulator's 401 echoes the key it was sent, as some servers do; the record shows it redacted.
+    let records = read_json(&dir.path().join("out/m_60_5_individual_responses.json"));
+    let r401 = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["error_code"] == 401)
+        .expect("the 401 record");
+    assert!(
+        r401["error_msg"]
+            .as_str()
+            .unwrap()
+            .contains("incorrect API key provided: ***"),
+        "{r401}"
+    );
+    let files = all_files_text(&dir.path().join("out"));
+    for (what, text) in [
+        ("stdout", &*stdout),
+        ("stderr", &*stderr),
+        ("files", &*files),
+    ] {
+        for secret in ["sk-SECRET-config-key", "gw-SECRET-222", "sk-SECRET-header"] {
+            assert!(!text.contains(secret), "{secret} is in {what}");
+        }
+    }
+
+    // Configuration errors that involve a credential do not echo it.
+    for (args, needle) in [
+        (vec!["--header", "X-Token sk-SECRET-no-colon"], "--header"),
+        (vec!["--header", "Bad Name: sk-SECRET-bad-name"], "header"),
+    ] {
+        let out = bin()
+            .args(["--model", "m", "--max-num-completed-requests", "1"])
+            .args(&args)
+            .env("OPENAI_API_BASE", "builtin")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{all}");
+        assert!(all.contains(needle), "{all}");
+        assert!(!all.contains("SECRET"), "the value is echoed: {all}");
+    }
+
+    // What a panic or an `{:?}` would print: the settings and the client spec redact keys and header values.
+    let env: std::collections::HashMap<String, String> = [
+        ("OPENAI_API_BASE", "builtin"),
+        ("OPENAI_API_KEY", "sk-SECRET-env"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let args = llmperf_actors::LoadTestArgs {
+        model: Some("m".into()),
+        headers: vec!["X-Gateway-Token: gw-SECRET-333".into()],
+        ..Default::default()
+    };
+    let settings = llmperf_actors::Settings::load(&args, &env).unwrap();
+    let debug = format!("{settings:?} {settings:#?}");
+    assert!(!debug.contains("SECRET"), "{debug}");
+}

@@ -50,6 +50,7 @@ impl LlmClient for Scripted {
                     },
                     usage: Usage::default(),
                     error,
+                    error_kind: None,
                 },
                 generated_text: format!("reply to {last}"),
                 reasoning_text: String::new(),

@@ -44,6 +44,7 @@ impl LlmClient for ScriptedClient {
                     },
                     usage: Usage::default(),
                     error: None,
+                    error_kind: None,
                 },
                 generated_text: config.prompt.0,
                 reasoning_text: String::new(),

@@ -23,6 +23,7 @@ fn records() -> Vec<ReportRecord> {
             },
             usage: Usage::default(),
             error: None,
+            error_kind: None,
         };
         // 10·i generated tokens + BOS.
         let metrics = compute_metrics(&m, 10 * i + 1, 100, 101, StartTimes::unscheduled(0.01 * f));
@@ -36,6 +37,7 @@ fn records() -> Vec<ReportRecord> {
         timings: StreamTimings::default(),
         usage: Usage::default(),
         error: Some((Value::from(500), "boom, \"quoted\"".into())),
+        error_kind: None,
     };
     out.push(ReportRecord {
         index: 4,
@@ -114,15 +116,16 @@ fn csv_snapshot() {
          request_output_throughput_token_per_s,number_total_tokens,number_output_tokens,number_input_tokens,\
          number_input_tokens_actual,tpot_s,number_stream_events,server_prompt_tokens,server_completion_tokens,\
          scheduled_start_s,actual_start_s,dispatch_delay_s,scheduled_ttft_s,scheduled_end_to_end_latency_s,\
-         warmup,ttft_any_s,number_reasoning_tokens,output_tokens_source,server_reasoning_tokens,max_tokens"
+         warmup,ttft_any_s,number_reasoning_tokens,output_tokens_source,server_reasoning_tokens,error_kind,\
+         max_tokens"
     );
     assert_eq!(
         lines[1],
-        "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,100"
+        "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,,100"
     );
     assert_eq!(
         lines[5],
-        "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,100"
+        "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,http_status,100"
     );
     let summary = csv::summary_csv(&stats(&r));
     let rows: Vec<&str> = summary.lines().collect();

@@ -15,8 +15,12 @@
 //!   [`LaunchRequest`] queues a request (sent as soon as a client is free), [`GetNextReady`] returns the next
 //!   finished `(Metrics, generated text, RequestConfig)` — waiting for it or not — and [`SubscribeResults`]
 //!   sends every finished result to a recipient as well.
+//!
+//! Stopping: with a `grace` in [`RunRequests`], requests still in flight `grace` after the timeout are
+//! recorded as cancelled (error kind `cancelled`) and the run finishes, so a stalled endpoint cannot hold it
+//! forever. [`StopRun`] (sent on Ctrl-C / SIGTERM) stops launching at once and does the same after its grace.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -25,9 +29,10 @@ use tokio::sync::oneshot;
 
 use super::pacer::{Dispatch, Pacer, PacerDone};
 use crate::backend::{ClientResponse, RequestConfig};
+use crate::error_kind::ErrorKind;
 use crate::messages::{
     ExecuteRequest, GetNextReady, LaunchRequest, PreparedRequest, ProgressEvent, RequestCompleted,
-    RequestResult, RunFinished, RunRequests, SubscribeResults,
+    RequestResult, RunFinished, RunRequests, StopRun, SubscribeResults,
 };
 use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
 use crate::tokenizer::{TokenCount, Tokenizer};
@@ -42,6 +47,19 @@ pub struct RequestsLauncher {
     single: Single,
     /// Told of every run request sent (live progress).
     progress: Option<Recipient<ProgressEvent>>,
+    /// Numbers the runs, so a grace timer of an earlier run does nothing to a later one.
+    runs: u64,
+    /// Numbers the requests sent.
+    sent: u64,
+}
+
+/// A run request in flight: what is needed to record it as cancelled.
+struct InFlight {
+    handle: SpawnHandle,
+    index: usize,
+    request: PreparedRequest,
+    scheduled: Option<f64>,
+    sent_at: Instant,
 }
 
 /// State of the run in progress.
@@ -60,6 +78,12 @@ struct Run {
     collector: Recipient<RequestCompleted>,
     reply: Option<oneshot::Sender<RunFinished>>,
     open: Option<OpenLoop>,
+    /// Which run this is (see `RequestsLauncher::runs`).
+    id: u64,
+    /// Stopped by [`StopRun`]: nothing more is launched.
+    stopped: bool,
+    /// The run's requests in flight, by send number.
+    flying: HashMap<u64, InFlight>,
 }
 
 /// Open-loop state: the schedule, requests waiting for a slot, the pacer.
@@ -117,6 +141,8 @@ impl RequestsLauncher {
             run: None,
             single: Single::default(),
             progress: None,
+            runs: 0,
+            sent: 0,
         }
     }
 
@@ -141,10 +167,92 @@ impl RequestsLauncher {
             p.do_send(ProgressEvent::Launched);
         }
         let send = self.clients[slot].send(ExecuteRequest { config });
-        ctx.spawn(
+        self.sent += 1;
+        let id = self.sent;
+        let tracked = match &origin {
+            Origin::Run {
+                index,
+                request,
+                scheduled,
+            } => Some((*index, request.clone(), *scheduled)),
+            Origin::Single { .. } => None,
+        };
+        let handle = ctx.spawn(
             actix::fut::wrap_future::<_, Self>(send)
-                .map(move |res, act, ctx| act.on_done(slot, origin, res, ctx)),
+                .map(move |res, act, ctx| act.on_done(id, slot, origin, res, ctx)),
         );
+        if let (Some((index, request, scheduled)), Some(run)) = (tracked, self.run.as_mut()) {
+            run.flying.insert(
+                id,
+                InFlight {
+                    handle,
+                    index,
+                    request,
+                    scheduled,
+                    sent_at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Records the run's requests still in flight as cancelled (dropping their futures) and finishes the run,
+    /// if run `id` is still the one in progress.
+    fn cancel_in_flight(&mut self, id: u64, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
+            return;
+        };
+        let into_run = run.started.elapsed();
+        let mut flying: Vec<(u64, InFlight)> = run.flying.drain().collect();
+        flying.sort_by_key(|(k, _)| *k);
+        if !flying.is_empty() {
+            log::warn!(
+                "{} requests still in flight after the grace period: recorded as cancelled",
+                flying.len()
+            );
+        }
+        for (_, f) in flying {
+            ctx.cancel_future(f.handle);
+            run.in_flight = run.in_flight.saturating_sub(1);
+            let waited = f.sent_at.elapsed();
+            let response = ClientResponse {
+                started: f.sent_at,
+                measured: Measured {
+                    timings: StreamTimings::default(),
+                    usage: Usage::default(),
+                    error: Some((
+                        Value::from(-1),
+                        format!(
+                            "cancelled: in flight for {:.1} s when the run was stopped, {:.1} s after its \
+                             start (grace period over)",
+                            waited.as_secs_f64(),
+                            into_run.as_secs_f64()
+                        ),
+                    )),
+                    error_kind: Some(ErrorKind::Cancelled),
+                },
+                generated_text: String::new(),
+                reasoning_text: String::new(),
+            };
+            let start_offset_s = f
+                .sent_at
+                .saturating_duration_since(run.started)
+                .as_secs_f64();
+            run.collector.do_send(RequestCompleted {
+                index: f.index,
+                request: f.request,
+                response,
+                start_offset_s,
+                scheduled_start_s: f.scheduled.unwrap_or(start_offset_s),
+            });
+        }
+        run.in_flight = 0;
+        run.stopped = true;
+        if let Some(open) = run.open.as_mut() {
+            open.pacer.stop();
+            open.pacer_done = true;
+            open.waiting.clear();
+        }
+        self.finish_run_if_done();
     }
 
     /// Starts whatever can start: closed-loop run requests first (up to the run's concurrency), then single
@@ -156,6 +264,7 @@ impl RequestsLauncher {
                     && r.launched < r.limit
                     && r.in_flight < r.concurrency
                     && !r.timed_out
+                    && !r.stopped
             }) {
                 if run.started.elapsed() >= run.timeout {
                     run.timed_out = true;
@@ -189,6 +298,9 @@ impl RequestsLauncher {
         let Some(open) = run.open.as_mut() else {
             return;
         };
+        if run.stopped {
+            return;
+        }
         if run.in_flight >= run.concurrency || self.clients.is_empty() {
             open.waiting.push_back(k);
             open.queued += 1;
@@ -212,10 +324,10 @@ impl RequestsLauncher {
                 return false;
             }
             match &r.open {
-                Some(open) => open.pacer_done && open.waiting.is_empty(),
+                Some(open) => (open.pacer_done || r.stopped) && open.waiting.is_empty(),
                 None => {
                     let all_clients_gone = self.idle.is_empty() && self.single.in_flight == 0;
-                    r.launched >= r.limit || r.timed_out || all_clients_gone
+                    r.launched >= r.limit || r.timed_out || r.stopped || all_clients_gone
                 }
             }
         });
@@ -250,6 +362,7 @@ impl RequestsLauncher {
 
     fn on_done(
         &mut self,
+        id: u64,
         slot: usize,
         origin: Origin,
         res: Result<ClientResponse, MailboxError>,
@@ -270,6 +383,7 @@ impl RequestsLauncher {
                     timings: StreamTimings::default(),
                     usage: Usage::default(),
                     error: Some((Value::from(-1), format!("client actor unavailable: {e}"))),
+                    error_kind: Some(ErrorKind::ClientUnavailable),
                 },
                 generated_text: String::new(),
                 reasoning_text: String::new(),
@@ -282,6 +396,7 @@ impl RequestsLauncher {
                 scheduled,
             } => {
                 if let Some(run) = self.run.as_mut() {
+                    run.flying.remove(&id);
                     run.in_flight -= 1;
                     let start_offset_s = response
                         .started
@@ -372,7 +487,17 @@ impl Handler<RunRequests> for RequestsLauncher {
                     pacer_done: false,
                 }
             });
+            self.runs += 1;
+            let id = self.runs;
+            if let Some(grace) = msg.grace {
+                ctx.run_later(msg.timeout + grace, move |act, ctx| {
+                    act.cancel_in_flight(id, ctx)
+                });
+            }
             self.run = Some(Run {
+                id,
+                stopped: false,
+                flying: HashMap::new(),
                 pool: msg.requests,
                 limit: msg.limit,
                 launched: 0,
@@ -396,6 +521,25 @@ impl Handler<RunRequests> for RequestsLauncher {
                 queued: 0,
             })
         })
+    }
+}
+
+impl Handler<StopRun> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopRun, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped {
+            return;
+        }
+        run.stopped = true;
+        if let Some(open) = run.open.as_mut() {
+            open.pacer.stop();
+            open.waiting.clear();
+        }
+        let id = run.id;
+        ctx.run_later(msg.grace, move |act, ctx| act.cancel_in_flight(id, ctx));
+        self.finish_run_if_done();
     }
 }
 

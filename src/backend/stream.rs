@@ -15,8 +15,9 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::ClientResponse;
-use super::sse::{SseEvent, SseFramer};
+use super::sse::{SseError, SseEvent, SseFramer};
 use super::tls;
+use crate::error_kind::ErrorKind;
 use crate::metrics::{Measured, StreamTimings, Usage};
 
 /// Largest error body kept in `error_msg`.
@@ -33,12 +34,21 @@ pub fn transport(msg: impl Into<String>) -> Failure {
 /// HTTP settings shared by every client.
 #[derive(Clone)]
 pub struct HttpOptions {
-    /// TCP (and TLS) connect timeout.
+    /// TCP (and TLS) connect timeout (error kind `connect_timeout`).
     pub connect_timeout: Duration,
-    /// Longest wait for the response headers, and for each read of the stream after them.
+    /// Idle timeout: the longest wait for each read of the stream after the headers (error kind
+    /// `idle_timeout`). The config key `read_timeout` sets it (and the first-byte timeout) as before.
     pub read_timeout: Duration,
-    /// Longest SSE line accepted.
+    /// Longest wait from the request's start to the response headers, connecting included (error kind
+    /// `first_byte_timeout`).
+    pub first_byte_timeout: Duration,
+    /// Longest a whole request may take, from its start to its last byte (error kind `request_timeout`);
+    /// `None` is no limit beyond the others.
+    pub request_timeout: Option<Duration>,
+    /// Longest SSE line accepted (error kind `line_too_long`).
     pub max_line_bytes: usize,
+    /// Most bytes read from one response body (error kind `response_too_large`).
+    pub max_response_bytes: usize,
     /// Extra headers sent with every request (`--header`), after the API's own, so they replace a header of
     /// the same name (e.g. a gateway's own `Authorization`).
     pub headers: Vec<(String, String)>,
@@ -52,8 +62,11 @@ impl std::fmt::Debug for HttpOptions {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("HttpOptions")
             .field("connect_timeout", &self.connect_timeout)
-            .field("read_timeout", &self.read_timeout)
+            .field("idle_timeout", &self.read_timeout)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("max_line_bytes", &self.max_line_bytes)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("header_names", &names)
             .field("insecure", &self.insecure)
             .finish()
@@ -65,7 +78,10 @@ impl Default for HttpOptions {
         HttpOptions {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(180),
+            first_byte_timeout: Duration::from_secs(180),
+            request_timeout: None,
             max_line_bytes: 16 * 1024 * 1024,
+            max_response_bytes: 256 * 1024 * 1024,
             headers: Vec::new(),
             insecure: false,
         }
@@ -83,9 +99,12 @@ impl HttpOptions {
         if self.insecure {
             connector = connector.rustls_0_23(Arc::new(tls::insecure_client_config()));
         }
+        // Timeouts past the connect are enforced by the streaming loop (each with its own error kind), and
+        // redirects are reported, not followed: the benchmark measures the endpoint it was given.
         awc::Client::builder()
             .connector(connector)
-            .timeout(self.read_timeout)
+            .disable_timeout()
+            .disable_redirects()
             .add_default_header((
                 awc::http::header::USER_AGENT,
                 concat!("llmperf-actors/", env!("CARGO_PKG_VERSION")),
@@ -156,14 +175,19 @@ impl StreamState {
         self.reasoning.push_str(text);
     }
 
-    fn finish(mut self, result: Result<(), Failure>) -> ClientResponse {
+    fn finish(mut self, result: Result<(), KindedFailure>) -> ClientResponse {
         self.timings.end_s = self.started.elapsed().as_secs_f64();
+        let (error_kind, error) = match result {
+            Ok(()) => (None, None),
+            Err((kind, failure)) => (Some(kind), Some(failure)),
+        };
         ClientResponse {
             started: self.started,
             measured: Measured {
                 timings: self.timings,
                 usage: self.usage,
-                error: result.err(),
+                error,
+                error_kind,
             },
             generated_text: self.text,
             reasoning_text: self.reasoning,
@@ -194,8 +218,86 @@ pub async fn execute(
     wire: &mut impl WireFormat,
 ) -> ClientResponse {
     let mut state = StreamState::new(started);
+    let secrets = credentials(req.headers(), opts);
     let result = stream(req, body, opts, &mut state, wire).await;
-    state.finish(result)
+    state.finish(result.map_err(|(kind, (code, msg))| (kind, (code, redact(msg, &secrets)))))
+}
+
+/// Values that must never reach a record: the credential headers' values (and a bearer token alone), and
+/// every custom header's value of 8 characters or more.
+fn credentials(headers: &awc::http::header::HeaderMap, opts: &HttpOptions) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in [
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "proxy-authorization",
+    ] {
+        for v in headers.get_all(name) {
+            if let Ok(v) = v.to_str() {
+                out.push(v.to_string());
+                if let Some((_, token)) = v.split_once(' ') {
+                    out.push(token.trim().to_string());
+                }
+            }
+        }
+    }
+    out.extend(opts.headers.iter().map(|(_, v)| v.clone()));
+    out.retain(|s| s.len() >= 8);
+    // Longest first, so a value is replaced whole before any part of it.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+/// `msg` with every secret replaced by `***` (servers sometimes echo the key they rejected).
+fn redact(mut msg: String, secrets: &[String]) -> String {
+    for s in secrets {
+        if msg.contains(s.as_str()) {
+            msg = msg.replace(s.as_str(), "***");
+        }
+    }
+    msg
+}
+
+/// A failure with its kind.
+type KindedFailure = (ErrorKind, Failure);
+
+fn kinded(kind: ErrorKind, msg: String) -> KindedFailure {
+    (kind, transport(msg))
+}
+
+/// A wire format's failure: -1 is a chunk it could not read, anything else an error object from the stream.
+fn from_wire(f: Failure) -> KindedFailure {
+    let kind = if f.0 == -1 {
+        ErrorKind::MalformedChunk
+    } else {
+        ErrorKind::StreamError
+    };
+    (kind, f)
+}
+
+fn from_framer(e: SseError) -> KindedFailure {
+    let kind = match e {
+        SseError::LineTooLong(_) => ErrorKind::LineTooLong,
+        SseError::InvalidUtf8 => ErrorKind::InvalidUtf8,
+    };
+    kinded(kind, format!("bad event stream: {e}"))
+}
+
+/// The wait allowed for the next step: `step`, or less when the whole request's deadline comes first (then
+/// `true`: running out is a request timeout).
+fn bounded(step: Duration, deadline: Option<Instant>) -> (Duration, bool) {
+    match deadline {
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left <= step {
+                (left, true)
+            } else {
+                (step, false)
+            }
+        }
+        None => (step, false),
+    }
 }
 
 async fn stream(
@@ -204,60 +306,147 @@ async fn stream(
     opts: &HttpOptions,
     state: &mut StreamState,
     wire: &mut impl WireFormat,
-) -> Result<(), Failure> {
-    let mut resp = req.send_json(body).await.map_err(|e| match e {
-        awc::error::SendRequestError::Timeout => transport(format!(
-            "timeout: no response headers within {:?}",
-            opts.read_timeout
-        )),
-        awc::error::SendRequestError::Connect(c) => transport(format!("connect error: {c}")),
-        other => transport(format!("request failed: {other}")),
-    })?;
+) -> Result<(), KindedFailure> {
+    let deadline = opts.request_timeout.map(|t| state.started + t);
+    let request_timeout = |events: u64| {
+        kinded(
+            ErrorKind::RequestTimeout,
+            format!(
+                "request timeout: not complete within {:?} ({} events)",
+                opts.request_timeout.unwrap_or_default(),
+                events
+            ),
+        )
+    };
+    let first_byte = opts
+        .first_byte_timeout
+        .saturating_sub(state.started.elapsed());
+    let (wait, total) = bounded(first_byte, deadline);
+    let mut resp = match actix_rt::time::timeout(wait, req.send_json(body)).await {
+        Err(_) if total => return Err(request_timeout(0)),
+        Err(_) => {
+            return Err(kinded(
+                ErrorKind::FirstByteTimeout,
+                format!(
+                    "first-byte timeout: no response headers within {:?}",
+                    opts.first_byte_timeout
+                ),
+            ));
+        }
+        Ok(Err(e)) => return Err(send_error(e, opts)),
+        Ok(Ok(r)) => r,
+    };
     let status = resp.status();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(awc::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("(no Location)")
+            .chars()
+            .take(500)
+            .collect::<String>();
+        return Err((
+            ErrorKind::HttpRedirect,
+            (
+                Value::from(status.as_u16()),
+                format!(
+                    "HTTP {status}: redirect to {location} not followed; use the final URL as the API base"
+                ),
+            ),
+        ));
+    }
     if !status.is_success() {
-        let body = resp.body().limit(MAX_ERROR_BODY).await;
+        let (wait, _) = bounded(opts.read_timeout, deadline);
+        let body = actix_rt::time::timeout(wait, resp.body().limit(MAX_ERROR_BODY)).await;
         let msg = match body {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => format!("HTTP {status}; body unreadable: {e}"),
+            Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(Err(e)) => format!("HTTP {status}; body unreadable: {e}"),
+            Err(_) => format!("HTTP {status}; body not received within {wait:?}"),
         };
-        return Err((Value::from(status.as_u16()), msg));
+        return Err((ErrorKind::HttpStatus, (Value::from(status.as_u16()), msg)));
     }
     let mut framer = SseFramer::new(opts.max_line_bytes);
+    let mut received: usize = 0;
     loop {
-        let next = actix_rt::time::timeout(opts.read_timeout, resp.next()).await;
+        let (wait, total) = bounded(opts.read_timeout, deadline);
+        let next = actix_rt::time::timeout(wait, resp.next()).await;
         let at = state.started.elapsed().as_secs_f64();
         let chunk = match next {
+            Err(_) if total => return Err(request_timeout(state.timings.data_events)),
             Err(_) => {
-                return Err(transport(format!(
-                    "timeout: no data for {:?} after {} events",
-                    opts.read_timeout, state.timings.data_events
-                )));
+                return Err(kinded(
+                    ErrorKind::IdleTimeout,
+                    format!(
+                        "idle timeout: no data for {:?} after {} events",
+                        opts.read_timeout, state.timings.data_events
+                    ),
+                ));
             }
             Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(transport(format!("stream broken: {e}"))),
+            Ok(Some(Err(e))) => {
+                return Err(kinded(
+                    ErrorKind::StreamReset,
+                    format!(
+                        "stream broken after {} events: {e}",
+                        state.timings.data_events
+                    ),
+                ));
+            }
             Ok(Some(Ok(bytes))) => bytes,
         };
+        received += chunk.len();
+        if received > opts.max_response_bytes {
+            return Err(kinded(
+                ErrorKind::ResponseTooLarge,
+                format!(
+                    "response larger than {} bytes (max_response_bytes)",
+                    opts.max_response_bytes
+                ),
+            ));
+        }
         let mut outcome: Result<bool, Failure> = Ok(true);
         framer
             .feed(&chunk, |ev| {
                 outcome = wire.on_event(&ev, at, state);
                 matches!(outcome, Ok(true))
             })
-            .map_err(|e| transport(format!("bad event stream: {e}")))?;
-        if !outcome? {
+            .map_err(from_framer)?;
+        if !outcome.map_err(from_wire)? {
             drain(&mut resp).await;
             return Ok(());
         }
     }
     let at = state.started.elapsed().as_secs_f64();
-    if let Some(ev) = framer
-        .finish()
-        .map_err(|e| transport(format!("bad event stream: {e}")))?
-        && !wire.on_event(&ev, at, state)?
+    if let Some(ev) = framer.finish().map_err(from_framer)?
+        && !wire.on_event(&ev, at, state).map_err(from_wire)?
     {
         return Ok(());
     }
     wire.on_close(state)
+        .map_err(|f| (ErrorKind::IncompleteStream, f))
+}
+
+fn send_error(e: awc::error::SendRequestError, opts: &HttpOptions) -> KindedFailure {
+    use awc::error::{ConnectError, SendRequestError};
+    match e {
+        SendRequestError::Connect(ConnectError::Timeout) => kinded(
+            ErrorKind::ConnectTimeout,
+            format!(
+                "connect timeout: not connected within {:?}",
+                opts.connect_timeout
+            ),
+        ),
+        SendRequestError::Connect(c) => kinded(ErrorKind::Connect, format!("connect error: {c}")),
+        SendRequestError::Timeout => kinded(
+            ErrorKind::FirstByteTimeout,
+            format!(
+                "first-byte timeout: no response headers within {:?}",
+                opts.first_byte_timeout
+            ),
+        ),
+        other => kinded(ErrorKind::Transport, format!("request failed: {other}")),
+    }
 }
 
 /// Reads what is left after the final event so the connection can go back to the pool; gives up quickly.

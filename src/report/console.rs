@@ -34,6 +34,12 @@ pub fn print_summary(info: &RunInfo, stats: &Stats) -> String {
     if stats.number_errors > 0 {
         let _ = writeln!(out, "Error Code Frequency");
         let _ = writeln!(out, "{}", stats.error_code_frequency());
+        let kinds: Vec<String> = stats
+            .error_kinds
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        let _ = writeln!(out, "Error Kinds: {}", kinds.join(", "));
     }
     let _ = writeln!(
         out,

@@ -264,6 +264,7 @@ mod tests {
             timings: Default::default(),
             usage: Default::default(),
             error: error.then(|| (Value::from(500), "boom".to_string())),
+            error_kind: None,
         };
         let metrics = compute_metrics(&measured, 3, 0, 20, StartTimes::unscheduled(0.0));
         let mut metadata = Map::new();

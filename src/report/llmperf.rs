@@ -111,6 +111,8 @@ pub struct Stats {
     pub error_rate: f64,
     /// Error code (as JSON) → count, most frequent first.
     pub error_codes: Vec<(Value, u64)>,
+    /// Error kind (see [`crate::ErrorKind`]) → count, most frequent first (ties by name).
+    pub error_kinds: Vec<(String, u64)>,
     /// Σ output tokens of successful requests / wall time (an aggregate, despite the name).
     pub mean_output_throughput_token_per_s: f64,
     /// Successful requests.
@@ -195,6 +197,15 @@ pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> St
     }
     let mut error_codes: Vec<(Value, u64)> = counts.into_values().collect();
     error_codes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in records.iter().filter(|m| !m.is_ok()) {
+        *kinds
+            .entry(m.error_kind.as_deref().unwrap_or("unknown"))
+            .or_insert(0) += 1;
+    }
+    let mut error_kinds: Vec<(String, u64)> =
+        kinds.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    error_kinds.sort_by_key(|c| std::cmp::Reverse(c.1));
     let started = records.len() as u64;
     let errors = started - ok.len() as u64;
     let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
@@ -209,6 +220,7 @@ pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> St
             0.0
         },
         error_codes,
+        error_kinds,
         mean_output_throughput_token_per_s: per_s(output_tokens as f64),
         num_completed_requests: ok.len() as u64,
         num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
@@ -415,6 +427,12 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
         })
         .collect();
     m.insert("results_error_code_counts".into(), Value::Object(counts));
+    let kinds: Map<String, Value> = stats
+        .error_kinds
+        .iter()
+        .map(|(k, n)| (k.clone(), Value::from(*n)))
+        .collect();
+    m.insert("results_error_kind_counts".into(), Value::Object(kinds));
     for (name, s, _) in original {
         m.insert(
             format!("results_{name}_quantiles_p999"),
@@ -524,6 +542,7 @@ mod tests {
             },
             usage: Usage::default(),
             error: error.map(|c| (Value::from(c), "err".to_string())),
+            error_kind: None,
         };
         compute_metrics(&m, tokens, 100, 95, StartTimes::unscheduled(0.0))
     }

@@ -16,7 +16,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::log_file::RequestLog;
 use super::run_file::RunFile;
 use super::{
     RunInfo, RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
@@ -62,7 +61,18 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error
     // Every run is checked and read before anything is written.
     let mut loaded = Vec::new();
     for (base_name, shards) in groups {
-        let shards = check_shards(&base_name, shards)?;
+        let mut shards = check_shards(&base_name, shards)?;
+        // A shard that did not finish: its window ends with the last request its log holds.
+        for shard in shards.iter_mut().filter(|s| !s.run.complete) {
+            let requests = read_log(shard)?;
+            let end = requests
+                .iter()
+                .map(|r| r.start_unix_s + r.metrics.end_to_end_latency_s)
+                .fold(shard.run.start_unix_s, f64::max);
+            shard.run.end_unix_s = end;
+            shard.run.elapsed_s = end - shard.run.start_unix_s;
+            shard.run.requests_recorded = requests.len() as u64;
+        }
         let requests = read_requests(&base_name, &shards)?;
         loaded.push((base_name, shards, requests));
     }
@@ -179,14 +189,17 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
         what: format!("reading the per-request log {}", path.display()),
         source: e,
     })?;
+    let (lines, torn) = super::log_file::parse_log(&text)
+        .map_err(|(n, e)| merge_err(format!("{} line {n}: {e}", path.display())))?;
+    if torn {
+        log::warn!(
+            "{}: the last line is incomplete (the process was killed while writing it); skipped",
+            path.display()
+        );
+    }
     let mut out = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let bad = |e: String| merge_err(format!("{} line {}: {e}", path.display(), n + 1));
-        let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    for (n, value) in lines {
+        let bad = |e: String| merge_err(format!("{} line {n}: {e}", path.display()));
         let index = value
             .get("index")
             .and_then(Value::as_u64)
@@ -209,7 +222,13 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
             line: value,
         });
     }
-    if out.len() as u64 != run.requests_recorded {
+    if !run.complete {
+        log::warn!(
+            "{}: the run did not finish (killed?); merging the {} requests its log holds",
+            shard.path.display(),
+            out.len()
+        );
+    } else if out.len() as u64 != run.requests_recorded {
         return Err(merge_err(format!(
             "{} has {} requests but {} says {} were recorded; the log is incomplete or from another run",
             path.display(),
@@ -289,13 +308,15 @@ fn merge_run(
     let io = |what: String| move |e| Error::Io { what, source: e };
     let mut files = write_final_files(out, base_name, &summary, &records)
         .map_err(io(format!("writing merged results into {}", out.display())))?;
+    // The merged log is written whole, through a temporary file, like the JSON files.
     let log_path = out.join(format!("{base_name}_requests.jsonl"));
-    let mut log =
-        RequestLog::create(&log_path).map_err(io(format!("creating {}", log_path.display())))?;
+    let mut lines = Vec::new();
     for r in &requests {
-        log.append(&r.line)
-            .map_err(io(format!("writing {}", log_path.display())))?;
+        serde_json::to_writer(&mut lines, &r.line).map_err(|e| Error::Internal(e.to_string()))?;
+        lines.push(b'\n');
     }
+    super::write_atomically(&log_path, &lines)
+        .map_err(io(format!("writing {}", log_path.display())))?;
     files.push(log_path);
     let mut merged = RunFile::new(
         &info,

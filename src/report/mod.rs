@@ -35,7 +35,7 @@ pub use llmperf::{
     LoadOptions, LoadStats, RunInfo, RunSummary, Stats, summarize, summarize_with,
     summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
 };
-pub use log_file::RequestLog;
+pub use log_file::{ParsedLog, RequestLog, parse_log};
 pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
 pub use outputs::{ProgressMode, ReportOutputs};
@@ -56,8 +56,13 @@ pub enum RunKind {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, bytes)?;
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    // On disk before the rename, so even a power cut leaves the old file or the whole new one.
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }

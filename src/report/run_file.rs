@@ -2,7 +2,8 @@
 //! wall-clock time. `merge` reads it to know which shards belong together and the union of their time windows;
 //! the per-request log only has offsets from each shard's own start.
 //!
-//! The llmperf JSON files are unchanged by it; it is a file of its own, written when the run ends.
+//! The llmperf JSON files are unchanged by it; it is a file of its own, written when the run starts (with
+//! `complete: false`, so a killed run leaves one) and again when it ends.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -70,6 +71,14 @@ pub struct RunFile {
     pub end_unix_s: f64,
     /// `end_unix_s − start_unix_s`, measured on the monotonic clock.
     pub elapsed_s: f64,
+    /// `false` while the run is going: the file is first written when the run starts, so a run that was
+    /// killed still has one; `merge` then takes the requests its log holds and the window they span.
+    #[serde(default = "finished")]
+    pub complete: bool,
+}
+
+fn finished() -> bool {
+    true
 }
 
 /// Converts a monotonic instant to Unix seconds, by its distance from now on both clocks.
@@ -117,11 +126,23 @@ impl RunFile {
             start_unix_s: 0.0,
             end_unix_s: 0.0,
             elapsed_s: 0.0,
+            complete: true,
         }
     }
 
     /// Fills in the wall-clock window and the number of recorded requests.
+    /// Marks the run as started at `started` and not yet complete (the file written before the first request).
+    pub fn begin(&mut self, started: Instant) {
+        self.complete = false;
+        self.start_unix_s = unix_seconds(started);
+        self.end_unix_s = self.start_unix_s;
+        self.elapsed_s = 0.0;
+        self.requests_recorded = 0;
+    }
+
+    /// Fills in the times and the count of a finished run.
     pub fn finish(&mut self, started: Instant, ended: Instant, recorded: u64) {
+        self.complete = true;
         self.start_unix_s = unix_seconds(started);
         self.elapsed_s = ended.saturating_duration_since(started).as_secs_f64();
         self.end_unix_s = self.start_unix_s + self.elapsed_s;

@@ -110,10 +110,24 @@ pub(super) fn resolve_endpoint(
 fn parse_header_line(line: &str) -> Result<(String, String), Error> {
     let (name, value) = line.split_once(':').ok_or_else(|| {
         Error::Config(format!(
-            "header '{line}' (--header / `headers`) must be 'Name: value', e.g. --header 'X-Team: infra'"
+            "a header (--header / `headers`, {} characters; not shown, it may be a credential) has no ':'; \
+             it must be 'Name: value', e.g. --header 'X-Team: infra'",
+            line.chars().count()
         ))
     })?;
     Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
+/// The JSON type of `v`, for error messages that must not show a value (it may be a credential).
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
 }
 
 /// `headers:` as a mapping (`{Name: value}`), a list of `Name: value` strings, or one such string; each name
@@ -136,7 +150,8 @@ pub(super) fn parse_headers(v: Option<Value>) -> Result<Vec<(String, Secret)>, E
             .map(|i| match i {
                 Value::String(s) => parse_header_line(&s),
                 other => Err(Error::Config(format!(
-                    "headers: list items must be 'Name: value' strings; got {other}"
+                    "headers: list items must be 'Name: value' strings; got a {}",
+                    json_type(&other)
                 ))),
             })
             .collect::<Result<_, _>>()?,
@@ -144,7 +159,8 @@ pub(super) fn parse_headers(v: Option<Value>) -> Result<Vec<(String, Secret)>, E
         Some(Value::String(s)) => vec![parse_header_line(&s)?],
         Some(other) => {
             return Err(Error::Config(format!(
-                "headers must be a mapping {{Name: value}} or a list of 'Name: value'; got {other}"
+                "headers must be a mapping {{Name: value}} or a list of 'Name: value'; got a {}",
+                json_type(&other)
             )));
         }
     };

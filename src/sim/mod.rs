@@ -11,6 +11,7 @@
 //! the number (wrong for a configurable fraction), instead of filler words.
 
 mod answers;
+mod faults;
 mod server;
 mod wire;
 
@@ -27,50 +28,122 @@ pub const WORDS: [&str; 16] = [
     "at", "by",
 ];
 
-/// A failure injected into every `every`-th request (counting from 1).
+/// A failure injected into every `every`-th request (counting from 1), and/or into the requests numbered in
+/// `at` (the simulator counts requests from 1 in arrival order).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// What goes wrong.
     pub kind: Fault,
     /// Every `every`-th request (counting from 1) gets the fault.
-    pub every: u64,
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// These requests (1-based arrival numbers) get the fault.
+    #[serde(default)]
+    pub at: Vec<u64>,
 }
 
-/// A kind of injected failure.
+impl FaultRule {
+    /// Whether request `n` (1-based) gets this fault.
+    pub fn matches(&self, n: u64) -> bool {
+        self.every.is_some_and(|e| e > 0 && n.is_multiple_of(e)) || self.at.contains(&n)
+    }
+}
+
+/// A kind of injected failure (see `src/sim/faults.rs` for what each sends). `split_utf8` and
+/// `framing_variants` are not failures: a correct client must read them as a normal response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// HTTP 500 with a JSON error body.
-    #[serde(rename = "http_500")]
-    Http500,
+    /// HTTP 400 with a JSON error body.
+    #[serde(rename = "http_400")]
+    Http400,
+    /// HTTP 401 with a JSON error body.
+    #[serde(rename = "http_401")]
+    Http401,
+    /// HTTP 404 with a JSON error body.
+    #[serde(rename = "http_404")]
+    Http404,
     /// HTTP 429 with `Retry-After: 1` and a JSON error body.
     #[serde(rename = "http_429")]
     Http429,
+    /// HTTP 500 with a JSON error body.
+    #[serde(rename = "http_500")]
+    Http500,
+    /// HTTP 503 with `Retry-After: 1` and a JSON error body.
+    #[serde(rename = "http_503")]
+    Http503,
     /// Half the tokens, then an `{"error": …}` event, then the end of the stream.
     ErrorMidStream,
-    /// Half the tokens, then the connection is cut (no terminating chunk).
+    /// Half the tokens, then the response ends without its terminating chunk (the client sees the stream
+    /// close early).
     CloseMidStream,
+    /// Half the tokens, then the connection is reset (TCP RST).
+    ResetMidStream,
+    /// Every token, then a clean close without the finish chunk and `[DONE]` (`message_stop`).
+    CloseBeforeDone,
+    /// Headers sent, then no bytes at all (for `stall_ms`, 10 minutes by default).
+    Stall,
+    /// The whole response, one byte every `trickle_ms`: never idle, always late.
+    SlowTrickle,
+    /// A data event whose JSON is cut short.
+    MalformedJson,
+    /// A data event with bytes that are not UTF-8.
+    InvalidUtf8,
+    /// A multi-byte character (in the chunk `id`) split across two network writes. Not an error.
+    SplitUtf8,
+    /// `data:` without the space, CRLF line ends, keep-alive comments, `id:`/`retry:` fields. Not an error.
+    FramingVariants,
+    /// One line of `huge_line_bytes` (20 MB by default) in the middle of the stream.
+    HugeLine,
+    /// `307 Temporary Redirect` to another path.
+    Redirect,
+    /// Accepts the request and never answers (no headers, for `stall_ms`).
+    NeverAnswer,
+}
+
+impl Fault {
+    /// Every kind, by its config name.
+    pub const NAMES: &'static str = "http_400, http_401, http_404, http_429, http_500, http_503, \
+        error_mid_stream, close_mid_stream, reset_mid_stream, close_before_done, stall, slow_trickle, malformed_json, invalid_utf8, \
+        split_utf8, framing_variants, huge_line, redirect, never_answer";
 }
 
 impl std::str::FromStr for FaultRule {
     type Err = String;
-    /// `KIND:N`, e.g. `http_500:5`.
+    /// `KIND:N` (every N-th request) or `KIND@A,B,…` (those requests), e.g. `http_500:5`, `stall@3`.
     fn from_str(s: &str) -> Result<Self, String> {
+        let bad_kind =
+            |kind: &str| format!("unknown fault kind '{kind}': use one of {}", Fault::NAMES);
+        let parse_kind = |kind: &str| -> Result<Fault, String> {
+            serde_json::from_value(serde_json::Value::from(kind)).map_err(|_| bad_kind(kind))
+        };
+        if let Some((kind, at)) = s.split_once('@') {
+            let at = at
+                .split(',')
+                .map(|n| n.trim().parse::<u64>().ok().filter(|n| *n >= 1))
+                .collect::<Option<Vec<u64>>>()
+                .ok_or_else(|| format!("fault '{s}': request numbers must be whole numbers ≥ 1"))?;
+            return Ok(FaultRule {
+                kind: parse_kind(kind)?,
+                every: None,
+                at,
+            });
+        }
         let (kind, every) = s
             .split_once(':')
-            .ok_or_else(|| format!("fault '{s}' must be KIND:N, e.g. http_500:5"))?;
-        let kind: Fault = serde_json::from_value(serde_json::Value::from(kind)).map_err(|_| {
-            format!(
-                "unknown fault kind '{kind}': use http_500, http_429, error_mid_stream or close_mid_stream"
-            )
-        })?;
+            .ok_or_else(|| format!("fault '{s}' must be KIND:N or KIND@A,B, e.g. http_500:5"))?;
+        let kind = parse_kind(kind)?;
         let every: u64 = every
             .parse()
             .ok()
             .filter(|n| *n >= 1)
             .ok_or_else(|| format!("fault '{s}': N must be a whole number ≥ 1"))?;
-        Ok(FaultRule { kind, every })
+        Ok(FaultRule {
+            kind,
+            every: Some(every),
+            at: Vec::new(),
+        })
     }
 }
 
@@ -102,6 +175,12 @@ pub struct SimConfig {
     /// the same chunking and timing as the answer; not for `/v1/completions`. Counted in the usage's
     /// completion tokens, as servers do.
     pub reasoning_tokens: u64,
+    /// `stall` and `never_answer`: how long nothing is sent, in milliseconds.
+    pub stall_ms: u64,
+    /// `slow_trickle`: delay between bytes, in milliseconds.
+    pub trickle_ms: u64,
+    /// `huge_line`: length of the line, in bytes.
+    pub huge_line_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -117,6 +196,9 @@ impl Default for SimConfig {
             faults: Vec::new(),
             wrong_answer_fraction: 0.0,
             reasoning_tokens: 0,
+            stall_ms: 600_000,
+            trickle_ms: 100,
+            huge_line_bytes: 20 * 1024 * 1024,
         }
     }
 }
@@ -148,20 +230,30 @@ impl SimConfig {
         if self.workers == 0 {
             return bad("workers", &"must be at least 1");
         }
-        if let Some(f) = self.faults.iter().find(|f| f.every == 0) {
+        if let Some(f) = self.faults.iter().find(|f| f.every == Some(0)) {
             return bad(
                 "faults",
                 &format!("{:?} has every: 0; use 1 or more", f.kind),
             );
+        }
+        if let Some(f) = self
+            .faults
+            .iter()
+            .find(|f| f.every.is_none() && f.at.is_empty())
+        {
+            return bad(
+                "faults",
+                &format!("{:?} needs `every: N` or `at: [request numbers]`", f.kind),
+            );
+        }
+        if self.huge_line_bytes > 1 << 30 {
+            return bad("huge_line_bytes", &"must be at most 1 GiB");
         }
         Ok(self)
     }
 
     /// The fault for the `n`-th request (1-based), if any.
     pub fn fault_for(&self, n: u64) -> Option<Fault> {
-        self.faults
-            .iter()
-            .find(|f| n.is_multiple_of(f.every))
-            .map(|f| f.kind)
+        self.faults.iter().find(|f| f.matches(n)).map(|f| f.kind)
     }
 }

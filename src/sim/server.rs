@@ -159,6 +159,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
                 let configure = app_config(state.clone());
                 let server = HttpServer::new(move || App::new().configure(configure.clone()))
                     .workers(workers)
+                    .on_connect(super::faults::ConnFd::on_connect)
                     .disable_signals()
                     .shutdown_timeout(1)
                     .bind((host.as_str(), port));
@@ -196,6 +197,7 @@ pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io:
     let configure = app_config(state);
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
         .workers(workers)
+        .on_connect(super::faults::ConnFd::on_connect)
         .shutdown_timeout(1)
         .bind((host, port))?;
     for a in server.addrs() {
@@ -328,7 +330,7 @@ fn error_response(shape: Shape, status: u16, message: &str, openai_kind: &str) -
         _ => openai_error(message, openai_kind),
     };
     let mut r = HttpResponse::build(status);
-    if status.as_u16() == 429 {
+    if matches!(status.as_u16(), 429 | 503) {
         r.insert_header(("Retry-After", "1"));
     }
     r.json(body)
@@ -359,16 +361,17 @@ async fn respond(
         return error_response(shape, 400, "max_tokens: Field required", "");
     }
     let fault = cfg.fault_for(n);
-    match fault {
-        Some(Fault::Http500) => {
-            let msg = "simulated internal server error";
-            return error_response(shape, 500, msg, "server_error");
-        }
-        Some(Fault::Http429) => {
-            let msg = "simulated rate limit";
-            return error_response(shape, 429, msg, "rate_limit_exceeded");
-        }
-        _ => {}
+    let credential = http
+        .headers()
+        .get("x-api-key")
+        .or_else(|| http.headers().get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").to_string());
+    if let Some(resp) =
+        super::faults::early_response(shape, fault, cfg, credential.as_deref(), error_response)
+            .await
+    {
+        return resp;
     }
     let Answer {
         pieces: answer_pieces,
@@ -407,7 +410,12 @@ async fn respond(
         0
     };
     let reply = Reply {
-        id: format!("sim-{n}"),
+        // A multi-byte character for `split_utf8` to split (in the id, so the answer text stays the same).
+        id: if fault == Some(Fault::SplitUtf8) {
+            format!("sim-{n}-café")
+        } else {
+            format!("sim-{n}")
+        },
         model: &model,
         reasoning,
         answer: answer_pieces,
@@ -424,28 +432,16 @@ async fn respond(
         return HttpResponse::Ok().json(super::wire::whole(shape, &reply));
     }
     let script = reply.script(shape, fault);
-    let first = (!script.first.is_empty()).then(|| Ok(Bytes::from(script.first)));
-    let rest: Vec<(usize, Bytes)> = script
-        .timed
-        .into_iter()
-        .map(Bytes::from)
-        .enumerate()
-        .collect();
-    let timed = futures_util::stream::iter(rest).then(move |(k, bytes)| async move {
-        sleep_until(due(k)).await;
-        Ok::<Bytes, actix_web::Error>(bytes)
-    });
-    let ending = futures_util::stream::iter(script.cut.then(|| {
-        Err(actix_web::Error::from(std::io::Error::other(
-            "simulated connection cut mid-stream",
-        )))
-    }))
-    // The slot is held until the response is done (the stream, and this closure with it, is dropped).
-    .map(move |item| {
-        let _slot = &permit;
-        item
-    });
-    let body = futures_util::stream::iter(first).chain(timed).chain(ending);
+    let fd = http
+        .conn_data::<super::faults::ConnFd>()
+        .copied()
+        .filter(|_| fault == Some(Fault::ResetMidStream));
+    let body = super::faults::body(script, fault, cfg, due, shape, fd)
+        // The slot is held until the response is done (the stream, and this closure with it, is dropped).
+        .map(move |item| {
+            let _slot = &permit;
+            item
+        });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

@@ -11,7 +11,8 @@
 //!
 //! Piece `k` (reasoning pieces first, then the answer) is due at ttft + k·itl; framing events ride with the
 //! piece they follow. Faults: `error_mid_stream` replaces the second half with the shape's error event
-//! (`data: {"error": …}` or Anthropic's `event: error`); `close_mid_stream` cuts the connection there.
+//! (`data: {"error": …}` or Anthropic's `event: error`); `close_mid_stream` cuts the connection there;
+//! `close_before_done` sends every piece but not the tail (finish, usage, `[DONE]`; `message_stop`).
 
 use serde_json::{Value, json};
 
@@ -86,10 +87,11 @@ impl Reply<'_> {
                 timed.push(error);
                 false
             }
-            Some(Fault::CloseMidStream) => {
+            Some(Fault::CloseMidStream | Fault::ResetMidStream) => {
                 timed.truncate(cut_at);
                 true
             }
+            Some(Fault::CloseBeforeDone) => false,
             _ => {
                 match timed.last_mut() {
                     Some(last) => last.push_str(&tail),

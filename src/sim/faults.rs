@@ -1,0 +1,264 @@
+//! How the simulator misbehaves: the early answers of the HTTP faults (statuses, a redirect, never answering)
+//! and the byte-level plan of a streamed response — when each piece goes out, and what a stream fault does to
+//! it (stall, slow trickle, malformed JSON, invalid UTF-8, a multi-byte character split across writes,
+//! framing variants, a huge line, a cut connection).
+//!
+//! The timing of a normal response is the server's (piece `k` at its due time); the faults here only add
+//! delays or change bytes. Shares nothing with the client.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix_rt::time::{Instant, sleep, sleep_until};
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::stream::LocalBoxStream;
+
+use super::wire::{Script, Shape};
+use super::{Fault, SimConfig};
+
+/// The response of a fault decided before any streaming: an HTTP status with a body, a redirect, or (after
+/// `stall_ms`) a late 504 for `never_answer`. `None` for the stream faults.
+///
+/// `http_401` echoes the credential it was sent, as some servers do ("incorrect API key provided: …"), so
+/// tests can check that the client keeps it out of its records.
+pub(super) async fn early_response(
+    shape: Shape,
+    fault: Option<Fault>,
+    cfg: &SimConfig,
+    credential: Option<&str>,
+    error: impl Fn(Shape, u16, &str, &str) -> HttpResponse,
+) -> Option<HttpResponse> {
+    if fault == Some(Fault::Http401) {
+        let msg = format!(
+            "simulated authentication failure: incorrect API key provided: {}",
+            credential.unwrap_or("(none)")
+        );
+        return Some(error(shape, 401, &msg, "authentication_error"));
+    }
+    let (status, msg, kind) = match fault? {
+        Fault::Http400 => (400, "simulated bad request", "invalid_request_error"),
+        Fault::Http404 => (404, "simulated model not found", "not_found_error"),
+        Fault::Http429 => (429, "simulated rate limit", "rate_limit_exceeded"),
+        Fault::Http500 => (500, "simulated internal server error", "server_error"),
+        Fault::Http503 => (503, "simulated overload", "service_unavailable"),
+        Fault::Redirect => {
+            let to = match shape {
+                Shape::Chat => "/v1/moved/chat/completions",
+                Shape::Completions => "/v1/moved/completions",
+                Shape::Messages => "/v1/moved/messages",
+            };
+            return Some(
+                HttpResponse::TemporaryRedirect()
+                    .insert_header(("Location", to))
+                    .finish(),
+            );
+        }
+        Fault::NeverAnswer => {
+            sleep(Duration::from_millis(cfg.stall_ms)).await;
+            (504, "simulated: never answered", "timeout")
+        }
+        _ => return None,
+    };
+    Some(error(shape, status, msg, kind))
+}
+
+/// One step of a streamed response.
+enum Step {
+    /// Wait until piece `k` is due.
+    Due(usize),
+    /// Wait this long.
+    Sleep(Duration),
+    /// Write these bytes.
+    Send(Bytes),
+    /// Break the connection (with a TCP reset when the socket is known).
+    Cut(Option<ConnFd>),
+}
+
+/// The response body of `script` under `fault`: piece `k` of `script.timed` goes out at `due(k)`.
+pub(super) fn body(
+    script: Script,
+    fault: Option<Fault>,
+    cfg: &SimConfig,
+    due: impl Fn(usize) -> Instant + 'static,
+    shape: Shape,
+    fd: Option<ConnFd>,
+) -> LocalBoxStream<'static, Result<Bytes, actix_web::Error>> {
+    let mut first = script.first.into_bytes();
+    let mut timed: Vec<Vec<u8>> = script.timed.into_iter().map(String::into_bytes).collect();
+    let mid = timed.len() / 2;
+    let mut steps: VecDeque<Step> = VecDeque::new();
+    match fault {
+        Some(Fault::Stall) => steps.push_back(Step::Sleep(Duration::from_millis(cfg.stall_ms))),
+        Some(Fault::SlowTrickle) => {
+            let all: Vec<u8> = first
+                .into_iter()
+                .chain(timed.into_iter().flatten())
+                .collect();
+            for b in all {
+                steps.push_back(Step::Sleep(Duration::from_millis(cfg.trickle_ms)));
+                steps.push_back(Step::Send(Bytes::from(vec![b])));
+            }
+        }
+        _ => {
+            match fault {
+                Some(Fault::MalformedJson) if !timed.is_empty() => {
+                    timed[mid] = match shape {
+                        Shape::Messages => b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": {\"type\": \"text_delta\", \"text\": \"x\"\n\n".to_vec(),
+                        _ => b"data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"x\"\n\n".to_vec(),
+                    };
+                }
+                Some(Fault::InvalidUtf8) if !timed.is_empty() => {
+                    timed[mid] = b"data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"\xff\xfe\"}}]}\n\n".to_vec();
+                }
+                Some(Fault::FramingVariants) => {
+                    first = vary_framing(&first, 0);
+                    for (k, piece) in timed.iter_mut().enumerate() {
+                        *piece = vary_framing(piece, k + 1);
+                    }
+                }
+                Some(Fault::HugeLine) if !timed.is_empty() => {
+                    let mut line =
+                        b"data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"".to_vec();
+                    line.resize(line.len() + cfg.huge_line_bytes, b'x');
+                    line.extend_from_slice(b"\"}}]}\n\n");
+                    line.extend_from_slice(&timed[mid]);
+                    timed[mid] = line;
+                }
+                _ => {}
+            }
+            if !first.is_empty() {
+                steps.push_back(Step::Send(Bytes::from(first)));
+            }
+            for (k, piece) in timed.into_iter().enumerate() {
+                steps.push_back(Step::Due(k));
+                let split = (fault == Some(Fault::SplitUtf8))
+                    .then(|| split_point(&piece))
+                    .flatten();
+                match split {
+                    Some(i) => {
+                        let (a, b) = piece.split_at(i);
+                        steps.push_back(Step::Send(Bytes::copy_from_slice(a)));
+                        steps.push_back(Step::Sleep(Duration::from_millis(5)));
+                        steps.push_back(Step::Send(Bytes::copy_from_slice(b)));
+                    }
+                    None => steps.push_back(Step::Send(Bytes::from(piece))),
+                }
+            }
+            if script.cut {
+                steps.push_back(Step::Cut(fd));
+            }
+        }
+    }
+    Box::pin(futures_util::stream::unfold(
+        (steps, due),
+        |(mut steps, due)| async move {
+            loop {
+                match steps.pop_front()? {
+                    Step::Due(k) => sleep_until(due(k)).await,
+                    Step::Sleep(d) => sleep(d).await,
+                    Step::Send(b) => return Some((Ok(b), (steps, due))),
+                    Step::Cut(fd) => {
+                        steps.clear();
+                        if let Some(fd) = fd {
+                            fd.reset_on_close();
+                        }
+                        let e = actix_web::Error::from(std::io::Error::other(
+                            "simulated connection cut mid-stream",
+                        ));
+                        return Some((Err(e), (steps, due)));
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// The connection's socket, kept (by `on_connect`) so `close_mid_stream` can end it with a reset (RST)
+/// rather than a clean close.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnFd(pub std::os::fd::RawFd);
+
+impl ConnFd {
+    /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback), and
+    /// turns Nagle's algorithm off on it: without `TCP_NODELAY` each small chunk after the headers waited for
+    /// the client's delayed ACK, adding ~40 ms to every simulated time to first token.
+    pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+        use std::os::fd::AsRawFd;
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+            ext.insert(ConnFd(tcp.as_raw_fd()));
+        }
+    }
+
+    /// `SO_LINGER` 0: when the server closes this connection (it does after a body error), the kernel sends a
+    /// reset instead of a FIN, as a crashed peer or a middlebox would.
+    fn reset_on_close(self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a descriptor the server owns for as long as this response is streamed, with a
+        // correctly sized `linger` value; a failure only means a FIN is sent instead of a reset.
+        unsafe {
+            libc::setsockopt(
+                self.0,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+/// Inside the first multi-byte UTF-8 character of `piece`, if there is one.
+fn split_point(piece: &[u8]) -> Option<usize> {
+    piece.iter().position(|&b| b >= 0xC0).map(|i| i + 1)
+}
+
+/// The same events framed differently, all valid SSE: `data:` without the space, CRLF line ends, comments,
+/// `id:` and `retry:` fields (which a client ignores), depending on `k`.
+fn vary_framing(piece: &[u8], k: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(piece);
+    let mut out = String::new();
+    if k.is_multiple_of(2) {
+        out.push_str(": keep-alive\n\n");
+    }
+    let body = match k % 3 {
+        0 => text.replace("data: ", "data:"),
+        1 => text.replace('\n', "\r\n"),
+        _ => text.replace("data: ", "id: 7\nretry: 1000\ndata: "),
+    };
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_variants_keep_the_events() {
+        let piece = b"data: {\"a\":1}\n\ndata: [DONE]\n\n";
+        for k in 0..6 {
+            let varied = vary_framing(piece, k);
+            let mut framer = crate::backend::sse::SseFramer::default();
+            let mut got = Vec::new();
+            framer
+                .feed(&varied, |e| {
+                    got.push(e.data);
+                    true
+                })
+                .unwrap();
+            assert_eq!(got, ["{\"a\":1}", "[DONE]"], "variant {k}");
+        }
+    }
+
+    #[test]
+    fn split_point_is_inside_a_character() {
+        let s = "data: {\"id\": \"sim-1-café\"}".as_bytes();
+        let i = split_point(s).unwrap();
+        assert!(std::str::from_utf8(&s[..i]).is_err());
+    }
+}
