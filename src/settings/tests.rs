@@ -1,0 +1,197 @@
+//! Tests of the settings layering and validation.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn args() -> LoadTestArgs {
+    LoadTestArgs {
+        model: Some("m".into()),
+        ..Default::default()
+    }
+}
+
+fn config_file(text: &str) -> (tempfile::TempDir, LoadTestArgs) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, text).unwrap();
+    let a = LoadTestArgs {
+        config: Some(path),
+        ..Default::default()
+    };
+    (dir, a)
+}
+
+#[test]
+fn defaults_are_the_originals() {
+    let s = Settings::load(&args(), &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+    assert_eq!(s.input_confs[0].mean, 550);
+    assert_eq!(s.input_confs[0].stddev, 150);
+    assert_eq!(s.output_confs[0].mean, 150);
+    assert_eq!(s.output_confs[0].stddev, 80);
+    assert_eq!(s.num_concurrent_requests, 10);
+    assert_eq!(s.timeout, Duration::from_secs(90));
+    assert_eq!(s.max_num_completed_requests, 10);
+    assert_eq!(s.seed, 11111);
+    assert_eq!(s.results_dir, None);
+    assert_eq!(s.endpoint, Endpoint::Url("http://x/v1".into()));
+    assert!(s.additional_sampling_params.is_empty());
+}
+
+#[test]
+fn precedence_file_env_cli() {
+    let (_d, mut a) = config_file(
+        "openai_api_base: builtin\nmodels: [a]\nnum_concurrent_requests: 3\ntimeout: 5\nseed: 1\n",
+    );
+    let s = Settings::load(&a, &env(&[])).unwrap();
+    assert_eq!((s.num_concurrent_requests, s.seed), (3, 1));
+    assert_eq!(s.endpoint, Endpoint::Builtin);
+    let e = env(&[
+        ("LLMPERF_NUM_CONCURRENT_REQUESTS", "4"),
+        ("OPENAI_API_BASE", "http://e/v1"),
+    ]);
+    let s = Settings::load(&a, &e).unwrap();
+    assert_eq!(s.num_concurrent_requests, 4);
+    assert_eq!(s.endpoint, Endpoint::Url("http://e/v1".into()));
+    a.num_concurrent_requests = Some(5);
+    a.model = Some("cli-model".into());
+    let s = Settings::load(&a, &e).unwrap();
+    assert_eq!(s.num_concurrent_requests, 5);
+    assert_eq!(s.models, ["cli-model"]);
+    assert_eq!(s.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn matrix_from_the_forks_config() {
+    let (_d, a) = config_file(
+        "openai_api_base: http://h/v1
+openai_api_key: k
+models: ['llama2:7b', 'mistral:7b']
+token_confs:
+  input:
+    - {name: input-S, mean: 150, stddev: 100}
+    - {name: input-M, mean: 650, stddev: 250}
+  output:
+    - {name: output-S, mean: 50, stddev: 20}
+",
+    );
+    let s = Settings::load(&a, &env(&[])).unwrap();
+    let runs = s.runs();
+    let names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "llama2-7b_150_50",
+            "llama2-7b_650_50",
+            "mistral-7b_150_50",
+            "mistral-7b_650_50"
+        ]
+    );
+    assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("k"));
+}
+
+#[test]
+fn clashing_runs_get_distinct_file_names() {
+    let (_d, a) = config_file(
+        "openai_api_base: builtin
+models: ['a/b', 'a:b']
+token_confs:
+  input:
+    - {name: x, mean: 100, stddev: 1}
+    - {name: y, mean: 100, stddev: 50}
+",
+    );
+    let runs = Settings::load(&a, &env(&[])).unwrap().runs();
+    let mut names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
+    assert_eq!(names.len(), 4);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn bad_input_names_the_key() {
+    let msg =
+        |a: &LoadTestArgs, e: &[(&str, &str)]| Settings::load(a, &env(e)).unwrap_err().to_string();
+    let base = [("OPENAI_API_BASE", "http://x/v1")];
+    let (_d, a) = config_file("openai_api_base: builtin\nmodel: m\nnum_concurent_requests: 3\n");
+    assert!(
+        msg(&a, &[]).contains("num_concurent_requests"),
+        "{}",
+        msg(&a, &[])
+    );
+    let (_d2, a) = config_file("openai_api_base: builtin\nmodel: m\ntimeout: soon\n");
+    assert!(msg(&a, &[]).contains("timeout"), "{}", msg(&a, &[]));
+    let no_model = LoadTestArgs::default();
+    assert!(msg(&no_model, &base).contains("--model"));
+    assert!(msg(&args(), &[]).contains("OPENAI_API_BASE"));
+    assert!(msg(&args(), &[("OPENAI_API_BASE", "localhost:8000")]).contains("http://"));
+    let mut a = args();
+    a.additional_sampling_params = Some("[1]".into());
+    assert!(msg(&a, &base).contains("additional_sampling_params"));
+    let mut a = args();
+    a.metadata = Some("a=1,b".into());
+    assert!(msg(&a, &base).contains("'b'"));
+    let mut a = args();
+    a.num_concurrent_requests = Some(0);
+    assert!(msg(&a, &base).contains("num_concurrent_requests"));
+    let mut a = args();
+    a.llm_api = Some("sagemaker".into());
+    assert!(msg(&a, &base).contains("sagemaker"));
+    let missing = LoadTestArgs {
+        config: Some("/nonexistent/c.yml".into()),
+        ..args()
+    };
+    assert!(msg(&missing, &base).contains("/nonexistent/c.yml"));
+}
+
+#[test]
+fn correctness_section_overrides_top_level_and_cli_overrides_both() {
+    let (_d, a) = config_file(
+        "openai_api_base: builtin
+models: [big]
+num_concurrent_requests: 8
+correctness:
+  model: small
+  num_concurrent_requests: 2
+  additional_sampling_params: {top_p: 0.5}
+",
+    );
+    let mut c = crate::cli::CorrectnessArgs {
+        config: a.config.clone(),
+        ..Default::default()
+    };
+    let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+    assert_eq!(s.models, ["small"]);
+    assert_eq!(s.num_concurrent_requests, 2);
+    assert_eq!(s.max_num_completed_requests, 50);
+    assert_eq!(s.additional_sampling_params["top_p"], 0.5);
+    let load = Settings::load(&a, &env(&[])).unwrap();
+    assert_eq!(
+        (load.models[0].as_str(), load.num_concurrent_requests),
+        ("big", 8)
+    );
+    assert_eq!(load.max_num_completed_requests, 10);
+    c.num_concurrent_requests = Some(3);
+    c.max_num_completed_requests = Some(7);
+    let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+    assert_eq!(
+        (s.num_concurrent_requests, s.max_num_completed_requests),
+        (3, 7)
+    );
+}
+
+#[test]
+fn metadata_and_params() {
+    let mut a = args();
+    a.metadata = Some("team=infra,url=http://x/?a=b".into());
+    a.additional_sampling_params = Some(r#"{"temperature": 0.5, "max_tokens": 7}"#.into());
+    let s = Settings::load(&a, &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+    assert_eq!(s.metadata["url"], "http://x/?a=b");
+    assert_eq!(s.additional_sampling_params["max_tokens"], 7);
+}
