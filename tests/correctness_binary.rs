@@ -1,36 +1,22 @@
 //! `llmperf-actors correctness` end to end through the real binary against the built-in simulator.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use common::read_json as json;
 
+
+/// Runs `correctness --config config.yml EXTRA` in `dir` with `yaml` as the config.
 fn run(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
     std::fs::write(dir.join("config.yml"), yaml).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
-            c.env_remove(k);
-        }
-    }
-    let out = c
-        .args(["correctness", "--config", "config.yml"])
+    let mut c = common::bin();
+    c.args(["correctness", "--config", "config.yml"])
         .args(extra)
         .env("RUST_LOG", "error")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        .current_dir(dir);
+    common::check(c.output().unwrap())
 }
 
 const BASE: &str = "openai_api_base: builtin

@@ -1,53 +1,17 @@
 //! End to end through the real binary against the built-in simulator (loopback only).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+
+use std::process::Output;
+
+use common::{bin, read_json, read_jsonl};
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
-    // Tests must not pick up a developer's endpoint or settings.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-fn run_config(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
-    let cfg = dir.join("config.yml");
-    std::fs::write(&cfg, yaml).unwrap();
-    let out = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(extra)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn read_jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+fn run_config(dir: &std::path::Path, yaml: &str, extra: &[&str]) -> Output {
+    common::run_config(dir, yaml, extra, &[])
 }
 
 const ORIGINAL_RECORD_KEYS: [&str; 9] = [

@@ -1,46 +1,18 @@
 //! Load modes beyond LLMPerf, end to end through the binary against the built-in simulator: open-loop
 //! arrivals against a capacity-limited server, warm-up, duration, sweeps, goodput.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{read_json as json, read_jsonl as jsonl};
 
 use serde_json::Value;
 
+/// Runs the binary with `yaml` as its config file and `extra` flags, in `dir`.
 fn run(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
-    std::fs::write(dir.join("config.yml"), yaml).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
-            c.env_remove(k);
-        }
-    }
-    let out = c
-        .args(["--config", "config.yml"])
-        .args(extra)
-        .env("RUST_LOG", "error")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn jsonl(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::run_config(dir, yaml, extra, &[("RUST_LOG", "error")])
 }
 
 fn f(v: &Value) -> f64 {
