@@ -8,7 +8,9 @@
 #        SMOKE=1 scripts/bench-client.sh    smallest configuration (a few seconds; run by `cargo test`)
 # Environment: BIN (client binary; default: build target/release/llmperf-actors), RAW (raw reader; default:
 # build target/release/examples/raw_reader), SECONDS_PER_RUN (capacity runs, default 5), SIM_WORKERS
-# (default 1), OUTPUT_TOKENS (capacity runs, default 100).
+# (default 1), OUTPUT_TOKENS (capacity runs, default 100), FID_ITL_MS (fidelity runs' chunk gap, default 20),
+# FID_CLOSED=1 (fidelity runs as a closed loop of conc requests instead of an open loop), PHASES (any of:
+# capacity scale fidelity startup; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 smoke=${SMOKE:-0}
@@ -27,6 +29,8 @@ sim=""
 stop_sim() { if [ -n "$sim" ]; then kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; sim=""; fi; }
 trap 'stop_sim; rm -rf "$tmp"' EXIT
 hz=$(getconf CLK_TCK)
+phases=" ${PHASES:-capacity scale fidelity startup} "
+want() { [[ "$phases" == *" $1 "* ]]; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # start_sim ARGS...: starts the simulator on a free port, sets $port and $sim.
 start_sim() {
@@ -49,10 +53,10 @@ echo "# llmperf-actors client benchmark — $(date -u +%FT%TZ), $(nproc) cores, 
 echo "# simulator: separate process, --workers $workers; capacity runs: ${secs} s each, $out_tokens output tokens, 1 token per chunk, no delays"
 
 # 1 + 2. Capacity: the client, then the raw reader, at each concurrency.
-concs=(1 64 1024); [ "$smoke" = 1 ] && concs=(1)
-echo
-echo "## Capacity (zero server delay, one token per chunk)"
-printf "%-8s %6s %10s %12s %10s %10s %8s %7s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" saturated
+concs=(1 64 1024); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
+want capacity && echo
+want capacity && echo "## Capacity (zero server delay, one token per chunk)"
+want capacity && printf "%-8s %6s %10s %12s %10s %10s %8s %7s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" saturated
 for c in "${concs[@]}"; do
   start_sim --ttft-ms 0 --itl-ms 0 --output-tokens "$out_tokens"
   # Raw reader first: its rate sizes the client's request count (about $secs seconds of work).
@@ -95,6 +99,7 @@ done
 
 # 3. Scale: 10,000 concurrent streams held open by a slow server.
 if [ "$smoke" = 1 ]; then scale=50 ttft=300 itl=50; else scale=10000 ttft=3000 itl=500; fi
+if want scale; then
 echo
 echo "## Scale: $scale concurrent streams (time to first token $ttft ms, 10 chunks $itl ms apart)"
 start_sim --ttft-ms "$ttft" --itl-ms "$itl" --output-tokens 10
@@ -115,18 +120,27 @@ except OSError: peak = 0
 print(f"{'streams':>8} {'peak open':>10} {'completed':>10} {'errors':>7} {'client RSS MiB':>15} {'sim RSS MiB':>12} {'wall s':>7} {'client CPU s':>13}")
 print(f"{n:>8} {peak:>10} {s['results_num_completed_requests']:>10} {s['results_number_errors']:>7} {int(m)/1024:>15.1f} {sim_rss/1024:>12.1f} {float(e):>7.1f} {float(u)+float(s_):>13.2f}")
 PY
+fi
 
 # 4. Timing fidelity: the client's TTFT and inter-token latency vs the simulator's record of the same requests.
-fconcs=(1 100 1000); [ "$smoke" = 1 ] && fconcs=(1)
-echo
-echo "## Timing fidelity (TTFT 50 ms, 20 chunks 5 ms apart; error = client − simulator, per request)"
-printf "%6s %9s %12s %12s %12s %12s %12s\n" conc requests "TTFT p50 ms" "TTFT p99 ms" "ITL p50 ms" "ITL p99 ms" "sim CPU%"
+fconcs=(1 100 1000); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
+want fidelity && echo
+want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request, first conc requests (new connections) excluded)"
+want fidelity && printf "%6s %9s %12s %12s %12s %12s %9s %9s\n" conc requests "TTFT p50 ms" "TTFT p99 ms" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
 for c in "${fconcs[@]}"; do
   n=$((c * 5)); [ "$n" -lt 200 ] && n=200; [ "$smoke" = 1 ] && n=20
+  # (n counts the first c requests, which are not in the statistics)
   log="$tmp/timing$c.log"
-  start_sim --ttft-ms 50 --itl-ms 5 --output-tokens 20 --timing-log "$log"
+  start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$log"
   s0=$(sim_cpu)
-  client "$c" "$n" "$tmp/fid$c" --mean-output-tokens 20
+  if [ "${FID_CLOSED:-0}" = 1 ]; then
+    client "$c" "$n" "$tmp/fid$c" --mean-output-tokens 20
+  else
+    # Open loop at the rate that keeps c requests in flight (each lasts ttft + 19 gaps), so arrivals are spread
+    # evenly instead of the closed loop's synchronised rounds of c requests.
+    rate=$(python3 -c "print($c / ((50 + 19 * ${FID_ITL_MS:-20}) / 1000))")
+    client "$c" "$n" "$tmp/fid$c" --mean-output-tokens 20 --request-rate "$rate" --arrival constant
+  fi
   s1=$(sim_cpu)
   stop_sim
   python3 - "$tmp" "$c" "$log" "$s0" "$s1" <<'PY'
@@ -135,9 +149,11 @@ tmp, c, log, s0, s1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv
 recs = json.load(open(glob.glob(f"{tmp}/fid{c}/*_individual_responses.json")[0]))
 recs = sorted((r for r in recs if r["error_code"] is None), key=lambda r: r["actual_start_s"])
 sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
-# Pair by order: the k-th request the client started with the k-th the simulator received.
+# Pair by order: the k-th request the client started with the k-th the simulator received. The first c
+# requests open the connections; the client's TTFT includes the TCP connect, which the simulator cannot see,
+# so they are left out of the statistics.
 te, ie = [], []
-for r, f in zip(recs, sim):
+for r, f in list(zip(recs, sim))[c:]:
     first_us, last_us, items = float(f[2]), float(f[3]), int(f[4])
     te.append(r["ttft_s"] * 1e3 - first_us / 1e3)
     gaps = items - 2  # item 0 is the role chunk; items 1.. are the content pieces
@@ -146,12 +162,15 @@ for r, f in zip(recs, sim):
 def q(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
 s = json.load(open(glob.glob(f"{tmp}/fid{c}/*_summary.json")[0]))
-print(f"{c:>6} {len(te):>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} {100*(s1-s0)/s['results_elapsed_s']:>11.0f}%")
+u, s_, m, e = open(f"{tmp}/fid{c}.time").read().split()[-4:]
+print(f"{c:>6} {len(te):>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
+      f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/s['results_elapsed_s']:>8.0f}%")
 PY
 done
 
 # 5. Start-up: process start to the first request's arrival at the simulator.
 runs=5; [ "$smoke" = 1 ] && runs=1
+if want startup; then
 echo
 echo "## Start-up (process start to first request received by the simulator; $runs runs)"
 log="$tmp/startup.log"
@@ -169,5 +188,6 @@ ms = sorted((int(b) - int(a)) / 1e3 for a, b in (l.split() for l in open(sys.arg
 print(f"{'runs':>5} {'min ms':>8} {'median ms':>10} {'max ms':>8}")
 print(f"{len(ms):>5} {ms[0]:>8.1f} {ms[len(ms)//2]:>10.1f} {ms[-1]:>8.1f}")
 PY
+fi
 echo
 echo "# done — load: $(cut -d' ' -f1-3 /proc/loadavg)"

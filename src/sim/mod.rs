@@ -182,8 +182,8 @@ pub struct SimConfig {
     /// `huge_line`: length of the line, in bytes.
     pub huge_line_bytes: usize,
     /// Ground truth for timing-fidelity benchmarks: append one line per streamed response to this file
-    /// (`n arrival_unix_us first_content_us last_item_us items`, the two offsets from the request's arrival,
-    /// taken when each piece is handed to the HTTP encoder). Written after the response's last byte, so it
+    /// (`n arrival_unix_us first_content_us last_item_us items`, the two offsets from the moment the handler
+    /// first saw the request, taken when each piece is handed to the HTTP encoder). Written after the response's last byte, so it
     /// does not delay the stream it describes. `None` (the default) records nothing.
     pub timing_log: Option<std::path::PathBuf>,
 }
