@@ -128,7 +128,7 @@ want fidelity && echo
 want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request, first conc requests (new connections) excluded)"
 want fidelity && printf "%6s %9s %12s %12s %12s %12s %9s %9s\n" conc requests "TTFT p50 ms" "TTFT p99 ms" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
 for c in "${fconcs[@]}"; do
-  n=$((c * 5)); [ "$n" -lt 200 ] && n=200; [ "$smoke" = 1 ] && n=20
+  n=$((c * 5)); [ "$n" -lt 100 ] && n=100; [ "$smoke" = 1 ] && n=20
   # (n counts the first c requests, which are not in the statistics)
   log="$tmp/timing$c.log"
   start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$log"
