@@ -9,7 +9,7 @@
 # Environment: BIN (client binary; default: build target/release/llmperf-actors), RAW (raw reader; default:
 # build target/release/examples/raw_reader), SECONDS_PER_RUN (capacity runs, default 5), SIM_WORKERS
 # (default 1), OUTPUT_TOKENS (capacity runs, default 100), FID_ITL_MS (fidelity runs' chunk gap, default 20),
-# FID_CLOSED=1 (fidelity runs as a closed loop of conc requests instead of an open loop), PHASES (any of:
+# CLIENT_ARGS (extra client flags for every run, e.g. --use-server-token-counts), FID_CLOSED=1 (fidelity runs as a closed loop of conc requests instead of an open loop), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,7 @@ client() { # client C N|duration RESULTS_DIR EXTRA...: runs the client against $
   /usr/bin/time -f "%U %S %M %e" -o "$dir.time" env RUST_LOG=error OPENAI_API_BASE="http://127.0.0.1:$port/v1" \
     "$bin" --model bench --mean-input-tokens 30 --stddev-input-tokens 0 --stddev-output-tokens 0 \
     --num-concurrent-requests "$c" --max-num-completed-requests "$n" --results-dir "$dir" --quiet --no-charts \
-    --no-csv --timeout 600 "$@" > "$dir.stdout" 2>&1 || { echo "client failed:"; cat "$dir.stdout"; exit 1; }
+    --no-csv --timeout 600 ${CLIENT_ARGS:-} "$@" > "$dir.stdout" 2>&1 || { echo "client failed:"; cat "$dir.stdout"; exit 1; }
 }
 
 echo "# llmperf-actors client benchmark — $(date -u +%FT%TZ), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -139,7 +139,8 @@ for c in "${fconcs[@]}"; do
     # Open loop at the rate that keeps c requests in flight (each lasts ttft + 19 gaps), so arrivals are spread
     # evenly instead of the closed loop's synchronised rounds of c requests.
     rate=$(python3 -c "print($c / ((50 + 19 * ${FID_ITL_MS:-20}) / 1000))")
-    client "$c" "$n" "$tmp/fid$c" --mean-output-tokens 20 --request-rate "$rate" --arrival constant
+    # Room for 2 × conc, so the cap never queues a request when a few more than conc overlap.
+    client "$((c * 2))" "$n" "$tmp/fid$c" --mean-output-tokens 20 --request-rate "$rate" --arrival constant
   fi
   s1=$(sim_cpu)
   stop_sim
