@@ -304,6 +304,10 @@ pub struct SimArgs {
     /// wins).
     #[arg(long = "fault", value_name = "KIND:N")]
     pub faults: Vec<String>,
+    /// Append each streamed response's timings (arrival, first content piece, last piece) to FILE: the ground
+    /// truth `scripts/bench-client.sh` compares the client's TTFT and inter-token latency with.
+    #[arg(long, value_name = "FILE")]
+    pub timing_log: Option<PathBuf>,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.

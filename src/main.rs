@@ -91,6 +91,7 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         faults,
         capacity: args.capacity,
+        timing_log: args.timing_log,
         ..SimConfig::default()
     }
     .validated()?;

@@ -155,7 +155,14 @@ pub(super) fn body(
         |(mut steps, due)| async move {
             loop {
                 match steps.pop_front()? {
-                    Step::Due(k) => sleep_until(due(k)).await,
+                    // A deadline already past needs no timer: tokio's rounds up to its next 1 ms tick, which
+                    // made every zero-delay chunk wait for a timer-driver turn.
+                    Step::Due(k) => {
+                        let at = due(k);
+                        if at > Instant::now() {
+                            sleep_until(at).await;
+                        }
+                    }
                     Step::Sleep(d) => sleep(d).await,
                     Step::Send(b) => return Some((Ok(b), (steps, due))),
                     Step::Cut(fd) => {

@@ -181,6 +181,11 @@ pub struct SimConfig {
     pub trickle_ms: u64,
     /// `huge_line`: length of the line, in bytes.
     pub huge_line_bytes: usize,
+    /// Ground truth for timing-fidelity benchmarks: append one line per streamed response to this file
+    /// (`n arrival_unix_us first_content_us last_item_us items`, the two offsets from the moment the handler
+    /// first saw the request, taken when each piece is handed to the HTTP encoder). Written after the response's last byte, so it
+    /// does not delay the stream it describes. `None` (the default) records nothing.
+    pub timing_log: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -199,6 +204,7 @@ impl Default for SimConfig {
             stall_ms: 600_000,
             trickle_ms: 100,
             huge_line_bytes: 20 * 1024 * 1024,
+            timing_log: None,
         }
     }
 }

@@ -50,20 +50,78 @@ struct SimState {
     received: Mutex<VecDeque<ReceivedRequest>>,
     /// Generation slots (`capacity`); requests beyond them wait, like a busy server's queue.
     slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// `timing_log`, opened for appending (each response writes its line in one call).
+    timing_log: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// One streamed response's ground-truth timings, written to the timing log when the body is dropped.
+struct TimingRecord {
+    log: std::sync::Arc<std::fs::File>,
+    n: u64,
+    /// When the handler first saw the request (the offsets below are from this).
+    arrived: Instant,
+    arrived_unix_us: u128,
+    first_content: Option<Instant>,
+    last_item: Option<Instant>,
+    items: u64,
+}
+
+impl TimingRecord {
+    /// Notes that the body handed one more piece to the HTTP encoder (item 0 is the role chunk, sent at once;
+    /// item 1 is the first content piece).
+    fn saw_item(&mut self) {
+        let now = Instant::now();
+        self.items += 1;
+        if self.items == 2 {
+            self.first_content = Some(now);
+        }
+        self.last_item = Some(now);
+    }
+}
+
+impl Drop for TimingRecord {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let us = |t: Option<Instant>| {
+            t.map_or(-1.0, |t| {
+                t.saturating_duration_since(self.arrived).as_secs_f64() * 1e6
+            })
+        };
+        let line = format!(
+            "{} {} {:.1} {:.1} {}\n",
+            self.n,
+            self.arrived_unix_us,
+            us(self.first_content),
+            us(self.last_item),
+            self.items
+        );
+        // One write per line on an O_APPEND file: lines from different workers never interleave.
+        let _ = (&*self.log).write_all(line.as_bytes());
+    }
 }
 
 impl SimState {
-    fn new(cfg: SimConfig) -> web::Data<SimState> {
+    fn new(cfg: SimConfig) -> std::io::Result<web::Data<SimState>> {
         let slots = cfg
             .capacity
             .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n)));
-        web::Data::new(SimState {
+        let timing_log = match &cfg.timing_log {
+            Some(path) => Some(std::sync::Arc::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )),
+            None => None,
+        };
+        Ok(web::Data::new(SimState {
             cfg,
             requests: AtomicU64::new(0),
             correctness_requests: AtomicU64::new(0),
             received: Mutex::new(VecDeque::new()),
             slots,
-        })
+            timing_log,
+        }))
     }
 
     fn record(&self, req: &HttpRequest, body: &Value) {
@@ -155,7 +213,13 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
         .spawn(move || {
             let result = actix_rt::System::new().block_on(async move {
                 let workers = cfg.workers;
-                let state = SimState::new(cfg);
+                let state = match SimState::new(cfg) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
                 let configure = app_config(state.clone());
                 let server = HttpServer::new(move || App::new().configure(configure.clone()))
                     .workers(workers)
@@ -193,7 +257,7 @@ pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Re
 /// Runs the simulator in the foreground until Ctrl-C (the `serve-sim` subcommand).
 pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io::Result<()> {
     let workers = cfg.workers;
-    let state = SimState::new(cfg);
+    let state = SimState::new(cfg)?;
     let configure = app_config(state);
     let server = HttpServer::new(move || App::new().configure(configure.clone()))
         .workers(workers)
@@ -342,6 +406,9 @@ async fn respond(
     body: Bytes,
     state: web::Data<SimState>,
 ) -> HttpResponse {
+    // The timing log's clock starts here, when the handler first sees the request: the simulator's own work
+    // (parsing, answering) is part of the time to first token it reports.
+    let received = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let cfg = &state.cfg;
     let req: Value = match serde_json::from_slice(&body) {
@@ -399,6 +466,17 @@ async fn respond(
         None => None,
     };
     let arrived = Instant::now();
+    let mut timing = state.timing_log.clone().map(|log| TimingRecord {
+        log,
+        n,
+        arrived: received,
+        arrived_unix_us: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros()),
+        first_content: None,
+        last_item: None,
+        items: 0,
+    });
     let ttft = Duration::from_secs_f64(cfg.ttft_ms / 1000.0);
     let itl = Duration::from_secs_f64(cfg.itl_ms / 1000.0);
     // Chunk k is due at exactly ttft + k·itl after arrival: deadlines, not sleeps, so delays never add up.
@@ -440,6 +518,9 @@ async fn respond(
         // The slot is held until the response is done (the stream, and this closure with it, is dropped).
         .map(move |item| {
             let _slot = &permit;
+            if let Some(t) = timing.as_mut() {
+                t.saw_item();
+            }
             item
         });
     HttpResponse::Ok()

@@ -1,0 +1,130 @@
+//! The raw-reader limit for `scripts/bench-client.sh`: how fast this machine can push streamed chat
+//! completions through loopback when the reader does nothing but send the request and find line ends.
+//!
+//! No actors, no HTTP library, no JSON: one std thread per connection, each sending the same keep-alive
+//! `POST /v1/chat/completions` over and over for `SECONDS`, counting `data: {…}` lines and finding the end of
+//! each response (`data: [DONE]`, then the chunked body's `0` terminator). The simulator's output length is
+//! fixed by the harness, so requests × output tokens is the token count.
+//!
+//! Usage: `raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS]`; prints
+//! `requests=… data_events=… bytes=… elapsed_s=… errors=…`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Totals {
+    requests: AtomicU64,
+    events: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Reads one response off `stream`, counting its data events; `false` if the connection failed.
+fn read_response(stream: &mut TcpStream, buf: &mut [u8], totals: &Totals) -> bool {
+    let (mut line_start, mut filled) = (0, 0);
+    let (mut done, mut zero) = (false, false);
+    loop {
+        if filled == buf.len() {
+            // Keep the partial line only.
+            buf.copy_within(line_start..filled, 0);
+            filled -= line_start;
+            line_start = 0;
+        }
+        let n = match stream.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let mut i = filled;
+        filled += n;
+        while let Some(off) = buf[i..filled].iter().position(|&b| b == b'\n') {
+            let line = &buf[line_start..i + off];
+            if line.starts_with(b"data: {") {
+                totals.events.fetch_add(1, Ordering::Relaxed);
+            } else if line.starts_with(b"data: [DONE]") {
+                done = true;
+            } else if done && line == b"0\r" {
+                zero = true;
+            } else if zero && line == b"\r" {
+                return true;
+            }
+            i += off + 1;
+            line_start = i;
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS]");
+        std::process::exit(2);
+    }
+    let addr = args[1].clone();
+    let concurrency: usize = args[2].parse().expect("CONCURRENCY is a whole number");
+    let seconds: f64 = args[3].parse().expect("SECONDS is a number");
+    let max_tokens: u64 = args.get(4).map_or(100, |m| m.parse().expect("MAX_TOKENS"));
+    let body = format!(
+        "{{\"model\":\"raw\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello.\"}}],\
+         \"max_tokens\":{max_tokens},\"stream\":true}}"
+    );
+    let request = Arc::new(format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let totals = Arc::new(Totals::default());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let threads: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (addr, request, totals) = (addr.clone(), request.clone(), totals.clone());
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut conn: Option<TcpStream> = None;
+                    while Instant::now() < deadline {
+                        let stream = match conn.as_mut() {
+                            Some(s) => s,
+                            None => match TcpStream::connect(&addr) {
+                                Ok(s) => {
+                                    let _ = s.set_nodelay(true);
+                                    conn.insert(s)
+                                }
+                                Err(_) => {
+                                    totals.errors.fetch_add(1, Ordering::Relaxed);
+                                    std::thread::sleep(Duration::from_millis(10));
+                                    continue;
+                                }
+                            },
+                        };
+                        if stream.write_all(request.as_bytes()).is_ok()
+                            && read_response(stream, &mut buf, &totals)
+                        {
+                            totals.requests.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            totals.errors.fetch_add(1, Ordering::Relaxed);
+                            conn = None;
+                        }
+                    }
+                })
+                .expect("spawn a reader thread")
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "requests={} data_events={} bytes={} elapsed_s={elapsed:.3} errors={}",
+        totals.requests.load(Ordering::Relaxed),
+        totals.events.load(Ordering::Relaxed),
+        totals.bytes.load(Ordering::Relaxed),
+        totals.errors.load(Ordering::Relaxed)
+    );
+}

@@ -1,0 +1,69 @@
+//! Smoke test of the performance harness (`scripts/bench-client.sh`, see docs/performance.md): its smallest
+//! configuration runs against the debug binaries and prints every table. It checks that the harness works,
+//! not how fast anything is.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The raw reader example next to the test's binaries, built if `cargo test` did not build examples.
+fn raw_reader() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_llmperf-actors"));
+    let path = bin
+        .parent()
+        .expect("the binary is in a target directory")
+        .join("examples/raw_reader");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "raw_reader"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build --example raw_reader");
+        assert!(status.success(), "building the raw reader failed");
+    }
+    path
+}
+
+#[test]
+fn smoke_run_prints_every_table() {
+    for tool in ["/usr/bin/time", "/usr/bin/ss", "/bin/bash"] {
+        if !std::path::Path::new(tool).exists() {
+            eprintln!("skipped: the harness needs {tool}");
+            return;
+        }
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: the harness needs python3");
+        return;
+    }
+    let out = Command::new("bash")
+        .arg("scripts/bench-client.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SMOKE", "1")
+        .env("BIN", env!("CARGO_BIN_EXE_llmperf-actors"))
+        .env("RAW", raw_reader())
+        .output()
+        .expect("run scripts/bench-client.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "harness failed:\n{stdout}\n{stderr}");
+    for heading in [
+        "## Capacity",
+        "## Scale",
+        "## Timing fidelity",
+        "## Start-up",
+        "# done",
+    ] {
+        assert!(stdout.contains(heading), "no {heading:?} in:\n{stdout}");
+    }
+    // One raw and one client row at concurrency 1, with no errors.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("raw ") || l.starts_with("client "))
+        .collect();
+    assert_eq!(rows.len(), 2, "capacity rows:\n{stdout}");
+    for row in rows {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], "1", "{row}");
+        assert_eq!(cols[6], "0", "errors in {row}");
+    }
+}
