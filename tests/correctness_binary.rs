@@ -7,7 +7,6 @@ use std::process::{Command, Output};
 
 use common::read_json as json;
 
-
 /// Runs `correctness --config config.yml EXTRA` in `dir` with `yaml` as the config.
 fn run(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
     std::fs::write(dir.join("config.yml"), yaml).unwrap();
