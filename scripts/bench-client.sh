@@ -9,7 +9,9 @@
 # Environment: BIN (client binary; default: build target/release/llmperf-actors), RAW (raw reader; default:
 # build target/release/examples/raw_reader), SECONDS_PER_RUN (capacity runs, default 5), SIM_WORKERS
 # (default 1), OUTPUT_TOKENS (capacity runs, default 100), FID_ITL_MS (fidelity runs' chunk gap, default 20),
-# CLIENT_ARGS (extra client flags for every run, e.g. --use-server-token-counts), FID_CLOSED=1 (fidelity runs as a closed loop of conc requests instead of an open loop), PHASES (any of:
+# CLIENT_ARGS (extra client flags for every run, e.g. --use-server-token-counts), FID_CLOSED=1 (fidelity runs
+# as a closed loop of conc requests instead of an open loop), FID_CONCS (fidelity concurrencies, default
+# "1 100 1000"), FID_RUNS (runs of each, default 1), KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 tmp=$(mktemp -d)
 sim=""
 stop_sim() { if [ -n "$sim" ]; then kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; sim=""; fi; }
-trap 'stop_sim; rm -rf "$tmp"' EXIT
+trap 'stop_sim; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
 hz=$(getconf CLK_TCK)
 phases=" ${PHASES:-capacity scale fidelity startup} "
 want() { [[ "$phases" == *" $1 "* ]]; }
@@ -35,7 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_sim ARGS...: starts the simulator on a free port, sets $port and $sim.
 start_sim() {
   port=$(free_port)
-  "$bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
+  ${SIM_NICE:+nice -n "$SIM_NICE"} "$bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
   sim=$!
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.05; done
   echo "simulator did not start" >&2; exit 1
@@ -123,14 +125,15 @@ PY
 fi
 
 # 4. Timing fidelity: the client's TTFT and inter-token latency vs the simulator's record of the same requests.
-fconcs=(1 100 1000); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
+fconcs=(${FID_CONCS:-1 100 1000}); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
 want fidelity && echo
-want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request, first conc requests (new connections) excluded)"
-want fidelity && printf "%6s %9s %12s %12s %12s %12s %9s %9s\n" conc requests "TTFT p50 ms" "TTFT p99 ms" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
-for c in "${fconcs[@]}"; do
+want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request; requests that opened a connection excluded)"
+want fidelity && printf "%6s %9s %9s %12s %12s %12s %12s %12s %9s %9s\n" conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
+for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
+  sync; sleep "${FID_PAUSE:-0}"
   n=$((c * 5)); [ "$n" -lt 100 ] && n=100; [ "$smoke" = 1 ] && n=20
   # (n counts the first c requests, which are not in the statistics)
-  log="$tmp/timing$c.log"
+  log="$tmp/timing$c.log"; : > "$log"
   start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$log"
   s0=$(sim_cpu)
   if [ "${FID_CLOSED:-0}" = 1 ]; then
@@ -150,11 +153,19 @@ tmp, c, log, s0, s1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv
 recs = json.load(open(glob.glob(f"{tmp}/fid{c}/*_individual_responses.json")[0]))
 recs = sorted((r for r in recs if r["error_code"] is None), key=lambda r: r["actual_start_s"])
 sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
-# Pair by order: the k-th request the client started with the k-th the simulator received. The first c
-# requests open the connections; the client's TTFT includes the TCP connect, which the simulator cannot see,
-# so they are left out of the statistics.
-te, ie = [], []
-for r, f in list(zip(recs, sim))[c:]:
+# Pair by order: the k-th request the client started with the k-th the simulator received. Requests that
+# opened a connection (column 6, requests served earlier on it, is 0) are left out: the client's TTFT includes
+# the TCP connect, which the simulator cannot see. They are the first c, and a few more whenever a request
+# starts just before a finishing one hands its connection back.
+te, ie, te_all = [], [], []
+fresh = 0
+for k, (r, f) in enumerate(zip(recs, sim)):
+    # Also kept: every request after the first c, new connections included (the connect in the error).
+    if k >= c:
+        te_all.append(r["ttft_s"] * 1e3 - float(f[2]) / 1e3)
+    if f[5] == "0":
+        fresh += 1
+        continue
     first_us, last_us, items = float(f[2]), float(f[3]), int(f[4])
     te.append(r["ttft_s"] * 1e3 - first_us / 1e3)
     gaps = items - 2  # item 0 is the role chunk; items 1.. are the content pieces
@@ -164,10 +175,10 @@ def q(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
 s = json.load(open(glob.glob(f"{tmp}/fid{c}/*_summary.json")[0]))
 u, s_, m, e = open(f"{tmp}/fid{c}.time").read().split()[-4:]
-print(f"{c:>6} {len(te):>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
+print(f"{c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
       f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/s['results_elapsed_s']:>8.0f}%")
 PY
-done
+done; done
 
 # 5. Start-up: process start to the first request's arrival at the simulator.
 runs=5; [ "$smoke" = 1 ] && runs=1

@@ -12,7 +12,7 @@
 //!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (awc)
 //!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
 //!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files (+ table, CSV, SVG charts on request)
-//!  launcher, collector ──ProgressEvent──▶ Progress (own arbiter: live progress on stderr)
+//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
 //! ```

@@ -26,8 +26,9 @@ use crate::report::RunSummary;
 pub struct PreparedRequest {
     /// The request to send.
     pub config: RequestConfig,
-    /// Real token count of the prompt (BOS included); `config.prompt.1` is the target length.
-    pub actual_input_tokens: u64,
+    /// Real token count of the prompt (BOS included); `config.prompt.1` is the target length. `None`: the
+    /// collector counts it, on its own thread, when the result arrives (nothing to tokenize before sending).
+    pub actual_input_tokens: Option<u64>,
 }
 
 /// Launcher → client actor: send this request and reply with what was measured.

@@ -14,7 +14,7 @@ use actix::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::Error;
-use crate::actors::progress::{Progress, ProgressPlan};
+use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
 use crate::actors::{ClientPool, Collector, ConversationDriver, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
 use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests};
@@ -24,11 +24,11 @@ use crate::report::{
 use crate::report::{LoadOptions, ReportOutputs, SweepKind, SweepProgress};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
-use crate::tokenizer::{TokenCount, Tokenizer};
+use crate::tokenizer::Tokenizer;
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::{count_within, schedule};
-use crate::workload::{PromptSpec, generate_prompts};
+use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
 mod workload;
 use workload::Dataset;
@@ -303,7 +303,13 @@ fn load_test_plan(
             mean_output_tokens: spec.output.mean as f64,
             stddev_output_tokens: spec.output.stddev as f64,
         };
-        let mut prompts = generate_prompts(&prompt_spec, n, seed, tokenizer)?;
+        // The embedded tokenizer's sonnet counts are precomputed, so nothing is parsed or tokenized before the
+        // first request; the collector counts each prompt's real tokens when its result arrives.
+        let mut prompts = if tokenizer.is_embedded_llama() {
+            sample_prompts(&prompt_spec, n, seed, &LlamaSonnetCounts)?
+        } else {
+            sample_prompts(&prompt_spec, n, seed, &MeasuredSonnetCounts::new(tokenizer))?
+        };
         if select_prompts {
             prompts = shard.select(prompts);
         }
@@ -322,7 +328,7 @@ fn load_test_plan(
                         metadata: Map::new(),
                         messages: None,
                     },
-                    actual_input_tokens: p.actual_tokens,
+                    actual_input_tokens: None,
                 }
             })
             .collect())
@@ -357,7 +363,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     sampling_params.extend(settings.additional_sampling_params.clone());
     let llm_api = settings.llm_api.to_string();
     let model = model.to_string();
-    let prepare = move |tokenizer: &Tokenizer| {
+    let prepare = move |_: &Tokenizer| {
         // random.randint(0, 10000) of a generator seeded like Python's.
         let mut rng = PyRandom::new(seed);
         Ok((0..n)
@@ -367,7 +373,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
                 let mut metadata = Map::new();
                 metadata.insert("rnd_number".into(), Value::from(number));
                 PreparedRequest {
-                    actual_input_tokens: tokenizer.count(&text) as u64,
+                    actual_input_tokens: None,
                     config: RequestConfig {
                         model: model.clone(),
                         prompt: (text, 0),
@@ -598,6 +604,7 @@ async fn run_one(
         Some(dir) => Some(open_log(dir, &plan.base_name)?),
         None => None,
     };
+    let tally = ProgressTally::default();
     let progress = Progress::start_own_arbiter(
         ProgressPlan {
             label: plan.base_name.clone(),
@@ -605,13 +612,14 @@ async fn run_one(
             duration_s: Some(shape.timeout.as_secs_f64()),
         },
         outputs.progress,
+        tally.clone(),
     );
     let mut collector = Collector::new(plan.kind, tokenizer.clone(), log)
         .with_shard(plan.shard)
         .with_server_counts(server_counts)
         .with_outputs(*outputs);
-    if let Some((p, _)) = &progress {
-        collector = collector.with_progress(p.clone().recipient());
+    if progress.is_some() {
+        collector = collector.with_progress(tally.clone());
     }
     let collector = collector.start_on_own_thread();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -627,8 +635,8 @@ async fn run_one(
         })?;
     }
     let mut launcher = RequestsLauncher::new(pool.recipients());
-    if let Some((p, _)) = &progress {
-        launcher = launcher.with_progress(p.clone().recipient());
+    if progress.is_some() {
+        launcher = launcher.with_progress(tally);
     }
     let launcher = launcher.start();
     crate::shutdown::register(launcher.clone().recipient(), grace);

@@ -83,7 +83,7 @@ fn template(text: &str) -> PreparedRequest {
             metadata: Default::default(),
             messages: None,
         },
-        actual_input_tokens: 0,
+        actual_input_tokens: Some(0),
     }
 }
 
@@ -142,7 +142,7 @@ async fn turns_carry_the_replies_and_concurrency_counts_conversations() {
         }
         assert_eq!(c.request.config.messages.as_ref().unwrap(), &expected);
         let tokens = Tokenizer::llama().count_plain(&c.request.config.prompt.0) as u64 + 1;
-        assert_eq!(c.request.actual_input_tokens, tokens);
+        assert_eq!(c.request.actual_input_tokens, Some(tokens));
     }
 }
 

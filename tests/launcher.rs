@@ -102,7 +102,7 @@ fn requests(n: usize) -> Vec<PreparedRequest> {
                 metadata: Default::default(),
                 messages: None,
             },
-            actual_input_tokens: 9,
+            actual_input_tokens: Some(9),
         })
         .collect()
 }

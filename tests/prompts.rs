@@ -3,7 +3,10 @@
 
 use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
 use llmperf_actors::workload::prompt::{SONNET, prefix};
-use llmperf_actors::workload::{PromptSpec, generate_prompts};
+use llmperf_actors::workload::{
+    LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, SonnetCounts, generate_prompts,
+    sample_prompts,
+};
 
 /// (max_tokens, P, first five line indices of the shuffled order, characters, real tokens incl. BOS)
 const VECTOR: [(u64, u64, [usize; 5], usize, u64); 10] = [
@@ -55,5 +58,61 @@ fn prefix_costs_24_tokens_plus_one_per_digit() {
     let tok = Tokenizer::llama();
     for (e, want) in [(7, 25), (42, 26), (150, 27), (1000, 28)] {
         assert_eq!(tok.count(&prefix(e)), want, "max_tokens {e}");
+    }
+}
+
+/// The precomputed counts the default run samples with (no tokenizer before the first request) are the
+/// tokenizer's own: every line, and the prefix for numbers of every length.
+#[test]
+fn llama_counts_match_the_tokenizer() {
+    let tok = Tokenizer::llama();
+    let measured = MeasuredSonnetCounts::new(&tok);
+    for (i, line) in SONNET.split_inclusive('\n').enumerate() {
+        assert_eq!(
+            LlamaSonnetCounts.line(i),
+            tok.count(line) as u64,
+            "line {i}"
+        );
+        assert_eq!(LlamaSonnetCounts.line(i), measured.line(i), "line {i}");
+    }
+    let mut numbers: Vec<u64> = (1..=300).collect();
+    for d in 1..=19u32 {
+        let p = 10u64.pow(d);
+        numbers.extend([p - 1, p, p + 7, p.saturating_mul(3).saturating_add(41)]);
+    }
+    numbers.push(u64::MAX);
+    for n in numbers {
+        assert_eq!(
+            LlamaSonnetCounts.prefix(n),
+            measured.prefix(n),
+            "max_tokens {n}"
+        );
+    }
+}
+
+/// Sampling from the precomputed counts gives exactly the prompts the tokenizer-driven path gives.
+#[test]
+fn precomputed_and_measured_counts_sample_the_same_prompts() {
+    let tok = Tokenizer::llama();
+    for (seed, mi, si, mo, so) in [
+        (11111, 550.0, 150.0, 150.0, 80.0),
+        (7, 100.0, 60.0, 5000.0, 4000.0),
+        (99, 3000.0, 500.0, 20.0, 5.0),
+    ] {
+        let spec = PromptSpec {
+            mean_input_tokens: mi,
+            stddev_input_tokens: si,
+            mean_output_tokens: mo,
+            stddev_output_tokens: so,
+        };
+        let fast = sample_prompts(&spec, 40, seed, &LlamaSonnetCounts).unwrap();
+        let full = generate_prompts(&spec, 40, seed, &tok).unwrap();
+        assert_eq!(fast.len(), full.len());
+        for (a, b) in fast.iter().zip(&full) {
+            assert_eq!(
+                (&a.text, a.target_tokens, a.max_tokens),
+                (&b.text, b.target_tokens, b.max_tokens)
+            );
+        }
     }
 }

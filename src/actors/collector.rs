@@ -6,11 +6,13 @@
 //! It runs on its own thread (a `SyncArbiter` of one), so tokenizing and file writes never delay the network
 //! arbiters' timestamps.
 
+use std::cell::OnceCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use serde::Serialize;
 
+use super::progress::ProgressTally;
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, ProgressEvent, RequestCompleted};
 use crate::metrics::{Metrics, OutputCount, StartTimes, compute_metrics_counted};
@@ -34,8 +36,8 @@ pub struct Collector {
     scored: Vec<CorrectnessRecord>,
     /// `number_output_tokens` from the server's usage when it sent one.
     server_counts: bool,
-    /// Special tokens the tokenizer adds to every text (BOS).
-    special_tokens: u64,
+    /// Special tokens the tokenizer adds to every text (BOS); counted on the collector's thread.
+    special_tokens: OnceCell<u64>,
     /// Load test: gaps between content chunks of the successful measured requests, pooled.
     gaps: Vec<f32>,
     /// Load test: `(index in the whole run, max_tokens)` of each record, for the tables, CSV and charts.
@@ -43,7 +45,7 @@ pub struct Collector {
     /// The table, CSV and charts to produce at the end.
     outputs: ReportOutputs,
     /// Told of every recorded result (live progress).
-    progress: Option<Recipient<ProgressEvent>>,
+    progress: Option<ProgressTally>,
 }
 
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
@@ -60,7 +62,6 @@ struct LogLine<'a> {
 impl Collector {
     /// A collector for one run; `log` receives each record as it arrives.
     pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
-        let special_tokens = tokenizer.special_tokens() as u64;
         Collector {
             kind,
             log,
@@ -73,7 +74,7 @@ impl Collector {
             outputs: ReportOutputs::default(),
             progress: None,
             server_counts: false,
-            special_tokens,
+            special_tokens: OnceCell::new(),
             tokenizer,
         }
     }
@@ -98,8 +99,8 @@ impl Collector {
         self
     }
 
-    /// Sends [`ProgressEvent::Recorded`] to `progress` for every result.
-    pub fn with_progress(mut self, progress: Recipient<ProgressEvent>) -> Self {
+    /// Counts [`ProgressEvent::Recorded`] into `progress` for every result.
+    pub fn with_progress(mut self, progress: ProgressTally) -> Self {
         self.progress = Some(progress);
         self
     }
@@ -129,6 +130,12 @@ impl Collector {
 
 impl Actor for Collector {
     type Context = SyncContext<Self>;
+
+    /// Parses the tokenizer here, on the collector's thread, while the first requests are in flight, rather
+    /// than before they are sent.
+    fn started(&mut self, _: &mut SyncContext<Self>) {
+        self.tokenizer.preload();
+    }
 }
 
 impl Handler<RequestCompleted> for Collector {
@@ -146,13 +153,20 @@ impl Handler<RequestCompleted> for Collector {
         let server = response.measured.usage.completion_tokens;
         let output = match server {
             Some(n) if self.server_counts => OutputCount::server(n),
-            _ => OutputCount::tokenizer(self.tokenizer.count(&text) as u64, self.special_tokens),
+            _ => OutputCount::tokenizer(
+                self.tokenizer.count(&text) as u64,
+                *self
+                    .special_tokens
+                    .get_or_init(|| self.tokenizer.special_tokens() as u64),
+            ),
         };
         let mut metrics = compute_metrics_counted(
             &response.measured,
             output,
             request.config.prompt.1,
-            request.actual_input_tokens,
+            request
+                .actual_input_tokens
+                .unwrap_or_else(|| self.tokenizer.count(&request.config.prompt.0) as u64),
             StartTimes {
                 scheduled_s: scheduled_start_s,
                 actual_s: start_offset_s,
@@ -197,7 +211,7 @@ impl Handler<RequestCompleted> for Collector {
             outcome,
         });
         if let Some(p) = &self.progress {
-            p.do_send(ProgressEvent::Recorded {
+            p.record(ProgressEvent::Recorded {
                 ok: metrics.is_ok(),
                 output_tokens: if metrics.is_ok() {
                     metrics.number_output_tokens

@@ -104,7 +104,7 @@ impl ConversationDriver {
             .insert("turn".into(), Value::from(conv.turn + 1));
         let request = PreparedRequest {
             config: config.clone(),
-            actual_input_tokens: tokens,
+            actual_input_tokens: Some(tokens),
         };
         run.in_flight += 1;
         run.launched += 1;

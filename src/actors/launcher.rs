@@ -28,6 +28,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::pacer::{Dispatch, Pacer, PacerDone};
+use super::progress::ProgressTally;
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::error_kind::ErrorKind;
 use crate::messages::{
@@ -45,8 +46,8 @@ pub struct RequestsLauncher {
     created: Instant,
     run: Option<Run>,
     single: Single,
-    /// Told of every run request sent (live progress).
-    progress: Option<Recipient<ProgressEvent>>,
+    /// Counts every run request sent (live progress).
+    progress: Option<ProgressTally>,
     /// Numbers the runs, so a grace timer of an earlier run does nothing to a later one.
     runs: u64,
     /// Numbers the requests sent.
@@ -55,7 +56,8 @@ pub struct RequestsLauncher {
 
 /// A run request in flight: what is needed to record it as cancelled.
 struct InFlight {
-    handle: SpawnHandle,
+    /// The task awaiting the client's reply (aborted when the request is cancelled).
+    task: actix_rt::task::JoinHandle<()>,
     index: usize,
     request: PreparedRequest,
     scheduled: Option<f64>,
@@ -118,6 +120,26 @@ struct Single {
 }
 
 /// Where a finished request goes.
+/// A client's reply to request `id`, handed to the launcher by the task that awaited it.
+struct Replied {
+    id: u64,
+    slot: usize,
+    origin: Origin,
+    res: Result<ClientResponse, MailboxError>,
+}
+
+impl Message for Replied {
+    type Result = ();
+}
+
+impl Handler<Replied> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Replied, ctx: &mut Context<Self>) {
+        self.on_done(msg.id, msg.slot, msg.origin, msg.res, ctx);
+    }
+}
+
 enum Origin {
     Run {
         index: usize,
@@ -152,8 +174,8 @@ impl RequestsLauncher {
         self
     }
 
-    /// Sends [`ProgressEvent::Launched`] to `progress` for every run request sent.
-    pub fn with_progress(mut self, progress: Recipient<ProgressEvent>) -> Self {
+    /// Counts [`ProgressEvent::Launched`] into `progress` for every run request sent.
+    pub fn with_progress(mut self, progress: ProgressTally) -> Self {
         self.progress = Some(progress);
         self
     }
@@ -164,7 +186,7 @@ impl RequestsLauncher {
             Origin::Single { config } => config.clone(),
         };
         if let (Some(p), Origin::Run { .. }) = (&self.progress, &origin) {
-            p.do_send(ProgressEvent::Launched);
+            p.record(ProgressEvent::Launched);
         }
         let send = self.clients[slot].send(ExecuteRequest { config });
         self.sent += 1;
@@ -177,15 +199,25 @@ impl RequestsLauncher {
             } => Some((*index, request.clone(), *scheduled)),
             Origin::Single { .. } => None,
         };
-        let handle = ctx.spawn(
-            actix::fut::wrap_future::<_, Self>(send)
-                .map(move |res, act, ctx| act.on_done(id, slot, origin, res, ctx)),
-        );
+        // Each request is awaited by a task of its own on this arbiter, which hands the reply back as a
+        // message. (A future spawned into the actor's context would do the same, but actix polls every
+        // future of a context whenever the context wakes: with 1,000 requests in flight that is 1,000 polls
+        // per dispatch and per reply, and the launcher fell milliseconds behind its schedule.)
+        let me = ctx.address();
+        let task = actix_rt::spawn(async move {
+            let res = send.await;
+            me.do_send(Replied {
+                id,
+                slot,
+                origin,
+                res,
+            });
+        });
         if let (Some((index, request, scheduled)), Some(run)) = (tracked, self.run.as_mut()) {
             run.flying.insert(
                 id,
                 InFlight {
-                    handle,
+                    task,
                     index,
                     request,
                     scheduled,
@@ -197,7 +229,7 @@ impl RequestsLauncher {
 
     /// Records the run's requests still in flight as cancelled (dropping their futures) and finishes the run,
     /// if run `id` is still the one in progress.
-    fn cancel_in_flight(&mut self, id: u64, ctx: &mut Context<Self>) {
+    fn cancel_in_flight(&mut self, id: u64) {
         let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
             return;
         };
@@ -211,7 +243,7 @@ impl RequestsLauncher {
             );
         }
         for (_, f) in flying {
-            ctx.cancel_future(f.handle);
+            f.task.abort();
             run.in_flight = run.in_flight.saturating_sub(1);
             let waited = f.sent_at.elapsed();
             let response = ClientResponse {
@@ -368,6 +400,16 @@ impl RequestsLauncher {
         res: Result<ClientResponse, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
+        if matches!(origin, Origin::Run { .. })
+            && !self
+                .run
+                .as_ref()
+                .is_some_and(|r| r.flying.contains_key(&id))
+        {
+            // A reply that was already on its way when the request was recorded as cancelled.
+            log::debug!("reply to request {id} arrived after it was cancelled; dropped");
+            return;
+        }
         let open_loop = self.run.as_ref().is_some_and(|r| r.open.is_some());
         let response = match res {
             Ok(r) => {
@@ -490,9 +532,7 @@ impl Handler<RunRequests> for RequestsLauncher {
             self.runs += 1;
             let id = self.runs;
             if let Some(grace) = msg.grace {
-                ctx.run_later(msg.timeout + grace, move |act, ctx| {
-                    act.cancel_in_flight(id, ctx)
-                });
+                ctx.run_later(msg.timeout + grace, move |act, _| act.cancel_in_flight(id));
             }
             self.run = Some(Run {
                 id,
@@ -538,7 +578,7 @@ impl Handler<StopRun> for RequestsLauncher {
             open.waiting.clear();
         }
         let id = run.id;
-        ctx.run_later(msg.grace, move |act, ctx| act.cancel_in_flight(id, ctx));
+        ctx.run_later(msg.grace, move |act, _| act.cancel_in_flight(id));
         self.finish_run_if_done();
     }
 }

@@ -5,7 +5,7 @@
 //!                               │  ◀──────── ClientResponse ───────────┘
 //!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
 //!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
-//!  launcher, collector ──ProgressEvent──▶ Progress (own arbiter: live progress on stderr)
+//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //!  runner ──RunConversations──▶ ConversationDriver ──ExecuteRequest (turn k+1 built from reply k)──▶ ClientActor
 //! ```
 
@@ -20,4 +20,4 @@ pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;
 pub use conversation::ConversationDriver;
 pub use launcher::RequestsLauncher;
-pub use progress::Progress;
+pub use progress::{Progress, ProgressTally};

@@ -202,7 +202,7 @@ pub(super) fn build_requests(
                     metadata,
                     messages: item.messages,
                 },
-                actual_input_tokens: actual,
+                actual_input_tokens: Some(actual),
             }
         })
         .collect())
@@ -287,7 +287,10 @@ mod tests {
             );
             assert_eq!(w.config.prompt.1, p.config.prompt.1 + 50);
             assert_eq!(w.config.metadata["prefix_group"], Value::from(i % 2));
-            assert_eq!(w.actual_input_tokens, t.count(&w.config.prompt.0) as u64);
+            assert_eq!(
+                w.actual_input_tokens,
+                Some(t.count(&w.config.prompt.0) as u64)
+            );
         }
     }
 }

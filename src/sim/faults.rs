@@ -186,6 +186,21 @@ pub(super) fn body(
 #[derive(Debug, Clone, Copy)]
 pub struct ConnFd(pub std::os::fd::RawFd);
 
+/// Requests seen so far on one connection (per-connection data, like [`ConnFd`]): the timing log notes which
+/// requests came on a new connection, whose client-side time to first token includes a TCP connect the
+/// simulator never sees.
+#[derive(Clone, Default)]
+pub struct ConnRequests(std::rc::Rc<std::cell::Cell<u64>>);
+
+impl ConnRequests {
+    /// How many requests came on this connection before this one (0: it is a new connection).
+    pub fn next(&self) -> u64 {
+        let seen = self.0.get();
+        self.0.set(seen + 1);
+        seen
+    }
+}
+
 impl ConnFd {
     /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback), and
     /// turns Nagle's algorithm off on it: without `TCP_NODELAY` each small chunk after the headers waited for
@@ -195,6 +210,7 @@ impl ConnFd {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
             let _ = tcp.set_nodelay(true);
             ext.insert(ConnFd(tcp.as_raw_fd()));
+            ext.insert(ConnRequests::default());
         }
     }
 

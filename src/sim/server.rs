@@ -61,6 +61,8 @@ struct TimingRecord {
     /// When the handler first saw the request (the offsets below are from this).
     arrived: Instant,
     arrived_unix_us: u128,
+    /// Requests served earlier on the same connection (0: the request opened it).
+    earlier_on_connection: u64,
     first_content: Option<Instant>,
     last_item: Option<Instant>,
     items: u64,
@@ -88,12 +90,13 @@ impl Drop for TimingRecord {
             })
         };
         let line = format!(
-            "{} {} {:.1} {:.1} {}\n",
+            "{} {} {:.1} {:.1} {} {}\n",
             self.n,
             self.arrived_unix_us,
             us(self.first_content),
             us(self.last_item),
-            self.items
+            self.items,
+            self.earlier_on_connection
         );
         // One write per line on an O_APPEND file: lines from different workers never interleave.
         let _ = (&*self.log).write_all(line.as_bytes());
@@ -102,6 +105,9 @@ impl Drop for TimingRecord {
 
 impl SimState {
     fn new(cfg: SimConfig) -> std::io::Result<web::Data<SimState>> {
+        // Prompt counts (usage, Messages, non-streaming replies) need the tokenizer: parse it before listening,
+        // so no request's simulated timings include the parse.
+        Tokenizer::llama().preload();
         let slots = cfg
             .capacity
             .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n)));
@@ -410,6 +416,9 @@ async fn respond(
     // (parsing, answering) is part of the time to first token it reports.
     let received = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let earlier_on_connection = http
+        .conn_data::<super::faults::ConnRequests>()
+        .map_or(0, super::faults::ConnRequests::next);
     let cfg = &state.cfg;
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -473,6 +482,7 @@ async fn respond(
         arrived_unix_us: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros()),
+        earlier_on_connection,
         first_content: None,
         last_item: None,
         items: 0,

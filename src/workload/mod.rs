@@ -8,4 +8,7 @@ pub mod prompt;
 pub mod pyrandom;
 pub mod schedule;
 
-pub use prompt::{GeneratedPrompt, PromptError, PromptSpec, generate_prompts};
+pub use prompt::{
+    GeneratedPrompt, LlamaSonnetCounts, MeasuredSonnetCounts, PromptError, PromptSpec,
+    SampledPrompt, SonnetCounts, generate_prompts, sample_prompts,
+};

@@ -6,6 +6,7 @@
 //! the last one cut by characters. `P` is reported as `number_input_tokens`; the real count is always a little
 //! lower, so we record it too.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::pyrandom::PyRandom;
@@ -13,6 +14,77 @@ use crate::tokenizer::TokenCount;
 
 /// The prompt corpus: six Shakespeare sonnets (18, 6, 100, 22, 52, 59), 84 lines, no trailing newline.
 pub const SONNET: &str = include_str!("../../assets/sonnet.txt");
+
+/// Token counts (BOS included) of the 84 sonnet lines under the embedded Llama tokenizer, in file order.
+/// Checked against the tokenizer by `llama_counts_match_the_tokenizer` (tests/prompts.rs).
+const LLAMA_LINE_TOKENS: [u8; 84] = [
+    14, 13, 17, 15, 14, 14, 12, 16, 10, 12, 17, 13, 15, 13, 14, 15, 13, 18, 11, 12, 15, 14, 14, 14,
+    14, 10, 16, 19, 15, 13, 16, 13, 13, 11, 14, 11, 17, 13, 12, 15, 13, 17, 13, 13, 15, 12, 11, 13,
+    16, 12, 16, 14, 14, 14, 14, 17, 13, 14, 11, 15, 12, 15, 12, 13, 14, 17, 11, 12, 14, 16, 12, 16,
+    13, 11, 13, 11, 12, 11, 12, 10, 13, 9, 14, 11,
+];
+
+/// Tokens of [`prefix`] under the embedded Llama tokenizer, BOS included, less the digits of `max_tokens`.
+/// No merge of that vocabulary involves an ASCII digit, so each digit is one token and the text on either
+/// side tokenizes the same whatever the number.
+const LLAMA_PREFIX_TOKENS_WITHOUT_DIGITS: u64 = 24;
+
+/// The token counts the prompt algorithm needs: each sonnet line's and the prefix's, BOS included.
+pub trait SonnetCounts {
+    /// Tokens of sonnet line `i` (in file order).
+    fn line(&self, i: usize) -> u64;
+    /// Tokens of [`prefix`]`(max_tokens)`.
+    fn prefix(&self, max_tokens: u64) -> u64;
+}
+
+/// The embedded Llama tokenizer's counts, precomputed: sampling prompts needs no tokenizer at all, so the
+/// first request is not held up by parsing one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LlamaSonnetCounts;
+
+impl SonnetCounts for LlamaSonnetCounts {
+    fn line(&self, i: usize) -> u64 {
+        LLAMA_LINE_TOKENS[i] as u64
+    }
+    fn prefix(&self, max_tokens: u64) -> u64 {
+        LLAMA_PREFIX_TOKENS_WITHOUT_DIGITS + max_tokens.to_string().len() as u64
+    }
+}
+
+/// Counts measured with any tokenizer (prefix counts cached per `max_tokens`).
+pub struct MeasuredSonnetCounts<'a> {
+    counter: &'a dyn TokenCount,
+    lines: Vec<u64>,
+    prefixes: RefCell<HashMap<u64, u64>>,
+}
+
+impl<'a> MeasuredSonnetCounts<'a> {
+    /// Counts the 84 lines now; prefixes as they are needed.
+    pub fn new(counter: &'a dyn TokenCount) -> Self {
+        MeasuredSonnetCounts {
+            counter,
+            lines: sonnet_lines().map(|l| counter.count(l) as u64).collect(),
+            prefixes: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl SonnetCounts for MeasuredSonnetCounts<'_> {
+    fn line(&self, i: usize) -> u64 {
+        self.lines[i]
+    }
+    fn prefix(&self, max_tokens: u64) -> u64 {
+        *self
+            .prefixes
+            .borrow_mut()
+            .entry(max_tokens)
+            .or_insert_with(|| self.counter.count(&prefix(max_tokens)) as u64)
+    }
+}
+
+fn sonnet_lines() -> impl Iterator<Item = &'static str> {
+    SONNET.split_inclusive('\n')
+}
 
 /// Normal-distribution parameters of one run's prompts and outputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,16 +149,46 @@ pub fn prefix(max_tokens: u64) -> String {
     )
 }
 
-/// Generates `n` prompts in the original's draw order, from a generator seeded with `seed`.
+/// A prompt as sampled, before its real token count is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledPrompt {
+    /// The full prompt text sent as the user message.
+    pub text: String,
+    /// `P`, the sampled target length: what LLMPerf reports as `number_input_tokens`.
+    pub target_tokens: u64,
+    /// The sampled `max_tokens`, also written into the prompt text.
+    pub max_tokens: u64,
+}
+
+/// Generates `n` prompts in the original's draw order, from a generator seeded with `seed`, with their real
+/// token counts.
 pub fn generate_prompts(
     spec: &PromptSpec,
     n: usize,
     seed: u64,
     counter: &dyn TokenCount,
 ) -> Result<Vec<GeneratedPrompt>, PromptError> {
-    let lines: Vec<&str> = SONNET.split_inclusive('\n').collect();
-    let line_tokens: Vec<u64> = lines.iter().map(|l| counter.count(l) as u64).collect();
-    let mut prefix_tokens: HashMap<u64, u64> = HashMap::new();
+    let sampled = sample_prompts(spec, n, seed, &MeasuredSonnetCounts::new(counter))?;
+    Ok(sampled
+        .into_iter()
+        .map(|p| GeneratedPrompt {
+            actual_tokens: counter.count(&p.text) as u64,
+            text: p.text,
+            target_tokens: p.target_tokens,
+            max_tokens: p.max_tokens,
+        })
+        .collect())
+}
+
+/// Samples `n` prompts in the original's draw order, from a generator seeded with `seed`; `counts` gives the
+/// line and prefix token counts of the run's tokenizer.
+pub fn sample_prompts(
+    spec: &PromptSpec,
+    n: usize,
+    seed: u64,
+    counts: &dyn SonnetCounts,
+) -> Result<Vec<SampledPrompt>, PromptError> {
+    let lines: Vec<&str> = sonnet_lines().collect();
     let mut rng = PyRandom::new(seed);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -98,28 +200,25 @@ pub fn generate_prompts(
                 stddev: spec.stddev_output_tokens,
             })?;
         let mut text = prefix(max_tokens);
-        let prefix_len = *prefix_tokens
-            .entry(max_tokens)
-            .or_insert_with(|| counter.count(&text) as u64);
+        let prefix_len = counts.prefix(max_tokens);
         let target = sample_target(&mut rng, spec, prefix_len)?;
         let mut order: Vec<usize> = (0..lines.len()).collect();
         rng.shuffle(&mut order);
         let mut remaining = target - prefix_len;
         'fill: loop {
             for &i in &order {
-                if remaining < line_tokens[i] {
+                let cost = counts.line(i);
+                if remaining < cost {
                     text.extend(lines[i].chars().take(remaining as usize));
                     break 'fill;
                 }
                 text.push_str(lines[i]);
-                remaining -= line_tokens[i];
+                remaining -= cost;
             }
         }
-        let actual_tokens = counter.count(&text) as u64;
-        out.push(GeneratedPrompt {
+        out.push(SampledPrompt {
             text,
             target_tokens: target,
-            actual_tokens,
             max_tokens,
         });
     }
