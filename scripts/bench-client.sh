@@ -11,7 +11,9 @@
 # (default 1), OUTPUT_TOKENS (capacity runs, default 100), FID_ITL_MS (fidelity runs' chunk gap, default 20),
 # CLIENT_ARGS (extra client flags for every run, e.g. --use-server-token-counts), FID_CLOSED=1 (fidelity runs
 # as a closed loop of conc requests instead of an open loop), FID_CONCS (fidelity concurrencies, default
-# "1 100 1000"), FID_RUNS (runs of each, default 1), KEEP=1 (keep the scratch directory), PHASES (any of:
+# "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
+# SIM_NICE (run the simulator under `nice -n SIM_NICE`), SIM_BIN (simulator binary, default BIN: compare
+# an older client against the current simulator), KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ if [ -z "${BIN:-}" ] || [ -z "${RAW:-}" ]; then
 fi
 bin=${BIN:-target/release/llmperf-actors}
 raw=${RAW:-target/release/examples/raw_reader}
+sim_bin=${SIM_BIN:-$bin}
 secs=${SECONDS_PER_RUN:-5}
 workers=${SIM_WORKERS:-1}
 out_tokens=${OUTPUT_TOKENS:-100}
@@ -37,7 +40,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_sim ARGS...: starts the simulator on a free port, sets $port and $sim.
 start_sim() {
   port=$(free_port)
-  ${SIM_NICE:+nice -n "$SIM_NICE"} "$bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
+  ${SIM_NICE:+nice -n "$SIM_NICE"} "$sim_bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
   sim=$!
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.05; done
   echo "simulator did not start" >&2; exit 1
