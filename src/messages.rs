@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::metrics::Metrics;
 use crate::report::RunSummary;
+use crate::workload::schedule::Schedule;
 
 /// A request ready to send: its config plus what we know of its prompt.
 #[derive(Debug, Clone)]
@@ -54,9 +55,10 @@ pub struct RunRequests {
     pub limit: usize,
     /// Closed loop: requests in flight. Open loop: the most in flight (more wait in a queue, never dropped).
     pub concurrency: usize,
-    /// Open loop: when each request is due, in seconds from the start (at least `limit` entries).
-    /// `None` runs the closed loop.
-    pub schedule: Option<Vec<f64>>,
+    /// Open loop: when each request is due, in seconds from the start (at least `limit` entries): explicit
+    /// offsets (`vec.into()`) or a [`Schedule::Drawn`] one, drawn as the run goes. `None` runs the closed
+    /// loop.
+    pub schedule: Option<Schedule>,
     /// No request is launched (scheduled, in open loop) once this much time has passed since the start.
     pub timeout: Duration,
     /// Where each finished request goes.

@@ -27,7 +27,7 @@ use crate::shard::Shard;
 use crate::tokenizer::Tokenizer;
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
-use crate::workload::schedule::{count_within, schedule};
+use crate::workload::schedule::Schedule;
 use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
 mod workload;
@@ -62,7 +62,7 @@ struct Shape {
     /// Client actors to start.
     clients: usize,
     /// Open loop: due times.
-    schedule: Option<Vec<f64>>,
+    schedule: Option<Schedule>,
     /// Stop launching after this long.
     timeout: Duration,
     /// Multi-turn: turns per conversation (`limit` and `concurrency` then count conversations); 1 otherwise.
@@ -188,23 +188,28 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
             }
         }
         Some(rate) => {
+            // Drawn as the pacer goes: a day-long run at thousands of requests/s holds no list of offsets.
+            let schedule = Schedule::drawn(
+                rate,
+                load.arrival,
+                settings.seed,
+                load.duration.map(|d| d.as_secs_f64()),
+                limit,
+                (shard.index as usize, shard.count as usize),
+            );
+            // The whole run's request count (all shards, to within one per shard), for the prompt pool.
             let n = match load.duration {
-                Some(d) => {
-                    let expected = (rate * d.as_secs_f64()).ceil() as usize;
-                    let offsets = schedule(rate, load.arrival, expected * 2 + 16, settings.seed);
-                    count_within(&offsets, d.as_secs_f64()).min(limit)
-                }
+                Some(_) => (schedule.len() * shard.count as usize).max(1),
                 None => limit,
             };
-            let offsets = shard.select(schedule(rate, load.arrival, n, settings.seed));
             Shape {
-                limit: offsets.len(),
+                limit: schedule.len(),
                 pool: n.min(DURATION_PROMPT_POOL as usize).max(1),
                 concurrency: load
                     .max_concurrency
                     .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
                 clients: cores,
-                schedule: Some(offsets),
+                schedule: Some(schedule),
                 timeout,
                 turns: 1,
             }
@@ -651,7 +656,7 @@ async fn run_one(
             "{}: open loop, {} requests over {:.1} s, from client actors on {} arbiters",
             plan.base_name,
             s.len(),
-            s.last().copied().unwrap_or(0.0),
+            s.span().1,
             pool.arbiter_count()
         ),
     }

@@ -88,10 +88,10 @@ struct Run {
     flying: HashMap<u64, InFlight>,
 }
 
-/// Open-loop state: the schedule, requests waiting for a slot, the pacer.
+/// Open-loop state: requests waiting for a slot (position and due offset), the pacer (which holds the
+/// schedule).
 struct OpenLoop {
-    schedule: Vec<f64>,
-    waiting: VecDeque<usize>,
+    waiting: VecDeque<(usize, f64)>,
     queued: usize,
     next_client: usize,
     pacer: Pacer,
@@ -101,10 +101,6 @@ struct OpenLoop {
 impl Run {
     fn request(&self, k: usize) -> PreparedRequest {
         self.pool[k % self.pool.len()].clone()
-    }
-
-    fn scheduled_start(&self, k: usize) -> Option<f64> {
-        self.open.as_ref().map(|o| o.schedule[k])
     }
 }
 
@@ -324,8 +320,9 @@ impl RequestsLauncher {
         self.answer_waiters_if_idle();
     }
 
-    /// Open loop: sends request `k` to the next client round-robin, or queues it when the cap is reached.
-    fn dispatch(&mut self, k: usize, ctx: &mut Context<Self>) {
+    /// Open loop: sends request `k`, due at `offset`, to the next client round-robin, or queues it when the
+    /// cap is reached.
+    fn dispatch(&mut self, k: usize, offset: f64, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let Some(open) = run.open.as_mut() else {
             return;
@@ -334,7 +331,7 @@ impl RequestsLauncher {
             return;
         }
         if run.in_flight >= run.concurrency || self.clients.is_empty() {
-            open.waiting.push_back(k);
+            open.waiting.push_back((k, offset));
             open.queued += 1;
             return;
         }
@@ -345,7 +342,7 @@ impl RequestsLauncher {
         let origin = Origin::Run {
             index: k,
             request: run.request(k),
-            scheduled: run.scheduled_start(k),
+            scheduled: Some(offset),
         };
         self.send(slot, origin, ctx);
     }
@@ -452,8 +449,8 @@ impl RequestsLauncher {
                         scheduled_start_s: scheduled.unwrap_or(start_offset_s),
                     });
                     let next = run.open.as_mut().and_then(|o| o.waiting.pop_front());
-                    if let Some(k) = next {
-                        self.dispatch(k, ctx);
+                    if let Some((k, offset)) = next {
+                        self.dispatch(k, offset, ctx);
                     }
                 }
             }
@@ -519,9 +516,8 @@ impl Handler<RunRequests> for RequestsLauncher {
         } else {
             let open = msg.schedule.map(|mut schedule| {
                 schedule.truncate(msg.limit);
-                let pacer = Pacer::start(schedule.clone(), started, msg.timeout, ctx.address());
+                let pacer = Pacer::start(schedule, started, msg.timeout, ctx.address());
                 OpenLoop {
-                    schedule,
                     waiting: VecDeque::new(),
                     queued: 0,
                     next_client: 0,
@@ -587,7 +583,7 @@ impl Handler<Dispatch> for RequestsLauncher {
     type Result = ();
 
     fn handle(&mut self, msg: Dispatch, ctx: &mut Context<Self>) {
-        self.dispatch(msg.k, ctx);
+        self.dispatch(msg.k, msg.offset, ctx);
     }
 }
 

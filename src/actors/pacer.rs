@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::workload::schedule::Schedule;
+
 /// Pacer → launcher: request `k` of the schedule is due now.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct Dispatch {
     /// Position in the schedule.
     pub k: usize,
+    /// When it was due, in seconds from the start of the run.
+    pub offset: f64,
     /// Whether this is the last request the pacer will send.
     pub last: bool,
 }
@@ -39,8 +43,9 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// Starts pacing `offsets` (seconds after `t0`), stopping at `until` seconds or on [`Pacer::stop`].
-    pub fn start<A>(offsets: Vec<f64>, t0: Instant, until: Duration, to: Addr<A>) -> Pacer
+    /// Starts pacing `schedule` (seconds after `t0`), stopping at `until` seconds or on [`Pacer::stop`]. The
+    /// thread draws the offsets as it goes.
+    pub fn start<A>(schedule: Schedule, t0: Instant, until: Duration, to: Addr<A>) -> Pacer
     where
         A: Actor + Handler<Dispatch> + Handler<PacerDone>,
         A::Context: actix::dev::ToEnvelope<A, Dispatch> + actix::dev::ToEnvelope<A, PacerDone>,
@@ -51,8 +56,8 @@ impl Pacer {
             .name("llmperf-pacer".into())
             .spawn(move || {
                 lower_timer_slack();
-                let dispatched = pace(&offsets, t0, until, &flag, |k, last| {
-                    to.do_send(Dispatch { k, last })
+                let dispatched = pace(schedule, t0, until, &flag, |k, offset, last| {
+                    to.do_send(Dispatch { k, offset, last })
                 });
                 to.do_send(PacerDone { dispatched });
             })
@@ -66,27 +71,30 @@ impl Pacer {
     }
 }
 
-/// Runs the schedule, calling `send(k, last)` at each due time; returns how many were sent.
+/// Runs the schedule up to `until`, calling `send(k, offset, last)` at each due time; returns how many were
+/// sent.
 pub fn pace(
-    offsets: &[f64],
+    schedule: Schedule,
     t0: Instant,
     until: Duration,
     stop: &AtomicBool,
-    mut send: impl FnMut(usize, bool),
+    mut send: impl FnMut(usize, f64, bool),
 ) -> usize {
-    let n = offsets
-        .iter()
-        .take_while(|&&o| o < until.as_secs_f64())
-        .count();
-    let span = if n > 1 { offsets[n - 1] } else { 0.0 };
+    let ((first, last), len) = (schedule.span(), schedule.len());
     // Catch-up spacing: half the mean gap (twice the mean rate).
-    let min_gap = if n > 1 && span > 0.0 {
-        Duration::from_secs_f64(0.5 * span / (n - 1) as f64)
+    let min_gap = if len > 1 && last > first {
+        Duration::from_secs_f64(0.5 * (last - first) / (len - 1) as f64)
     } else {
         Duration::ZERO
     };
+    let until = until.as_secs_f64();
+    let mut offsets = schedule
+        .into_offsets()
+        .take_while(|&o| o < until)
+        .peekable();
     let mut last_sent: Option<Instant> = None;
-    for (k, &offset) in offsets[..n].iter().enumerate() {
+    let mut k = 0;
+    while let Some(offset) = offsets.next() {
         let due = t0 + Duration::from_secs_f64(offset);
         let at = match last_sent {
             Some(prev) if Instant::now() > due => (prev + min_gap).max(due),
@@ -96,10 +104,11 @@ pub fn pace(
         if stop.load(Ordering::Relaxed) {
             return k;
         }
-        send(k, k + 1 == n);
+        send(k, offset, offsets.peek().is_none());
         last_sent = Some(Instant::now());
+        k += 1;
     }
-    n
+    k
 }
 
 /// Sleeps until `at` with microsecond precision: a kernel sleep to within 50 µs, then yielding spins.
@@ -139,14 +148,14 @@ mod tests {
         let stop = AtomicBool::new(false);
         let mut sent = Vec::new();
         let n = pace(
-            &[0.0, 0.001, 0.002, 0.5],
+            vec![0.0, 0.001, 0.002, 0.5].into(),
             Instant::now(),
             Duration::from_millis(100),
             &stop,
-            |k, last| sent.push((k, last)),
+            |k, offset, last| sent.push((k, offset, last)),
         );
         assert_eq!(n, 3);
-        assert_eq!(sent, [(0, false), (1, false), (2, true)]);
+        assert_eq!(sent, [(0, 0.0, false), (1, 0.001, false), (2, 0.002, true)]);
     }
 
     #[test]
@@ -156,9 +165,13 @@ mod tests {
         // Start 30 ms late: 15 requests are overdue at once.
         let t0 = Instant::now() - Duration::from_millis(30);
         let mut times = Vec::new();
-        pace(&offsets, t0, Duration::from_secs(1), &stop, |_, _| {
-            times.push(Instant::now())
-        });
+        pace(
+            offsets.into(),
+            t0,
+            Duration::from_secs(1),
+            &stop,
+            |_, _, _| times.push(Instant::now()),
+        );
         let gaps: Vec<f64> = times
             .windows(2)
             .map(|w| (w[1] - w[0]).as_secs_f64())
@@ -171,11 +184,11 @@ mod tests {
     fn stop_ends_pacing() {
         let stop = AtomicBool::new(true);
         let n = pace(
-            &[0.0, 0.1],
+            vec![0.0, 0.1].into(),
             Instant::now(),
             Duration::from_secs(1),
             &stop,
-            |_, _| {},
+            |_, _, _| {},
         );
         assert_eq!(n, 0);
     }

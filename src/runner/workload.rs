@@ -81,7 +81,7 @@ pub(super) fn replay_shape(settings: &Settings, d: &Dataset) -> Shape {
             .max_concurrency
             .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
         clients: cores,
-        schedule: Some(offsets),
+        schedule: Some(offsets.into()),
         timeout: settings.timeout,
         turns: 1,
     }

@@ -1,5 +1,7 @@
 //! Arrival schedules for open-loop load: when each request is due, as offsets from the start of the run.
-//! Precomputed from the seed, so two runs with the same seed send at the same offsets. Pure.
+//! Drawn from the seed, so two runs with the same seed send at the same offsets, and drawn as the run
+//! consumes them ([`Schedule::Drawn`]), so a day-long run at thousands of requests per second holds no list
+//! of offsets. Pure.
 //!
 //! | arrival | gaps between requests | dispersion (CV of the gaps) |
 //! |---|---|---|
@@ -48,32 +50,182 @@ impl Arrival {
 /// assert_eq!(schedule(4.0, Arrival::Constant, 3, 1), [0.0, 0.25, 0.5]);
 /// ```
 pub fn schedule(rate: f64, arrival: Arrival, n: usize, seed: u64) -> Vec<f64> {
-    assert!(rate > 0.0 && rate.is_finite(), "rate must be positive");
-    if arrival == Arrival::Constant {
-        // i / R directly: summing 1/R would drift by rounding.
-        return (0..n).map(|i| i as f64 / rate).collect();
+    Arrivals::new(rate, arrival, seed).take(n).collect()
+}
+
+/// The endless sequence of offsets [`schedule`] takes its first `n` from, drawn as they are needed: a
+/// schedule of any length costs no memory.
+pub struct Arrivals {
+    rate: f64,
+    i: u64,
+    t: f64,
+    gaps: Option<Box<dyn FnMut() -> f64 + Send>>,
+}
+
+impl Arrivals {
+    /// Arrivals at `rate` per second (positive and finite), random ones seeded with `seed`.
+    pub fn new(rate: f64, arrival: Arrival, seed: u64) -> Arrivals {
+        assert!(rate > 0.0 && rate.is_finite(), "rate must be positive");
+        let mut rng = StdRng::seed_from_u64(seed);
+        let gaps: Option<Box<dyn FnMut() -> f64 + Send>> = match arrival {
+            Arrival::Constant => None,
+            Arrival::Poisson => {
+                let d = Exp::new(rate).expect("positive rate");
+                Some(Box::new(move || d.sample(&mut rng)))
+            }
+            Arrival::Gamma(shape) => {
+                let d = Gamma::new(shape, 1.0 / (rate * shape)).expect("positive shape and scale");
+                Some(Box::new(move || d.sample(&mut rng)))
+            }
+        };
+        Arrivals {
+            rate,
+            i: 0,
+            t: 0.0,
+            gaps,
+        }
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut gaps: Box<dyn FnMut() -> f64> = match arrival {
-        Arrival::Constant => unreachable!("handled above"),
-        Arrival::Poisson => {
-            let d = Exp::new(rate).expect("positive rate");
-            Box::new(move || d.sample(&mut rng))
-        }
-        Arrival::Gamma(shape) => {
-            let d = Gamma::new(shape, 1.0 / (rate * shape)).expect("positive shape and scale");
-            Box::new(move || d.sample(&mut rng))
-        }
-    };
-    let mut out = Vec::with_capacity(n);
-    let mut t = 0.0;
-    for i in 0..n {
-        if i > 0 {
-            t += gaps();
-        }
-        out.push(t);
+}
+
+impl Iterator for Arrivals {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let offset = match &mut self.gaps {
+            // i / R directly: summing 1/R would drift by rounding.
+            None => self.i as f64 / self.rate,
+            Some(gap) => {
+                if self.i > 0 {
+                    self.t += gap();
+                }
+                self.t
+            }
+        };
+        self.i += 1;
+        Some(offset)
     }
-    out
+}
+
+/// An open-loop schedule: when each request is due, in seconds from the start of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// Explicit offsets (trace replay, or a schedule built by the caller).
+    Offsets(Vec<f64>),
+    /// Arrivals drawn on the fly from the seed: fixed memory however long the run.
+    Drawn(Drawn),
+}
+
+/// A drawn schedule: the whole run's arrivals that fall before a horizon, capped at a count, and of those
+/// the positions `first`, `first + every`, … (one shard's share).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawn {
+    rate: f64,
+    arrival: Arrival,
+    seed: u64,
+    first: usize,
+    every: usize,
+    len: usize,
+    first_offset: f64,
+    last_offset: f64,
+}
+
+impl Schedule {
+    /// The arrivals at `rate` from `seed` that fall before `horizon` seconds (if any), at most `cap` of them
+    /// over the whole run, and of those every `every`-th starting at `first`. Counting them walks the
+    /// sequence once (≈ 20 ns per arrival) and keeps nothing.
+    pub fn drawn(
+        rate: f64,
+        arrival: Arrival,
+        seed: u64,
+        horizon: Option<f64>,
+        cap: usize,
+        (first, every): (usize, usize),
+    ) -> Schedule {
+        let every = every.max(1);
+        let (mut len, mut first_offset, mut last_offset) = (0, 0.0, 0.0);
+        let whole = Arrivals::new(rate, arrival, seed)
+            .take(cap)
+            .take_while(|&t| horizon.is_none_or(|h| t < h));
+        for (j, t) in whole.enumerate() {
+            if j % every == first {
+                if len == 0 {
+                    first_offset = t;
+                }
+                last_offset = t;
+                len += 1;
+            }
+        }
+        Schedule::Drawn(Drawn {
+            rate,
+            arrival,
+            seed,
+            first,
+            every,
+            len,
+            first_offset,
+            last_offset,
+        })
+    }
+
+    /// How many requests it holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Schedule::Offsets(v) => v.len(),
+            Schedule::Drawn(d) => d.len,
+        }
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first and the last offset (`(0, 0)` when empty).
+    pub fn span(&self) -> (f64, f64) {
+        match self {
+            Schedule::Offsets(v) => (
+                v.first().copied().unwrap_or(0.0),
+                v.last().copied().unwrap_or(0.0),
+            ),
+            Schedule::Drawn(d) => (d.first_offset, d.last_offset),
+        }
+    }
+
+    /// Keeps the first `n` requests at most.
+    pub fn truncate(&mut self, n: usize) {
+        match self {
+            Schedule::Offsets(v) => v.truncate(n),
+            Schedule::Drawn(d) if n < d.len => {
+                // The new last offset is the n-th of the sequence: walk to it once.
+                d.last_offset = Schedule::Drawn(d.clone())
+                    .into_offsets()
+                    .take(n)
+                    .last()
+                    .unwrap_or(0.0);
+                d.len = n;
+            }
+            Schedule::Drawn(_) => {}
+        }
+    }
+
+    /// The offsets, in order, drawn as they are consumed.
+    pub fn into_offsets(self) -> Box<dyn Iterator<Item = f64> + Send> {
+        match self {
+            Schedule::Offsets(v) => Box::new(v.into_iter()),
+            Schedule::Drawn(d) => Box::new(
+                Arrivals::new(d.rate, d.arrival, d.seed)
+                    .skip(d.first)
+                    .step_by(d.every)
+                    .take(d.len),
+            ),
+        }
+    }
+}
+
+impl From<Vec<f64>> for Schedule {
+    fn from(offsets: Vec<f64>) -> Schedule {
+        Schedule::Offsets(offsets)
+    }
 }
 
 /// The number of requests a schedule at `rate` holds within `duration` seconds: offsets 0, …, < duration.
@@ -84,6 +236,32 @@ pub fn count_within(offsets: &[f64], duration: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drawn_schedules_are_the_precomputed_ones_without_the_list() {
+        for arrival in [Arrival::Constant, Arrival::Poisson, Arrival::Gamma(0.5)] {
+            let whole = schedule(200.0, arrival, 5_000, 9);
+            // A duration horizon (2 s at 200/s: about 400 arrivals) and shard 1 of 3.
+            let within = count_within(&whole, 2.0);
+            let shard: Vec<f64> = whole[..within].iter().copied().skip(1).step_by(3).collect();
+            let drawn = Schedule::drawn(200.0, arrival, 9, Some(2.0), usize::MAX, (1, 3));
+            assert_eq!(drawn.len(), shard.len(), "{arrival:?}");
+            assert_eq!(drawn.span(), (shard[0], *shard.last().unwrap()));
+            assert_eq!(drawn.clone().into_offsets().collect::<Vec<_>>(), shard);
+            // A count cap instead of a horizon, and truncation.
+            let mut capped = Schedule::drawn(200.0, arrival, 9, None, 100, (0, 1));
+            assert_eq!(
+                capped.clone().into_offsets().collect::<Vec<_>>(),
+                whole[..100]
+            );
+            capped.truncate(40);
+            assert_eq!((capped.len(), capped.span()), (40, (0.0, whole[39])));
+            assert_eq!(capped.into_offsets().count(), 40);
+        }
+        let mut explicit = Schedule::from(vec![0.0, 0.5, 1.0]);
+        explicit.truncate(2);
+        assert_eq!((explicit.len(), explicit.span()), (2, (0.0, 0.5)));
+    }
 
     fn gaps(offsets: &[f64]) -> Vec<f64> {
         offsets.windows(2).map(|w| w[1] - w[0]).collect()
