@@ -372,9 +372,110 @@ impl SeriesStats {
     }
 }
 
+/// A distribution pooled from very many values (the gaps between content chunks of every request), kept in
+/// fixed memory: an HDR histogram of microseconds with three significant digits (about 200 KB whatever the
+/// count), plus exact count, mean, standard deviation (Welford), min and max. Quantiles are within 0.1 % of
+/// the exact ones (they are the bucket's upper edge, not numpy's interpolation).
+#[derive(Debug, Clone)]
+pub struct PooledSeries {
+    hist: hdrhistogram::Histogram<u64>,
+    count: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+/// The largest value the histogram resolves (one hour, in µs); larger ones count at this value.
+const POOLED_MAX_US: u64 = 3_600_000_000;
+
+impl Default for PooledSeries {
+    fn default() -> Self {
+        PooledSeries {
+            hist: hdrhistogram::Histogram::new_with_bounds(1, POOLED_MAX_US, 3)
+                .expect("constant histogram bounds are valid"),
+            count: 0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl PooledSeries {
+    /// Adds one value, in seconds; NaNs and negative values are ignored.
+    pub fn record(&mut self, seconds: f64) {
+        if seconds.is_nan() || seconds < 0.0 {
+            return;
+        }
+        let us = (seconds * 1e6).round().clamp(1.0, POOLED_MAX_US as f64) as u64;
+        self.hist.saturating_record(us);
+        self.count += 1;
+        let d = seconds - self.mean;
+        self.mean += d / self.count as f64;
+        self.m2 += d * (seconds - self.mean);
+        self.min = self.min.min(seconds);
+        self.max = self.max.max(seconds);
+    }
+
+    /// How many values were recorded.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The statistics, in seconds.
+    pub fn stats(&self) -> SeriesStats {
+        let nonempty = self.count > 0;
+        let q = |q: f64| nonempty.then(|| self.hist.value_at_quantile(q) as f64 / 1e6);
+        SeriesStats {
+            p999: q(0.999),
+            quantiles: QUANTILES.iter().map(|&(label, p)| (label, q(p))).collect(),
+            mean: nonempty.then_some(self.mean),
+            min: nonempty.then_some(self.min),
+            max: nonempty.then_some(self.max),
+            stddev: (self.count > 1).then(|| (self.m2 / (self.count - 1) as f64).sqrt()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooled_series_matches_the_exact_statistics() {
+        // 100,000 gaps between 1 ms and 101 ms (a skewed spread), against the exact sort-based statistics.
+        let values: Vec<f64> = (0..100_000u64)
+            .map(|i| 0.001 + 0.1 * ((i * 7919 % 100_000) as f64 / 100_000.0).powi(3))
+            .collect();
+        let mut pooled = PooledSeries::default();
+        for &v in &values {
+            pooled.record(v);
+        }
+        pooled.record(f64::NAN);
+        let (got, want) = (pooled.stats(), SeriesStats::of(values.iter().copied()));
+        assert_eq!(pooled.len(), 100_000);
+        let close = |a: Option<f64>, b: Option<f64>, rel: f64| {
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!((a - b).abs() <= rel * b + 1e-6, "{a} vs {b}");
+        };
+        for ((label, g), (_, w)) in got.quantiles.iter().zip(&want.quantiles) {
+            assert!(label.starts_with('p'));
+            close(*g, *w, 0.002);
+        }
+        close(got.p999, want.p999, 0.002);
+        close(got.mean, want.mean, 1e-9);
+        close(got.stddev, want.stddev, 1e-6);
+        assert_eq!((got.min, got.max), (want.min, want.max));
+        let empty = PooledSeries::default().stats();
+        assert!(empty.mean.is_none() && empty.p999.is_none() && empty.stddev.is_none());
+    }
 
     #[test]
     fn quantiles_interpolate_linearly_like_numpy() {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::progress::ProgressTally;
 use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, ProgressEvent, RequestCompleted};
-use crate::metrics::{Metrics, OutputCount, StartTimes, compute_metrics_counted};
+use crate::metrics::{Metrics, OutputCount, PooledSeries, StartTimes, compute_metrics_counted};
 use crate::report::{
     self, CorrectnessRecord, Outcome, ReportOutputs, RequestLog, RunKind, RunSummary,
 };
@@ -38,8 +38,8 @@ pub struct Collector {
     server_counts: bool,
     /// Special tokens the tokenizer adds to every text (BOS); counted on the collector's thread.
     special_tokens: OnceCell<u64>,
-    /// Load test: gaps between content chunks of the successful measured requests, pooled.
-    gaps: Vec<f32>,
+    /// Load test: gaps between content chunks of the successful measured requests, pooled in fixed memory.
+    gaps: PooledSeries,
     /// Load test: `(index in the whole run, max_tokens)` of each record, for the tables, CSV and charts.
     requested: Vec<(u64, Option<u64>)>,
     /// The table, CSV and charts to produce at the end.
@@ -69,7 +69,7 @@ impl Collector {
             shard: Shard::WHOLE,
             records: Vec::new(),
             scored: Vec::new(),
-            gaps: Vec::new(),
+            gaps: PooledSeries::default(),
             requested: Vec::new(),
             outputs: ReportOutputs::default(),
             progress: None,
@@ -222,8 +222,9 @@ impl Handler<RequestCompleted> for Collector {
             });
         }
         if outcome.is_none() && metrics.is_ok() && !metrics.warmup {
-            self.gaps
-                .extend_from_slice(&response.measured.timings.chunk_gaps_s);
+            for &g in &response.measured.timings.chunk_gaps_s {
+                self.gaps.record(f64::from(g));
+            }
         }
         match outcome {
             None => {
@@ -272,19 +273,17 @@ impl Handler<FinishRun> for Collector {
                     ..info.load
                 };
                 let mut stats = report::summarize_with(&self.records, elapsed, &opts);
-                stats.load.inter_chunk_gap_s = Some(crate::metrics::SeriesStats::of(
-                    self.gaps.iter().map(|&g| f64::from(g)),
-                ));
+                stats.load.inter_chunk_gap_s = Some(self.gaps.stats());
                 let mut summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let mut text = report::print_summary(info, &stats);
-                let measured: Vec<Metrics> =
-                    self.records.iter().filter(|m| !m.warmup).cloned().collect();
-                if let Some((by_turn, lines)) = report::turns::ttft_by_turn(&measured) {
+                // (ttft_by_turn leaves the warm-up out itself.)
+                if let Some((by_turn, lines)) = report::turns::ttft_by_turn(&self.records) {
                     summary.insert("results_ttft_s_by_turn".into(), by_turn);
                     text.push_str(&lines);
                 }
                 let written = info.results_dir.as_ref().map(|dir| {
-                    report::write_final_files(dir, &info.base_name, &summary, &measured)
+                    let measured = self.records.iter().filter(|m| !m.warmup);
+                    report::write_final_files(dir, &info.base_name, &summary, measured)
                 });
                 // The extras come after the llmperf files: a failure here loses none of those.
                 let records: Vec<report::ReportRecord> = self

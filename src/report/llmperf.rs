@@ -510,16 +510,22 @@ pub fn to_json_indent4(value: &impl Serialize) -> Vec<u8> {
     out
 }
 
-/// Writes `B_summary.json` and `B_individual_responses.json` into `dir`, atomically. Returns their paths.
-pub fn write_final_files(
+/// Writes `B_summary.json` and `B_individual_responses.json` into `dir`, atomically. Returns their paths. The
+/// records are serialized straight to the file (a run of a million requests does not build its JSON in
+/// memory).
+pub fn write_final_files<'a>(
     dir: &Path,
     base_name: &str,
     summary: &Map<String, Value>,
-    records: &[Metrics],
+    records: impl IntoIterator<Item = &'a Metrics>,
 ) -> std::io::Result<Vec<PathBuf>> {
     let summary_path = dir.join(format!("{base_name}_summary.json"));
     let individual_path = dir.join(format!("{base_name}_individual_responses.json"));
-    super::write_atomically(&individual_path, &to_json_indent4(&records))?;
+    super::write_atomically_with(&individual_path, |w| {
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(w, fmt);
+        serde::Serializer::collect_seq(&mut ser, records).map_err(std::io::Error::other)
+    })?;
     super::write_atomically(&summary_path, &to_json_indent4(summary))?;
     Ok(vec![summary_path, individual_path])
 }

@@ -56,11 +56,20 @@ pub enum RunKind {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    write_atomically_with(path, |w| std::io::Write::write_all(w, bytes))
+}
+
+/// Writes whatever `fill` writes to `path`, through a buffer, a temporary file and a rename: large files
+/// stream to disk instead of being built in memory first, and readers still never see half a file.
+pub fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+    fill(&mut out)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
     // On disk before the rename, so even a power cut leaves the old file or the whole new one.
     file.sync_all()?;
     drop(file);
