@@ -13,7 +13,8 @@
 # as a closed loop of conc requests instead of an open loop), FID_CONCS (fidelity concurrencies, default
 # "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
 # SIM_NICE (run the simulator under `nice -n SIM_NICE`), SIM_BIN (simulator binary, default BIN: compare
-# an older client against the current simulator), KEEP=1 (keep the scratch directory), PHASES (any of:
+# an older client against the current simulator), SIM_CPUS / CLIENT_CPUS (pin either side with `taskset -c`),
+# KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_sim ARGS...: starts the simulator on a free port, sets $port and $sim.
 start_sim() {
   port=$(free_port)
-  ${SIM_NICE:+nice -n "$SIM_NICE"} "$sim_bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
+  ${SIM_CPUS:+taskset -c "$SIM_CPUS"} ${SIM_NICE:+nice -n "$SIM_NICE"} "$sim_bin" serve-sim --port "$port" --workers "$workers" "$@" >/dev/null 2>&1 &
   sim=$!
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.05; done
   echo "simulator did not start" >&2; exit 1
@@ -49,7 +50,7 @@ sim_cpu() { awk -v hz="$hz" '{printf "%.3f", ($14 + $15) / hz}' /proc/"$sim"/sta
 client() { # client C N|duration RESULTS_DIR EXTRA...: runs the client against $port under /usr/bin/time
   local c=$1 n=$2 dir=$3; shift 3
   /usr/bin/time -f "%U %S %M %e" -o "$dir.time" env RUST_LOG=error OPENAI_API_BASE="http://127.0.0.1:$port/v1" \
-    "$bin" --model bench --mean-input-tokens 30 --stddev-input-tokens 0 --stddev-output-tokens 0 \
+    ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$bin" --model bench --mean-input-tokens 30 --stddev-input-tokens 0 --stddev-output-tokens 0 \
     --num-concurrent-requests "$c" --max-num-completed-requests "$n" --results-dir "$dir" --quiet --no-charts \
     --no-csv --timeout 600 ${CLIENT_ARGS:-} "$@" > "$dir.stdout" 2>&1 || { echo "client failed:"; cat "$dir.stdout"; exit 1; }
 }
