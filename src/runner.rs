@@ -691,7 +691,8 @@ async fn run_one(
     let finished = finished?;
     if let Some(sig) = crate::shutdown::requested() {
         println!("Run stopped by signal {sig}: requests not yet sent were not started.");
-    } else if finished.timed_out {
+    } else if finished.timed_out && shape.limit != usize::MAX {
+        // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");
     }
     let mut summary = collector
@@ -703,8 +704,8 @@ async fn run_one(
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))??;
     if let Some((p, arbiter)) = progress {
-        // The collector sent its last `Recorded` event before answering `FinishRun`, so the final line counts
-        // every result.
+        // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
+        // messages order those writes before the final read), so the final line counts every result.
         let _ = p.send(FinishProgress).await;
         arbiter.stop();
     }

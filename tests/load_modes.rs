@@ -188,7 +188,7 @@ fn duration_mode_stops_launching_on_time() {
     let d = tempfile::tempdir().unwrap();
     let yaml = SLOW_SERVER.replace("capacity: 2", "capacity: 8");
     let started = std::time::Instant::now();
-    run(
+    let out = run(
         d.path(),
         &yaml,
         &[
@@ -211,6 +211,9 @@ fn duration_mode_stops_launching_on_time() {
     }
     assert!(f(&s["results_elapsed_s"]) < 1.5);
     assert!(wall < 30.0);
+    // Ending at the duration is the plan, not a timeout.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("timed out"), "{stdout}");
 }
 
 #[test]

@@ -115,7 +115,6 @@ struct Single {
     tokenizer: Option<Tokenizer>,
 }
 
-/// Where a finished request goes.
 /// A client's reply to request `id`, handed to the launcher by the task that awaited it.
 struct Replied {
     id: u64,
@@ -136,6 +135,7 @@ impl Handler<Replied> for RequestsLauncher {
     }
 }
 
+/// Where a finished request goes.
 enum Origin {
     Run {
         index: usize,
@@ -223,7 +223,7 @@ impl RequestsLauncher {
         }
     }
 
-    /// Records the run's requests still in flight as cancelled (dropping their futures) and finishes the run,
+    /// Records the run's requests still in flight as cancelled (aborting their tasks) and finishes the run,
     /// if run `id` is still the one in progress.
     fn cancel_in_flight(&mut self, id: u64) {
         let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
