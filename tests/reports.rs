@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// Four successful requests (TTFT 0.1…0.4 s, e2e 1…4 s, 10…40 generated tokens, 10 ms apart in start) and one
 /// that failed with HTTP 500. Each asked for max_tokens = 100.
-fn records() -> Vec<ReportRecord> {
+fn records() -> Vec<ReportRecord<'static>> {
     let mut out = Vec::new();
     for i in 1..=4u64 {
         let f = i as f64;
@@ -29,7 +29,7 @@ fn records() -> Vec<ReportRecord> {
         let metrics = compute_metrics(&m, 10 * i + 1, 100, 101, StartTimes::unscheduled(0.01 * f));
         out.push(ReportRecord {
             index: i - 1,
-            metrics,
+            metrics: metrics.into(),
             max_tokens: Some(100),
         });
     }
@@ -41,14 +41,14 @@ fn records() -> Vec<ReportRecord> {
     };
     out.push(ReportRecord {
         index: 4,
-        metrics: compute_metrics(&failed, 0, 100, 101, StartTimes::unscheduled(0.05)),
+        metrics: compute_metrics(&failed, 0, 100, 101, StartTimes::unscheduled(0.05)).into(),
         max_tokens: Some(100),
     });
     out
 }
 
 fn stats(records: &[ReportRecord]) -> llmperf_actors::report::Stats {
-    let metrics: Vec<_> = records.iter().map(|r| r.metrics.clone()).collect();
+    let metrics: Vec<_> = records.iter().map(|r| (*r.metrics).clone()).collect();
     summarize(&metrics, 5.0)
 }
 
@@ -90,7 +90,8 @@ fn warnings_for_max_tokens_and_server_counts() {
     for x in &mut r {
         x.max_tokens = Some(x.metrics.number_output_tokens - 1);
         // The server counted 10 % more tokens than the tokenizer.
-        x.metrics.server_completion_tokens = Some((x.metrics.number_output_tokens - 1) * 11 / 10);
+        x.metrics.to_mut().server_completion_tokens =
+            Some((x.metrics.number_output_tokens - 1) * 11 / 10);
     }
     let w = table::warnings(&stats(&r), &r);
     assert_eq!(w.len(), 2, "{w:?}");

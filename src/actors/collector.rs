@@ -292,7 +292,7 @@ impl Handler<FinishRun> for Collector {
                     .zip(&self.requested)
                     .map(|(m, &(index, max_tokens))| report::ReportRecord {
                         index,
-                        metrics: m.clone(),
+                        metrics: m.into(),
                         max_tokens,
                     })
                     .collect();

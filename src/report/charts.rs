@@ -38,7 +38,9 @@ fn upper(max: f64) -> f64 {
     }
 }
 
-fn measured_ok(records: &[ReportRecord]) -> impl Iterator<Item = &ReportRecord> {
+fn measured_ok<'r, 'a>(
+    records: &'r [ReportRecord<'a>],
+) -> impl Iterator<Item = &'r ReportRecord<'a>> {
     records
         .iter()
         .filter(|r| !r.metrics.warmup && r.metrics.is_ok())

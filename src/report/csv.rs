@@ -41,7 +41,7 @@ pub fn requests_csv(records: &[ReportRecord]) -> String {
     let mut out = String::new();
     let rows: Vec<serde_json::Map<String, Value>> = records
         .iter()
-        .map(|r| match serde_json::to_value(&r.metrics) {
+        .map(|r| match serde_json::to_value(&*r.metrics) {
             Ok(Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         })

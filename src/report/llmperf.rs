@@ -177,9 +177,10 @@ pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
 
 /// [`summarize`], with the run's targets. Warm-up records are left out of everything.
 pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
-    let records: Vec<Metrics> = all.iter().filter(|m| !m.warmup).cloned().collect();
+    // References, not copies: at the end of a long run the records are most of the process's memory.
+    let records: Vec<&Metrics> = all.iter().filter(|m| !m.warmup).collect();
     let records = &records[..];
-    let ok: Vec<&Metrics> = records.iter().filter(|m| m.is_ok()).collect();
+    let ok: Vec<&Metrics> = records.iter().copied().filter(|m| m.is_ok()).collect();
     let series = ORIGINAL_SERIES
         .iter()
         .chain(EXTRA_SERIES.iter())
@@ -231,7 +232,7 @@ pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> St
 
 fn load_stats(
     all: &[Metrics],
-    records: &[Metrics],
+    records: &[&Metrics],
     ok: &[&Metrics],
     elapsed_s: f64,
     opts: &LoadOptions,

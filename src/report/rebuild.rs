@@ -13,7 +13,7 @@ use super::llmperf::{LoadOptions, RunInfo, Stats, summarize_with};
 use super::records::{self, ReportRecord};
 use super::{ReportOutputs, charts, csv, print_summary, table};
 use crate::Error;
-use crate::metrics::Slo;
+use crate::metrics::{Metrics, Slo};
 
 /// What [`render_run`] produced.
 #[derive(Debug, Default)]
@@ -64,7 +64,7 @@ pub struct LoadedRun {
     /// The recomputed statistics.
     pub stats: Stats,
     /// The records, warm-up included.
-    pub records: Vec<ReportRecord>,
+    pub records: Vec<ReportRecord<'static>>,
     /// The last line of the log was torn (a crashed run) and skipped.
     pub torn: bool,
 }
@@ -146,7 +146,11 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
         _ => records::measured_elapsed(&read.records, records::elapsed_from_records(&read.records)),
     };
     let info = info_of(base_name, dir, run.as_ref(), summary.as_ref());
-    let metrics: Vec<_> = read.records.iter().map(|r| r.metrics.clone()).collect();
+    let metrics: Vec<Metrics> = read
+        .records
+        .iter()
+        .map(|r| Metrics::clone(&r.metrics))
+        .collect();
     let stats = summarize_with(&metrics, elapsed, &info.load);
     Ok(LoadedRun {
         base_name: base_name.to_string(),

@@ -1,24 +1,71 @@
 //! The per-request records the tables, CSV files and charts are made from, and reading them back from a
 //! per-request log (`<base>_requests.jsonl`) — also a crashed run's, whose last line may be torn.
 
+use std::ops::Deref;
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::metrics::Metrics;
 
-/// One request as the reports see it: its record and what it asked for.
+/// One request as the reports see it: its record and what it asked for. The record is borrowed from the
+/// collector at the end of a run (no second copy of every record), owned when read back from a log.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReportRecord {
+pub struct ReportRecord<'a> {
     /// The request's index in the run's prompt list.
     pub index: u64,
     /// The per-request record.
-    pub metrics: Metrics,
+    pub metrics: RecordMetrics<'a>,
     /// The `max_tokens` the request was sent with, when it had one.
     pub max_tokens: Option<u64>,
 }
 
-impl ReportRecord {
+/// A per-request record, borrowed or owned — like `Cow`, but 16 bytes whichever it is (a `Cow<Metrics>` is
+/// as large as the record itself, so a list of borrowed ones would cost as much as a copy).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordMetrics<'a> {
+    /// Borrowed from the collector's records.
+    Borrowed(&'a Metrics),
+    /// Read back from a file, or built by hand.
+    Owned(Box<Metrics>),
+}
+
+impl RecordMetrics<'_> {
+    /// The record, made owned first if it is borrowed.
+    pub fn to_mut(&mut self) -> &mut Metrics {
+        if let RecordMetrics::Borrowed(m) = *self {
+            *self = RecordMetrics::Owned(Box::new(m.clone()));
+        }
+        match self {
+            RecordMetrics::Owned(m) => m,
+            RecordMetrics::Borrowed(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl Deref for RecordMetrics<'_> {
+    type Target = Metrics;
+    fn deref(&self) -> &Metrics {
+        match self {
+            RecordMetrics::Borrowed(m) => m,
+            RecordMetrics::Owned(m) => m,
+        }
+    }
+}
+
+impl From<Metrics> for RecordMetrics<'_> {
+    fn from(m: Metrics) -> Self {
+        RecordMetrics::Owned(Box::new(m))
+    }
+}
+
+impl<'a> From<&'a Metrics> for RecordMetrics<'a> {
+    fn from(m: &'a Metrics) -> Self {
+        RecordMetrics::Borrowed(m)
+    }
+}
+
+impl ReportRecord<'_> {
     /// Whether the response stopped at `max_tokens`: the server's count when it sent one, else the tokenizer's
     /// count without its special token (BOS), reached the cap.
     pub fn hit_max_tokens(&self) -> bool {
@@ -45,7 +92,7 @@ pub fn max_tokens_of(sampling_params: &serde_json::Map<String, Value>) -> Option
 #[derive(Debug, Clone, Default)]
 pub struct LogRead {
     /// The records, in the log's order.
-    pub records: Vec<ReportRecord>,
+    pub records: Vec<ReportRecord<'static>>,
     /// Whether the last line was incomplete (a crashed run) and was skipped.
     pub torn_last_line: bool,
 }
@@ -73,7 +120,7 @@ pub fn read_requests_log(path: &Path) -> Result<LogRead, String> {
     Ok(out)
 }
 
-fn record_of(line: &Value) -> Result<ReportRecord, String> {
+fn record_of(line: &Value) -> Result<ReportRecord<'static>, String> {
     let metrics: Metrics = line
         .get("metrics")
         .cloned()
@@ -86,7 +133,7 @@ fn record_of(line: &Value) -> Result<ReportRecord, String> {
         .and_then(max_tokens_of);
     Ok(ReportRecord {
         index: line.get("index").and_then(Value::as_u64).unwrap_or(0),
-        metrics,
+        metrics: metrics.into(),
         max_tokens,
     })
 }
