@@ -639,12 +639,6 @@ async fn run_one(
             source: e,
         })?;
     }
-    let mut launcher = RequestsLauncher::new(pool.recipients());
-    if progress.is_some() {
-        launcher = launcher.with_progress(tally);
-    }
-    let launcher = launcher.start();
-    crate::shutdown::register(launcher.clone().recipient(), grace);
     match &shape.schedule {
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
@@ -662,7 +656,12 @@ async fn run_one(
     }
     let finished = if shape.turns > 1 {
         // Multi-turn: the conversation driver builds each turn from the previous reply.
-        let driver = ConversationDriver::new(pool.recipients(), tokenizer.clone()).start();
+        let mut driver = ConversationDriver::new(pool.recipients(), tokenizer.clone());
+        if progress.is_some() {
+            driver = driver.with_progress(tally);
+        }
+        let driver = driver.start();
+        crate::shutdown::register(driver.clone().recipient(), grace);
         driver
             .send(RunConversations {
                 turns: requests,
@@ -674,6 +673,12 @@ async fn run_one(
             .await
             .map_err(|e| Error::Internal(format!("conversation driver: {e}")))
     } else {
+        let mut launcher = RequestsLauncher::new(pool.recipients());
+        if progress.is_some() {
+            launcher = launcher.with_progress(tally);
+        }
+        let launcher = launcher.start();
+        crate::shutdown::register(launcher.clone().recipient(), grace);
         launcher
             .send(RunRequests {
                 requests,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use llmperf_actors::Tokenizer;
-use llmperf_actors::actors::{ClientPool, ConversationDriver};
+use llmperf_actors::actors::progress::{ProgressPlan, ProgressState};
+use llmperf_actors::actors::{ClientPool, ConversationDriver, ProgressTally};
 use llmperf_actors::backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
 use llmperf_actors::messages::{PreparedRequest, RequestCompleted, RunConversations};
 use llmperf_actors::metrics::{Measured, StreamTimings, Usage};
@@ -99,7 +100,10 @@ async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCo
     });
     let pool = ClientPool::start(f, concurrency, 2);
     pool.ready().await;
-    let driver = ConversationDriver::new(pool.recipients(), Tokenizer::llama()).start();
+    let tally = ProgressTally::default();
+    let driver = ConversationDriver::new(pool.recipients(), Tokenizer::llama())
+        .with_progress(tally.clone())
+        .start();
     let sink = Sink::default();
     let seen = sink.seen.clone();
     let done = driver
@@ -115,6 +119,9 @@ async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCo
     actix_rt::time::sleep(Duration::from_millis(20)).await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(done.launched, seen.len());
+    // Every turn sent was counted for the live progress (nothing records here, so all are "in flight").
+    let progress = ProgressState::with_tally(ProgressPlan::default(), tally);
+    assert_eq!(progress.in_flight(), seen.len() as u64);
     (seen, peak.load(Ordering::SeqCst))
 }
 

@@ -15,6 +15,11 @@ const CONCURRENCY: u64 = 4;
 /// Starts a run against the built-in simulator: ~0.3 s requests, every 3rd one stalled (so some are in
 /// flight when the grace period ends).
 fn start(dir: &Path) -> Child {
+    start_with(dir, "")
+}
+
+/// [`start`], with more configuration lines.
+fn start_with(dir: &Path, extra_yaml: &str) -> Child {
     let yaml = format!(
         "openai_api_base: builtin
 model: sig
@@ -32,7 +37,7 @@ simulator:
   itl_ms: 15
   stall_ms: 60000
   faults: [{{kind: stall, every: 3}}]
-"
+{extra_yaml}"
     );
     std::fs::write(dir.join("config.yml"), yaml).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
@@ -105,8 +110,13 @@ fn read_json(p: &Path) -> Value {
 }
 
 fn graceful(sig: i32, expected_exit: i32) {
+    graceful_with(sig, expected_exit, "", REQUESTS);
+}
+
+/// `requests`: how many requests the whole run would send.
+fn graceful_with(sig: i32, expected_exit: i32, extra_yaml: &str, requests: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(dir.path());
+    let child = start_with(dir.path(), extra_yaml);
     wait_for_records(dir.path(), 3);
     let sent = Instant::now();
     signal(&child, sig);
@@ -130,7 +140,7 @@ fn graceful(sig: i32, expected_exit: i32) {
     let errors = summary["results_number_errors"].as_u64().unwrap();
     assert_eq!(started, ok + errors);
     assert_eq!(started, records.len() as u64);
-    assert!(started < REQUESTS, "the run was not stopped: {started}");
+    assert!(started < requests, "the run was not stopped: {started}");
     // The stalled requests in flight at the signal were recorded as cancelled, and only those failed.
     let cancelled = summary["results_error_kind_counts"]["cancelled"]
         .as_u64()
@@ -156,6 +166,12 @@ fn sigint_stops_the_run_and_writes_complete_files() {
 #[test]
 fn sigterm_stops_the_run_and_writes_complete_files() {
     graceful(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_stops_a_multi_turn_run_the_same_way() {
+    // 200 conversations of 3 turns; the conversation driver, not the launcher, runs them.
+    graceful_with(libc::SIGINT, 130, "multi_turn: 3\n", 3 * REQUESTS);
 }
 
 #[test]

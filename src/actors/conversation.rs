@@ -11,16 +11,22 @@
 //! Each request carries `conversation_id` (0-based) and `turn` (1-based) in its metadata, which the collector
 //! copies into the record. Its input token count is taken here, between turns (never inside a measured
 //! request), because the next turn's text only exists once the previous reply is in.
+//!
+//! [`StopRun`] (Ctrl-C, SIGTERM) works as it does for the launcher: no new turn or conversation starts, the
+//! turns in flight get the grace period, and those still in flight after it are recorded as cancelled.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::progress::ProgressTally;
 use crate::backend::{ClientResponse, flatten_messages};
 use crate::messages::{
-    ExecuteRequest, PreparedRequest, RequestCompleted, RunConversations, RunFinished,
+    ExecuteRequest, PreparedRequest, ProgressEvent, RequestCompleted, RunConversations,
+    RunFinished, StopRun,
 };
 use crate::tokenizer::{TokenCount, Tokenizer};
 
@@ -29,6 +35,9 @@ pub struct ConversationDriver {
     clients: Vec<Recipient<ExecuteRequest>>,
     tokenizer: Tokenizer,
     run: Option<Run>,
+    progress: Option<ProgressTally>,
+    /// Numbers the turns sent.
+    sent: u64,
 }
 
 struct Run {
@@ -39,7 +48,33 @@ struct Run {
     launched: usize,
     started: Instant,
     timed_out: bool,
+    /// Stopped by [`StopRun`]: nothing more starts.
+    stopped: bool,
+    /// The turns in flight, by send number: what is needed to record them as cancelled.
+    flying: HashMap<u64, InFlight>,
     reply: Option<oneshot::Sender<RunFinished>>,
+}
+
+/// A turn in flight.
+struct InFlight {
+    /// The task awaiting the client's reply (aborted when the turn is cancelled).
+    task: actix_rt::task::JoinHandle<()>,
+    index: usize,
+    request: PreparedRequest,
+    sent_at: Instant,
+}
+
+/// A client's reply to turn `id`, handed to the driver by the task that awaited it (one task per turn:
+/// actix would poll every future spawned into the driver's context each time it wakes).
+struct Replied {
+    id: u64,
+    slot: usize,
+    conv: Conversation,
+    res: Result<ClientResponse, MailboxError>,
+}
+
+impl Message for Replied {
+    type Result = ();
 }
 
 /// One conversation in progress.
@@ -58,13 +93,21 @@ impl ConversationDriver {
             clients,
             tokenizer,
             run: None,
+            progress: None,
+            sent: 0,
         }
+    }
+
+    /// Counts [`ProgressEvent::Launched`] into `progress` for every turn sent.
+    pub fn with_progress(mut self, progress: ProgressTally) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Starts the next conversation on `slot`, if any is left and time remains.
     fn start_next(&mut self, slot: usize, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
-        if run.next_conversation >= run.conversations || run.timed_out {
+        if run.next_conversation >= run.conversations || run.timed_out || run.stopped {
             return;
         }
         let conv = Conversation {
@@ -79,6 +122,9 @@ impl ConversationDriver {
     /// Builds the conversation's current turn and sends it, unless the timeout has passed.
     fn send_turn(&mut self, slot: usize, mut conv: Conversation, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
+        if run.stopped {
+            return;
+        }
         if run.started.elapsed() >= run.msg.timeout {
             run.timed_out = true;
             return;
@@ -108,23 +154,45 @@ impl ConversationDriver {
         };
         run.in_flight += 1;
         run.launched += 1;
+        if let Some(p) = &self.progress {
+            p.record(ProgressEvent::Launched);
+        }
+        self.sent += 1;
+        let id = self.sent;
         let send = self.clients[slot].send(ExecuteRequest { config });
-        ctx.spawn(
-            actix::fut::wrap_future::<_, Self>(send)
-                .map(move |res, act, ctx| act.on_done(slot, conv, index, request, res, ctx)),
+        let me = ctx.address();
+        let task = actix_rt::spawn(async move {
+            let res = send.await;
+            me.do_send(Replied {
+                id,
+                slot,
+                conv,
+                res,
+            });
+        });
+        run.flying.insert(
+            id,
+            InFlight {
+                task,
+                index,
+                request,
+                sent_at: Instant::now(),
+            },
         );
     }
 
-    fn on_done(
-        &mut self,
-        slot: usize,
-        mut conv: Conversation,
-        index: usize,
-        request: PreparedRequest,
-        res: Result<ClientResponse, MailboxError>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn on_done(&mut self, msg: Replied, ctx: &mut Context<Self>) {
+        let Replied {
+            id,
+            slot,
+            mut conv,
+            res,
+        } = msg;
         let Some(run) = self.run.as_mut() else { return };
+        let Some(InFlight { index, request, .. }) = run.flying.remove(&id) else {
+            // A reply that was already on its way when the turn was recorded as cancelled.
+            return;
+        };
         run.in_flight -= 1;
         let Ok(response) = res else {
             // The client actor is gone: this slot stops.
@@ -159,6 +227,36 @@ impl ConversationDriver {
         self.finish_if_done();
     }
 
+    /// Records the turns still in flight as cancelled (aborting their tasks) and finishes the run.
+    fn cancel_in_flight(&mut self) {
+        let Some(run) = self.run.as_mut() else { return };
+        let into_run = run.started.elapsed();
+        let mut flying: Vec<(u64, InFlight)> = run.flying.drain().collect();
+        flying.sort_by_key(|(k, _)| *k);
+        if !flying.is_empty() {
+            log::warn!(
+                "{} turns still in flight after the grace period: recorded as cancelled",
+                flying.len()
+            );
+        }
+        for (_, f) in flying {
+            f.task.abort();
+            let start_offset_s = f
+                .sent_at
+                .saturating_duration_since(run.started)
+                .as_secs_f64();
+            run.msg.collector.do_send(RequestCompleted {
+                index: f.index,
+                request: f.request,
+                response: ClientResponse::cancelled(f.sent_at, into_run),
+                start_offset_s,
+                scheduled_start_s: start_offset_s,
+            });
+        }
+        run.in_flight = 0;
+        self.finish_if_done();
+    }
+
     fn finish_if_done(&mut self) {
         let done = self.run.as_ref().is_some_and(|r| r.in_flight == 0);
         if !done {
@@ -179,6 +277,33 @@ impl ConversationDriver {
 
 impl Actor for ConversationDriver {
     type Context = Context<Self>;
+}
+
+impl Handler<Replied> for ConversationDriver {
+    type Result = ();
+
+    fn handle(&mut self, msg: Replied, ctx: &mut Context<Self>) {
+        self.on_done(msg, ctx);
+    }
+}
+
+impl Handler<StopRun> for ConversationDriver {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopRun, ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        if run.stopped {
+            return;
+        }
+        run.stopped = true;
+        // A later run of this driver starts with its own `Run`; the timer only cancels a stopped one.
+        ctx.run_later(msg.grace, |act, _| {
+            if act.run.as_ref().is_some_and(|r| r.stopped) {
+                act.cancel_in_flight();
+            }
+        });
+        self.finish_if_done();
+    }
 }
 
 impl Handler<RunConversations> for ConversationDriver {
@@ -214,6 +339,8 @@ impl Handler<RunConversations> for ConversationDriver {
                 launched: 0,
                 started,
                 timed_out: false,
+                stopped: false,
+                flying: HashMap::new(),
                 reply: Some(tx),
             });
             for slot in 0..slots {

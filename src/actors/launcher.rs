@@ -241,26 +241,7 @@ impl RequestsLauncher {
         for (_, f) in flying {
             f.task.abort();
             run.in_flight = run.in_flight.saturating_sub(1);
-            let waited = f.sent_at.elapsed();
-            let response = ClientResponse {
-                started: f.sent_at,
-                measured: Measured {
-                    timings: StreamTimings::default(),
-                    usage: Usage::default(),
-                    error: Some((
-                        Value::from(-1),
-                        format!(
-                            "cancelled: in flight for {:.1} s when the run was stopped, {:.1} s after its \
-                             start (grace period over)",
-                            waited.as_secs_f64(),
-                            into_run.as_secs_f64()
-                        ),
-                    )),
-                    error_kind: Some(ErrorKind::Cancelled),
-                },
-                generated_text: String::new(),
-                reasoning_text: String::new(),
-            };
+            let response = ClientResponse::cancelled(f.sent_at, into_run);
             let start_offset_s = f
                 .sent_at
                 .saturating_duration_since(run.started)

@@ -92,6 +92,32 @@ pub struct ClientResponse {
     pub reasoning_text: String,
 }
 
+impl ClientResponse {
+    /// The record of a request sent at `sent_at` and still in flight when its run's grace period ended,
+    /// `into_run` after the run started: failed, kind `cancelled`, code -1.
+    pub fn cancelled(sent_at: Instant, into_run: std::time::Duration) -> ClientResponse {
+        ClientResponse {
+            started: sent_at,
+            measured: Measured {
+                timings: crate::metrics::StreamTimings::default(),
+                usage: crate::metrics::Usage::default(),
+                error: Some((
+                    Value::from(-1),
+                    format!(
+                        "cancelled: in flight for {:.1} s when the run was stopped, {:.1} s after its start \
+                         (grace period over)",
+                        sent_at.elapsed().as_secs_f64(),
+                        into_run.as_secs_f64()
+                    ),
+                )),
+                error_kind: Some(crate::error_kind::ErrorKind::Cancelled),
+            },
+            generated_text: String::new(),
+            reasoning_text: String::new(),
+        }
+    }
+}
+
 /// A streaming LLM client. Implementations run inside one arbiter and may hold `!Send` state (an
 /// `awc::Client`); many requests may be in flight on one client at once.
 pub trait LlmClient: 'static {
