@@ -208,6 +208,14 @@ pub struct LoadTestArgs {
     /// plain, off [default: auto].
     #[arg(long, value_name = "MODE", help_heading = "Reports")]
     pub progress: Option<String>,
+    /// Per-request timeouts and the grace period.
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// The per-request timeouts and the shutdown grace period, shared by the load and correctness tests.
+#[derive(Debug, Default, Clone, Args)]
+pub struct TimeoutArgs {
     /// TCP/TLS connect timeout, seconds (error kind connect_timeout) [default: 30].
     #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
     pub connect_timeout: Option<f64>,
@@ -359,6 +367,9 @@ pub struct CorrectnessArgs {
     /// budget and output counts).
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<String>,
+    /// Per-request timeouts and the grace period.
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
 }
 
 impl From<&CorrectnessArgs> for LoadTestArgs {
@@ -377,6 +388,7 @@ impl From<&CorrectnessArgs> for LoadTestArgs {
             headers: a.headers.clone(),
             insecure: a.insecure,
             tokenizer: a.tokenizer.clone(),
+            timeouts: a.timeouts.clone(),
             ..LoadTestArgs::default()
         }
     }

@@ -485,11 +485,11 @@ fn apply_cli(
             (!a.headers.is_empty()).then(|| a.headers.clone()),
         )?
         .set_override_option("insecure", a.insecure.then_some(true))?
-        .set_override_option("connect_timeout", a.connect_timeout)?
-        .set_override_option("first_byte_timeout", a.first_byte_timeout)?
-        .set_override_option("idle_timeout", a.idle_timeout)?
-        .set_override_option("request_timeout", a.request_timeout)?
-        .set_override_option("grace_period", a.grace_period)?
+        .set_override_option("connect_timeout", a.timeouts.connect_timeout)?
+        .set_override_option("first_byte_timeout", a.timeouts.first_byte_timeout)?
+        .set_override_option("idle_timeout", a.timeouts.idle_timeout)?
+        .set_override_option("request_timeout", a.timeouts.request_timeout)?
+        .set_override_option("grace_period", a.timeouts.grace_period)?
         .set_override_option("tokenizer", a.tokenizer.clone())?
         .set_override_option(
             "use_server_token_counts",

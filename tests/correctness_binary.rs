@@ -194,6 +194,31 @@ fn flags_override_the_section_and_the_count_is_never_exceeded() {
 }
 
 #[test]
+fn timeout_flags_apply_to_the_correctness_test() {
+    // Every 4th request stalls for a minute; --request-timeout 0.5 fails those within half a second.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{BASE}simulator:\n  ttft_ms: 2\n  itl_ms: 1\n  stall_ms: 60000\n  faults: [{{kind: stall, every: 4}}]\n"
+    );
+    let started = std::time::Instant::now();
+    run(dir.path(), &yaml, &["--request-timeout", "0.5"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let s = json(&dir.path().join("out/sim-numbers_correctness_summary.json"));
+    assert_eq!(s["number_errors"], 5);
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("out/sim-numbers_correctness_requests.jsonl"),
+    )
+    .unwrap();
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["metrics"]["error_kind"].as_str().map(String::from))
+        .collect();
+    assert_eq!(kinds, vec!["request_timeout"; 5]);
+}
+
+#[test]
 fn help_lists_the_original_flags() {
     let out = Command::new(env!("CARGO_BIN_EXE_llmperf-actors"))
         .args(["correctness", "--help"])
