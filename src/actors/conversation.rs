@@ -22,6 +22,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::in_flight::{InFlight, cancel_all};
 use super::progress::ProgressTally;
 use crate::backend::{ClientResponse, flatten_messages};
 use crate::messages::{
@@ -53,15 +54,6 @@ struct Run {
     /// The turns in flight, by send number: what is needed to record them as cancelled.
     flying: HashMap<u64, InFlight>,
     reply: Option<oneshot::Sender<RunFinished>>,
-}
-
-/// A turn in flight.
-struct InFlight {
-    /// The task awaiting the client's reply (aborted when the turn is cancelled).
-    task: actix_rt::task::JoinHandle<()>,
-    index: usize,
-    request: PreparedRequest,
-    sent_at: Instant,
 }
 
 /// A client's reply to turn `id`, handed to the driver by the task that awaited it (one task per turn:
@@ -176,6 +168,7 @@ impl ConversationDriver {
                 task,
                 index,
                 request,
+                scheduled: None,
                 sent_at: Instant::now(),
             },
         );
@@ -230,29 +223,7 @@ impl ConversationDriver {
     /// Records the turns still in flight as cancelled (aborting their tasks) and finishes the run.
     fn cancel_in_flight(&mut self) {
         let Some(run) = self.run.as_mut() else { return };
-        let into_run = run.started.elapsed();
-        let mut flying: Vec<(u64, InFlight)> = run.flying.drain().collect();
-        flying.sort_by_key(|(k, _)| *k);
-        if !flying.is_empty() {
-            log::warn!(
-                "{} turns still in flight after the grace period: recorded as cancelled",
-                flying.len()
-            );
-        }
-        for (_, f) in flying {
-            f.task.abort();
-            let start_offset_s = f
-                .sent_at
-                .saturating_duration_since(run.started)
-                .as_secs_f64();
-            run.msg.collector.do_send(RequestCompleted {
-                index: f.index,
-                request: f.request,
-                response: ClientResponse::cancelled(f.sent_at, into_run),
-                start_offset_s,
-                scheduled_start_s: start_offset_s,
-            });
-        }
+        cancel_all(&mut run.flying, run.started, &run.msg.collector, "turns");
         run.in_flight = 0;
         self.finish_if_done();
     }

@@ -27,6 +27,7 @@ use actix::prelude::*;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::in_flight::{InFlight, cancel_all};
 use super::pacer::{Dispatch, Pacer, PacerDone};
 use super::progress::ProgressTally;
 use crate::backend::{ClientResponse, RequestConfig};
@@ -52,16 +53,6 @@ pub struct RequestsLauncher {
     runs: u64,
     /// Numbers the requests sent.
     sent: u64,
-}
-
-/// A run request in flight: what is needed to record it as cancelled.
-struct InFlight {
-    /// The task awaiting the client's reply (aborted when the request is cancelled).
-    task: actix_rt::task::JoinHandle<()>,
-    index: usize,
-    request: PreparedRequest,
-    scheduled: Option<f64>,
-    sent_at: Instant,
 }
 
 /// State of the run in progress.
@@ -229,31 +220,7 @@ impl RequestsLauncher {
         let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
             return;
         };
-        let into_run = run.started.elapsed();
-        let mut flying: Vec<(u64, InFlight)> = run.flying.drain().collect();
-        flying.sort_by_key(|(k, _)| *k);
-        if !flying.is_empty() {
-            log::warn!(
-                "{} requests still in flight after the grace period: recorded as cancelled",
-                flying.len()
-            );
-        }
-        for (_, f) in flying {
-            f.task.abort();
-            run.in_flight = run.in_flight.saturating_sub(1);
-            let response = ClientResponse::cancelled(f.sent_at, into_run);
-            let start_offset_s = f
-                .sent_at
-                .saturating_duration_since(run.started)
-                .as_secs_f64();
-            run.collector.do_send(RequestCompleted {
-                index: f.index,
-                request: f.request,
-                response,
-                start_offset_s,
-                scheduled_start_s: f.scheduled.unwrap_or(start_offset_s),
-            });
-        }
+        cancel_all(&mut run.flying, run.started, &run.collector, "requests");
         run.in_flight = 0;
         run.stopped = true;
         if let Some(open) = run.open.as_mut() {

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod collector;
 pub mod conversation;
+mod in_flight;
 pub mod launcher;
 pub mod pacer;
 pub mod progress;
