@@ -39,6 +39,8 @@ pub struct ConversationDriver {
     progress: Option<ProgressTally>,
     /// Numbers the turns sent.
     sent: u64,
+    /// Numbers the runs, so the grace timer of a stopped run does nothing to a later one.
+    runs: u64,
 }
 
 struct Run {
@@ -49,6 +51,8 @@ struct Run {
     launched: usize,
     started: Instant,
     timed_out: bool,
+    /// Which run this is (see `ConversationDriver::runs`).
+    id: u64,
     /// Stopped by [`StopRun`]: nothing more starts.
     stopped: bool,
     /// The turns in flight, by send number: what is needed to record them as cancelled.
@@ -87,6 +91,7 @@ impl ConversationDriver {
             run: None,
             progress: None,
             sent: 0,
+            runs: 0,
         }
     }
 
@@ -267,9 +272,9 @@ impl Handler<StopRun> for ConversationDriver {
             return;
         }
         run.stopped = true;
-        // A later run of this driver starts with its own `Run`; the timer only cancels a stopped one.
-        ctx.run_later(msg.grace, |act, _| {
-            if act.run.as_ref().is_some_and(|r| r.stopped) {
+        let id = run.id;
+        ctx.run_later(msg.grace, move |act, _| {
+            if act.run.as_ref().is_some_and(|r| r.id == id) {
                 act.cancel_in_flight();
             }
         });
@@ -299,6 +304,7 @@ impl Handler<RunConversations> for ConversationDriver {
             let _ = tx.send(finished_now);
         } else {
             let slots = msg.concurrency.clamp(1, self.clients.len());
+            self.runs += 1;
             self.run = Some(Run {
                 msg: RunConversations {
                     turns_per_conversation: t,
@@ -310,6 +316,7 @@ impl Handler<RunConversations> for ConversationDriver {
                 launched: 0,
                 started,
                 timed_out: false,
+                id: self.runs,
                 stopped: false,
                 flying: HashMap::new(),
                 reply: Some(tx),
