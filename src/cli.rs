@@ -181,8 +181,9 @@ pub struct LoadTestArgs {
     /// budget and output counts).
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<String>,
-    /// Take number_output_tokens from the server's usage where it sends one (else the tokenizer); OpenAI-shaped
-    /// APIs are asked for it with stream_options.include_usage [default: off].
+    /// Also write the server's usage counts into the llmperf keys (number_output_tokens and what derives from
+    /// it) where it sends one, instead of the Llama tokenizer's count [default: off; the table and the
+    /// standard metrics use the server's counts anyway].
     #[arg(long)]
     pub use_server_token_counts: bool,
     /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), all,
@@ -211,6 +212,32 @@ pub struct LoadTestArgs {
     /// Per-request timeouts and the grace period.
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    /// Connection reuse and stream usage.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How requests use connections and what they ask the server for, shared by the load and correctness tests.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Keep connections open between requests [default: on]; off opens a new connection for every request, as
+    /// the original llmperf does (each record's connect_s then holds the connect time).
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub connection_reuse: Option<bool>,
+    /// Ask OpenAI-shaped APIs for token usage (stream_options.include_usage), so the table and the standard
+    /// metrics use the server's counts [default: on]; a server that rejects the field is asked again without
+    /// it.
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub stream_usage: Option<bool>,
+}
+
+/// `on`/`off` (also true/false, yes/no, 1/0).
+pub fn on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not on or off")),
+    }
 }
 
 /// The per-request timeouts and the shutdown grace period, shared by the load and correctness tests.
@@ -370,6 +397,9 @@ pub struct CorrectnessArgs {
     /// Per-request timeouts and the grace period.
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    /// Connection reuse and stream usage.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 impl From<&CorrectnessArgs> for LoadTestArgs {
@@ -389,6 +419,7 @@ impl From<&CorrectnessArgs> for LoadTestArgs {
             insecure: a.insecure,
             tokenizer: a.tokenizer.clone(),
             timeouts: a.timeouts.clone(),
+            connection: a.connection.clone(),
             ..LoadTestArgs::default()
         }
     }

@@ -17,6 +17,10 @@ pub enum ErrorKind {
     StreamError,
     /// The TCP/TLS connection could not be made.
     Connect,
+    /// The server closed (or reset) the connection before any byte of a response. A request written into a
+    /// kept-alive connection the server had already closed is not this: it is sent again on a new connection,
+    /// because the server's reset proves it never read it.
+    ConnectionClosed,
     /// The connection was not made within `connect_timeout`.
     ConnectTimeout,
     /// No response headers within `first_byte_timeout`.
@@ -47,11 +51,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::HttpStatus,
         ErrorKind::HttpRedirect,
         ErrorKind::StreamError,
         ErrorKind::Connect,
+        ErrorKind::ConnectionClosed,
         ErrorKind::ConnectTimeout,
         ErrorKind::FirstByteTimeout,
         ErrorKind::IdleTimeout,
@@ -74,6 +79,7 @@ impl ErrorKind {
             ErrorKind::HttpRedirect => "http_redirect",
             ErrorKind::StreamError => "stream_error",
             ErrorKind::Connect => "connect",
+            ErrorKind::ConnectionClosed => "connection_closed",
             ErrorKind::ConnectTimeout => "connect_timeout",
             ErrorKind::FirstByteTimeout => "first_byte_timeout",
             ErrorKind::IdleTimeout => "idle_timeout",

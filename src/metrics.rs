@@ -9,7 +9,13 @@
 //! | `number_output_tokens` | T = Llama tokens of the generated text, BOS included |
 //! | `request_output_throughput_token_per_s` | T / e2e (0 when e2e = 0) |
 //! | `number_total_tokens` | P + T |
-//! | `tpot_s` (extra) | (e2e − ttft) / (n − 1), n = generated tokens (T minus the tokenizer's special tokens, or the server's count); null when n < 2 or errored |
+//! | `generated_tokens` (extra) | n = the server's `usage.completion_tokens` when it sent one, else the tokenizer's count of the answer and the reasoning without its special tokens (BOS) |
+//! | `prompt_tokens` (extra) | the server's `usage.prompt_tokens` when sent (the prompt as the server evaluated it, chat template included), else `number_input_tokens_actual` |
+//! | `token_counts_source` (extra) | `"server"` when `generated_tokens` is the server's count, else `"tokenizer"` |
+//! | `generation_throughput_token_per_s` (extra) | n / e2e (0 when e2e = 0) |
+//! | `tpot_s` (extra) | (e2e − first token of any kind) / (n − 1); null when n < 2 or errored |
+//! | `tokenizer_generated_tokens` (extra) | the tokenizer's count of the answer and the reasoning without special tokens, when it counted them (null with `--use-server-token-counts`) |
+//! | `new_connection`, `connect_s` (extra) | whether the request opened a connection; seconds spent connecting (null when it reused one) |
 //! | `dispatch_delay_s` (extra) | actual start − scheduled start |
 //! | `scheduled_ttft_s`, `scheduled_end_to_end_latency_s` (extra) | dispatch delay + ttft / e2e (null if errored) |
 //! | `ttft_any_s` (extra) | first streamed token of any kind, reasoning included − request start (null when none) |
@@ -39,6 +45,12 @@ pub struct StreamTimings {
     /// into the inter-chunk gap distribution; not kept per request).
     #[serde(skip)]
     pub chunk_gaps_s: Vec<f32>,
+    /// Whether the request opened a new connection (`None`: the client does not say).
+    #[serde(default)]
+    pub new_connection: Option<bool>,
+    /// Seconds spent connecting (TCP, and TLS for https) when it opened one; `None` when it reused one.
+    #[serde(default)]
+    pub connect_s: Option<f64>,
 }
 
 /// Token counts the server reported in a `usage` object, when it sent one.
@@ -125,6 +137,30 @@ pub struct Metrics {
     /// transport failures that all share `error_code` -1.
     #[serde(default)]
     pub error_kind: Option<String>,
+    /// Output tokens for the standard metrics: the server's `usage.completion_tokens` when it sent one, else
+    /// the tokenizer's count of the answer and reasoning text without special tokens.
+    #[serde(default)]
+    pub generated_tokens: u64,
+    /// Input tokens for the standard metrics: the server's `usage.prompt_tokens` when sent (chat template
+    /// included), else `number_input_tokens_actual`.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Where `generated_tokens` comes from: `"server"` or `"tokenizer"`.
+    #[serde(default = "tokenizer_source")]
+    pub token_counts_source: String,
+    /// `generated_tokens / end_to_end_latency_s` (0 for an errored request).
+    #[serde(default)]
+    pub generation_throughput_token_per_s: f64,
+    /// The tokenizer's count of the answer and reasoning text without special tokens, when it counted them:
+    /// compared with the server's count.
+    #[serde(default)]
+    pub tokenizer_generated_tokens: Option<u64>,
+    /// Whether the request opened a new connection (`null` when the client does not say).
+    #[serde(default)]
+    pub new_connection: Option<bool>,
+    /// Seconds spent connecting (TCP, and TLS for https) when it opened one; `null` when it reused one.
+    #[serde(default)]
+    pub connect_s: Option<f64>,
 }
 
 fn tokenizer_source() -> String {
@@ -140,6 +176,8 @@ pub struct OutputCount {
     pub generated: u64,
     /// [`OutputCount::TOKENIZER`] or [`OutputCount::SERVER`].
     pub source: &'static str,
+    /// Reasoning tokens counted by the tokenizer (no special tokens); 0 when there was no reasoning text.
+    pub reasoning: u64,
 }
 
 impl OutputCount {
@@ -154,7 +192,14 @@ impl OutputCount {
             tokens: t,
             generated: t.saturating_sub(special),
             source: Self::TOKENIZER,
+            reasoning: 0,
         }
+    }
+
+    /// With `n` reasoning tokens counted by the tokenizer.
+    pub fn with_reasoning(mut self, n: u64) -> Self {
+        self.reasoning = n;
+        self
     }
 
     /// The server's `usage.completion_tokens`.
@@ -163,6 +208,7 @@ impl OutputCount {
             tokens: n,
             generated: n,
             source: Self::SERVER,
+            reasoning: 0,
         }
     }
 }
@@ -208,8 +254,8 @@ pub fn compute_metrics(
     )
 }
 
-/// [`compute_metrics`] with the output count given explicitly (any tokenizer, or the server's count).
-/// `number_reasoning_tokens` is left at 0 for the caller to set.
+/// [`compute_metrics`] with the output count given explicitly (any tokenizer, or the server's count, and the
+/// reasoning tokens).
 pub fn compute_metrics_counted(
     m: &Measured,
     output: OutputCount,
@@ -240,9 +286,20 @@ pub fn compute_metrics_counted(
             .to_string()
     });
     let ok = error_code.is_none();
-    let generated = output.generated;
-    let tpot = (error_code.is_none() && generated >= 2 && t.first_content_s.is_some())
-        .then(|| (e2e - ttft) / (generated - 1) as f64);
+    // The standard counts: the server's when it sent them; the tokenizer's (no special tokens, reasoning
+    // included, as a server counts it) otherwise.
+    let tokenizer_generated =
+        (output.source == OutputCount::TOKENIZER).then_some(output.generated + output.reasoning);
+    let (generated, source) = match (m.usage.completion_tokens, tokenizer_generated) {
+        (Some(n), _) => (n, OutputCount::SERVER),
+        (None, Some(n)) => (n, OutputCount::TOKENIZER),
+        (None, None) => (output.generated, output.source),
+    };
+    let first_token = t.first_token_s.or(t.first_content_s);
+    let tpot = match first_token {
+        Some(first) if ok && generated >= 2 => Some((e2e - first) / (generated - 1) as f64),
+        _ => None,
+    };
     Metrics {
         error_code,
         error_msg,
@@ -264,14 +321,25 @@ pub fn compute_metrics_counted(
         scheduled_ttft_s: ok.then(|| start.dispatch_delay_s() + ttft),
         scheduled_end_to_end_latency_s: ok.then(|| start.dispatch_delay_s() + e2e),
         warmup: false,
-        ttft_any_s: t.first_token_s.or(t.first_content_s),
-        number_reasoning_tokens: 0,
+        ttft_any_s: first_token,
+        number_reasoning_tokens: output.reasoning,
         output_tokens_source: output.source.to_string(),
         error_kind,
         server_reasoning_tokens: m.usage.reasoning_tokens,
         dataset_id: None,
         conversation_id: None,
         turn: None,
+        generated_tokens: generated,
+        prompt_tokens: m.usage.prompt_tokens.unwrap_or(actual_input),
+        token_counts_source: source.to_string(),
+        generation_throughput_token_per_s: if e2e > 0.0 {
+            generated as f64 / e2e
+        } else {
+            0.0
+        },
+        tokenizer_generated_tokens: tokenizer_generated,
+        new_connection: t.new_connection,
+        connect_s: t.connect_s,
     }
 }
 
@@ -523,7 +591,7 @@ mod tests {
                 end_s: end,
                 data_events: k,
 
-                chunk_gaps_s: Vec::new(),
+                ..StreamTimings::default()
             },
             usage: Usage::default(),
             error: None,
@@ -586,8 +654,9 @@ mod tests {
         assert_eq!(m.number_output_tokens, 11);
         assert_eq!(m.output_tokens_source, "server");
         assert_eq!((m.ttft_s, m.ttft_any_s), (0.5, Some(0.1)));
-        // 11 generated tokens, none of them special: (1.5 − 0.5) / 10
-        assert!((m.tpot_s.unwrap() - 0.1).abs() < 1e-12);
+        // 11 generated tokens (the server counts reasoning too), none of them special, after the first token
+        // of any kind: (1.5 − 0.1) / 10
+        assert!((m.tpot_s.unwrap() - 0.14).abs() < 1e-12);
         let m = compute_metrics_counted(
             &ms,
             OutputCount::tokenizer(11, 0),
@@ -596,7 +665,28 @@ mod tests {
             StartTimes::unscheduled(0.0),
         );
         assert_eq!(m.output_tokens_source, "tokenizer");
-        assert!((m.tpot_s.unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!(
+            (m.generated_tokens, m.token_counts_source.as_str()),
+            (11, "tokenizer")
+        );
+        assert!((m.tpot_s.unwrap() - 0.14).abs() < 1e-12);
+        // The server's usage, when sent, is what the standard counts use; the llmperf key keeps T.
+        ms.usage.completion_tokens = Some(21);
+        ms.usage.prompt_tokens = Some(120);
+        let m = compute_metrics_counted(
+            &ms,
+            OutputCount::tokenizer(12, 1).with_reasoning(9),
+            100,
+            90,
+            StartTimes::unscheduled(0.0),
+        );
+        assert_eq!(m.number_output_tokens, 12);
+        assert_eq!((m.generated_tokens, m.prompt_tokens), (21, 120));
+        assert_eq!(m.token_counts_source, "server");
+        assert_eq!(m.tokenizer_generated_tokens, Some(11 + 9));
+        assert_eq!(m.number_reasoning_tokens, 9);
+        assert!((m.tpot_s.unwrap() - 1.4 / 20.0).abs() < 1e-12);
+        assert!((m.generation_throughput_token_per_s - 21.0 / 1.5).abs() < 1e-12);
     }
 
     #[test]

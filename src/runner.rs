@@ -274,6 +274,7 @@ fn load_test_plan(
             target_request_rate: rate,
             slo: settings.load.slo,
             queued: 0,
+            custom_tokenizer: settings.tokenizer.is_some(),
         },
         warmup_requests: settings.load.warmup_requests,
         warmup_seconds: settings.load.warmup_seconds,
@@ -486,7 +487,7 @@ fn run_plans(
         api: settings.llm_api,
         base_url,
         api_key: settings.api_key.as_ref().map(|k| k.expose().to_string()),
-        include_usage: settings.use_server_token_counts && settings.llm_api.is_openai_shaped(),
+        include_usage: settings.stream_usage && settings.llm_api.is_openai_shaped(),
         http: HttpOptions {
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,
@@ -500,6 +501,8 @@ fn run_plans(
                 .map(|(n, v)| (n.clone(), v.expose().to_string()))
                 .collect(),
             insecure: settings.insecure,
+            connection_reuse: settings.connection_reuse,
+            knowledge: Default::default(),
         },
     };
     // The key and header values are redacted by ClientSpec's Debug.
@@ -558,7 +561,7 @@ fn run_plans(
 /// Fails early, with the key to fix, when nothing listens at the endpoint.
 fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), Error> {
     use std::net::{TcpStream, ToSocketAddrs};
-    let uri: awc::http::Uri = base_url
+    let uri: http::Uri = base_url
         .parse()
         .map_err(|e| Error::Config(format!("API base '{base_url}' is not a valid URL: {e}")))?;
     let host = uri.host().unwrap_or("");

@@ -163,6 +163,8 @@ struct RawSettings {
     insecure: Option<bool>,
     tokenizer: Option<String>,
     use_server_token_counts: Option<bool>,
+    stream_usage: Option<Value>,
+    connection_reuse: Option<Value>,
     request_rate: Option<f64>,
     arrival: Option<String>,
     burstiness: Option<f64>,
@@ -257,6 +259,10 @@ pub struct Settings {
     pub tokenizer: Option<PathBuf>,
     /// `number_output_tokens` from the server's usage where present.
     pub use_server_token_counts: bool,
+    /// Ask OpenAI-shaped APIs for usage (`stream_options.include_usage`).
+    pub stream_usage: bool,
+    /// Keep connections open between requests.
+    pub connection_reuse: bool,
     /// The table, CSV, charts and progress to produce (`--output-format`, `--charts`, `--csv`, `--quiet`,
     /// `--progress`).
     pub report: ReportOutputs,
@@ -490,6 +496,8 @@ fn apply_cli(
         .set_override_option("idle_timeout", a.timeouts.idle_timeout)?
         .set_override_option("request_timeout", a.timeouts.request_timeout)?
         .set_override_option("grace_period", a.timeouts.grace_period)?
+        .set_override_option("stream_usage", a.connection.stream_usage)?
+        .set_override_option("connection_reuse", a.connection.connection_reuse)?
         .set_override_option("tokenizer", a.tokenizer.clone())?
         .set_override_option(
             "use_server_token_counts",

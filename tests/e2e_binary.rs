@@ -509,7 +509,9 @@ simulator: {ttft_ms: 1, itl_ms: 1, tokens_per_chunk: 4}
         // The simulator counts the prompt with the same tokenizer (messages joined), so the usage agrees.
         assert_eq!(m["server_prompt_tokens"], m["number_input_tokens_actual"]);
         assert_eq!(m["number_output_tokens"], 10);
-        // role + ceil(9 / 4) content chunks + finish + usage
-        assert_eq!(m["number_stream_events"], 1 + 3 + 1 + 1);
+        // role + ceil(9 / 4) content chunks + finish; the usage-only chunk is not an event the original saw
+        assert_eq!(m["number_stream_events"], 1 + 3 + 1);
+        assert_eq!(m["generated_tokens"], 9);
+        assert_eq!(m["token_counts_source"], "server");
     }
 }

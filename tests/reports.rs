@@ -19,7 +19,7 @@ fn records() -> Vec<ReportRecord<'static>> {
                 last_content_s: Some(f - 0.05),
                 end_s: f,
                 data_events: 10 * i,
-                chunk_gaps_s: Vec::new(),
+                ..StreamTimings::default()
             },
             usage: Usage::default(),
             error: None,

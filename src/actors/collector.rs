@@ -151,6 +151,7 @@ impl Handler<RequestCompleted> for Collector {
         } = msg;
         let text = response.generated_text;
         let server = response.measured.usage.completion_tokens;
+        let reasoning = self.tokenizer.count_plain(&response.reasoning_text) as u64;
         let output = match server {
             Some(n) if self.server_counts => OutputCount::server(n),
             _ => OutputCount::tokenizer(
@@ -159,7 +160,8 @@ impl Handler<RequestCompleted> for Collector {
                     .special_tokens
                     .get_or_init(|| self.tokenizer.special_tokens() as u64),
             ),
-        };
+        }
+        .with_reasoning(reasoning);
         let mut metrics = compute_metrics_counted(
             &response.measured,
             output,
@@ -175,8 +177,6 @@ impl Handler<RequestCompleted> for Collector {
         if let RunKind::LoadTest(info) = &self.kind {
             metrics.warmup = info.is_warmup(index, scheduled_start_s);
         }
-        metrics.number_reasoning_tokens =
-            self.tokenizer.count_plain(&response.reasoning_text) as u64;
         // Workload keys the runner or the conversation driver put into the request's metadata.
         let meta = &request.config.metadata;
         metrics.dataset_id = meta.get("dataset_id").cloned();

@@ -23,6 +23,7 @@ use std::time::Instant;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 
+use super::http::HttpClient;
 use super::sse::SseEvent;
 use super::stream::{self, Failure, HttpOptions, StreamState, WireFormat, transport};
 use super::{ClientResponse, LlmClient, RequestConfig};
@@ -104,17 +105,15 @@ fn split_system(messages: &[Value]) -> (Option<String>, Vec<Value>) {
 
 /// A streaming Anthropic Messages client with its own connection pool.
 pub struct AnthropicClient {
-    http: awc::Client,
+    http: Rc<Result<HttpClient, String>>,
     cfg: Rc<AnthropicConfig>,
-    url: Rc<str>,
 }
 
 impl AnthropicClient {
-    /// Builds the client; call it on the arbiter that will use it (`awc::Client` is not `Send`).
+    /// Builds the client; call it on the thread that will use it (its connection pool is not `Send`).
     pub fn new(cfg: AnthropicConfig) -> Self {
         AnthropicClient {
-            http: cfg.http.client(),
-            url: cfg.url().into(),
+            http: Rc::new(cfg.http.http_client(&cfg.url())),
             cfg: Rc::new(cfg),
         }
     }
@@ -124,20 +123,19 @@ impl LlmClient for AnthropicClient {
     fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
         let http = self.http.clone();
         let cfg = self.cfg.clone();
-        let url = self.url.clone();
         Box::pin(async move {
             let started = Instant::now();
             let body = AnthropicConfig::body(config);
-            let mut req = http
-                .post(&*url)
-                .insert_header(("anthropic-version", ANTHROPIC_VERSION))
-                .insert_header((awc::http::header::ACCEPT, "text/event-stream"));
+            let mut headers = vec![
+                ("anthropic-version", ANTHROPIC_VERSION),
+                ("Accept", "text/event-stream"),
+            ];
             if let Some(key) = cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-                req = req.insert_header(("x-api-key", key));
+                headers.push(("x-api-key", key));
             }
-            let req = cfg.http.apply_headers(req);
+            let headers = cfg.http.with_custom_headers(headers);
             let mut wire = AnthropicWire::default();
-            stream::execute(req, &body, &cfg.http, started, &mut wire).await
+            stream::execute(&http, &headers, &body, &cfg.http, started, &mut wire).await
         })
     }
 }

@@ -11,6 +11,7 @@
 //! - `sse` — server-sent events framing; `tls` — the `--insecure` certificate verifier.
 
 pub mod anthropic;
+pub mod http;
 pub mod openai;
 pub mod sse;
 pub mod stream;

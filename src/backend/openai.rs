@@ -1,4 +1,4 @@
-//! OpenAI-shaped streaming clients (spec §6.2) over awc: chat completions (`--llm-api openai`, and Vertex AI's
+//! OpenAI-shaped streaming clients (spec §6.2) over [`super::http`]: chat completions (`--llm-api openai`, and Vertex AI's
 //! OpenAI-compatible endpoint) and the legacy text completions (`--llm-api openai-completions`).
 //!
 //! Requests:
@@ -8,10 +8,13 @@
 //! - completions: `POST {base}/completions`, `{"model", "prompt": prompt, "stream": true}`;
 //!
 //! both updated with the sampling params, with `Authorization: Bearer {key}` when a key is set, and with
-//! `"stream_options": {"include_usage": true}` when server token counts are wanted (unless the params set
-//! `stream_options` themselves).
+//! `"stream_options": {"include_usage": true}` when server token counts are wanted (the default; unless the
+//! params set `stream_options` themselves). A server that rejects the field (HTTP 400 or 422 naming it) gets
+//! the same request again without it — the rejected one was never processed, so the measurement is the second
+//! send's — and no request of the run carries it from then on; this is said once, in the log.
 //!
-//! Stream: every JSON data event counts towards K (the original ITL divisor); a non-empty `delta.content`
+//! Stream: every JSON data event but a usage-only one (`choices: []`, which only comes because usage was asked
+//! for) counts towards K (the original ITL divisor); a non-empty `delta.content`
 //! (chat) or `text` (completions) is answer text (first → TTFT); a non-empty `delta.reasoning_content` or
 //! `delta.reasoning` is reasoning text, timed separately. Reading stops at `data: [DONE]`; a stream that
 //! closes without `[DONE]` or a `finish_reason` is an error.
@@ -28,6 +31,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::HttpClient;
 use super::sse::SseEvent;
 use super::stream::{self, Failure, HttpOptions, StreamState, WireFormat, transport};
 use super::{ClientResponse, LlmClient, RequestConfig};
@@ -119,24 +123,31 @@ impl OpenAiConfig {
 
 /// A streaming OpenAI-shaped client with its own connection pool.
 pub struct OpenAiClient {
-    http: awc::Client,
+    http: Rc<Result<HttpClient, String>>,
     cfg: Rc<OpenAiConfig>,
-    url: Rc<str>,
 }
 
 /// The chat client under its historical name.
 pub type OpenAiChatClient = OpenAiClient;
 
 impl OpenAiClient {
-    /// Builds the client; call it on the arbiter that will use it (`awc::Client` is not `Send`).
+    /// Builds the client; call it on the thread that will use it (its connection pool is not `Send`).
     pub fn new(cfg: OpenAiConfig) -> Self {
-        let http = cfg.http.client();
-        let url: Rc<str> = cfg.url().into();
         OpenAiClient {
-            http,
+            http: Rc::new(cfg.http.http_client(&cfg.url())),
             cfg: Rc::new(cfg),
-            url,
         }
+    }
+}
+
+/// Whether a failed response is the server rejecting `stream_options` (it names the field).
+fn rejects_stream_options(r: &ClientResponse) -> bool {
+    match &r.measured.error {
+        Some((code, msg)) => {
+            matches!(code.as_u64(), Some(400 | 422))
+                && (msg.contains("stream_options") || msg.contains("include_usage"))
+        }
+        None => false,
     }
 }
 
@@ -144,18 +155,49 @@ impl LlmClient for OpenAiClient {
     fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
         let http = self.http.clone();
         let cfg = self.cfg.clone();
-        let url = self.url.clone();
         Box::pin(async move {
             let started = Instant::now();
-            let body = cfg.body(config);
-            let mut req = http.post(&*url);
-            if let Some(key) = cfg.api_key.as_deref().filter(|k| !k.is_empty()) {
-                req =
-                    req.insert_header((awc::http::header::AUTHORIZATION, format!("Bearer {key}")));
+            let knowledge = &cfg.http.knowledge;
+            let ours = cfg.include_usage && !config.sampling_params.contains_key("stream_options");
+            let mut body = cfg.body(config);
+            if ours
+                && knowledge.stream_options_rejected()
+                && let Some(b) = body.as_object_mut()
+            {
+                b.remove("stream_options");
             }
-            let req = cfg.http.apply_headers(req);
+            let bearer = cfg
+                .api_key
+                .as_deref()
+                .filter(|k| !k.is_empty())
+                .map(|k| format!("Bearer {k}"));
+            let mut headers = Vec::new();
+            if let Some(b) = &bearer {
+                headers.push(("Authorization", b.as_str()));
+            }
+            let headers = cfg.http.with_custom_headers(headers);
             let mut wire = OpenAiWire::new(cfg.shape);
-            stream::execute(req, &body, &cfg.http, started, &mut wire).await
+            let response =
+                stream::execute(&http, &headers, &body, &cfg.http, started, &mut wire).await;
+            let sent_usage = body.get("stream_options").is_some();
+            if !(ours && sent_usage && rejects_stream_options(&response)) {
+                return response;
+            }
+            if knowledge.reject_stream_options() {
+                let (_, msg) = response.measured.error.clone().unwrap_or_default();
+                let shown: String = msg.chars().take(200).collect();
+                log::warn!(
+                    "the endpoint rejects stream_options.include_usage ({shown}); requests go without it, so \
+                     token counts come from the tokenizer (--stream-usage off skips the first attempt)"
+                );
+            }
+            if let Some(b) = body.as_object_mut() {
+                b.remove("stream_options");
+            }
+            // The rejected request was never processed: the measurement is this one's.
+            let started = Instant::now();
+            let mut wire = OpenAiWire::new(cfg.shape);
+            stream::execute(&http, &headers, &body, &cfg.http, started, &mut wire).await
         })
     }
 }
@@ -191,11 +233,16 @@ impl WireFormat for OpenAiWire {
             self.done = true;
             return Ok(false);
         }
-        state.timings.data_events += 1;
         let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             let shown: String = data.chars().take(200).collect();
             transport(format!("malformed JSON chunk ({e}): {shown}"))
         })?;
+        // K counts what the original received: a usage-only chunk (`choices: []`) comes only because we asked
+        // for usage, which the original never did, so it is not counted.
+        let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
+        if !usage_only {
+            state.timings.data_events += 1;
+        }
         if let Some(err) = chunk.error {
             return Err(stream_error(err));
         }
@@ -376,7 +423,10 @@ mod tests {
         assert_eq!(s.timings.first_content_s, Some(0.2));
         assert_eq!(s.timings.first_token_s, Some(0.2));
         assert_eq!(s.timings.last_content_s, Some(0.3));
-        assert_eq!(s.timings.data_events, 5);
+        assert_eq!(
+            s.timings.data_events, 4,
+            "the usage-only chunk is not counted"
+        );
         assert_eq!(s.usage.prompt_tokens, Some(7));
         assert_eq!(s.usage.completion_tokens, Some(3));
         assert_eq!(s.usage.reasoning_tokens, Some(2));

@@ -1,6 +1,7 @@
-//! What every streaming client shares: the HTTP client (timeouts, custom headers, TLS), the per-request state
-//! (timestamps, usage, answer and reasoning text), and one streaming loop that sends the request, checks the
-//! status, frames the body into SSE events as reads arrive and hands each event to a [`WireFormat`].
+//! What every streaming client shares: the HTTP options (timeouts, custom headers, TLS, connection reuse), the
+//! per-request state (timestamps, usage, answer and reasoning text, the connection it went out on), and one
+//! streaming loop that sends the request, checks the status, frames the body into SSE events as reads arrive
+//! and hands each event to a [`WireFormat`].
 //!
 //! A wire format (OpenAI chunks, Anthropic Messages events) only interprets events; timing, timeouts, framing,
 //! HTTP errors and draining are done here, once.
@@ -8,15 +9,13 @@
 //! Timing: the clock starts before the connection is made, as in the original. Every network read is
 //! timestamped when it arrives, and every event framed from that read carries that timestamp.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::ClientResponse;
+use super::http::{BodyReadError, Endpoint, EndpointKnowledge, HttpClient, SendError};
 use super::sse::{SseError, SseEvent, SseFramer};
-use super::tls;
 use crate::error_kind::ErrorKind;
 use crate::metrics::{Measured, StreamTimings, Usage};
 
@@ -54,6 +53,11 @@ pub struct HttpOptions {
     pub headers: Vec<(String, String)>,
     /// Accept any TLS certificate (`--insecure`).
     pub insecure: bool,
+    /// Keep connections open between requests (`--connection-reuse on`, the default); `false` opens a new
+    /// connection for every request, as llmperf does.
+    pub connection_reuse: bool,
+    /// What the clients learn about the server (shared by every client made from clones of these options).
+    pub knowledge: EndpointKnowledge,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -69,6 +73,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("header_names", &names)
             .field("insecure", &self.insecure)
+            .field("connection_reuse", &self.connection_reuse)
             .finish()
     }
 }
@@ -84,40 +89,39 @@ impl Default for HttpOptions {
             max_response_bytes: 256 * 1024 * 1024,
             headers: Vec::new(),
             insecure: false,
+            connection_reuse: true,
+            knowledge: EndpointKnowledge::default(),
         }
     }
 }
 
 impl HttpOptions {
-    /// An `awc::Client` with these timeouts, no connection limit, a User-Agent, and certificate verification
-    /// (webpki roots) unless `insecure`. Build it on the arbiter that uses it (`awc::Client` is not `Send`).
-    pub fn client(&self) -> awc::Client {
-        let mut connector = awc::Connector::new()
-            .timeout(self.connect_timeout)
-            .handshake_timeout(self.connect_timeout)
-            .limit(0);
-        if self.insecure {
-            connector = connector.rustls_0_23(Arc::new(tls::insecure_client_config()));
-        }
-        // Timeouts past the connect are enforced by the streaming loop (each with its own error kind), and
-        // redirects are reported, not followed: the benchmark measures the endpoint it was given.
-        awc::Client::builder()
-            .connector(connector)
-            .disable_timeout()
-            .disable_redirects()
-            .add_default_header((
-                awc::http::header::USER_AGENT,
-                concat!("llmperf-actors/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish()
+    /// An HTTP client for `url` with these options. Build it on the thread that uses it (it is not `Send`).
+    pub fn http_client(&self, url: &str) -> Result<HttpClient, String> {
+        Ok(HttpClient::new(
+            Endpoint::parse(url)?,
+            &self.knowledge,
+            self.connect_timeout,
+            self.insecure,
+            self.connection_reuse,
+        ))
     }
 
-    /// Adds the custom headers to a request (replacing same-named ones).
-    pub fn apply_headers(&self, mut req: awc::ClientRequest) -> awc::ClientRequest {
+    /// `headers` (the API's own) followed by the custom ones, which replace same-named ones.
+    pub fn with_custom_headers<'a>(
+        &'a self,
+        mut headers: Vec<(&'a str, &'a str)>,
+    ) -> Vec<(&'a str, &'a str)> {
         for (name, value) in &self.headers {
-            req = req.insert_header((name.as_str(), value.as_str()));
+            match headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                Some(slot) => *slot = (name.as_str(), value.as_str()),
+                None => headers.push((name.as_str(), value.as_str())),
+            }
         }
-        req
+        headers
     }
 }
 
@@ -208,37 +212,42 @@ pub trait WireFormat {
     fn on_close(&self, state: &StreamState) -> Result<(), Failure>;
 }
 
-/// Sends `req` with the JSON `body`, streams the response through `wire`, and returns the measurement.
-/// Never fails: errors are part of the result.
+/// Sends the JSON `body` with `headers` through `http`, streams the response through `wire`, and returns the
+/// measurement. Never fails: errors are part of the result.
 pub async fn execute(
-    req: awc::ClientRequest,
+    http: &Result<HttpClient, String>,
+    headers: &[(&str, &str)],
     body: &Value,
     opts: &HttpOptions,
     started: Instant,
     wire: &mut impl WireFormat,
 ) -> ClientResponse {
     let mut state = StreamState::new(started);
-    let secrets = credentials(req.headers(), opts);
-    let result = stream(req, body, opts, &mut state, wire).await;
+    let secrets = credentials(headers, opts);
+    let result = match http {
+        Ok(http) => stream(http, headers, body, opts, &mut state, wire).await,
+        Err(e) => Err(kinded(ErrorKind::Connect, format!("invalid API URL: {e}"))),
+    };
     state.finish(result.map_err(|(kind, (code, msg))| (kind, (code, redact(msg, &secrets)))))
 }
 
 /// Values that must never reach a record: the credential headers' values (and a bearer token alone), and
 /// every custom header's value of 8 characters or more.
-fn credentials(headers: &awc::http::header::HeaderMap, opts: &HttpOptions) -> Vec<String> {
+fn credentials(headers: &[(&str, &str)], opts: &HttpOptions) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for name in [
-        "authorization",
-        "x-api-key",
-        "api-key",
-        "proxy-authorization",
-    ] {
-        for v in headers.get_all(name) {
-            if let Ok(v) = v.to_str() {
-                out.push(v.to_string());
-                if let Some((_, token)) = v.split_once(' ') {
-                    out.push(token.trim().to_string());
-                }
+    for (name, value) in headers {
+        if [
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "proxy-authorization",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            out.push(value.to_string());
+            if let Some((_, token)) = value.split_once(' ') {
+                out.push(token.trim().to_string());
             }
         }
     }
@@ -301,7 +310,8 @@ fn bounded(step: Duration, deadline: Option<Instant>) -> (Duration, bool) {
 }
 
 async fn stream(
-    req: awc::ClientRequest,
+    http: &HttpClient,
+    headers: &[(&str, &str)],
     body: &Value,
     opts: &HttpOptions,
     state: &mut StreamState,
@@ -318,11 +328,13 @@ async fn stream(
             ),
         )
     };
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| kinded(ErrorKind::Transport, format!("request body: {e}")))?;
     let first_byte = opts
         .first_byte_timeout
         .saturating_sub(state.started.elapsed());
     let (wait, total) = bounded(first_byte, deadline);
-    let mut resp = match actix_rt::time::timeout(wait, req.send_json(body)).await {
+    let mut resp = match actix_rt::time::timeout(wait, http.post(headers, &bytes)).await {
         Err(_) if total => return Err(request_timeout(0)),
         Err(_) => {
             return Err(kinded(
@@ -333,15 +345,20 @@ async fn stream(
                 ),
             ));
         }
-        Ok(Err(e)) => return Err(send_error(e, opts)),
+        Ok(Err(f)) => {
+            state.timings.new_connection = f.new_connection;
+            state.timings.connect_s = f.connect_s;
+            return Err(send_error(f.error));
+        }
         Ok(Ok(r)) => r,
     };
-    let status = resp.status();
-    if status.is_redirection() {
+    state.timings.new_connection = Some(resp.info.new_connection);
+    state.timings.connect_s = resp.info.connect_s;
+    let status = resp.head.status;
+    if (300..400).contains(&status) {
         let location = resp
-            .headers()
-            .get(awc::http::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
+            .head
+            .header("location")
             .unwrap_or("(no Location)")
             .chars()
             .take(500)
@@ -349,53 +366,56 @@ async fn stream(
         return Err((
             ErrorKind::HttpRedirect,
             (
-                Value::from(status.as_u16()),
+                Value::from(status),
                 format!(
                     "HTTP {status}: redirect to {location} not followed; use the final URL as the API base"
                 ),
             ),
         ));
     }
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         let (wait, _) = bounded(opts.read_timeout, deadline);
-        let body = actix_rt::time::timeout(wait, resp.body().limit(MAX_ERROR_BODY)).await;
+        let body = actix_rt::time::timeout(wait, resp.read_to_end(MAX_ERROR_BODY)).await;
         let msg = match body {
             Ok(Ok(b)) => String::from_utf8_lossy(&b).into_owned(),
-            Ok(Err(e)) => format!("HTTP {status}; body unreadable: {e}"),
+            Ok(Err(e)) => format!("HTTP {status}; body unreadable: {e:?}"),
             Err(_) => format!("HTTP {status}; body not received within {wait:?}"),
         };
-        return Err((ErrorKind::HttpStatus, (Value::from(status.as_u16()), msg)));
+        return Err((ErrorKind::HttpStatus, (Value::from(status), msg)));
     }
     let mut framer = SseFramer::new(opts.max_line_bytes);
     let mut received: usize = 0;
     loop {
         let (wait, total) = bounded(opts.read_timeout, deadline);
-        let next = actix_rt::time::timeout(wait, resp.next()).await;
-        let at = state.started.elapsed().as_secs_f64();
-        let chunk = match next {
-            Err(_) if total => return Err(request_timeout(state.timings.data_events)),
+        let events = state.timings.data_events;
+        let (data, at) = match actix_rt::time::timeout(wait, resp.next()).await {
+            Err(_) if total => return Err(request_timeout(events)),
             Err(_) => {
                 return Err(kinded(
                     ErrorKind::IdleTimeout,
                     format!(
-                        "idle timeout: no data for {:?} after {} events",
-                        opts.read_timeout, state.timings.data_events
+                        "idle timeout: no data for {:?} after {events} events",
+                        opts.read_timeout
                     ),
                 ));
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
+            Ok(Ok(None)) => break,
+            Ok(Err(BodyReadError::Broken(e))) => {
                 return Err(kinded(
                     ErrorKind::StreamReset,
-                    format!(
-                        "stream broken after {} events: {e}",
-                        state.timings.data_events
-                    ),
+                    format!("stream broken after {events} events: {e}"),
                 ));
             }
-            Ok(Some(Ok(bytes))) => bytes,
+            Ok(Err(BodyReadError::Malformed(e))) => {
+                return Err(kinded(
+                    ErrorKind::Transport,
+                    format!("invalid HTTP body framing after {events} events: {e}"),
+                ));
+            }
+            Ok(Ok(Some(read))) => read,
         };
-        received += chunk.len();
+        let at = at.saturating_duration_since(state.started).as_secs_f64();
+        received += data.len();
         if received > opts.max_response_bytes {
             return Err(kinded(
                 ErrorKind::ResponseTooLarge,
@@ -407,13 +427,15 @@ async fn stream(
         }
         let mut outcome: Result<bool, Failure> = Ok(true);
         framer
-            .feed(&chunk, |ev| {
+            .feed(data, |ev| {
                 outcome = wire.on_event(&ev, at, state);
                 matches!(outcome, Ok(true))
             })
             .map_err(from_framer)?;
         if !outcome.map_err(from_wire)? {
-            drain(&mut resp).await;
+            // The final event: read what is left of the body (the chunked terminator) so the connection
+            // can be reused; give up quickly.
+            resp.finish(Duration::from_millis(20)).await;
             return Ok(());
         }
     }
@@ -427,36 +449,16 @@ async fn stream(
         .map_err(|f| (ErrorKind::IncompleteStream, f))
 }
 
-fn send_error(e: awc::error::SendRequestError, opts: &HttpOptions) -> KindedFailure {
-    use awc::error::{ConnectError, SendRequestError};
+fn send_error(e: SendError) -> KindedFailure {
     match e {
-        SendRequestError::Connect(ConnectError::Timeout) => kinded(
+        SendError::ConnectTimeout(t) => kinded(
             ErrorKind::ConnectTimeout,
-            format!(
-                "connect timeout: not connected within {:?}",
-                opts.connect_timeout
-            ),
+            format!("connect timeout: not connected within {t:?}"),
         ),
-        SendRequestError::Connect(c) => kinded(ErrorKind::Connect, format!("connect error: {c}")),
-        SendRequestError::Timeout => kinded(
-            ErrorKind::FirstByteTimeout,
-            format!(
-                "first-byte timeout: no response headers within {:?}",
-                opts.first_byte_timeout
-            ),
-        ),
-        other => kinded(ErrorKind::Transport, format!("request failed: {other}")),
+        SendError::Connect(e) => kinded(ErrorKind::Connect, format!("connect error: {e}")),
+        SendError::Closed(e) => kinded(ErrorKind::ConnectionClosed, e),
+        SendError::Io(e) => kinded(ErrorKind::Transport, format!("request failed: {e}")),
     }
-}
-
-/// Reads what is left after the final event so the connection can go back to the pool; gives up quickly.
-async fn drain<S>(resp: &mut awc::ClientResponse<S>)
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
-{
-    while let Ok(Some(Ok(_))) =
-        actix_rt::time::timeout(Duration::from_millis(20), resp.next()).await
-    {}
 }
 
 /// Merges `params` into the JSON object `body` (shallow, later keys win), as the original's `body.update`.

@@ -69,9 +69,13 @@ const ORIGINAL_SERIES: [(&str, bool); 6] = [
 ];
 
 /// Extra series, written after the original keys.
-const EXTRA_SERIES: [(&str, bool); 7] = [
+const EXTRA_SERIES: [(&str, bool); 11] = [
     ("tpot_s", false),
     ("number_input_tokens_actual", true),
+    ("prompt_tokens", true),
+    ("generated_tokens", true),
+    ("generation_throughput_token_per_s", false),
+    ("connect_s", false),
     ("scheduled_ttft_s", false),
     ("scheduled_end_to_end_latency_s", false),
     ("dispatch_delay_s", false),
@@ -94,6 +98,10 @@ fn series_value(m: &Metrics, name: &str) -> Option<f64> {
         "dispatch_delay_s" => m.dispatch_delay_s,
         "ttft_any_s" => return m.ttft_any_s,
         "number_reasoning_tokens" => m.number_reasoning_tokens as f64,
+        "prompt_tokens" => m.prompt_tokens as f64,
+        "generated_tokens" => m.generated_tokens as f64,
+        "generation_throughput_token_per_s" => m.generation_throughput_token_per_s,
+        "connect_s" => return m.connect_s,
         _ => return None,
     })
 }
@@ -134,6 +142,8 @@ pub struct LoadOptions {
     pub slo: Slo,
     /// Requests that waited for a free slot (from the launcher).
     pub queued: usize,
+    /// Output tokens are counted with a tokenizer the user chose (`--tokenizer`).
+    pub custom_tokenizer: bool,
 }
 
 /// Statistics beside LLMPerf's: achieved rate, dispatch lag, throughputs, goodput, warm-up.
@@ -145,8 +155,16 @@ pub struct LoadStats {
     pub achieved_request_rate: Option<f64>,
     /// Successful requests per second of the measured window.
     pub request_throughput_per_s: f64,
-    /// Σ real prompt tokens of successful requests per second.
+    /// Σ `prompt_tokens` (the server's count when sent) of successful requests per second.
     pub input_token_throughput_token_per_s: f64,
+    /// Σ `generated_tokens` (the server's count when sent) of successful requests per second.
+    pub output_token_throughput_token_per_s: f64,
+    /// Successful requests whose `generated_tokens` is the server's count, and all successful requests.
+    pub server_counted: (u64, u64),
+    /// Requests that opened a connection.
+    pub new_connections: u64,
+    /// Output tokens are counted with a tokenizer the user chose (`--tokenizer`).
+    pub custom_tokenizer: bool,
     /// Requests that went out more than 1 ms after they were due.
     pub late_dispatches: u64,
     /// The largest dispatch delay, seconds.
@@ -163,7 +181,8 @@ pub struct LoadStats {
     pub goodput_request_rate: Option<f64>,
     /// Σ `usage.completion_tokens` over successful requests that reported it.
     pub server_output_tokens: Option<u64>,
-    /// (Σ tokenizer output tokens − BOS) / Σ server output tokens over the same requests.
+    /// Σ tokenizer output tokens (answer and reasoning, special tokens excluded) / Σ server output tokens, over
+    /// the successful requests that have both.
     pub output_tokens_vs_server_ratio: Option<f64>,
     /// Gaps between content chunks, pooled across the successful measured requests (filled in by the
     /// collector, which sees the chunk timings).
@@ -244,25 +263,37 @@ fn load_stats(
     let achieved =
         (records.len() >= 2 && last > first).then(|| (records.len() - 1) as f64 / (last - first));
     let good = ok.iter().filter(|m| opts.slo.met(m)).count() as f64;
-    let with_usage: Vec<&&Metrics> = ok
-        .iter()
-        .filter(|m| m.server_completion_tokens.is_some())
-        .collect();
-    let server: u64 = with_usage
+    let server_output: Vec<u64> = ok
         .iter()
         .filter_map(|m| m.server_completion_tokens)
-        .sum();
-    let counted: u64 = with_usage
+        .collect();
+    // Like with like: the tokenizer's count without its special tokens, reasoning included, against the
+    // server's, over the requests that have both.
+    let (counted, server) = ok
         .iter()
-        .map(|m| m.number_output_tokens.saturating_sub(1))
-        .sum();
+        .filter_map(|m| Some((m.tokenizer_generated_tokens?, m.server_completion_tokens?)))
+        .fold((0u64, 0u64), |(a, b), (t, s)| (a + t, b + s));
     LoadStats {
         target_request_rate: opts.target_request_rate,
         achieved_request_rate: achieved,
         request_throughput_per_s: per_s(ok.len() as f64),
         input_token_throughput_token_per_s: per_s(
-            ok.iter().map(|m| m.number_input_tokens_actual).sum::<u64>() as f64,
+            ok.iter().map(|m| m.prompt_tokens).sum::<u64>() as f64
         ),
+        output_token_throughput_token_per_s: per_s(
+            ok.iter().map(|m| m.generated_tokens).sum::<u64>() as f64,
+        ),
+        custom_tokenizer: opts.custom_tokenizer,
+        server_counted: (
+            ok.iter()
+                .filter(|m| m.token_counts_source == crate::metrics::OutputCount::SERVER)
+                .count() as u64,
+            ok.len() as u64,
+        ),
+        new_connections: records
+            .iter()
+            .filter(|m| m.new_connection == Some(true))
+            .count() as u64,
         late_dispatches: records
             .iter()
             .filter(|m| m.dispatch_delay_s > 0.001)
@@ -277,9 +308,20 @@ fn load_stats(
         goodput_fraction: (!opts.slo.is_empty() && !records.is_empty())
             .then(|| good / records.len() as f64),
         goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(good)),
-        server_output_tokens: (!with_usage.is_empty()).then_some(server),
+        server_output_tokens: (!server_output.is_empty()).then(|| server_output.iter().sum()),
         output_tokens_vs_server_ratio: (server > 0).then(|| counted as f64 / server as f64),
         inter_chunk_gap_s: None,
+    }
+}
+
+impl LoadStats {
+    /// Where the standard token counts come from: `server`, `tokenizer`, or `mixed` (some of each).
+    pub fn token_counts_source(&self) -> &'static str {
+        match self.server_counted {
+            (0, _) => "tokenizer",
+            (s, n) if s == n => "server",
+            _ => "mixed",
+        }
     }
 }
 
@@ -466,6 +508,18 @@ fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
         l.input_token_throughput_token_per_s.into(),
     );
     m.insert(
+        "results_output_token_throughput_token_per_s".into(),
+        l.output_token_throughput_token_per_s.into(),
+    );
+    m.insert(
+        "results_token_counts_source".into(),
+        l.token_counts_source().into(),
+    );
+    m.insert(
+        "results_num_new_connections".into(),
+        l.new_connections.into(),
+    );
+    m.insert(
         "results_num_late_dispatches".into(),
         l.late_dispatches.into(),
     );
@@ -545,7 +599,7 @@ mod tests {
                 end_s: e2e,
                 data_events: tokens,
 
-                chunk_gaps_s: Vec::new(),
+                ..StreamTimings::default()
             },
             usage: Usage::default(),
             error: error.map(|c| (Value::from(c), "err".to_string())),
@@ -630,6 +684,7 @@ mod tests {
             target_request_rate: Some(2.0),
             slo,
             queued: 3,
+            custom_tokenizer: false,
         };
         let s = summarize_with(&recs, 10.0, &opts);
         // Good: requests 1 and 2 (ttft ≤ 0.25 and e2e ≤ 2.5); 3 and 4 miss, the errored one never counts.

@@ -123,6 +123,7 @@ fn info_of(
                 .and_then(|m| m.get("results_num_queued_requests"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0) as usize,
+            custom_tokenizer: false,
         },
         warmup_requests: 0,
         warmup_seconds: 0.0,

@@ -24,7 +24,8 @@ pub(crate) struct Row {
     pub open_loop_only: bool,
 }
 
-/// The metric rows of the table, in order.
+/// The metric rows of the table, in order. Token rows and throughputs are the standard metrics: the server's
+/// counts when it sent them (the llmperf keys keep the original's definitions).
 pub(crate) const ROWS: [Row; 10] = [
     row("TTFT (ms)", "ttft_s", 1e3, false),
     row("ITL (ms)", "inter_token_latency_s", 1e3, false),
@@ -32,12 +33,12 @@ pub(crate) const ROWS: [Row; 10] = [
     row("E2E latency (ms)", "end_to_end_latency_s", 1e3, false),
     row(
         "Output throughput (tok/s/req)",
-        "request_output_throughput_token_per_s",
+        "generation_throughput_token_per_s",
         1.0,
         false,
     ),
-    row("Input tokens", "number_input_tokens", 1.0, false),
-    row("Output tokens", "number_output_tokens", 1.0, false),
+    row("Input tokens", "prompt_tokens", 1.0, false),
+    row("Output tokens", "generated_tokens", 1.0, false),
     row("Scheduled TTFT (ms)", "scheduled_ttft_s", 1e3, true),
     row(
         "Scheduled E2E (ms)",
@@ -129,7 +130,7 @@ pub fn totals_table(stats: &Stats) -> String {
     add("Elapsed (s)", format!("{:.2}", stats.elapsed_s));
     add(
         "Output throughput (tok/s)",
-        format!("{:.1}", stats.mean_output_throughput_token_per_s),
+        format!("{:.1}", l.output_token_throughput_token_per_s),
     );
     add(
         "Input throughput (tok/s)",
@@ -158,8 +159,21 @@ pub fn totals_table(stats: &Stats) -> String {
     if l.warmup_requests > 0 {
         add("Warm-up requests (excluded)", l.warmup_requests.to_string());
     }
+    add("Token counts", token_counts_note(l));
+    add("New connections", l.new_connections.to_string());
     align_numbers(&mut t, 1);
     t.to_string()
+}
+
+/// Where the token rows and throughputs come from.
+fn token_counts_note(l: &super::llmperf::LoadStats) -> String {
+    match (l.token_counts_source(), l.server_counted) {
+        ("server", _) => "the server's usage".into(),
+        ("mixed", (s, n)) => {
+            format!("the server's usage for {s} of {n}, the tokenizer for the rest")
+        }
+        _ => "the tokenizer (the server sent no usage)".into(),
+    }
 }
 
 /// Things that look wrong in a run, each with advice. `records` are the run's records (warm-up included; it
@@ -194,9 +208,19 @@ pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
     if let Some(ratio) = l.output_tokens_vs_server_ratio
         && (ratio - 1.0).abs() > 0.03
     {
+        let mut advice = String::from(
+            "the table and the standard metrics use the server's counts; the llmperf keys \
+             (number_output_tokens, …) use the tokenizer's",
+        );
+        if !l.custom_tokenizer {
+            advice.push_str(
+                " — pass the model's own tokenizer.json with --tokenizer PATH, or \
+                 --use-server-token-counts to put the server's counts in the llmperf keys too",
+            );
+        }
         out.push(format!(
-            "the server's token counts disagree with the tokenizer's by {:+.1} % — pass the model's own \
-             tokenizer (--tokenizer PATH) or --use-server-token-counts",
+            "the tokenizer counts {:+.1} % output tokens against the server's (special tokens such as BOS \
+             excluded, reasoning included); {advice}",
             (ratio - 1.0) * 100.0
         ));
     }

@@ -30,7 +30,7 @@ fn parse_endpoint(key: &str, value: &str) -> Result<Endpoint, Error> {
     match value.trim() {
         BUILTIN_ENDPOINT => Ok(Endpoint::Builtin),
         url if url.starts_with("http://") || url.starts_with("https://") => {
-            url.parse::<awc::http::Uri>()
+            url.parse::<http::Uri>()
                 .map_err(|e| Error::Config(format!("{key} '{url}' is not a valid URL: {e}")))?;
             Ok(Endpoint::Url(url.to_string()))
         }
@@ -167,12 +167,12 @@ pub(super) fn parse_headers(v: Option<Value>) -> Result<Vec<(String, Secret)>, E
     pairs
         .into_iter()
         .map(|(name, value)| {
-            awc::http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 Error::Config(format!(
                     "header name '{name}' (--header / `headers`) is not a valid HTTP header name"
                 ))
             })?;
-            awc::http::header::HeaderValue::from_str(&value).map_err(|_| {
+            http::header::HeaderValue::from_str(&value).map_err(|_| {
                 Error::Config(format!(
                     "the value of header '{name}' (--header / `headers`) is not a valid HTTP header value"
                 ))

@@ -92,6 +92,14 @@ impl RawSettings {
             .parse()
             .map_err(Error::Config)?;
         let headers = parse_headers(self.headers)?;
+        let stream_usage = on_off_key("stream_usage", self.stream_usage, true)?;
+        if !stream_usage && self.use_server_token_counts == Some(true) {
+            return Err(Error::Config(
+                "use_server_token_counts needs the server's usage, which stream_usage: off stops asking for; \
+                 drop one of --use-server-token-counts and --stream-usage off"
+                    .into(),
+            ));
+        }
         let (endpoint, api_key) = resolve_endpoint(
             llm_api,
             &Bases {
@@ -226,6 +234,8 @@ impl RawSettings {
             insecure: self.insecure.unwrap_or(false),
             tokenizer,
             use_server_token_counts: self.use_server_token_counts.unwrap_or(false),
+            stream_usage,
+            connection_reuse: on_off_key("connection_reuse", self.connection_reuse, true)?,
             report: report_outputs(
                 self.output_format,
                 self.charts,
@@ -264,4 +274,26 @@ fn pick_confs(
         )));
     }
     Ok(list)
+}
+
+/// An on/off key: a boolean, or one of on/off, true/false, yes/no, 1/0 (from the file, the environment or
+/// the flag); `default` when unset.
+fn on_off_key(key: &str, v: Option<Value>, default: bool) -> Result<bool, Error> {
+    match v {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+            Ok(n.as_u64() == Some(1))
+        }
+        Some(Value::String(s)) => crate::cli::on_off(&s).map_err(|_| {
+            Error::Config(format!(
+                "{key} must be on or off (--{} on|off); got '{s}'",
+                key.replace('_', "-")
+            ))
+        }),
+        Some(other) => Err(Error::Config(format!(
+            "{key} must be on or off (--{} on|off); got {other}",
+            key.replace('_', "-")
+        ))),
+    }
 }
