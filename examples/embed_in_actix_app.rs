@@ -35,7 +35,7 @@ async fn launch_and_collect(n: usize) -> Vec<RequestResult> {
         ..HttpOptions::default()
     };
     let config = OpenAiConfig::chat(sim.base_url(), None, http);
-    // Each client actor builds its own awc client on its own arbiter (awc::Client is not Send).
+    // Each client actor builds its own HTTP client on its own arbiter (it is not Send).
     let factory: ClientFactory =
         Arc::new(move || Box::new(OpenAiChatClient::new(config.clone())) as Box<dyn LlmClient>);
     let pool = ClientPool::start(factory, 3, 2);

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!  run() ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
-//!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (awc)
+//!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (HTTP/1.1)
 //!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
 //!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files (+ table, CSV, SVG charts on request)
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)

@@ -64,9 +64,9 @@ Summary (successful requests)
 | ITL (ms)                      |   97.9 |   98.6 |   98.7 |   98.7 |   97.4 |   98.8 |
 | TPOT (ms)                     |   93.9 |   98.4 |   99.2 |   99.8 |   95.0 |  100.0 |
 | E2E latency (ms)              | 2500.0 | 3700.0 | 3850.0 | 3970.0 | 2500.0 | 4000.0 |
-| Output throughput (tok/s/req) |   10.4 |   10.8 |   10.9 |   11.0 |   10.5 |   11.0 |
-| Input tokens                  |  100.0 |  100.0 |  100.0 |  100.0 |  100.0 |  100.0 |
-| Output tokens                 |   26.0 |   38.0 |   39.5 |   40.7 |   26.0 |   41.0 |
+| Output throughput (tok/s/req) |   10.0 |   10.0 |   10.0 |   10.0 |   10.0 |   10.0 |
+| Input tokens                  |  101.0 |  101.0 |  101.0 |  101.0 |  101.0 |  101.0 |
+| Output tokens                 |   25.0 |   37.0 |   38.5 |   39.7 |   25.0 |   40.0 |
 
 | Total                      |      value |
 |----------------------------|------------|
@@ -74,9 +74,11 @@ Summary (successful requests)
 | Completed                  |          4 |
 | Errors                     | 1 (20.0 %) |
 | Elapsed (s)                |       5.00 |
-| Output throughput (tok/s)  |       20.8 |
+| Output throughput (tok/s)  |       20.0 |
 | Input throughput (tok/s)   |       80.8 |
 | Request throughput (req/s) |      0.800 |
+| New connections            |          0 |
+Token counts: the tokenizer (the server sent no usage)
 Warning: error rate 20.0 % (1 of 5 requests failed, codes {500: 1}) — check the endpoint's logs, the API key, --timeout, or lower the concurrency / request rate
 ";
     assert_eq!(text, want, "got:\n{text}");
@@ -96,11 +98,32 @@ fn warnings_for_max_tokens_and_server_counts() {
     let w = table::warnings(&stats(&r), &r);
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].contains("disagree") && w[0].contains("-9.1 %"),
+        w[0].contains("-9.1 %") && w[0].contains("--tokenizer PATH"),
         "{w:?}"
     );
     assert!(
         w[1].contains("every response stopped at max_tokens"),
+        "{w:?}"
+    );
+    // With a tokenizer of the user's own, the warning does not advise one.
+    let metrics: Vec<_> = r.iter().map(|x| (*x.metrics).clone()).collect();
+    let opts = llmperf_actors::report::LoadOptions {
+        custom_tokenizer: true,
+        ..Default::default()
+    };
+    let s = llmperf_actors::report::summarize_with(&metrics, 5.0, &opts);
+    let w = table::warnings(&s, &r);
+    assert!(
+        w[0].contains("-9.1 %") && !w[0].contains("--tokenizer"),
+        "{w:?}"
+    );
+    // The BOS the Llama tokenizer adds is not a disagreement: the server counting T − 1 is agreement.
+    for x in &mut r {
+        x.metrics.to_mut().server_completion_tokens = Some(x.metrics.number_output_tokens - 1);
+    }
+    let w = table::warnings(&stats(&r), &r);
+    assert!(
+        w.iter().all(|w| !w.contains("output tokens against")),
         "{w:?}"
     );
 }
@@ -118,15 +141,18 @@ fn csv_snapshot() {
          number_input_tokens_actual,tpot_s,number_stream_events,server_prompt_tokens,server_completion_tokens,\
          scheduled_start_s,actual_start_s,dispatch_delay_s,scheduled_ttft_s,scheduled_end_to_end_latency_s,\
          warmup,ttft_any_s,number_reasoning_tokens,output_tokens_source,server_reasoning_tokens,error_kind,\
-         max_tokens"
+         generated_tokens,prompt_tokens,token_counts_source,generation_throughput_token_per_s,\
+         tokenizer_generated_tokens,new_connection,connect_s,max_tokens"
     );
     assert_eq!(
         lines[1],
-        "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,,100"
+        "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,,\
+         10,101,tokenizer,10.0,10,,,100"
     );
     assert_eq!(
         lines[5],
-        "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,http_status,100"
+        "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,http_status,\
+         0,101,tokenizer,0.0,0,,,100"
     );
     let summary = csv::summary_csv(&stats(&r));
     let rows: Vec<&str> = summary.lines().collect();

@@ -120,7 +120,7 @@ impl ClientResponse {
 }
 
 /// A streaming LLM client. Implementations run inside one arbiter and may hold `!Send` state (an
-/// `awc::Client`); many requests may be in flight on one client at once.
+/// connection pool); many requests may be in flight on one client at once.
 pub trait LlmClient: 'static {
     /// Sends one request and measures it. Never fails: errors are part of the returned measurement.
     fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse>;

@@ -1,5 +1,5 @@
 //! TLS for the clients. Certificate verification is on by default (rustls with the bundled webpki roots,
-//! awc's `rustls-0_23-webpki-roots` feature); `--insecure` swaps in a verifier that accepts any certificate
+//! the webpki-roots crate); `--insecure` swaps in a verifier that accepts any certificate
 //! chain and any host name — for self-signed test gateways only. Handshake signatures are still checked, so
 //! the connection is encrypted to whoever holds the presented certificate's key; it is just not authenticated.
 
@@ -51,7 +51,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// A rustls client configuration (ring provider, HTTP/2 and HTTP/1.1 offered by ALPN, as awc's default) that
+/// A rustls client configuration (ring provider) that
 /// does not verify the server's certificate.
 pub fn insecure_client_config() -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

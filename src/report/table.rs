@@ -159,7 +159,6 @@ pub fn totals_table(stats: &Stats) -> String {
     if l.warmup_requests > 0 {
         add("Warm-up requests (excluded)", l.warmup_requests.to_string());
     }
-    add("Token counts", token_counts_note(l));
     add("New connections", l.new_connections.to_string());
     align_numbers(&mut t, 1);
     t.to_string()
@@ -244,6 +243,7 @@ pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
     let _ = writeln!(out, "\nSummary (successful requests)");
     let _ = writeln!(out, "{}\n", metrics_table(stats));
     let _ = writeln!(out, "{}", totals_table(stats));
+    let _ = writeln!(out, "Token counts: {}", token_counts_note(&stats.load));
     for w in warnings(stats, records) {
         let _ = writeln!(out, "Warning: {w}");
     }
