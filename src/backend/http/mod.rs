@@ -394,6 +394,11 @@ impl HttpClient {
                             self.note_resent("the server reset it", idle_for);
                             continue 'send;
                         }
+                        if idle_for < Duration::from_secs(1) {
+                            self.learn_closes_after_response(
+                                "closed a kept-alive connection right after a response",
+                            );
+                        }
                         return Err(SendError::Closed(
                             "the server closed a reused connection after the request reached it, before any \
                              byte of a response; not re-sent, as it may have processed it"
