@@ -31,7 +31,9 @@ of ~300 crates, several minutes. What keeps it reasonable:
 - `--unoptimized` (what CI passes) runs the same `cargo build --release` with the release profile's
   optimisation turned off through CARGO_PROFILE_RELEASE_* variables: the same manifest parse, lock check,
   files read and output paths, a fraction of the compile time. What it gives up is code generation at
-  opt-level 3, which is not what this check is for.
+  opt-level 3, which is not what this check is for. Measured on the 2-core machine, shared with other builds
+  (load 5-9): cold, 430 s (3.1 CPU-minutes) against 693 s for the dependency layer alone as written plus 225 s
+  for the crate; warm (dependencies cached), 20-30 s against 226 s.
 - Sharing compiled dependencies with `cargo test` is not done, on purpose: the two profiles live in different
   directories (target/debug, target/release), and building the copied crate in the debug profile of the
   repository's target directory would overwrite the artifacts `cargo test` uses (cargo names a path
