@@ -13,8 +13,11 @@ FROM rust:1.89-slim-bookworm AS build
 WORKDIR /src
 
 # Dependencies first, in a layer of their own: a dummy crate with the real manifest and lock file, so a change
-# to src/ does not rebuild the ~300 crates below it.
+# to src/ does not rebuild the ~300 crates below it. The manifest declares the examples, and cargo refuses a
+# manifest whose declared targets are missing even when it does not build them: they come with it (they are
+# small and rarely change). `.ci/docker_context_check.py` builds this stage from its context in CI.
 COPY Cargo.toml Cargo.lock ./
+COPY examples ./examples
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
@@ -25,8 +28,7 @@ COPY assets ./assets
 COPY src ./src
 # touch: COPY keeps the files' old modification times, which cargo could take as older than the dummy build.
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
-    && install -D -m 0755 target/release/llmperf-actors /out/llmperf-actors
+    && cargo build --release --locked
 
 # ---- run --------------------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -36,7 +38,7 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
     && mkdir -p /results /etc/config \
     && chown 10001:10001 /results
 
-COPY --from=build /out/llmperf-actors /usr/local/bin/llmperf-actors
+COPY --from=build /src/target/release/llmperf-actors /usr/local/bin/llmperf-actors
 
 ENV LLMPERF_RESULTS_DIR=/results
 WORKDIR /results

@@ -170,6 +170,11 @@ pub struct LoadTestArgs {
     /// [default: 1].
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u64>,
+    /// Wait until this wall-clock time before the first request (after all setup), so that the shards of a
+    /// split run start together: RFC 3339 (2026-05-01T12:00:00Z) or Unix seconds; a time already past starts
+    /// at once, with a warning [default: start at once].
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Extra request header 'Name: value', for gateways (repeatable; replaces the config's `headers`, and a
     /// header the API sets itself, e.g. Authorization).
     #[arg(long = "header", value_name = "'NAME: VALUE'")]

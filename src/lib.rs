@@ -80,6 +80,7 @@ pub mod shard;
 pub mod shutdown;
 #[doc(hidden)]
 pub mod sim;
+mod start_at;
 #[doc(hidden)]
 pub mod tokenizer;
 #[doc(hidden)]

@@ -512,6 +512,8 @@ fn run_plans(
         let mut out = Vec::new();
         let mut sweep = SweepProgress::default();
         crate::shutdown::listen();
+        // A shared start time holds the first run that starts (see run_one).
+        let mut start_at = settings.start_at;
         for plan in plans {
             if crate::shutdown::requested().is_some() {
                 log::warn!("{}: not started (stopped by a signal)", plan.base_name);
@@ -527,15 +529,19 @@ fn run_plans(
                     continue;
                 }
             }
-            let summary = run_one(
+            let Some(summary) = run_one(
                 plan,
                 &tokenizer,
                 factory.clone(),
                 settings.use_server_token_counts,
                 &settings.report,
                 settings.grace_period,
+                start_at.take(),
             )
-            .await?;
+            .await?
+            else {
+                continue;
+            };
             if let Some(step) = step {
                 let load = &settings.load;
                 sweep.record(
@@ -593,6 +599,7 @@ fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), 
     )))
 }
 
+/// Runs one plan; `None` when a signal arrived while it waited for `start_at`.
 async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
@@ -600,10 +607,20 @@ async fn run_one(
     server_counts: bool,
     outputs: &ReportOutputs,
     grace: Duration,
-) -> Result<RunSummary, Error> {
+    start_at: Option<std::time::SystemTime>,
+) -> Result<Option<RunSummary>, Error> {
     let shape = plan.shape;
     log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
     let requests = (plan.prepare)(tokenizer)?;
+    // A shared start time: after building the prompts (the slow part of a run's setup), before anything is
+    // written or started; a signal during the wait skips the run, like a run not yet started.
+    if let Some(at) = start_at {
+        crate::start_at::wait_until(at).await;
+        if crate::shutdown::requested().is_some() {
+            log::warn!("{}: not started (stopped by a signal)", plan.base_name);
+            return Ok(None);
+        }
+    }
     let results_dir = match &plan.kind {
         RunKind::LoadTest(i) => i.results_dir.clone(),
         RunKind::Correctness(i) => i.results_dir.clone(),
@@ -730,7 +747,7 @@ async fn run_one(
     for f in &summary.files {
         println!("Wrote {}", f.display());
     }
-    Ok(summary)
+    Ok(Some(summary))
 }
 
 fn open_log(dir: &Path, base_name: &str) -> Result<RequestLog, Error> {

@@ -144,6 +144,7 @@ struct RawSettings {
     seed: Option<u64>,
     shard_index: Option<u64>,
     shard_count: Option<u64>,
+    start_at: Option<Value>,
     openai_api_base: Option<String>,
     openai_api_key: Option<String>,
     read_timeout: Option<f64>,
@@ -251,6 +252,8 @@ pub struct Settings {
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,
+    /// Wall-clock time to wait for before the first request (`--start-at`, `start_at`); `None` starts at once.
+    pub start_at: Option<std::time::SystemTime>,
     /// Extra request headers (`--header`, `headers:`), in order.
     pub headers: Vec<(String, Secret)>,
     /// Accept any TLS certificate (`--insecure`).
@@ -491,6 +494,7 @@ fn apply_cli(
             (!a.headers.is_empty()).then(|| a.headers.clone()),
         )?
         .set_override_option("insecure", a.insecure.then_some(true))?
+        .set_override_option("start_at", a.start_at.clone())?
         .set_override_option("connect_timeout", a.timeouts.connect_timeout)?
         .set_override_option("first_byte_timeout", a.timeouts.first_byte_timeout)?
         .set_override_option("idle_timeout", a.timeouts.idle_timeout)?

@@ -1,7 +1,9 @@
 //! The container's entrypoint and paths, without a container engine: the image's ENTRYPOINT/CMD/ENV/WORKDIR
 //! (read from the Dockerfile) and each Job's args, env and mounts (read from k8s/), run locally against the
 //! built-in simulator with the shipped settings/config.yml as the ConfigMap, and the container paths
-//! (/etc/config, /results) mapped into a temporary directory. Asserts the files land where the manifests expect.
+//! (/etc/config, /results) mapped into a temporary directory. Asserts the files land where the manifests expect,
+//! that every API's credentials reach the tool from the Secret, that the sharded Job's shard count is its
+//! completion count, and that its optional shared start time holds every shard.
 
 mod common;
 
@@ -9,8 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use clap::Parser;
 use llmperf_actors::Settings;
-use llmperf_actors::cli::LoadTestArgs;
+use llmperf_actors::backend::vertex;
+use llmperf_actors::cli::{Cli, LoadTestArgs};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const CONFIG_DIR: &str = "/etc/config";
@@ -68,6 +72,10 @@ fn strings(y: &Yaml) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The Secret and ConfigMap keys `valueFrom` entries can read: (object name, key) → value. A key absent here is
+/// absent in the cluster (every reference must then be optional, as the pod would not start otherwise).
+type Refs = BTreeMap<(&'static str, String), String>;
+
 /// The command line and environment a Job's container gets, with the container paths mapped under `root`.
 struct Pod {
     args: Vec<String>,
@@ -85,7 +93,7 @@ fn map_path(root: &Path, s: &str) -> String {
     s.to_string()
 }
 
-fn pod(job: &Yaml, image: &Image, root: &Path) -> Pod {
+fn pod(job: &Yaml, image: &Image, root: &Path, refs: &Refs) -> Pod {
     assert_eq!(job["kind"].as_str(), Some("Job"));
     let spec = &job["spec"]["template"]["spec"];
     let c = &spec["containers"][0];
@@ -138,8 +146,32 @@ fn pod(job: &Yaml, image: &Image, root: &Path) -> Pod {
     };
     let mut env = image.env.clone();
     for e in c["env"].as_vec().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap();
         if let Some(v) = e["value"].as_str() {
-            env.insert(e["name"].as_str().unwrap().into(), v.into());
+            env.insert(name.into(), v.into());
+            continue;
+        }
+        let from = &e["valueFrom"];
+        let (source, r) = match (&from["secretKeyRef"], &from["configMapKeyRef"]) {
+            (r, _) if !r.is_badvalue() => ("secret", r),
+            (_, r) if !r.is_badvalue() => ("configmap", r),
+            _ => panic!("{name}: unexpected env source {from:?}"),
+        };
+        assert_eq!(
+            r["optional"].as_bool(),
+            Some(true),
+            "{name}: the Jobs must also start without that {source}"
+        );
+        let key = (
+            source,
+            format!(
+                "{}/{}",
+                r["name"].as_str().unwrap(),
+                r["key"].as_str().unwrap()
+            ),
+        );
+        if let Some(v) = refs.get(&key) {
+            env.insert(name.into(), v.clone());
         }
     }
     Pod {
@@ -151,6 +183,23 @@ fn pod(job: &Yaml, image: &Image, root: &Path) -> Pod {
         workdir: PathBuf::from(map_path(root, &image.workdir)),
         completions: job["spec"]["completions"].as_i64(),
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The value of the pod's `--shard-count`.
+fn shard_count(p: &Pod) -> String {
+    let i = p
+        .args
+        .iter()
+        .position(|a| a == "--shard-count")
+        .expect("--shard-count");
+    p.args[i + 1].clone()
 }
 
 /// Starts the pod's process; `index` is the Indexed Job's completion index.
@@ -225,7 +274,7 @@ fn the_image_default_and_job_yml_write_the_shipped_matrix_into_results() {
         Some(RESULTS_DIR)
     );
     let root = container_root();
-    let job = pod(&read_manifest("job.yml"), &image, root.path());
+    let job = pod(&read_manifest("job.yml"), &image, root.path(), &Refs::new());
     common::check(start(&job, None).wait_with_output().unwrap());
     let results = root.path().join("results");
     assert_eq!(files_in(&results), expected_files(&shipped_runs(), ""));
@@ -240,18 +289,25 @@ fn the_image_default_and_job_yml_write_the_shipped_matrix_into_results() {
 fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
     let image = read_image();
     let root = container_root();
-    let sharded = pod(&read_manifest("job-sharded.yml"), &image, root.path());
+    // The optional start time, as `kubectl create configmap llmperf-start --from-literal=start_at=…` sets it:
+    // two seconds ahead, in Unix seconds.
+    let at = unix_now() + 2.0;
+    let refs = Refs::from([(
+        ("configmap", "llmperf-start/start_at".into()),
+        format!("{at:.3}"),
+    )]);
+    let sharded = pod(
+        &read_manifest("job-sharded.yml"),
+        &image,
+        root.path(),
+        &refs,
+    );
     let job = read_manifest("job-sharded.yml");
     assert_eq!(job["spec"]["completionMode"].as_str(), Some("Indexed"));
     let n = sharded.completions.expect("completions");
     assert_eq!(job["spec"]["parallelism"].as_i64(), Some(n));
-    let count_flag = sharded
-        .args
-        .iter()
-        .position(|a| a == "--shard-count")
-        .unwrap();
     assert_eq!(
-        sharded.args[count_flag + 1],
+        shard_count(&sharded),
         n.to_string(),
         "--shard-count = completions"
     );
@@ -261,6 +317,22 @@ fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
         common::check(p.wait_with_output().unwrap());
     }
     let results = root.path().join("results");
+    // No shard sent its first request before the shared start time.
+    let first = &shipped_runs()[0];
+    for i in 0..n {
+        let base = results.join(format!("sharded/{first}_shard-{i}-of-{n}"));
+        let run = common::read_json(Path::new(&format!("{}_run.json", base.display())));
+        let log = common::read_jsonl(Path::new(&format!("{}_requests.jsonl", base.display())));
+        let earliest = log
+            .iter()
+            .map(|r| r["metrics"]["actual_start_s"].as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        let sent = run["start_unix_s"].as_f64().unwrap() + earliest;
+        assert!(
+            sent >= at - 0.001,
+            "shard {i} sent at {sent:.4}, start_at {at:.4}"
+        );
+    }
     let sharded_dir = results.join("sharded");
     let env_dir = &sharded.env["LLMPERF_RESULTS_DIR"];
     assert_eq!(
@@ -275,7 +347,12 @@ fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
     want.sort();
     assert_eq!(files_in(&sharded_dir), want);
 
-    let merge = pod(&read_manifest("job-merge.yml"), &image, root.path());
+    let merge = pod(
+        &read_manifest("job-merge.yml"),
+        &image,
+        root.path(),
+        &Refs::new(),
+    );
     common::check(start(&merge, None).wait_with_output().unwrap());
     let merged = results.join("merged");
     assert_eq!(files_in(&merged), expected_files(&bases, ""));
@@ -285,5 +362,110 @@ fn the_sharded_job_then_the_merge_job_give_one_summary_per_run() {
         assert_eq!(s["name"], format!("{base}_summary"));
         assert_eq!(s["results_num_requests_started"], 20);
         assert_eq!(s["num_concurrent_requests"], 10);
+    }
+}
+
+/// Kubernetes does not tell a pod its Job's completion count (docs/kubernetes.md), so `--shard-count` is written
+/// next to `completions` and must agree; `the_sharded_job_then…` checks that they do. Should they drift apart, a
+/// pod whose index is not below `--shard-count` (completions raised alone) refuses to start, naming the fix.
+#[test]
+fn a_pod_beyond_the_shard_count_refuses_to_start() {
+    let image = read_image();
+    let root = container_root();
+    let sharded = pod(
+        &read_manifest("job-sharded.yml"),
+        &image,
+        root.path(),
+        &Refs::new(),
+    );
+    let n: i64 = shard_count(&sharded).parse().unwrap();
+    let out = start(&sharded, Some(n)).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("shard_index {n} must be below shard_count {n}"))
+            && stderr.contains("completions"),
+        "{stderr}"
+    );
+    assert!(
+        !root.path().join("results/sharded").exists(),
+        "nothing written"
+    );
+}
+
+/// The environment variables through which the tool reads each API's credentials and account.
+fn credential_vars() -> Vec<&'static str> {
+    vec![
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        vertex::TOKEN_VAR,
+        vertex::PROJECT_VAR,
+        vertex::REGION_VAR,
+    ]
+}
+
+/// The settings a Job's pod would run with for `--llm-api api`, its env resolved from `refs`.
+fn pod_settings(job: &str, api: &str, refs: &Refs) -> Result<Settings, llmperf_actors::Error> {
+    let root = container_root();
+    let p = pod(&read_manifest(job), &read_image(), root.path(), refs);
+    let argv = ["llmperf-actors".to_string()]
+        .into_iter()
+        .chain(p.args.iter().cloned())
+        .chain(["--llm-api".into(), api.into()]);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let env: std::collections::HashMap<String, String> = p.env.into_iter().collect();
+    Settings::load(&cli.load, &env)
+}
+
+#[test]
+fn every_api_gets_its_credentials_from_the_secret_in_every_load_job() {
+    // The example Secret names exactly the variables the tool reads.
+    let secret = read_manifest("secret.example.yml");
+    assert_eq!(secret["metadata"]["name"].as_str(), Some("llmperf-api-key"));
+    let mut keys: Vec<&str> = secret["stringData"]
+        .as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let mut want = credential_vars();
+    keys.sort();
+    want.sort();
+    assert_eq!(keys, want);
+
+    let value = |var: &str| format!("value-of-{var}");
+    let full: Refs = credential_vars()
+        .into_iter()
+        .map(|v| (("secret", format!("llmperf-api-key/{v}")), value(v)))
+        .collect();
+    for job in ["job.yml", "job-sharded.yml"] {
+        let key = |api: &str| {
+            let s = pod_settings(job, api, &full).unwrap_or_else(|e| panic!("{job} {api}: {e}"));
+            (s.api_key.map(|k| k.expose().to_string()), s.endpoint)
+        };
+        assert_eq!(key("openai").0, Some(value("OPENAI_API_KEY")), "{job}");
+        assert_eq!(
+            key("anthropic").0,
+            Some(value("ANTHROPIC_API_KEY")),
+            "{job}"
+        );
+        let (token, endpoint) = key("vertexai");
+        assert_eq!(token, Some(value(vertex::TOKEN_VAR)), "{job}");
+        assert_eq!(
+            endpoint,
+            llmperf_actors::settings::Endpoint::Url(vertex::base_url(
+                &value(vertex::PROJECT_VAR),
+                &value(vertex::REGION_VAR)
+            )),
+            "{job}"
+        );
+        // A Secret without the Anthropic key (the references are optional, so the pod still starts): the
+        // tool says which variable is missing.
+        let mut partial = full.clone();
+        partial.remove(&("secret", "llmperf-api-key/ANTHROPIC_API_KEY".into()));
+        let e = pod_settings(job, "anthropic", &partial)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ANTHROPIC_API_KEY"), "{job}: {e}");
     }
 }

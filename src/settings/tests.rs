@@ -195,3 +195,30 @@ fn metadata_and_params() {
     assert_eq!(s.metadata["url"], "http://x/?a=b");
     assert_eq!(s.additional_sampling_params["max_tokens"], 7);
 }
+
+#[test]
+fn start_at_from_file_env_or_flag_and_empty_is_unset() {
+    let at = |s: &Settings| {
+        s.start_at.map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        })
+    };
+    let (_d, mut a) = config_file("openai_api_base: builtin\nmodels: [a]\nstart_at: 1000\n");
+    assert_eq!(at(&Settings::load(&a, &env(&[])).unwrap()), Some(1000.0));
+    let e = env(&[("LLMPERF_START_AT", "1970-01-01T00:33:20.5Z")]);
+    assert_eq!(at(&Settings::load(&a, &e).unwrap()), Some(2000.5));
+    a.start_at = Some("3000".into());
+    assert_eq!(at(&Settings::load(&a, &e).unwrap()), Some(3000.0));
+    // An empty value (an optional Kubernetes env entry with nothing in it) starts at once.
+    let (_d, a) = config_file("openai_api_base: builtin\nmodels: [a]\n");
+    let e = env(&[("LLMPERF_START_AT", "")]);
+    assert_eq!(at(&Settings::load(&a, &e).unwrap()), None);
+    let e = env(&[("LLMPERF_START_AT", "soon")]);
+    let msg = Settings::load(&a, &e).unwrap_err().to_string();
+    assert!(
+        msg.contains("LLMPERF_START_AT") && msg.contains("'soon'"),
+        "{msg}"
+    );
+}

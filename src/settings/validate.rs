@@ -52,10 +52,17 @@ impl RawSettings {
     }
 
     fn validate_with(
-        self,
+        mut self,
         default_max: u64,
         env: &HashMap<String, String>,
     ) -> Result<Settings, Error> {
+        // First, so that a bad value is the error reported whatever else is missing.
+        let start_at = match self.start_at.take() {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(crate::start_at::parse(&s)?),
+            Some(other) => Some(crate::start_at::parse(&other.to_string())?),
+        };
         let load = self.load_settings()?;
         let models = match (self.model, self.models) {
             (Some(m), _) => vec![m],
@@ -230,6 +237,7 @@ impl RawSettings {
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
             shard,
+            start_at,
             headers,
             insecure: self.insecure.unwrap_or(false),
             tokenizer,
