@@ -24,6 +24,7 @@
 #   OUT              where the server log, our results and the comparisons go (default: a new directory
 #                    under $LLAMA_DIR/runs)
 #   SLOTS, CTX       llama-server -np and -c (default 2 and 4096 per slot)
+#   SERVER_ARGS      extra llama-server arguments, word-split (e.g. "--cache-ram 0")
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +39,7 @@ MEAN_OUT=${MEAN_OUT:-100}
 STDDEV_OUT=${STDDEV_OUT:-20}
 SAMPLING=${SAMPLING:-'{"ignore_eos": true}'}
 LLMPERF_ARGS=${LLMPERF_ARGS:-}
+SERVER_ARGS=${SERVER_ARGS:-}
 SLOTS=${SLOTS:-2}
 CTX=${CTX:-$((4096 * SLOTS))}
 
@@ -51,7 +53,7 @@ fi
 
 server=$("$here/build-llama-server.sh" | tail -1)
 py=$LLAMA_DIR/venv/bin/python
-vocab=$(ls "$LLAMA_DIR"/src/llama_cpp_python-*/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf | head -1)
+vocab=$LLAMA_DIR/src/llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION:-0.3.36}/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf
 model=$LLAMA_DIR/models/tiny.gguf
 if [ ! -f "$model" ]; then
   say "writing the tiny model $model"
@@ -67,8 +69,10 @@ log=$OUT/server.log
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 say "starting llama-server on 127.0.0.1:$port (-t 1 -np $SLOTS -c $CTX), log $log"
 # -lv 4: trace level, for the per-task "new prompt ... task.n_tokens" line (the whole prompt's count).
+# It also lists the RAM prompt cache at each slot selection: about 45 MB of log per 1,000 requests.
+# shellcheck disable=SC2086  # SERVER_ARGS is meant to be word-split
 "$server" -m "$model" --alias tiny --host 127.0.0.1 --port "$port" -t 1 -np "$SLOTS" -c "$CTX" \
-  -lv 4 --log-file "$log" --no-ui > "$OUT/server.stdout" 2>&1 &
+  -lv 4 --log-file "$log" --log-timestamps --log-prefix --no-ui $SERVER_ARGS > "$OUT/server.stdout" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
 
@@ -94,8 +98,11 @@ for c in $CONCURRENCIES; do
   from=$(stat -c %s "$log")
   say "run: concurrency $c, $N requests, results in $dir"
   start=$(date +%s)
+  # Our binary reads every LLMPERF_<KEY> variable as a config key (and rejects unknown ones such as
+  # LLMPERF_BIN): hand it an environment without this script's own LLMPERF_* variables.
   # shellcheck disable=SC2086  # LLMPERF_ARGS is meant to be word-split
-  OPENAI_API_BASE="http://127.0.0.1:$port/v1" OPENAI_API_KEY=x "$LLMPERF_BIN" --model tiny \
+  env -u LLMPERF_BIN -u LLMPERF_ARGS OPENAI_API_BASE="http://127.0.0.1:$port/v1" OPENAI_API_KEY=x \
+    "$LLMPERF_BIN" --model tiny \
     --num-concurrent-requests "$c" --max-num-completed-requests "$N" \
     --mean-input-tokens "$MEAN_IN" --stddev-input-tokens "$STDDEV_IN" \
     --mean-output-tokens "$MEAN_OUT" --stddev-output-tokens "$STDDEV_OUT" \
@@ -105,7 +112,7 @@ for c in $CONCURRENCIES; do
   sleep 2  # the server logs asynchronously
   python3 "$here/parse-server-log.py" "$log" --from-byte "$from" > "$dir/server-tasks.jsonl"
   python3 "$here/compare.py" --results "$dir" --server-tasks "$dir/server-tasks.jsonl" \
-    --label "concurrency $c, $N requests" | tee "$dir/compare.txt" || status=1
+    --label "concurrency $c, $N requests" --server-url "http://127.0.0.1:$port" | tee "$dir/compare.txt" || status=1
 done
 say "all output in $OUT"
 exit "$status"

@@ -10,18 +10,23 @@ server's tasks as JSON Lines (from parse-server-log.py), and prints a compact ta
   - prompt tokens: ours (the requested budget, our tokenizer's count of the prompt, server_prompt_tokens
     where present) against the server's n_prompt_tokens (and how many it took from its prefix cache);
   - timings: our TTFT and end-to-end latency against the server's prompt-eval and eval times;
-  - connection fields (new_connection, connect_s) when our records have them.
+  - connection fields (new_connection, connect_s) and the newer count fields (generated_tokens,
+    prompt_tokens, tokenizer_generated_tokens, token_counts_source) when our records have them.
 
 Exit status: 1 if we recorded any error, or if the number of requests the server saw differs from the
 number of our records (each request must reach the server exactly once); else 0.
 
-Usage: compare.py --results DIR --server-tasks tasks.jsonl [--label TEXT]
+With --server-url (the server still running), our successful prompts are recounted by the server's own
+tokenizer (/tokenize) and chat template (/apply-template).
+
+Usage: compare.py --results DIR --server-tasks tasks.jsonl [--label TEXT] [--server-url URL]
 """
 import argparse
 import collections
 import glob
 import json
 import os
+import signal
 import statistics
 import sys
 
@@ -66,6 +71,34 @@ def pct(values, q):
     return vals[k]
 
 
+def retokenize(url: str, lines: list[dict]):
+    """Ask the server to count the prompts of our successful requests: the user prompt alone (with BOS),
+    against our number_input_tokens_actual, and the chat as our tool sends it (an empty system message,
+    then the user prompt) through the server's chat template, against the server's log."""
+    import urllib.request
+
+    def post(path, body):
+        req = urllib.request.Request(url.rstrip("/") + path, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    n = same = raw_sum = chat_sum = 0
+    for ln in lines:
+        prompt = (ln.get("request_config") or {}).get("prompt")
+        if not isinstance(prompt, list) or not prompt or not isinstance(prompt[0], str):
+            continue
+        text = prompt[0]
+        raw = len(post("/tokenize", {"content": text, "add_special": True})["tokens"])
+        chat = post("/apply-template", {"messages": [{"role": "system", "content": ""},
+                                                      {"role": "user", "content": text}]})["prompt"]
+        chat_sum += len(post("/tokenize", {"content": chat, "add_special": True})["tokens"])
+        raw_sum += raw
+        n += 1
+        same += raw == ln["metrics"].get("number_input_tokens_actual")
+    return (n, same, raw_sum, chat_sum) if n else None
+
+
 def fmt(v, digits=1):
     if v is None:
         return "-"
@@ -79,7 +112,10 @@ def main() -> None:
     ap.add_argument("--results", required=True)
     ap.add_argument("--server-tasks", required=True)
     ap.add_argument("--label", default="")
+    ap.add_argument("--server-url", help="llama-server base URL (e.g. http://127.0.0.1:PORT): recount our "
+                    "prompts with its /tokenize and /apply-template")
     a = ap.parse_args()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
 
     records, log_lines = load_records(a.results)
     log_metrics = [ln.get("metrics", ln) for ln in log_lines]
@@ -105,44 +141,77 @@ def main() -> None:
     row("  successful / completed", len(ok), len(completed))
     row("  errors / released early", len(errors), len(released_early))
 
-    # output tokens
-    ours_out, _ = total(r.get("number_output_tokens") for r in records)
+    # output tokens: our successful records against the server's completed tasks (an errored request of
+    # ours that never reached the server has no task)
     ours_out_ok, _ = total(r.get("number_output_tokens") for r in ok)
-    srv_out, _ = total(t.get("n_predicted") for t in tasks)
-    srv_out_ok, _ = total(t.get("n_predicted") for t in completed)
-    row("output tokens (all)", ours_out, srv_out,
-        f"ours/server {ours_out / srv_out:.4f}" if ours_out and srv_out else "")
-    row("output tokens (ok / completed)", ours_out_ok, srv_out_ok)
-    src = collections.Counter(r.get("output_tokens_source") for r in records if "output_tokens_source" in r)
+    ours_out_err, _ = total(r.get("number_output_tokens") for r in errors)
+    srv_out, _ = total(t.get("n_predicted") for t in completed)
+    row("output tokens: ours (ok) / n_predicted", ours_out_ok, srv_out,
+        f"ours/server {ours_out_ok / srv_out:.4f}" if ours_out_ok and srv_out else "")
+    asked = [ln.get("request_config", {}).get("sampling_params", {}).get("max_tokens")
+             for ln in log_lines if isinstance(ln.get("metrics"), dict) and not is_error(ln["metrics"])]
+    asked_sum, n_asked = total(asked)
+    if n_asked:
+        row("  max_tokens we asked (ok)", asked_sum, srv_out,
+            "equal" if asked_sum == srv_out else f"server {srv_out - asked_sum:+,}")
+    src = collections.Counter(r.get("output_tokens_source") for r in ok if "output_tokens_source" in r)
     if src:
-        row("  our output_tokens_source", ", ".join(f"{k}:{v}" for k, v in src.items()), "")
-    usage_out, n_usage_out = total(r.get("server_completion_tokens") for r in records)
+        row("  our output_tokens_source (ok)", ", ".join(f"{k}:{v}" for k, v in src.items()), "")
+    usage_out, n_usage_out = total(r.get("server_completion_tokens") for r in ok)
     if n_usage_out:
-        row(f"  server usage completion ({n_usage_out} records)", usage_out, srv_out,
+        row(f"  server usage completion ({n_usage_out} ok)", usage_out, srv_out,
             "equal" if usage_out == srv_out else f"diff {usage_out - srv_out:+,}")
-        same = sum(1 for r in records if num(r.get("server_completion_tokens")) is not None
+        same = sum(1 for r in ok if num(r.get("server_completion_tokens")) is not None
                    and r.get("server_completion_tokens") == r.get("number_output_tokens"))
-        row("  records with number_output_tokens == usage", same, "", f"of {n_usage_out}")
+        row("  records: number_output_tokens == usage", same, "", f"of {n_usage_out}")
+    # fields of the newer per-request records (absent from older binaries)
+    if any("generated_tokens" in r for r in ok):
+        gen, _ = total(r.get("generated_tokens") for r in ok)
+        row("  our generated_tokens (ok)", gen, srv_out,
+            "equal" if gen == srv_out else f"diff {(gen or 0) - (srv_out or 0):+,}")
+    if any("tokenizer_generated_tokens" in r for r in ok):
+        tg, n_tg = total(r.get("tokenizer_generated_tokens") for r in ok)
+        row(f"  our tokenizer_generated_tokens ({n_tg} ok)", tg, srv_out,
+            f"ours/server {tg / srv_out:.4f}" if tg and srv_out else "")
+    tcs = collections.Counter(r.get("token_counts_source") for r in ok if "token_counts_source" in r)
+    if tcs:
+        row("  our token_counts_source (ok)", ", ".join(f"{k}:{v}" for k, v in tcs.items()), "")
+    if errors:
+        row("  output tokens of our errored records", ours_out_err, "")
 
-    # prompt tokens
-    budget, _ = total(r.get("number_input_tokens") for r in records)
-    actual, n_actual = total(r.get("number_input_tokens_actual") for r in records)
-    srv_prompt, n_srv_prompt = total(t.get("n_prompt_tokens") for t in tasks)
-    srv_proc, _ = total(t.get("n_prompt_processed") for t in tasks)
-    srv_cached, _ = total(t.get("n_prompt_cached") for t in tasks)
-    row("prompt tokens: our budget", budget, srv_prompt,
-        f"server - ours = {(srv_prompt - budget) / len(tasks):+.1f}/request"
-        if srv_prompt is not None and budget is not None and tasks else
-        ("server's total needs -lv 4" if not n_srv_prompt else ""))
+    # prompt tokens, same populations
+    srv_prompt, n_srv_prompt = total(t.get("n_prompt_tokens") for t in completed)
+    srv_proc, _ = total(t.get("n_prompt_processed") for t in completed)
+    srv_cached, _ = total(t.get("n_prompt_cached") for t in completed)
+
+    def per_req(ours_sum, n_ours):
+        if srv_prompt is None or ours_sum is None or not n_ours or not n_srv_prompt:
+            return "server's total needs -lv 4" if not n_srv_prompt else ""
+        return f"server - ours = {srv_prompt / n_srv_prompt - ours_sum / n_ours:+.1f}/request"
+
+    budget, n_budget = total(r.get("number_input_tokens") for r in ok)
+    row("prompt tokens: our budget (ok)", budget, srv_prompt, per_req(budget, n_budget))
+    actual, n_actual = total(r.get("number_input_tokens_actual") for r in ok)
     if n_actual:
-        row("prompt tokens: our tokenizer count", actual, srv_prompt,
-            f"server - ours = {(srv_prompt - actual) / len(tasks):+.1f}/request"
-            if srv_prompt is not None and tasks else "")
-    usage_in, n_usage_in = total(r.get("server_prompt_tokens") for r in records)
+        row("prompt tokens: our tokenizer (ok)", actual, srv_prompt, per_req(actual, n_actual))
+    if any("prompt_tokens" in r for r in ok):
+        pt, n_pt = total(r.get("prompt_tokens") for r in ok)
+        row("  our prompt_tokens (ok)", pt, srv_prompt,
+            "equal" if pt == srv_prompt else per_req(pt, n_pt))
+    usage_in, n_usage_in = total(r.get("server_prompt_tokens") for r in ok)
     if n_usage_in:
-        row(f"  server usage prompt ({n_usage_in} records)", usage_in, srv_prompt,
+        row(f"  server usage prompt ({n_usage_in} ok)", usage_in, srv_prompt,
             "equal" if usage_in == srv_prompt else f"diff {usage_in - (srv_prompt or 0):+,}")
     row("  server: evaluated / from cache", "", f"{fmt(srv_proc)} / {fmt(srv_cached)}")
+    if a.server_url:
+        retok = retokenize(a.server_url, [ln for ln in log_lines if isinstance(ln.get("metrics"), dict)
+                                          and not is_error(ln["metrics"])])
+        if retok:
+            n, same, raw_sum, chat_sum = retok
+            row("  server /tokenize of our prompts (+BOS)", actual, raw_sum,
+                f"{same} of {n} records equal")
+            row("  server /apply-template + /tokenize", "", chat_sum,
+                "equal to its log" if chat_sum == srv_prompt else f"log {fmt(srv_prompt)}")
 
     # timings (successful requests; ms)
     def ms(vals):
@@ -151,7 +220,6 @@ def main() -> None:
     ttft = ms(r.get("ttft_s") for r in ok)
     e2e = ms(r.get("end_to_end_latency_s") for r in ok)
     tp = [t["t_prompt_ms"] for t in completed if num(t.get("t_prompt_ms")) is not None]
-    te = [t["t_eval_ms"] for t in completed if num(t.get("t_eval_ms")) is not None]
     tt = [t["t_prompt_ms"] + t["t_eval_ms"] for t in completed
           if num(t.get("t_prompt_ms")) is not None and num(t.get("t_eval_ms")) is not None]
     if ttft or tp:

@@ -39,6 +39,7 @@ class Conn:
         self.sock = socket.create_connection((host, port), timeout=60)
         self.buf = b""
         self.closed_at = None
+        self.t_last_recv = None
 
     def fill(self, timeout: float | None = 60) -> bool:
         self.sock.settimeout(timeout)
@@ -50,6 +51,7 @@ class Conn:
             self.closed_at = time.monotonic()
             raise EOFError
         self.buf += chunk
+        self.t_last_recv = time.monotonic()
         return True
 
     def read_until(self, sep: bytes) -> bytes:
@@ -102,9 +104,10 @@ class Conn:
         return head, headers, body, framing, sizes, time.monotonic()
 
     def watch_close(self, wait: float) -> float | None:
-        """ms after now until the peer closes, or None if still open after `wait` seconds."""
-        t0 = time.monotonic()
-        deadline = t0 + wait
+        """ms from the arrival of the response's last bytes until the peer closes, or None if still open
+        after `wait` seconds."""
+        t0 = self.t_last_recv or time.monotonic()
+        deadline = time.monotonic() + wait
         try:
             while time.monotonic() < deadline:
                 self.fill(timeout=max(0.001, deadline - time.monotonic()))
@@ -169,7 +172,7 @@ def run_case(a, title: str, path: str, body: dict) -> None:
         print(f"--- body ({len(data)} bytes): {short(data.decode('utf-8', 'replace'), 1200)}")
     closed = c.watch_close(a.wait)
     if closed is not None:
-        print(f"--- server CLOSED the connection {closed:.1f} ms after the last body byte was read "
+        print(f"--- server CLOSED the connection {closed:.2f} ms after the response's last bytes arrived "
               f"(connection header said: {headers.get('connection', '(none)')!r}, "
               f"keep-alive header: {headers.get('keep-alive', '(none)')!r})")
     else:

@@ -11,13 +11,13 @@ llama-server (the llama.cpp in llama-cpp-python 0.3.36) logs per slot and task, 
   slot      release: id  0 | task 12 | stop processing: n_tokens = 330, truncated = 0
 
 "new prompt" (the whole prompt's token count) is a trace line: run the server with `-lv 4` (or
-`--verbosity 4`) to have it; at the default verbosity only the processed (not cached) prompt tokens are
-known. "prompt eval ... tokens" counts the tokens evaluated, i.e. without the prefix reused from the slot's
+`--verbosity 4`) to have it. At the default verbosity the prompt's count is derived as
+n_tokens_at_stop - n_predicted + 1 (n_prompt_tokens_source: "derived" instead of "log"). "prompt eval ... tokens" counts the tokens evaluated, i.e. without the prefix reused from the slot's
 cache. A task whose client went away is released without timings (completed: false).
 
 Output, one JSON object per task, in order of first appearance:
-  task, slot, n_prompt_tokens (null without -lv 4), n_prompt_processed, n_prompt_cached, n_predicted,
-  t_prompt_ms, t_eval_ms, n_tokens_at_stop, truncated, completed
+  task, slot, n_prompt_tokens, n_prompt_processed, n_prompt_cached, n_predicted, t_prompt_ms, t_eval_ms,
+  n_tokens_at_stop, truncated, completed, n_prompt_tokens_source
 
 Usage: parse-server-log.py SERVER_LOG [--from-byte N] > tasks.jsonl
   --from-byte N: ignore the first N bytes of the log (what an earlier run wrote).
@@ -25,6 +25,7 @@ Usage: parse-server-log.py SERVER_LOG [--from-byte N] > tasks.jsonl
 import argparse
 import json
 import re
+import signal
 import sys
 
 LINE = re.compile(r"slot\s+\S+:\s+id\s+(\d+)\s+\|\s+task\s+(-?\d+)\s+\|\s?(.*)$")
@@ -78,6 +79,12 @@ def parse(lines):
             t["n_tokens_at_stop"] = int(mm.group(1))
             t["truncated"] = bool(int(mm.group(2)))
     for t in tasks.values():
+        t["n_prompt_tokens_source"] = "log" if t["n_prompt_tokens"] is not None else None
+        if t["n_prompt_tokens"] is None and t["n_tokens_at_stop"] is not None and t["n_predicted"]:
+            # Without -lv 4: the slot held prompt + generated tokens but the last sampled one at release
+            # (checked equal to "task.n_tokens" on every task of a -lv 4 run, without speculative decoding).
+            t["n_prompt_tokens"] = t["n_tokens_at_stop"] - t["n_predicted"] + 1
+            t["n_prompt_tokens_source"] = "derived"
         if t["n_prompt_tokens"] is not None and t["n_prompt_processed"] is not None:
             t["n_prompt_cached"] = t["n_prompt_tokens"] - t["n_prompt_processed"]
     return list(tasks.values())
@@ -88,6 +95,7 @@ def main() -> None:
     ap.add_argument("log")
     ap.add_argument("--from-byte", type=int, default=0)
     a = ap.parse_args()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
     with open(a.log, "rb") as f:
         f.seek(a.from_byte)
         text = f.read().decode("utf-8", "replace")
