@@ -18,7 +18,8 @@
 //! - **every legal body framing**, close-delimited HTTP/1.1 bodies included (awc reads those as empty).
 //!
 //! To keep the race from happening at all, an idle connection is checked (a non-blocking peek) before reuse,
-//! the server's `Keep-Alive: timeout=N` is honoured with a second to spare, and a server that is seen
+//! a connection is reused only after 10 ms of idleness until the server has shown that it keeps connections
+//! alive, the server's `Keep-Alive: timeout=N` is honoured with a second to spare, and a server that is seen
 //! closing connections right after its responses gets a new connection for every request from then on (what
 //! llmperf does for every server). `connection_reuse: false` does that from the start.
 //!
@@ -113,6 +114,9 @@ struct OriginState {
     resolved: Mutex<Option<conn::Resolved>>,
     /// The server closes connections right after its responses: do not pool them.
     closes_after_response: AtomicBool,
+    /// A reused connection has carried a whole response: the server keeps connections alive, so a fresh
+    /// idle connection may be reused at once.
+    keeps_alive: AtomicBool,
     /// Requests re-sent after the server reset the reused connection they were written into.
     resent: AtomicU64,
 }
@@ -177,6 +181,10 @@ pub struct ConnectionInfo {
     /// It was first written into a pooled connection the server had reset, then sent again on a new one.
     pub resent: bool,
 }
+
+/// How long a pooled connection must have been idle before it is reused, until the server has shown that it
+/// keeps connections alive (see [`HttpClient::checkout`]).
+const PROBATION: Duration = Duration::from_millis(10);
 
 /// Why a request got no response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,11 +277,26 @@ impl HttpClient {
         }
     }
 
-    /// An idle connection that is still open, if the pool has one.
+    /// An idle connection that is still open, if the pool has one. Until a reused connection has carried a
+    /// whole response, only connections idle for [`PROBATION`] are taken: a server that closes connections
+    /// after its responses (llama.cpp's closes within a millisecond of the terminator) has closed by then,
+    /// and the peek sees it, instead of the next request arriving into a socket about to close unread —
+    /// which the client could not tell from a request the server read. Younger ones wait in the pool.
     fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle.borrow_mut();
-        while let Some(mut c) = idle.pop() {
+        let proven = self.origin.keeps_alive.load(Ordering::Relaxed) || !self.check_idle;
+        // Oldest first on probation; newest first once proven (the most recently used is the likeliest
+        // alive). The pool holds a few connections per client: rebuilding it is cheap.
+        let mut pool = std::mem::take(&mut *self.idle.borrow_mut());
+        if proven {
+            pool.reverse();
+        }
+        let (mut chosen, mut keep, mut learned) = (None, Vec::new(), false);
+        for mut c in pool {
             let idle_for = c.idle_since.elapsed();
+            if chosen.is_some() || (!proven && idle_for < PROBATION) {
+                keep.push(c);
+                continue;
+            }
             // The server's own idle limit, with a second to spare: do not race its timer.
             if c.keep_alive_timeout
                 .is_some_and(|t| idle_for + Duration::from_secs(1) >= t)
@@ -281,17 +304,21 @@ impl HttpClient {
                 continue;
             }
             if !self.check_idle || c.is_open() {
-                return Some(c);
-            }
-            if idle_for < Duration::from_secs(1) {
-                drop(idle);
-                self.learn_closes_after_response(
-                    "closed a connection right after its response although it did not say so",
-                );
-                idle = self.idle.borrow_mut();
+                chosen = Some(c);
+            } else {
+                learned |= idle_for < Duration::from_secs(1);
             }
         }
-        None
+        if proven {
+            keep.reverse();
+        }
+        self.idle.borrow_mut().extend(keep);
+        if learned {
+            self.learn_closes_after_response(
+                "closed a connection right after its response although it did not say so",
+            );
+        }
+        chosen
     }
 
     async fn connect(&self) -> Result<(Conn, f64), SendError> {
@@ -430,6 +457,7 @@ impl HttpClient {
                 conn: Some(conn),
                 pending_at: Some(Instant::now()),
                 idle: self.idle.clone(),
+                origin: self.origin.clone(),
             });
         }
     }
@@ -465,6 +493,7 @@ pub struct Response {
     /// Body bytes that arrived with the head wait in the buffer: when they were read.
     pending_at: Option<Instant>,
     idle: Rc<RefCell<Vec<Conn>>>,
+    origin: Arc<OriginState>,
 }
 
 impl Response {
@@ -541,6 +570,9 @@ impl Response {
 
     /// Gives the connection back to the pool if the body is complete and the server keeps it alive.
     fn release(&mut self) {
+        if !self.info.new_connection && self.decoder.is_done() {
+            self.origin.keeps_alive.store(true, Ordering::Relaxed);
+        }
         if let Some(mut conn) = self.conn.take()
             && self.reuse
             && self.decoder.is_done()

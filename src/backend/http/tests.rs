@@ -114,11 +114,26 @@ async fn a_kept_alive_connection_is_reused() {
     });
     let c = client(addr);
     let (b1, i1) = body_of(&c).await.expect("first");
+    // On probation: a connection idle for less than PROBATION is not taken yet.
     let (b2, i2) = body_of(&c).await.expect("second");
     assert_eq!((b1.as_slice(), b2.as_slice()), (&b"ok"[..], &b"ok"[..]));
     assert!(i1.new_connection && i1.connect_s.is_some());
-    assert!(!i2.new_connection && i2.connect_s.is_none());
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    assert!(
+        i2.new_connection,
+        "a fresh connection is not reused before the server has shown keep-alive"
+    );
+    past_probation();
+    let (_, i3) = body_of(&c).await.expect("third");
+    assert!(!i3.new_connection && i3.connect_s.is_none());
+    // Proven: from now on a connection is reused at once.
+    let (_, i4) = body_of(&c).await.expect("fourth");
+    assert!(!i4.new_connection);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+}
+
+/// Sleeps past the probation of a fresh pooled connection.
+fn past_probation() {
+    std::thread::sleep(PROBATION + Duration::from_millis(10));
 }
 
 #[actix::test]
@@ -215,6 +230,7 @@ async fn a_closed_idle_connection_is_not_used() {
     let c = client(addr);
     body_of(&c).await.expect("first");
     wait_closed(&seen, 1);
+    past_probation();
     let (_, info) = body_of(&c).await.expect("second");
     assert!(info.new_connection && !info.resent);
     assert_eq!(seen.requests.load(Ordering::SeqCst), 2);
@@ -233,6 +249,7 @@ async fn a_request_the_server_read_is_never_sent_twice() {
     });
     let c = client(addr);
     body_of(&c).await.expect("first");
+    past_probation();
     let Err(f) = body_of(&c).await else {
         panic!("the second must fail")
     };
@@ -259,6 +276,7 @@ async fn an_acknowledged_request_is_not_sent_again() {
     });
     let c = client(addr);
     body_of(&c).await.expect("first");
+    past_probation();
     let Err(f) = body_of(&c).await else {
         panic!("the second must fail")
     };
