@@ -316,6 +316,9 @@ pub struct SimArgs {
     /// truth `scripts/bench-client.sh` compares the client's TTFT and inter-token latency with.
     #[arg(long, value_name = "FILE")]
     pub timing_log: Option<PathBuf>,
+    /// The model id GET /v1/models lists [default: sim-model]; requests may name any model.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.

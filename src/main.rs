@@ -92,6 +92,7 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
         faults,
         capacity: args.capacity,
         timing_log: args.timing_log,
+        model: args.model,
         ..SimConfig::default()
     }
     .validated()?;
