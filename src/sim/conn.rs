@@ -1,5 +1,5 @@
 //! One connection of the simulator, from accept to close: reads requests one after another (`http`), hands
-//! each to the routes (`server`), writes the answer with the framing the request calls for, and
+//! each to the routes (`server`), writes the answer with the framing the request and the habits call for, and
 //! decides how the connection goes on or ends.
 //!
 //! - Keep-alive by default for HTTP/1.1, unless the client sent `Connection: close` (answered with
@@ -10,6 +10,11 @@
 //!   past skips the timer); head and first piece share a write when the first piece is due at once.
 //! - `close_mid_stream` closes cleanly (FIN) without the chunked terminator; `reset_mid_stream` sets
 //!   `SO_LINGER` 0 and closes (RST).
+//! - Habits: `close_after_stream` advertises keep-alive on every response it keeps the connection for
+//!   (`Connection: keep-alive`, `Keep-Alive: timeout=5, max=100`), yet closes after a streamed response's
+//!   last byte — after `close_delay_ms` when set — without reading anything more; `idle_close_ms` closes a
+//!   connection that waited that long for a request, without reading; `close_delimited` sends streamed bodies
+//!   with neither `Content-Length` nor `Transfer-Encoding` and ends them by closing.
 //! - A request that cannot be read (malformed, too large) is refused with its status and `Connection: close`,
 //!   then the connection is closed gently: FIN, then what the client still sends is read and dropped for a
 //!   moment, so the refusal is not lost to a reset.
@@ -35,6 +40,8 @@ enum Next {
     KeepAlive,
     /// Close it (a FIN, or a reset if the client has sent bytes the server did not read).
     Close,
+    /// Wait this long, reading nothing, then close it.
+    CloseAfter(Duration),
     /// Close it with a reset.
     Reset,
 }
@@ -44,12 +51,14 @@ pub(super) async fn serve(state: Arc<SimState>, mut io: TcpStream) {
     // Without TCP_NODELAY each small chunk after the headers waited for the client's delayed ACK, adding
     // ~40 ms to every simulated time to first token.
     let _ = io.set_nodelay(true);
+    let idle = state.cfg.idle_close_ms.map(Duration::from_millis);
     let mut buf = Vec::new();
     let mut served = 0u64;
     loop {
-        let req = match http::read_request(&mut io, &mut buf).await {
+        let req = match http::read_request(&mut io, &mut buf, idle).await {
             Ok(req) => req,
-            Err(ReadError::Gone) => return,
+            // Idle or gone: dropping the socket closes it, without reading what may be arriving.
+            Err(ReadError::Gone | ReadError::Idle) => return,
             Err(ReadError::Refuse { status, message }) => {
                 refuse(io, status, &message).await;
                 return;
@@ -57,9 +66,15 @@ pub(super) async fn serve(state: Arc<SimState>, mut io: TcpStream) {
         };
         let resp = server::handle(&state, &req, served).await;
         served += 1;
-        match write_response(&mut io, &req, resp).await {
+        match write_response(&mut io, &req, resp, &state.cfg).await {
             Next::KeepAlive => {}
             Next::Close => return,
+            Next::CloseAfter(delay) => {
+                if !delay.is_zero() {
+                    sleep(delay).await;
+                }
+                return;
+            }
             Next::Reset => {
                 let _ = io.set_zero_linger();
                 return;
@@ -69,7 +84,12 @@ pub(super) async fn serve(state: Arc<SimState>, mut io: TcpStream) {
 }
 
 /// Writes `resp` to `req`'s connection and says what to do with the connection next.
-async fn write_response(io: &mut TcpStream, req: &Request, resp: Response) -> Next {
+async fn write_response(
+    io: &mut TcpStream,
+    req: &Request,
+    resp: Response,
+    cfg: &super::SimConfig,
+) -> Next {
     let Response {
         status,
         mut headers,
@@ -79,6 +99,9 @@ async fn write_response(io: &mut TcpStream, req: &Request, resp: Response) -> Ne
     let advertise = |headers: &mut Vec<(&'static str, String)>, keep: bool| {
         if !keep {
             headers.push(("Connection", "close".into()));
+        } else if cfg.close_after_stream {
+            headers.push(("Connection", "keep-alive".into()));
+            headers.push(("Keep-Alive", "timeout=5, max=100".into()));
         } else if http10 {
             headers.push(("Connection", "keep-alive".into()));
         }
@@ -97,7 +120,7 @@ async fn write_response(io: &mut TcpStream, req: &Request, resp: Response) -> Ne
             }
         }
         Body::Stream(stream) => {
-            let chunked = !http10;
+            let chunked = !(http10 || cfg.close_delimited);
             let keep = chunked && req.keep_alive();
             if chunked {
                 headers.push(("Transfer-Encoding", "chunked".into()));
@@ -106,6 +129,9 @@ async fn write_response(io: &mut TcpStream, req: &Request, resp: Response) -> Ne
             http::push_head(&mut out, status, &headers);
             match send_stream(io, out, stream, chunked).await {
                 Ended::Complete if !keep => Next::Close,
+                Ended::Complete if cfg.close_after_stream => {
+                    Next::CloseAfter(Duration::from_millis(cfg.close_delay_ms))
+                }
                 Ended::Complete => Next::KeepAlive,
                 Ended::Cut(Cut::Close) | Ended::Failed => Next::Close,
                 Ended::Cut(Cut::Reset) => Next::Reset,

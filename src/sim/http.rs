@@ -8,6 +8,8 @@
 //! a malformed head 400, a head past the limit 431, a body past the limit 413, a transfer coding other than
 //! chunked 501, an `Expect` other than `100-continue` 417. Bad input never panics.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -83,6 +85,8 @@ fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
 pub(super) enum ReadError {
     /// The connection ended (EOF, reset, an error) before a request began or in the middle of one.
     Gone,
+    /// The idle time passed without a byte of a new request.
+    Idle,
     /// A request to answer with this status and message, and then close the connection.
     Refuse { status: u16, message: String },
 }
@@ -95,10 +99,12 @@ fn refuse(status: u16, message: impl Into<String>) -> ReadError {
 }
 
 /// Reads the next request from `io`. `buf` holds bytes read but not yet used (a pipelined request's) and keeps
-/// those that follow this request.
+/// those that follow this request. With `idle`, gives up ([`ReadError::Idle`]) when no byte of a new request has
+/// arrived in that time; nothing is read from the socket after that.
 pub(super) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
+    idle: Option<Duration>,
 ) -> Result<Request, ReadError> {
     let mut head = loop {
         if !buf.is_empty() {
@@ -110,7 +116,16 @@ pub(super) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
                 return Err(refuse(431, "request head larger than 64 KiB"));
             }
         }
-        if fill(io, buf).await == 0 {
+        let waiting = idle.filter(|_| buf.is_empty());
+        let read = fill(io, buf);
+        let n = match waiting {
+            // Reading is cancel-safe: when the time runs out, no byte has been taken from the socket.
+            Some(idle) => tokio::time::timeout(idle, read)
+                .await
+                .map_err(|_| ReadError::Idle)?,
+            None => read.await,
+        };
+        if n == 0 {
             return Err(ReadError::Gone);
         }
     };
@@ -504,7 +519,7 @@ mod tests {
             sent
         });
         let mut buf = Vec::new();
-        let r = read_request(&mut server, &mut buf).await;
+        let r = read_request(&mut server, &mut buf, None).await;
         if r.is_ok() {
             // What follows the request (read now, if it had not arrived yet).
             let _ = server.read_to_end(&mut buf).await;
@@ -557,7 +572,7 @@ mod tests {
         client.write_all(input).await.expect("write");
         let reader = tokio::spawn(async move {
             let mut buf = Vec::new();
-            read_request(&mut server, &mut buf).await
+            read_request(&mut server, &mut buf, None).await
         });
         let mut got = [0u8; 25];
         client.read_exact(&mut got).await.expect("100 Continue");
@@ -615,6 +630,14 @@ mod tests {
         assert_eq!(read(b"", 1).await.0.err(), Some(ReadError::Gone));
         let (r, _, _) = read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 3).await;
         assert_eq!(r.err(), Some(ReadError::Gone));
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_times_out_without_reading() {
+        let (_client, mut server) = tokio::io::duplex(64);
+        let mut buf = Vec::new();
+        let r = read_request(&mut server, &mut buf, Some(Duration::from_millis(20))).await;
+        assert_eq!(r.err(), Some(ReadError::Idle));
     }
 
     #[test]

@@ -7,10 +7,15 @@
 //! due at exactly `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not
 //! drift).
 //!
-//! Its HTTP server is its own, over tokio sockets, so it controls every byte and every connection.
+//! Its HTTP server is its own, over tokio sockets, so it controls every byte and every connection: it can
+//! reproduce the habits of real servers that a client must survive ([`SimConfig`], all off by default) —
+//! closing the connection after a streamed response while advertising keep-alive (llama.cpp), with a delay
+//! that makes a reused connection meet a reset; closing idle connections (a proxy's keep-alive timeout);
+//! close-delimited streamed bodies; the usage on the finish chunk; a `null` role-chunk content; rejecting
+//! `stream_options`.
 //!
-//! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection:
-//! keep-alive, framing, closing), `http` (the HTTP/1.1 wire: request heads and bodies, response framing), `server` (routes
+//! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
+//! and the habits), `http` (the HTTP/1.1 wire: request heads and bodies, response framing), `server` (routes
 //! and answers), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing` (the timing log),
 //! `answers` (correctness questions).
 //!
@@ -29,7 +34,7 @@ mod server;
 mod timing;
 mod wire;
 
-pub use config::SimConfig;
+pub use config::{SimConfig, UsageChunk};
 pub use listen::{SimServer, serve_foreground, start_in_background};
 pub use server::ReceivedRequest;
 

@@ -287,6 +287,17 @@ async fn respond(
         }
     };
     state.record(http, &req);
+    if cfg.reject_stream_options && req.get("stream_options").is_some() {
+        let msg = "Unrecognized request argument supplied: stream_options";
+        return match shape {
+            Shape::Messages => error_response(shape, 400, msg, ""),
+            _ => Response::json(
+                400,
+                &json!({"error": {"message": msg, "type": "invalid_request_error",
+                                   "param": "stream_options", "code": null}}),
+            ),
+        };
+    }
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
         let msg = "you must provide a model parameter";
         return error_response(shape, 400, msg, "invalid_request_error");
@@ -361,6 +372,8 @@ async fn respond(
         completion_tokens: reasoning_tokens + tokens,
         reasoning_tokens,
         include_usage,
+        usage_chunk: cfg.usage_chunk,
+        role_content_null: cfg.role_content_null,
     };
     if !stream {
         let pieces = reply.reasoning.len() + reply.answer.len();
