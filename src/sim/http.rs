@@ -1,7 +1,7 @@
 //! The simulator's HTTP/1.1 wire, over any async byte stream: reading one request (the head with `httparse`;
 //! the body by `Content-Length` or the chunked transfer coding; `Expect: 100-continue` answered with
-//! `100 Continue`), the limits (64 KiB of head, 64 MiB of body), and the bytes of a response (status line,
-//! headers, chunk framing). The policy — keep-alive, when and how a connection ends, the habits — is in
+//! `100 Continue`; chunked bodies are decoded by `chunked`), the limits (64 KiB of head, 64 MiB of body), and
+//! the bytes of a response (status line, headers, chunk framing). The policy — keep-alive, when and how a connection ends, the habits — is in
 //! `conn`; the routes are in `server`.
 //!
 //! A request that cannot be read is refused with a status and the connection is closed ([`ReadError::Refuse`]):
@@ -19,8 +19,6 @@ pub(super) const HEAD_LIMIT: usize = 64 * 1024;
 pub(super) const BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// The most header fields in a request head.
 const MAX_HEADERS: usize = 128;
-/// The longest chunk-size line (size and extensions) of a chunked request body.
-const CHUNK_LINE_LIMIT: usize = 4096;
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 16 * 1024;
 /// The end of a chunked body: the last (empty) chunk and an empty trailer section.
@@ -91,7 +89,7 @@ pub(super) enum ReadError {
     Refuse { status: u16, message: String },
 }
 
-fn refuse(status: u16, message: impl Into<String>) -> ReadError {
+pub(super) fn refuse(status: u16, message: impl Into<String>) -> ReadError {
     ReadError::Refuse {
         status,
         message: message.into(),
@@ -152,7 +150,7 @@ pub(super) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
             std::mem::replace(buf, rest)
         }
         Framing::Chunked => {
-            let mut decoder = ChunkedDecoder::default();
+            let mut decoder = super::chunked::ChunkedDecoder::default();
             loop {
                 let used = decoder.feed(buf)?;
                 buf.drain(..used);
@@ -273,129 +271,6 @@ fn framing(head: &Request) -> Result<Framing, ReadError> {
     match first.parse::<usize>() {
         Ok(n) if n <= BODY_LIMIT => Ok(Framing::Length(n)),
         _ => Err(refuse(413, "request body larger than 64 MiB")),
-    }
-}
-
-/// Where a chunked body's decoder is.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-enum ChunkState {
-    /// Reading a chunk-size line.
-    #[default]
-    Size,
-    /// Reading chunk data, this many bytes still to come.
-    Data(u64),
-    /// Reading the line end after a chunk's data.
-    DataEnd,
-    /// Reading trailer lines, up to an empty one.
-    Trailer,
-    /// The body is complete.
-    Done,
-}
-
-/// A decoder of the chunked transfer coding, fed bytes as they arrive.
-#[derive(Debug, Default)]
-pub(super) struct ChunkedDecoder {
-    state: ChunkState,
-    line: Vec<u8>,
-    trailer_bytes: usize,
-    /// The body decoded so far.
-    pub body: Vec<u8>,
-}
-
-impl ChunkedDecoder {
-    /// Whether the last chunk and the trailer section have been read.
-    pub fn is_done(&self) -> bool {
-        self.state == ChunkState::Done
-    }
-
-    /// Decodes what it can of `input`; returns how many bytes it used (it stops at the end of the body).
-    pub fn feed(&mut self, input: &[u8]) -> Result<usize, ReadError> {
-        let mut i = 0;
-        while i < input.len() {
-            match self.state {
-                ChunkState::Done => break,
-                ChunkState::Data(left) => {
-                    let take =
-                        usize::try_from(left).map_or(input.len() - i, |l| l.min(input.len() - i));
-                    self.body.extend_from_slice(&input[i..i + take]);
-                    i += take;
-                    let left = left - take as u64;
-                    self.state = if left == 0 {
-                        ChunkState::DataEnd
-                    } else {
-                        ChunkState::Data(left)
-                    };
-                }
-                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {
-                    let rest = &input[i..];
-                    match rest.iter().position(|&b| b == b'\n') {
-                        Some(end) => {
-                            self.line.extend_from_slice(&rest[..end]);
-                            i += end + 1;
-                            let mut line = std::mem::take(&mut self.line);
-                            if line.last() == Some(&b'\r') {
-                                line.pop();
-                            }
-                            self.end_line(&line)?;
-                        }
-                        None => {
-                            self.line.extend_from_slice(rest);
-                            i = input.len();
-                        }
-                    }
-                    let limit = match self.state {
-                        ChunkState::Trailer => HEAD_LIMIT - self.trailer_bytes.min(HEAD_LIMIT),
-                        _ => CHUNK_LINE_LIMIT,
-                    };
-                    if self.line.len() > limit {
-                        return Err(refuse(400, "chunked body: line too long"));
-                    }
-                }
-            }
-        }
-        Ok(i)
-    }
-
-    fn end_line(&mut self, line: &[u8]) -> Result<(), ReadError> {
-        match self.state {
-            ChunkState::Size => {
-                let size = line.split(|&b| b == b';').next().unwrap_or_default();
-                let size = String::from_utf8_lossy(size);
-                let size = size.trim_matches([' ', '\t']);
-                if size.is_empty()
-                    || size.len() > 16
-                    || !size.bytes().all(|b| b.is_ascii_hexdigit())
-                {
-                    return Err(refuse(
-                        400,
-                        format!("chunked body: bad chunk size '{size}'"),
-                    ));
-                }
-                let size = u64::from_str_radix(size, 16)
-                    .map_err(|_| refuse(400, "chunked body: bad chunk size"))?;
-                if size > (BODY_LIMIT - self.body.len().min(BODY_LIMIT)) as u64 {
-                    return Err(refuse(413, "request body larger than 64 MiB"));
-                }
-                self.state = if size == 0 {
-                    ChunkState::Trailer
-                } else {
-                    ChunkState::Data(size)
-                };
-            }
-            ChunkState::DataEnd if line.is_empty() => self.state = ChunkState::Size,
-            ChunkState::DataEnd => {
-                return Err(refuse(400, "chunked body: chunk data longer than its size"));
-            }
-            ChunkState::Trailer if line.is_empty() => self.state = ChunkState::Done,
-            ChunkState::Trailer => {
-                self.trailer_bytes += line.len() + 2;
-                if self.trailer_bytes > HEAD_LIMIT {
-                    return Err(refuse(400, "chunked body: trailer section too large"));
-                }
-            }
-            ChunkState::Data(_) | ChunkState::Done => {}
-        }
-        Ok(())
     }
 }
 

@@ -15,9 +15,9 @@
 //! `stream_options`.
 //!
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
-//! and the habits), `http` (the HTTP/1.1 wire: request heads and bodies, response framing), `server` (routes
-//! and answers), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing` (the timing log),
-//! `answers` (correctness questions).
+//! and the habits), `http` (the HTTP/1.1 wire: request heads and bodies, response framing), `chunked`
+//! (chunked request bodies), `server` (routes and answers), `faults` (what goes wrong), `wire` (the JSON
+//! event shapes), `timing` (the timing log), `answers` (correctness questions).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
 //!
@@ -25,6 +25,7 @@
 //! the number (wrong for a configurable fraction), instead of filler words.
 
 mod answers;
+mod chunked;
 mod config;
 mod conn;
 mod faults;
