@@ -83,7 +83,7 @@ pub struct SimConfig {
     pub huge_line_bytes: usize,
     /// Ground truth for timing-fidelity benchmarks: append one line per streamed response to this file
     /// (`n arrival_unix_us first_content_us last_item_us items earlier_on_connection`, the two offsets from
-    /// the moment the request had been read, taken when each piece is written to the socket). Written after
+    /// the moment the request had been read, taken when each piece is handed to the socket writer). Written after
     /// the response's last byte, so it does not delay the stream it describes. `None` (the default) records
     /// nothing.
     pub timing_log: Option<std::path::PathBuf>,

@@ -1,6 +1,7 @@
 //! The simulator's timing log (`timing_log`): the ground truth of each streamed response — when the request
-//! had been read, when its first content piece and its last piece were written to the socket — one line per
-//! response, written after its last byte so it does not delay the stream it describes.
+//! had been read, when its first content piece and its last piece were handed to the socket writer (at their
+//! due time; pieces due at once share a write that follows at once) — one line per response, written after
+//! its last byte so it does not delay the stream it describes.
 //!
 //! Line format: `n arrival_unix_us first_content_us last_item_us items earlier_on_connection` (offsets in
 //! microseconds from the arrival, `-1` when there was no such piece).
@@ -45,7 +46,7 @@ impl TimingRecord {
         }
     }
 
-    /// Notes that one more piece is being written to the socket (item 0 is the role chunk, sent at once;
+    /// Notes that one more piece is handed to the socket writer (item 0 is the role chunk, sent at once;
     /// item 1 is the first content piece).
     pub fn saw_item(&mut self) {
         let now = Instant::now();
