@@ -171,6 +171,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, with or without a plausible chunk in front: decoded or refused, never a panic,
+        /// and never more consumed than given.
+        #[test]
+        fn any_bytes_are_decoded_or_refused_never_a_panic(
+            prefix in proptest::sample::select(vec!["", "5\r\nhello\r\n", "0\r\n", "ff;x=\"y\"\r\n"]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            step in 1usize..80,
+        ) {
+            let input = [prefix.as_bytes(), &tail].concat();
+            let mut d = ChunkedDecoder::default();
+            let mut pending: Vec<u8> = Vec::new();
+            for piece in input.chunks(step) {
+                pending.extend_from_slice(piece);
+                match d.feed(&pending) {
+                    Ok(used) => {
+                        proptest::prop_assert!(used <= pending.len());
+                        pending.drain(..used);
+                    }
+                    Err(_) => break,
+                }
+                if d.is_done() {
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn bare_line_feeds_and_upper_case_sizes_are_accepted() {
         let (body, _) = decode(b"A\nhelloworld\n0\n\n", 4).expect("valid");

@@ -515,6 +515,29 @@ mod tests {
         assert_eq!(r.err(), Some(ReadError::Idle));
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, alone or after the start of a valid head, cut into arbitrary writes: a request, a
+        /// refusal or the end of the connection — never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused_never_a_panic(
+            prefix in proptest::sample::select(vec![
+                "",
+                "POST /v1/chat/completions HTTP/1.1\r\n",
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n",
+            ]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            step in 1usize..80,
+        ) {
+            let input = [prefix.as_bytes(), &tail].concat();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let _ = rt.block_on(read(&input, step));
+        }
+    }
+
     #[test]
     fn keep_alive_by_version_and_connection_header() {
         let req = |minor, conn: Option<&str>| Request {
