@@ -29,7 +29,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::faults::{Cut, Step, Stream};
-use super::http::{self, Body, ReadError, Request, Response};
+use super::http::{self, ReadError, Request};
+use super::response::{self, Body, Response};
 use super::server::{self, SimState};
 use super::wire::openai_error;
 
@@ -116,7 +117,7 @@ async fn write_response(
             let keep = req.keep_alive();
             headers.push(("Content-Length", body.len().to_string()));
             advertise(&mut headers, keep);
-            http::push_head(&mut out, status, &headers);
+            response::push_head(&mut out, status, &headers);
             out.extend_from_slice(&body);
             match io.write_all(&out).await {
                 Ok(()) if keep => Next::KeepAlive,
@@ -130,7 +131,7 @@ async fn write_response(
                 headers.push(("Transfer-Encoding", "chunked".into()));
             }
             advertise(&mut headers, keep);
-            http::push_head(&mut out, status, &headers);
+            response::push_head(&mut out, status, &headers);
             match send_stream(io, out, stream, chunked).await {
                 Ended::Complete if !keep => Next::Close,
                 Ended::Complete if cfg.close_after_stream => {
@@ -191,7 +192,7 @@ async fn send_stream(io: &mut TcpStream, mut out: Vec<u8>, stream: Stream, chunk
                     t.saw_item();
                 }
                 if chunked {
-                    http::push_chunk(&mut out, &bytes);
+                    response::push_chunk(&mut out, &bytes);
                 } else {
                     out.extend_from_slice(&bytes);
                 }
@@ -209,7 +210,7 @@ async fn send_stream(io: &mut TcpStream, mut out: Vec<u8>, stream: Stream, chunk
         }
     }
     if chunked {
-        out.extend_from_slice(http::LAST_CHUNK);
+        out.extend_from_slice(response::LAST_CHUNK);
     }
     if flush(io, &mut out).await {
         Ended::Complete
@@ -240,7 +241,7 @@ async fn refuse(mut io: TcpStream, status: u16, message: &str) {
     headers.push(("Content-Length", body.len().to_string()));
     headers.push(("Connection", "close".into()));
     let mut out = Vec::new();
-    http::push_head(&mut out, status, &headers);
+    response::push_head(&mut out, status, &headers);
     out.extend_from_slice(&body);
     if io.write_all(&out).await.is_err() || io.shutdown().await.is_err() {
         return;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{Instant, sleep};
 
-use super::http::Response;
+use super::response::Response;
 use super::timing::TimingRecord;
 use super::wire::{Script, Shape};
 use super::{Fault, SimConfig};

@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The largest request head (request line and header fields) read, in bytes.
@@ -21,8 +20,6 @@ pub(super) const BODY_LIMIT: usize = 64 * 1024 * 1024;
 const MAX_HEADERS: usize = 128;
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 16 * 1024;
-/// The end of a chunked body: the last (empty) chunk and an empty trailer section.
-pub(super) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// One request, read in full.
 #[derive(Debug)]
@@ -274,103 +271,6 @@ fn framing(head: &Request) -> Result<Framing, ReadError> {
     }
 }
 
-/// What the routes answer; `conn` adds the framing and connection headers and writes it.
-pub(super) struct Response {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Body,
-}
-
-/// A response body.
-pub(super) enum Body {
-    /// Sent whole, with `Content-Length`.
-    Full(Vec<u8>),
-    /// Streamed piece by piece on its own schedule (chunked, or close-delimited).
-    Stream(super::faults::Stream),
-}
-
-impl Response {
-    /// `status` with a JSON body.
-    pub fn json(status: u16, body: &Value) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type", "application/json".into())],
-            body: Body::Full(serde_json::to_vec(body).unwrap_or_default()),
-        }
-    }
-
-    /// `status` with an empty body.
-    pub fn empty(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::Full(Vec::new()),
-        }
-    }
-
-    /// A `text/event-stream` response streamed by `stream`.
-    pub fn stream(stream: super::faults::Stream) -> Response {
-        Response {
-            status: 200,
-            headers: vec![
-                ("Content-Type", "text/event-stream".into()),
-                ("Cache-Control", "no-cache".into()),
-            ],
-            body: Body::Stream(stream),
-        }
-    }
-
-    /// The same response with one more header.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
-
-/// The reason phrase of `status`.
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        307 => "Temporary Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        417 => "Expectation Failed",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
-}
-
-/// Appends a response head (status line and `headers`) to `out`.
-pub(super) fn push_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, String)]) {
-    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `data` as one chunk of a chunked body (nothing for empty data: an empty chunk would end the body).
-pub(super) fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    if data.is_empty() {
-        return;
-    }
-    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,16 +463,5 @@ mod tests {
         assert_eq!(path_of("http://h:1/v1/messages?q"), "/v1/messages");
         assert_eq!(path_of("http://h:1"), "/");
         assert_eq!(path_of("*"), "*");
-    }
-
-    #[test]
-    fn chunks_and_heads_are_framed() {
-        let mut out = Vec::new();
-        push_chunk(&mut out, b"");
-        push_chunk(&mut out, &[b'x'; 26]);
-        assert_eq!(out, [b"1a\r\n".as_slice(), &[b'x'; 26], b"\r\n"].concat());
-        let mut head = Vec::new();
-        push_head(&mut head, 404, &[("Content-Length", "0".into())]);
-        assert_eq!(head, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     }
 }

@@ -15,9 +15,9 @@
 //! `stream_options`.
 //!
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
-//! and the habits), `http` (the HTTP/1.1 wire: request heads and bodies, response framing), `chunked`
-//! (chunked request bodies), `server` (routes and answers), `faults` (what goes wrong), `wire` (the JSON
-//! event shapes), `timing` (the timing log), `answers` (correctness questions).
+//! and the habits), `http` (reading requests: heads, bodies, limits), `chunked` (chunked request bodies),
+//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `faults` (what goes
+//! wrong), `wire` (the JSON event shapes), `timing` (the timing log), `answers` (correctness questions).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
 //!
@@ -31,6 +31,7 @@ mod conn;
 mod faults;
 mod http;
 mod listen;
+mod response;
 mod server;
 mod timing;
 mod wire;

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::faults::Stream;
-use super::http::{Request, Response};
+use super::http::Request;
+use super::response::Response;
 use super::timing::TimingRecord;
 use super::wire::{Reply, Shape, anthropic_error, openai_error};
 use super::{Fault, SimConfig, WORDS, answers};
