@@ -348,6 +348,36 @@ pub struct SimArgs {
     /// truth `scripts/bench-client.sh` compares the client's TTFT and inter-token latency with.
     #[arg(long, value_name = "FILE")]
     pub timing_log: Option<PathBuf>,
+    /// The model id GET /v1/models lists [default: sim-model]; requests may name any model.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Like llama.cpp's server: advertise keep-alive, yet close the connection right after each streamed
+    /// response's last byte, without reading anything more.
+    #[arg(long)]
+    pub close_after_stream: bool,
+    /// With --close-after-stream: wait this long after the last byte before closing (still not reading), so
+    /// a request sent on the reused connection meets a reset.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub close_delay_ms: u64,
+    /// Close a connection silently once it has waited this long for its next request (a proxy's keep-alive
+    /// timeout) [default: never].
+    #[arg(long, value_name = "MS")]
+    pub idle_close_ms: Option<u64>,
+    /// Streamed responses without Content-Length or Transfer-Encoding: the body ends when the connection
+    /// closes.
+    #[arg(long)]
+    pub close_delimited: bool,
+    /// Where a streamed OpenAI-shaped response puts the usage it was asked for (stream_options.include_usage):
+    /// a chunk of its own with "choices": [], or on the finish chunk (llama.cpp's /v1/completions).
+    #[arg(long, value_name = "WHERE", default_value = "separate",
+          value_parser = clap::builder::PossibleValuesParser::new(["separate", "with_last_choice"]))]
+    pub usage_chunk: String,
+    /// The chat role chunk says "content": null (llama.cpp) instead of "".
+    #[arg(long)]
+    pub role_content_null: bool,
+    /// Answer a request that has a stream_options field with HTTP 400 naming the field.
+    #[arg(long)]
+    pub reject_stream_options: bool,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.

@@ -92,6 +92,17 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
         faults,
         capacity: args.capacity,
         timing_log: args.timing_log,
+        model: args.model,
+        close_after_stream: args.close_after_stream,
+        close_delay_ms: args.close_delay_ms,
+        idle_close_ms: args.idle_close_ms,
+        close_delimited: args.close_delimited,
+        usage_chunk: args
+            .usage_chunk
+            .parse()
+            .map_err(|e| Error::Config(format!("--usage-chunk: {e}")))?,
+        role_content_null: args.role_content_null,
+        reject_stream_options: args.reject_stream_options,
         ..SimConfig::default()
     }
     .validated()?;

@@ -128,8 +128,8 @@ async fn framing_variants_split_reads_usage_and_done() {
     assert_eq!(r.generated_text, "Hello wör");
     let t = &r.measured.timings;
     assert_eq!(
-        t.data_events, 5,
-        "role, two content, finish and usage chunks"
+        t.data_events, 4,
+        "role, two content and finish chunks; not the usage-only chunk, which the original never asked for"
     );
     let first = t.first_content_s.unwrap();
     let last = t.last_content_s.unwrap();

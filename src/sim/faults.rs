@@ -1,19 +1,19 @@
 //! How the simulator misbehaves: the early answers of the HTTP faults (statuses, a redirect, never answering)
-//! and the byte-level plan of a streamed response — when each piece goes out, and what a stream fault does to
-//! it (stall, slow trickle, malformed JSON, invalid UTF-8, a multi-byte character split across writes,
-//! framing variants, a huge line, a cut connection).
+//! and the byte-level plan of a streamed response ([`Stream`]) — when each piece goes out, and what a stream
+//! fault does to it (stall, slow trickle, malformed JSON, invalid UTF-8, a multi-byte character split across
+//! writes, framing variants, a huge line, a cut connection: a clean close or a reset).
 //!
 //! The timing of a normal response is the server's (piece `k` at its due time); the faults here only add
-//! delays or change bytes. Shares nothing with the client.
+//! delays or change bytes. `conn` carries the plan out on the socket. Shares nothing with the client.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use actix_rt::time::{Instant, sleep, sleep_until};
-use actix_web::HttpResponse;
 use bytes::Bytes;
-use futures_util::stream::LocalBoxStream;
+use tokio::time::{Instant, sleep};
 
+use super::response::Response;
+use super::timing::TimingRecord;
 use super::wire::{Script, Shape};
 use super::{Fault, SimConfig};
 
@@ -27,8 +27,8 @@ pub(super) async fn early_response(
     fault: Option<Fault>,
     cfg: &SimConfig,
     credential: Option<&str>,
-    error: impl Fn(Shape, u16, &str, &str) -> HttpResponse,
-) -> Option<HttpResponse> {
+    error: impl Fn(Shape, u16, &str, &str) -> Response,
+) -> Option<Response> {
     if fault == Some(Fault::Http401) {
         let msg = format!(
             "simulated authentication failure: incorrect API key provided: {}",
@@ -48,11 +48,7 @@ pub(super) async fn early_response(
                 Shape::Completions => "/v1/moved/completions",
                 Shape::Messages => "/v1/moved/messages",
             };
-            return Some(
-                HttpResponse::TemporaryRedirect()
-                    .insert_header(("Location", to))
-                    .finish(),
-            );
+            return Some(Response::empty(307).header("Location", to));
         }
         Fault::NeverAnswer => {
             sleep(Duration::from_millis(cfg.stall_ms)).await;
@@ -64,26 +60,43 @@ pub(super) async fn early_response(
 }
 
 /// One step of a streamed response.
-enum Step {
-    /// Wait until piece `k` is due.
-    Due(usize),
+pub(super) enum Step {
+    /// Wait until this instant (a piece's due time); no timer when it has passed.
+    Until(Instant),
     /// Wait this long.
     Sleep(Duration),
-    /// Write these bytes.
+    /// Write these bytes (one HTTP chunk when the body is chunked).
     Send(Bytes),
-    /// Break the connection (with a TCP reset when the socket is known).
-    Cut(Option<ConnFd>),
+    /// Break the connection off here, without ending the body.
+    Cut(Cut),
 }
 
-/// The response body of `script` under `fault`: piece `k` of `script.timed` goes out at `due(k)`.
-pub(super) fn body(
+/// How a response is broken off in the middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// A clean close (FIN) without the body's end (`close_mid_stream`).
+    Close,
+    /// A TCP reset (`SO_LINGER` 0, then close: `reset_mid_stream`).
+    Reset,
+}
+
+/// A streamed response: its steps, and what lives as long as it is sent — the generation slot it holds and
+/// its timing-log record (written when the stream is dropped, after its last byte).
+pub(super) struct Stream {
+    pub steps: VecDeque<Step>,
+    pub timing: Option<TimingRecord>,
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The steps of a response body streaming `script` under `fault`: piece `k` of `script.timed` goes out at
+/// `due(k)`.
+pub(super) fn plan(
     script: Script,
     fault: Option<Fault>,
     cfg: &SimConfig,
-    due: impl Fn(usize) -> Instant + 'static,
+    due: impl Fn(usize) -> Instant,
     shape: Shape,
-    fd: Option<ConnFd>,
-) -> LocalBoxStream<'static, Result<Bytes, actix_web::Error>> {
+) -> VecDeque<Step> {
     let mut first = script.first.into_bytes();
     let mut timed: Vec<Vec<u8>> = script.timed.into_iter().map(String::into_bytes).collect();
     let mid = timed.len() / 2;
@@ -131,7 +144,7 @@ pub(super) fn body(
                 steps.push_back(Step::Send(Bytes::from(first)));
             }
             for (k, piece) in timed.into_iter().enumerate() {
-                steps.push_back(Step::Due(k));
+                steps.push_back(Step::Until(due(k)));
                 let split = (fault == Some(Fault::SplitUtf8))
                     .then(|| split_point(&piece))
                     .flatten();
@@ -146,93 +159,15 @@ pub(super) fn body(
                 }
             }
             if script.cut {
-                steps.push_back(Step::Cut(fd));
+                steps.push_back(Step::Cut(if fault == Some(Fault::ResetMidStream) {
+                    Cut::Reset
+                } else {
+                    Cut::Close
+                }));
             }
         }
     }
-    Box::pin(futures_util::stream::unfold(
-        (steps, due),
-        |(mut steps, due)| async move {
-            loop {
-                match steps.pop_front()? {
-                    // A deadline already past needs no timer: tokio's rounds up to its next 1 ms tick, which
-                    // made every zero-delay chunk wait for a timer-driver turn.
-                    Step::Due(k) => {
-                        let at = due(k);
-                        if at > Instant::now() {
-                            sleep_until(at).await;
-                        }
-                    }
-                    Step::Sleep(d) => sleep(d).await,
-                    Step::Send(b) => return Some((Ok(b), (steps, due))),
-                    Step::Cut(fd) => {
-                        steps.clear();
-                        if let Some(fd) = fd {
-                            fd.reset_on_close();
-                        }
-                        let e = actix_web::Error::from(std::io::Error::other(
-                            "simulated connection cut mid-stream",
-                        ));
-                        return Some((Err(e), (steps, due)));
-                    }
-                }
-            }
-        },
-    ))
-}
-
-/// The connection's socket, kept (by `on_connect`) so `close_mid_stream` can end it with a reset (RST)
-/// rather than a clean close.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnFd(pub std::os::fd::RawFd);
-
-/// Requests seen so far on one connection (per-connection data, like [`ConnFd`]): the timing log notes which
-/// requests came on a new connection, whose client-side time to first token includes a TCP connect the
-/// simulator never sees.
-#[derive(Clone, Default)]
-pub struct ConnRequests(std::rc::Rc<std::cell::Cell<u64>>);
-
-impl ConnRequests {
-    /// How many requests came on this connection before this one (0: it is a new connection).
-    pub fn next(&self) -> u64 {
-        let seen = self.0.get();
-        self.0.set(seen + 1);
-        seen
-    }
-}
-
-impl ConnFd {
-    /// Records the socket of a new connection in its extensions (an `HttpServer::on_connect` callback), and
-    /// turns Nagle's algorithm off on it: without `TCP_NODELAY` each small chunk after the headers waited for
-    /// the client's delayed ACK, adding ~40 ms to every simulated time to first token.
-    pub fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
-        use std::os::fd::AsRawFd;
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-            ext.insert(ConnFd(tcp.as_raw_fd()));
-            ext.insert(ConnRequests::default());
-        }
-    }
-
-    /// `SO_LINGER` 0: when the server closes this connection (it does after a body error), the kernel sends a
-    /// reset instead of a FIN, as a crashed peer or a middlebox would.
-    fn reset_on_close(self) {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: setsockopt on a descriptor the server owns for as long as this response is streamed, with a
-        // correctly sized `linger` value; a failure only means a FIN is sent instead of a reset.
-        unsafe {
-            libc::setsockopt(
-                self.0,
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
-    }
+    steps
 }
 
 /// Inside the first multi-byte UTF-8 character of `piece`, if there is one.

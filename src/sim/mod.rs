@@ -1,9 +1,23 @@
-//! The built-in simulator: a streaming LLM server over real HTTP that speaks OpenAI chat completions
+//! The built-in simulator: a streaming LLM server over real HTTP/1.1 that speaks OpenAI chat completions
 //! (`/v1/chat/completions`), OpenAI legacy completions (`/v1/completions`) and Anthropic Messages
-//! (`/v1/messages`), with configurable time to first token, inter-chunk delay, tokens per chunk, output length
-//! and reasoning length, and injectable faults. It records what each request carried (path, headers, body)
-//! for tests ([`SimServer::received`]). Deterministic: the same request gets the same answer, chunk `k` is due at exactly
-//! `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not drift).
+//! (`/v1/messages`), lists one model (`GET /v1/models`), with configurable time to first token, inter-chunk
+//! delay, tokens per chunk, output length and reasoning length, and injectable faults. It records what each
+//! request carried (path, headers, body) for tests ([`SimServer::received`]) and counts the connections it
+//! accepted ([`SimServer::connections`]). Deterministic: the same request gets the same answer, chunk `k` is
+//! due at exactly `ttft + k × itl` after the request arrived (timers are not cumulative, so delays do not
+//! drift).
+//!
+//! Its HTTP server is its own, over tokio sockets, so it controls every byte and every connection: it can
+//! reproduce the habits of real servers that a client must survive ([`SimConfig`], all off by default) —
+//! closing the connection after a streamed response while advertising keep-alive (llama.cpp), with a delay
+//! that makes a reused connection meet a reset; closing idle connections (a proxy's keep-alive timeout);
+//! close-delimited streamed bodies; the usage on the finish chunk; a `null` role-chunk content; rejecting
+//! `stream_options`.
+//!
+//! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
+//! and the habits), `http` (reading requests: heads, bodies, limits), `chunked` (chunked request bodies),
+//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `faults` (what goes
+//! wrong), `wire` (the JSON event shapes), `timing` (the timing log), `answers` (correctness questions).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
 //!
@@ -11,15 +25,22 @@
 //! the number (wrong for a configurable fraction), instead of filler words.
 
 mod answers;
+mod chunked;
+mod config;
+mod conn;
 mod faults;
+mod http;
+mod listen;
+mod response;
 mod server;
+mod timing;
 mod wire;
 
-pub use server::{ReceivedRequest, SimServer, serve_foreground, start_in_background};
+pub use config::{SimConfig, UsageChunk};
+pub use listen::{SimServer, serve_foreground, start_in_background};
+pub use server::ReceivedRequest;
 
 use serde::Deserialize;
-
-use crate::Error;
 
 /// Words the simulator streams. Each is a single Llama token when preceded by a space (and at the start of the
 /// text), so a response of `n` tokens counts exactly `n + 1` with BOS.
@@ -144,122 +165,5 @@ impl std::str::FromStr for FaultRule {
             every: Some(every),
             at: Vec::new(),
         })
-    }
-}
-
-/// Simulator behaviour (config key `simulator:`, or `serve-sim` flags).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimConfig {
-    /// Delay from request arrival to the first content chunk, in milliseconds.
-    pub ttft_ms: f64,
-    /// Delay between content chunks, in milliseconds.
-    pub itl_ms: f64,
-    /// Tokens per content chunk.
-    pub tokens_per_chunk: u32,
-    /// Fixed output length; `None` honours the request's `max_tokens` (else `default_output_tokens`).
-    pub output_tokens: Option<u64>,
-    /// Output length when the request has no `max_tokens`.
-    pub default_output_tokens: u64,
-    /// HTTP worker threads.
-    pub workers: usize,
-    /// Concurrent generation slots; more requests wait for one (their time to first token grows), like a
-    /// loaded server. `None` is unlimited.
-    pub capacity: Option<usize>,
-    /// Injected failures; the first rule that matches a request wins.
-    pub faults: Vec<FaultRule>,
-    /// Fraction (0..=1) of correctness-test questions answered with a wrong number; spread evenly, so
-    /// `n` questions get exactly `floor(n × fraction)` wrong answers.
-    pub wrong_answer_fraction: f64,
-    /// Reasoning tokens streamed before the answer (`reasoning_content` chunks; Anthropic thinking deltas), with
-    /// the same chunking and timing as the answer; not for `/v1/completions`. Counted in the usage's
-    /// completion tokens, as servers do.
-    pub reasoning_tokens: u64,
-    /// `stall` and `never_answer`: how long nothing is sent, in milliseconds.
-    pub stall_ms: u64,
-    /// `slow_trickle`: delay between bytes, in milliseconds.
-    pub trickle_ms: u64,
-    /// `huge_line`: length of the line, in bytes.
-    pub huge_line_bytes: usize,
-    /// Ground truth for timing-fidelity benchmarks: append one line per streamed response to this file
-    /// (`n arrival_unix_us first_content_us last_item_us items`, the two offsets from the moment the handler
-    /// first saw the request, taken when each piece is handed to the HTTP encoder). Written after the response's last byte, so it
-    /// does not delay the stream it describes. `None` (the default) records nothing.
-    pub timing_log: Option<std::path::PathBuf>,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            ttft_ms: 100.0,
-            itl_ms: 10.0,
-            tokens_per_chunk: 1,
-            output_tokens: None,
-            default_output_tokens: 100,
-            workers: 1,
-            capacity: None,
-            faults: Vec::new(),
-            wrong_answer_fraction: 0.0,
-            reasoning_tokens: 0,
-            stall_ms: 600_000,
-            trickle_ms: 100,
-            huge_line_bytes: 20 * 1024 * 1024,
-            timing_log: None,
-        }
-    }
-}
-
-impl SimConfig {
-    /// Checks the values; errors name the key.
-    pub fn validated(self) -> Result<SimConfig, Error> {
-        let bad = |k: &str, v: &dyn std::fmt::Display| {
-            Err(Error::Config(format!("simulator.{k} is invalid: {v}")))
-        };
-        if !(self.ttft_ms.is_finite() && self.ttft_ms >= 0.0) {
-            return bad("ttft_ms", &self.ttft_ms);
-        }
-        if !(self.itl_ms.is_finite() && self.itl_ms >= 0.0) {
-            return bad("itl_ms", &self.itl_ms);
-        }
-        if self.tokens_per_chunk == 0 {
-            return bad("tokens_per_chunk", &"must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&self.wrong_answer_fraction) {
-            return bad("wrong_answer_fraction", &"must be between 0 and 1");
-        }
-        if self.capacity == Some(0) {
-            return bad(
-                "capacity",
-                &"must be at least 1 (leave it out for no limit)",
-            );
-        }
-        if self.workers == 0 {
-            return bad("workers", &"must be at least 1");
-        }
-        if let Some(f) = self.faults.iter().find(|f| f.every == Some(0)) {
-            return bad(
-                "faults",
-                &format!("{:?} has every: 0; use 1 or more", f.kind),
-            );
-        }
-        if let Some(f) = self
-            .faults
-            .iter()
-            .find(|f| f.every.is_none() && f.at.is_empty())
-        {
-            return bad(
-                "faults",
-                &format!("{:?} needs `every: N` or `at: [request numbers]`", f.kind),
-            );
-        }
-        if self.huge_line_bytes > 1 << 30 {
-            return bad("huge_line_bytes", &"must be at most 1 GiB");
-        }
-        Ok(self)
-    }
-
-    /// The fault for the `n`-th request (1-based), if any.
-    pub fn fault_for(&self, n: u64) -> Option<Fault> {
-        self.faults.iter().find(|f| f.matches(n)).map(|f| f.kind)
     }
 }

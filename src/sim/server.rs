@@ -1,26 +1,33 @@
-//! The simulator's HTTP server (actix-web), on threads of its own: the routes for the three API shapes, the
-//! request counter that drives faults, and a record of what each request carried (for tests).
+//! The simulator's routes and answers: the three API shapes (`POST /v1/chat/completions`, `/v1/completions`,
+//! `/v1/messages`, each also without `/v1`), the model list (`GET /v1/models`, `/models`), 404 for an unknown
+//! path and 405 for a known path with the wrong method; the request counter that drives faults, the
+//! generation slots (`capacity`), and a record of what each request carried (for tests).
+//!
+//! A request is recorded ([`SimServer::received`](super::SimServer::received)) once it has been read in full
+//! and matched a route — whatever the answer (an error, a fault) — and only then: a request left unread in a
+//! connection the server closes, or sent to an unknown path, is not.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_rt::time::{Instant, sleep_until};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::ServerHandle, web};
-use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
 
-use futures_util::StreamExt;
-
+use super::faults::Stream;
+use super::http::Request;
+use super::response::Response;
+use super::timing::TimingRecord;
 use super::wire::{Reply, Shape, anthropic_error, openai_error};
 use super::{Fault, SimConfig, WORDS, answers};
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// How many received requests the simulator remembers (the oldest are dropped first).
 const RECORDED_REQUESTS: usize = 1_000;
+
+/// The model `GET /v1/models` lists when `simulator.model` is not set.
+const DEFAULT_MODEL: &str = "sim-model";
 
 /// What one request carried, as the simulator received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +36,7 @@ pub struct ReceivedRequest {
     pub path: String,
     /// Header names (lower-case) and values, in arrival order.
     pub headers: Vec<(String, String)>,
-    /// The JSON body (`null` if it was not JSON).
+    /// The JSON body (`null` if it was not JSON, or there was none).
     pub body: Value,
 }
 
@@ -43,76 +50,31 @@ impl ReceivedRequest {
     }
 }
 
-struct SimState {
-    cfg: SimConfig,
-    requests: AtomicU64,
+/// What all the simulator's connections share.
+pub(super) struct SimState {
+    pub cfg: SimConfig,
+    /// API requests so far (their 1-based arrival numbers drive the faults).
+    pub(super) requests: AtomicU64,
     correctness_requests: AtomicU64,
     received: Mutex<VecDeque<ReceivedRequest>>,
+    /// Connections accepted so far.
+    pub connections: AtomicU64,
     /// Generation slots (`capacity`); requests beyond them wait, like a busy server's queue.
-    slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     /// `timing_log`, opened for appending (each response writes its line in one call).
-    timing_log: Option<std::sync::Arc<std::fs::File>>,
-}
-
-/// One streamed response's ground-truth timings, written to the timing log when the body is dropped.
-struct TimingRecord {
-    log: std::sync::Arc<std::fs::File>,
-    n: u64,
-    /// When the handler first saw the request (the offsets below are from this).
-    arrived: Instant,
-    arrived_unix_us: u128,
-    /// Requests served earlier on the same connection (0: the request opened it).
-    earlier_on_connection: u64,
-    first_content: Option<Instant>,
-    last_item: Option<Instant>,
-    items: u64,
-}
-
-impl TimingRecord {
-    /// Notes that the body handed one more piece to the HTTP encoder (item 0 is the role chunk, sent at once;
-    /// item 1 is the first content piece).
-    fn saw_item(&mut self) {
-        let now = Instant::now();
-        self.items += 1;
-        if self.items == 2 {
-            self.first_content = Some(now);
-        }
-        self.last_item = Some(now);
-    }
-}
-
-impl Drop for TimingRecord {
-    fn drop(&mut self) {
-        use std::io::Write;
-        let us = |t: Option<Instant>| {
-            t.map_or(-1.0, |t| {
-                t.saturating_duration_since(self.arrived).as_secs_f64() * 1e6
-            })
-        };
-        let line = format!(
-            "{} {} {:.1} {:.1} {} {}\n",
-            self.n,
-            self.arrived_unix_us,
-            us(self.first_content),
-            us(self.last_item),
-            self.items,
-            self.earlier_on_connection
-        );
-        // One write per line on an O_APPEND file: lines from different workers never interleave.
-        let _ = (&*self.log).write_all(line.as_bytes());
-    }
+    timing_log: Option<Arc<std::fs::File>>,
 }
 
 impl SimState {
-    fn new(cfg: SimConfig) -> std::io::Result<web::Data<SimState>> {
+    pub fn new(cfg: SimConfig) -> std::io::Result<SimState> {
         // Prompt counts (usage, Messages, non-streaming replies) need the tokenizer: parse it before listening,
         // so no request's simulated timings include the parse.
         Tokenizer::llama().preload();
         let slots = cfg
             .capacity
-            .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n)));
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         let timing_log = match &cfg.timing_log {
-            Some(path) => Some(std::sync::Arc::new(
+            Some(path) => Some(Arc::new(
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -120,27 +82,18 @@ impl SimState {
             )),
             None => None,
         };
-        Ok(web::Data::new(SimState {
+        Ok(SimState {
             cfg,
             requests: AtomicU64::new(0),
             correctness_requests: AtomicU64::new(0),
             received: Mutex::new(VecDeque::new()),
+            connections: AtomicU64::new(0),
             slots,
             timing_log,
-        }))
+        })
     }
 
-    fn record(&self, req: &HttpRequest, body: &Value) {
-        let headers = req
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+    fn record(&self, req: &Request, body: &Value) {
         let Ok(mut log) = self.received.lock() else {
             return;
         };
@@ -148,135 +101,57 @@ impl SimState {
             log.pop_front();
         }
         log.push_back(ReceivedRequest {
-            path: req.path().to_string(),
-            headers,
+            path: req.path.clone(),
+            headers: req.headers.clone(),
             body: body.clone(),
         });
     }
-}
 
-/// A simulator running on its own threads; stopped when dropped.
-pub struct SimServer {
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<()>>,
-    state: web::Data<SimState>,
-}
-
-impl SimServer {
-    /// The API base to give a client, e.g. `http://127.0.0.1:41234/v1`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    /// The requests received so far (the last 1 000), oldest first.
+    /// The requests recorded so far, oldest first.
     pub fn received(&self) -> Vec<ReceivedRequest> {
-        self.state
-            .received
+        self.received
             .lock()
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default()
     }
 }
 
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        if let Some(t) = self.thread.take() {
-            // Stopping needs a runtime to poll the returned future; the server's own thread provides it.
-            std::thread::spawn(move || {
-                actix_rt::System::new().block_on(handle.stop(false));
-            })
-            .join()
-            .ok();
-            t.join().ok();
+/// Answers one request read in full; `earlier_on_connection` requests came before it on its connection.
+pub(super) async fn handle(
+    state: &SimState,
+    req: &Request,
+    earlier_on_connection: u64,
+) -> Response {
+    let (route, allowed) = match req.path.as_str() {
+        "/v1/chat/completions" | "/chat/completions" => (Some(Shape::Chat), "POST"),
+        "/v1/completions" | "/completions" => (Some(Shape::Completions), "POST"),
+        "/v1/messages" | "/messages" => (Some(Shape::Messages), "POST"),
+        "/v1/models" | "/models" => (None, "GET"),
+        _ => {
+            let msg = format!("Invalid URL ({} {})", req.method, req.path);
+            return Response::json(404, &openai_error(&msg, "invalid_request_error"));
+        }
+    };
+    if req.method != allowed {
+        let msg = format!(
+            "Method Not Allowed: {} {} (use {allowed})",
+            req.method, req.path
+        );
+        return Response::json(405, &openai_error(&msg, "invalid_request_error"))
+            .header("Allow", allowed);
+    }
+    match route {
+        Some(shape) => respond(shape, state, req, earlier_on_connection).await,
+        None => {
+            state.record(req, &Value::Null);
+            let id = state.cfg.model.as_deref().unwrap_or(DEFAULT_MODEL);
+            Response::json(
+                200,
+                &json!({"object": "list", "data": [
+                    {"id": id, "object": "model", "created": 0, "owned_by": "llmperf-actors-sim"}]}),
+            )
         }
     }
-}
-
-fn app_config(
-    state: web::Data<SimState>,
-) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-    move |c: &mut web::ServiceConfig| {
-        c.app_data(state.clone())
-            .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
-            .route("/v1/chat/completions", web::post().to(chat))
-            .route("/chat/completions", web::post().to(chat))
-            .route("/v1/completions", web::post().to(completions))
-            .route("/completions", web::post().to(completions))
-            .route("/v1/messages", web::post().to(messages))
-            .route("/messages", web::post().to(messages));
-    }
-}
-
-/// Starts the simulator on `host:port` (0 = any free port) in a background thread and returns once it listens.
-pub fn start_in_background(cfg: SimConfig, host: &str, port: u16) -> std::io::Result<SimServer> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let host = host.to_string();
-    let thread = std::thread::Builder::new()
-        .name("llmperf-sim".into())
-        .spawn(move || {
-            let result = actix_rt::System::new().block_on(async move {
-                let workers = cfg.workers;
-                let state = match SimState::new(cfg) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return Ok(());
-                    }
-                };
-                let configure = app_config(state.clone());
-                let server = HttpServer::new(move || App::new().configure(configure.clone()))
-                    .workers(workers)
-                    .on_connect(super::faults::ConnFd::on_connect)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .bind((host.as_str(), port));
-                let server = match server {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return Ok(());
-                    }
-                };
-                let addr = server.addrs()[0];
-                let running = server.run();
-                let _ = tx.send(Ok((addr, running.handle(), state)));
-                running.await
-            });
-            if let Err(e) = result {
-                log::error!("simulator stopped: {e}");
-            }
-        })?;
-    let (addr, handle, state) = rx
-        .recv()
-        .map_err(|_| std::io::Error::other("simulator thread exited before listening"))??;
-    Ok(SimServer {
-        addr,
-        handle,
-        thread: Some(thread),
-        state,
-    })
-}
-
-/// Runs the simulator in the foreground until Ctrl-C (the `serve-sim` subcommand).
-pub async fn serve_foreground(cfg: SimConfig, host: &str, port: u16) -> std::io::Result<()> {
-    let workers = cfg.workers;
-    let state = SimState::new(cfg)?;
-    let configure = app_config(state);
-    let server = HttpServer::new(move || App::new().configure(configure.clone()))
-        .workers(workers)
-        .on_connect(super::faults::ConnFd::on_connect)
-        .shutdown_timeout(1)
-        .bind((host, port))?;
-    for a in server.addrs() {
-        println!(
-            "llmperf-actors simulator listening on http://{a}/v1 \
-             (/chat/completions, /completions, /messages)"
-        );
-    }
-    server.run().await
 }
 
 /// The text of output tokens `from..to`: each token is a word preceded by a space, except token 0.
@@ -372,25 +247,11 @@ fn answer(state: &SimState, req: &Value) -> Answer {
     }
 }
 
-async fn chat(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
-    respond(Shape::Chat, req, body, state).await
-}
-
-async fn completions(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
-    respond(Shape::Completions, req, body, state).await
-}
-
-async fn messages(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
-    respond(Shape::Messages, req, body, state).await
-}
-
 /// An error response in the shape's format.
-fn error_response(shape: Shape, status: u16, message: &str, openai_kind: &str) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(status)
-        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+fn error_response(shape: Shape, status: u16, message: &str, openai_kind: &str) -> Response {
     let body = match shape {
         Shape::Messages => {
-            let kind = match status.as_u16() {
+            let kind = match status {
                 400 => "invalid_request_error",
                 429 => "rate_limit_error",
                 _ => "api_error",
@@ -399,36 +260,45 @@ fn error_response(shape: Shape, status: u16, message: &str, openai_kind: &str) -
         }
         _ => openai_error(message, openai_kind),
     };
-    let mut r = HttpResponse::build(status);
-    if matches!(status.as_u16(), 429 | 503) {
-        r.insert_header(("Retry-After", "1"));
+    let r = Response::json(status, &body);
+    if matches!(status, 429 | 503) {
+        r.header("Retry-After", "1")
+    } else {
+        r
     }
-    r.json(body)
 }
 
 async fn respond(
     shape: Shape,
-    http: HttpRequest,
-    body: Bytes,
-    state: web::Data<SimState>,
-) -> HttpResponse {
-    // The timing log's clock starts here, when the handler first sees the request: the simulator's own work
-    // (parsing, answering) is part of the time to first token it reports.
+    state: &SimState,
+    http: &Request,
+    earlier_on_connection: u64,
+) -> Response {
+    // The timing log's clock starts here, when the request has been read: the simulator's own work (parsing,
+    // answering) is part of the time to first token it reports.
     let received = Instant::now();
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let earlier_on_connection = http
-        .conn_data::<super::faults::ConnRequests>()
-        .map_or(0, super::faults::ConnRequests::next);
     let cfg = &state.cfg;
-    let req: Value = match serde_json::from_slice(&body) {
+    let req: Value = match serde_json::from_slice(&http.body) {
         Ok(v) => v,
         Err(e) => {
-            state.record(&http, &Value::Null);
+            state.record(http, &Value::Null);
             let msg = format!("request body is not JSON: {e}");
             return error_response(shape, 400, &msg, "invalid_request_error");
         }
     };
-    state.record(&http, &req);
+    state.record(http, &req);
+    if cfg.reject_stream_options && req.get("stream_options").is_some() {
+        let msg = "Unrecognized request argument supplied: stream_options";
+        return match shape {
+            Shape::Messages => error_response(shape, 400, msg, ""),
+            _ => Response::json(
+                400,
+                &json!({"error": {"message": msg, "type": "invalid_request_error",
+                                   "param": "stream_options", "code": null}}),
+            ),
+        };
+    }
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
         let msg = "you must provide a model parameter";
         return error_response(shape, 400, msg, "invalid_request_error");
@@ -438,10 +308,8 @@ async fn respond(
     }
     let fault = cfg.fault_for(n);
     let credential = http
-        .headers()
-        .get("x-api-key")
-        .or_else(|| http.headers().get("authorization"))
-        .and_then(|v| v.to_str().ok())
+        .header("x-api-key")
+        .or_else(|| http.header("authorization"))
         .map(|v| v.trim_start_matches("Bearer ").to_string());
     if let Some(resp) =
         super::faults::early_response(shape, fault, cfg, credential.as_deref(), error_response)
@@ -453,7 +321,7 @@ async fn respond(
         pieces: answer_pieces,
         tokens,
         finish_reason,
-    } = answer(&state, &req);
+    } = answer(state, &req);
     let per_chunk = u64::from(cfg.tokens_per_chunk);
     let reasoning = match shape {
         Shape::Completions => Vec::new(),
@@ -470,23 +338,16 @@ async fn respond(
         .unwrap_or(false);
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     // Wait for a generation slot; the clock of this response starts when one is free.
-    let permit = match &state.slots {
+    let slot = match &state.slots {
         Some(slots) => slots.clone().acquire_owned().await.ok(),
         None => None,
     };
     let arrived = Instant::now();
-    let mut timing = state.timing_log.clone().map(|log| TimingRecord {
-        log,
-        n,
-        arrived: received,
-        arrived_unix_us: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros()),
-        earlier_on_connection,
-        first_content: None,
-        last_item: None,
-        items: 0,
-    });
+    let timing = state
+        .timing_log
+        .clone()
+        .filter(|_| stream)
+        .map(|log| TimingRecord::new(log, n, received, earlier_on_connection));
     let ttft = Duration::from_secs_f64(cfg.ttft_ms / 1000.0);
     let itl = Duration::from_secs_f64(cfg.itl_ms / 1000.0);
     // Chunk k is due at exactly ttft + k·itl after arrival: deadlines, not sleeps, so delays never add up.
@@ -512,29 +373,23 @@ async fn respond(
         completion_tokens: reasoning_tokens + tokens,
         reasoning_tokens,
         include_usage,
+        usage_chunk: cfg.usage_chunk,
+        role_content_null: cfg.role_content_null,
     };
     if !stream {
         let pieces = reply.reasoning.len() + reply.answer.len();
-        sleep_until(due(pieces.saturating_sub(1))).await;
-        drop(permit);
-        return HttpResponse::Ok().json(super::wire::whole(shape, &reply));
+        let at = due(pieces.saturating_sub(1));
+        if at > Instant::now() {
+            sleep_until(at).await;
+        }
+        drop(slot);
+        return Response::json(200, &super::wire::whole(shape, &reply));
     }
     let script = reply.script(shape, fault);
-    let fd = http
-        .conn_data::<super::faults::ConnFd>()
-        .copied()
-        .filter(|_| fault == Some(Fault::ResetMidStream));
-    let body = super::faults::body(script, fault, cfg, due, shape, fd)
-        // The slot is held until the response is done (the stream, and this closure with it, is dropped).
-        .map(move |item| {
-            let _slot = &permit;
-            if let Some(t) = timing.as_mut() {
-                t.saw_item();
-            }
-            item
-        });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .streaming(body)
+    // The slot is held, and the timing record kept, until the response is done (the stream is dropped).
+    Response::stream(Stream {
+        steps: super::faults::plan(script, fault, cfg, due, shape),
+        timing,
+        slot,
+    })
 }

@@ -1,10 +1,13 @@
 //! The simulator's response scripts, one per API shape: every event serialized before the first byte goes
 //! out, with the time each is due. Shares nothing with the clients but the wire format.
 //!
-//! - chat (`/v1/chat/completions`): a role chunk at once, then one chunk per piece (`reasoning_content` for
-//!   reasoning pieces, `content` for answer pieces), the finish chunk, an optional usage chunk, `[DONE]`;
+//! - chat (`/v1/chat/completions`): a role chunk at once (`content` `""`, or `null` with `role_content_null`),
+//!   then one chunk per piece (`reasoning_content` for reasoning pieces, `content` for answer pieces), the
+//!   finish chunk, an optional usage chunk, `[DONE]`;
 //! - completions (`/v1/completions`): one `text` chunk per answer piece (reasoning is not part of this API),
 //!   the finish chunk, an optional usage chunk, `[DONE]`;
+//! - the usage, when the request asked for it (`stream_options.include_usage`), is a chunk of its own with
+//!   `"choices": []` (`usage_chunk: separate`), or rides on the finish chunk (`with_last_choice`, llama.cpp);
 //! - messages (`/v1/messages`, Anthropic): `message_start` (with `usage.input_tokens`), a `ping`, a thinking
 //!   block of `thinking_delta`s when there is reasoning, a text block of `text_delta`s, `message_delta` (with
 //!   `usage.output_tokens`) and `message_stop`.
@@ -16,7 +19,7 @@
 
 use serde_json::{Value, json};
 
-use super::Fault;
+use super::{Fault, UsageChunk};
 
 /// Which API shape a request used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,10 @@ pub(super) struct Reply<'a> {
     pub reasoning_tokens: u64,
     /// OpenAI shapes: send the usage chunk (`stream_options.include_usage`); Anthropic always reports usage.
     pub include_usage: bool,
+    /// OpenAI shapes: where the usage goes.
+    pub usage_chunk: UsageChunk,
+    /// Chat: the role chunk's `content` is `null` rather than `""`.
+    pub role_content_null: bool,
 }
 
 /// The events of one response: `first` at once, `timed[k]` at ttft + k·itl, then a cut if `cut`.
@@ -71,6 +78,26 @@ impl Reply<'_> {
         json!({"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                "total_tokens": self.prompt_tokens + self.completion_tokens,
                "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens}})
+    }
+
+    /// The finish chunk (`head` with `choices` set to `choice`), with the usage on it or after it when asked
+    /// for, then `[DONE]`.
+    fn openai_tail(&self, head: &Value, choice: Value) -> String {
+        let mut finish = head.clone();
+        finish["choices"] = json!([choice]);
+        let with_usage = self.include_usage && self.usage_chunk == UsageChunk::WithLastChoice;
+        if with_usage {
+            finish["usage"] = self.usage();
+        }
+        let mut tail = sse(&finish);
+        if self.include_usage && !with_usage {
+            let mut u = head.clone();
+            u["choices"] = json!([]);
+            u["usage"] = self.usage();
+            tail.push_str(&sse(&u));
+        }
+        tail.push_str("data: [DONE]\n\n");
+        tail
     }
 
     /// The response script for `shape` with an optional mid-stream fault.
@@ -111,7 +138,12 @@ impl Reply<'_> {
             c["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
             sse(&c)
         };
-        let first = chunk(json!({"role": "assistant", "content": ""}), None);
+        let role_content = if self.role_content_null {
+            Value::Null
+        } else {
+            Value::from("")
+        };
+        let first = chunk(json!({"role": "assistant", "content": role_content}), None);
         let timed = self
             .reasoning
             .iter()
@@ -122,14 +154,10 @@ impl Reply<'_> {
                     .map(|p| chunk(json!({ "content": p }), None)),
             )
             .collect();
-        let mut tail = chunk(json!({}), Some(self.finish_reason));
-        if self.include_usage {
-            let mut u = head.clone();
-            u["choices"] = json!([]);
-            u["usage"] = self.usage();
-            tail.push_str(&sse(&u));
-        }
-        tail.push_str("data: [DONE]\n\n");
+        let tail = self.openai_tail(
+            &head,
+            json!({"index": 0, "delta": {}, "finish_reason": self.finish_reason}),
+        );
         let error = sse(&openai_error("simulated error mid-stream", "server_error"));
         (first, timed, tail, error)
     }
@@ -144,14 +172,10 @@ impl Reply<'_> {
             sse(&c)
         };
         let timed = self.answer.iter().map(|p| chunk(p, None)).collect();
-        let mut tail = chunk("", Some(self.finish_reason));
-        if self.include_usage {
-            let mut u = head.clone();
-            u["choices"] = json!([]);
-            u["usage"] = self.usage();
-            tail.push_str(&sse(&u));
-        }
-        tail.push_str("data: [DONE]\n\n");
+        let tail = self.openai_tail(
+            &head,
+            json!({"index": 0, "text": "", "logprobs": null, "finish_reason": self.finish_reason}),
+        );
         let error = sse(&openai_error("simulated error mid-stream", "server_error"));
         (String::new(), timed, tail, error)
     }
