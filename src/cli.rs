@@ -378,6 +378,24 @@ pub struct SimArgs {
     /// Answer a request that has a stream_options field with HTTP 400 naming the field.
     #[arg(long)]
     pub reject_stream_options: bool,
+    /// Saturate like a serving engine (docs/simulator.md): N requests run at once in one batch, more wait in a
+    /// FIFO queue; --ttft-ms becomes the fixed time of a prefill step [default: off, fixed timings].
+    #[arg(long, value_name = "N", help_heading = "Saturating engine")]
+    pub batch_slots: Option<usize>,
+    /// Engine: prefill time per prompt token, in milliseconds [default: 0].
+    #[arg(long, value_name = "MS", help_heading = "Saturating engine")]
+    pub prefill_ms_per_token: Option<f64>,
+    /// Engine: fixed time of a decode step (one token for every running request), in milliseconds
+    /// [default: --itl-ms].
+    #[arg(long, value_name = "MS", help_heading = "Saturating engine")]
+    pub decode_step_ms: Option<f64>,
+    /// Engine: decode-step time per running request, in milliseconds [default: 0].
+    #[arg(long, value_name = "MS", help_heading = "Saturating engine")]
+    pub decode_ms_per_running: Option<f64>,
+    /// Engine: KV-cache budget in tokens; a request reserves its prompt and its whole output when admitted
+    /// [default: no limit].
+    #[arg(long, value_name = "TOKENS", help_heading = "Saturating engine")]
+    pub kv_cache_tokens: Option<u64>,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.

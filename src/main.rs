@@ -103,6 +103,11 @@ fn serve_sim(args: SimArgs) -> Result<(), Error> {
             .map_err(|e| Error::Config(format!("--usage-chunk: {e}")))?,
         role_content_null: args.role_content_null,
         reject_stream_options: args.reject_stream_options,
+        batch_slots: args.batch_slots,
+        prefill_ms_per_token: args.prefill_ms_per_token,
+        decode_step_ms: args.decode_step_ms,
+        decode_ms_per_running: args.decode_ms_per_running,
+        kv_cache_tokens: args.kv_cache_tokens,
         ..SimConfig::default()
     }
     .validated()?;

@@ -1,5 +1,6 @@
 //! The simulator's settings ([`SimConfig`], config key `simulator:`, or `serve-sim` flags) and their
-//! validation: timings, capacity, faults, and the HTTP habits of real servers (all off by default).
+//! validation: timings, capacity, the saturating engine (off by default), faults, and the HTTP habits of real
+//! servers (all off by default).
 
 use serde::Deserialize;
 
@@ -110,6 +111,20 @@ pub struct SimConfig {
     /// Answer a request whose body has a `stream_options` field with HTTP 400 naming the field, as servers
     /// that reject unknown fields do.
     pub reject_stream_options: bool,
+    /// The saturating engine (`docs/simulator.md`): this many requests run at once in one batch, the others
+    /// wait in a FIFO queue; `ttft_ms` becomes the fixed time of a prefill step. `None` (the default): the
+    /// fixed timing model.
+    pub batch_slots: Option<usize>,
+    /// Engine: prefill time per prompt token, in milliseconds [0].
+    pub prefill_ms_per_token: Option<f64>,
+    /// Engine: the fixed time of a decode step (one token for every running request), in milliseconds
+    /// [`itl_ms`].
+    pub decode_step_ms: Option<f64>,
+    /// Engine: decode-step time per running request, in milliseconds [0].
+    pub decode_ms_per_running: Option<f64>,
+    /// Engine: the KV-cache budget in tokens; a request reserves its prompt and its whole output when admitted
+    /// [no limit].
+    pub kv_cache_tokens: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -137,6 +152,11 @@ impl Default for SimConfig {
             usage_chunk: UsageChunk::Separate,
             role_content_null: false,
             reject_stream_options: false,
+            batch_slots: None,
+            prefill_ms_per_token: None,
+            decode_step_ms: None,
+            decode_ms_per_running: None,
+            kv_cache_tokens: None,
         }
     }
 }
@@ -213,7 +233,83 @@ impl SimConfig {
                 &"must be at least 1 (leave it out to keep idle connections open)",
             );
         }
+        self.validate_engine()?;
         Ok(self)
+    }
+
+    /// The engine's keys: only with `batch_slots`, times finite and in range.
+    fn validate_engine(&self) -> Result<(), Error> {
+        let bad = |k: &str, v: &dyn std::fmt::Display| {
+            Err(Error::Config(format!("simulator.{k} is invalid: {v}")))
+        };
+        let times = [
+            ("prefill_ms_per_token", self.prefill_ms_per_token, 60_000.0),
+            ("decode_step_ms", self.decode_step_ms, 3_600_000.0),
+            (
+                "decode_ms_per_running",
+                self.decode_ms_per_running,
+                60_000.0,
+            ),
+        ];
+        let Some(slots) = self.batch_slots else {
+            let set = times
+                .iter()
+                .find(|(_, v, _)| v.is_some())
+                .map(|(k, _, _)| *k)
+                .or(self.kv_cache_tokens.map(|_| "kv_cache_tokens"));
+            return match set {
+                Some(k) => bad(
+                    k,
+                    &"only applies to the saturating engine: set simulator.batch_slots (--batch-slots)                       too, or leave it out",
+                ),
+                None => Ok(()),
+            };
+        };
+        if slots == 0 {
+            return bad(
+                "batch_slots",
+                &"must be at least 1 (leave it out for the fixed timing)",
+            );
+        }
+        if self.capacity.is_some() {
+            return bad(
+                "capacity",
+                &"cannot be combined with batch_slots (the engine's batch is its capacity): choose one",
+            );
+        }
+        for (k, v, max) in times {
+            if let Some(v) = v
+                && !(v.is_finite() && (0.0..=max).contains(&v))
+            {
+                return bad(k, &format!("{v}: must be between 0 and {max} milliseconds"));
+            }
+        }
+        if self.ttft_ms > 3_600_000.0 {
+            return bad(
+                "ttft_ms",
+                &"must be at most 3600000 (one hour) with the engine",
+            );
+        }
+        if self.kv_cache_tokens == Some(0) {
+            return bad(
+                "kv_cache_tokens",
+                &"must be at least 1 (leave it out for no limit)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The engine's parameters, if `batch_slots` turns it on: the fixed prefill time is `ttft_ms`, the fixed
+    /// decode step `decode_step_ms` (else `itl_ms`).
+    pub(super) fn engine_params(&self) -> Option<super::scheduler::EngineParams> {
+        Some(super::scheduler::EngineParams {
+            slots: self.batch_slots?,
+            prefill_ms: self.ttft_ms,
+            prefill_ms_per_token: self.prefill_ms_per_token.unwrap_or(0.0),
+            decode_step_ms: self.decode_step_ms.unwrap_or(self.itl_ms),
+            decode_ms_per_running: self.decode_ms_per_running.unwrap_or(0.0),
+            kv_cache_tokens: self.kv_cache_tokens,
+        })
     }
 
     /// The fault for the `n`-th request (1-based), if any.
@@ -268,6 +364,53 @@ mod tests {
             ..SimConfig::default()
         });
         assert!(e.contains("simulator.model"), "{e}");
+    }
+
+    #[test]
+    fn engine_keys_need_batch_slots_and_sane_values() {
+        let e = err(SimConfig {
+            decode_step_ms: Some(5.0),
+            ..SimConfig::default()
+        });
+        assert!(
+            e.contains("simulator.decode_step_ms") && e.contains("batch_slots"),
+            "{e}"
+        );
+        let e = err(SimConfig {
+            kv_cache_tokens: Some(100),
+            ..SimConfig::default()
+        });
+        assert!(e.contains("simulator.kv_cache_tokens"), "{e}");
+        let engine = |f: fn(&mut SimConfig)| {
+            let mut c = SimConfig {
+                batch_slots: Some(4),
+                ..SimConfig::default()
+            };
+            f(&mut c);
+            c
+        };
+        assert!(err(engine(|c| c.batch_slots = Some(0))).contains("simulator.batch_slots"));
+        assert!(err(engine(|c| c.capacity = Some(2))).contains("simulator.capacity"));
+        assert!(
+            err(engine(|c| c.prefill_ms_per_token = Some(f64::NAN)))
+                .contains("simulator.prefill_ms_per_token")
+        );
+        assert!(
+            err(engine(|c| c.decode_ms_per_running = Some(-1.0)))
+                .contains("simulator.decode_ms_per_running")
+        );
+        assert!(err(engine(|c| c.kv_cache_tokens = Some(0))).contains("simulator.kv_cache_tokens"));
+        let on = engine(|c| {
+            c.ttft_ms = 20.0;
+            c.itl_ms = 7.0;
+            c.kv_cache_tokens = Some(4096);
+        })
+        .validated()
+        .expect("valid");
+        let p = on.engine_params().expect("on");
+        assert_eq!((p.slots, p.prefill_ms, p.decode_step_ms), (4, 20.0, 7.0));
+        assert_eq!(p.kv_cache_tokens, Some(4096));
+        assert_eq!(SimConfig::default().engine_params(), None);
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //!   keep-alive, and a streamed body is close-delimited for it (HTTP/1.0 has no chunked coding).
 //! - A whole response has a `Content-Length` and goes out in one write. A streamed one (`text/event-stream`)
 //!   is chunked, one HTTP chunk per write its plan asks for, each piece at its due time (a deadline already
-//!   past skips the timer). Pieces due at once share a socket write (with the head, for the first): the
-//!   buffer is flushed before every wait, at a cut, at the end, and past 64 KiB — as actix-web's encoder did;
-//!   a write per piece cost the simulator twice the CPU per request at zero delays.
+//!   past skips the timer) or, with the engine, as soon as the engine has produced its last token. Pieces due
+//!   at once share a socket write (with the head, for the first): the buffer is flushed before every wait, at
+//!   a cut, at the end, and past 64 KiB — as actix-web's encoder did; a write per piece cost the simulator
+//!   twice the CPU per request at zero delays.
+//! - While a streamed response waits for the engine, the connection is watched: a client that closes it
+//!   ends the response, and its dropped ticket takes the request out of the engine's queue or batch. (A
+//!   client gone during a fixed-timing wait is noticed at the next write.)
 //! - `close_mid_stream` closes cleanly (FIN) without the chunked terminator; `reset_mid_stream` sets
 //!   `SO_LINGER` 0 and closes (RST).
 //! - Habits: `close_after_stream` advertises keep-alive on every response it keeps the connection for
@@ -28,7 +32,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::engine::Ticket;
 use super::faults::{Cut, Step, Stream};
+use super::generate::Due;
 use super::http::{self, ReadError, Request};
 use super::response::{self, Body, Response};
 use super::server::{self, SimState};
@@ -165,17 +171,33 @@ async fn send_stream(io: &mut TcpStream, mut out: Vec<u8>, stream: Stream, chunk
         steps,
         mut timing,
         slot: _slot,
+        mut ticket,
+        mut outcome,
     } = stream;
     for step in steps {
         match step {
             // A deadline already past needs no timer (tokio's rounds up to its next 1 ms tick, which made every
             // zero-delay chunk wait for a timer-driver turn), nor a write of its own.
-            Step::Until(at) => {
+            Step::Until(Due::At(at)) => {
                 if at > Instant::now() {
                     if !flush(io, &mut out).await {
                         return Ended::Failed;
                     }
                     sleep_until(at).await;
+                }
+            }
+            // The engine hands a token out once its time has come: a token already produced goes at once.
+            Step::Until(Due::Tokens(n)) => {
+                let Some(ticket) = ticket.as_mut() else {
+                    continue;
+                };
+                if ticket.produced_now(n).is_none() {
+                    if !flush(io, &mut out).await {
+                        return Ended::Failed;
+                    }
+                    if !wait_for_engine(io, ticket, n).await {
+                        return Ended::Failed;
+                    }
                 }
             }
             Step::Sleep(d) => {
@@ -209,6 +231,10 @@ async fn send_stream(io: &mut TcpStream, mut out: Vec<u8>, stream: Stream, chunk
             }
         }
     }
+    // Counted before the last bytes go: a client that has read the whole response finds it counted.
+    if let Some(o) = outcome.as_mut() {
+        o.complete(ticket.as_mut());
+    }
     if chunked {
         out.extend_from_slice(response::LAST_CHUNK);
     }
@@ -216,6 +242,23 @@ async fn send_stream(io: &mut TcpStream, mut out: Vec<u8>, stream: Stream, chunk
         Ended::Complete
     } else {
         Ended::Failed
+    }
+}
+
+/// Waits for the engine's `n`-th token of this response (`n = 0`: its end), watching the connection
+/// meanwhile: `false` if the client closed it (the dropped ticket then takes the request out of the engine's
+/// queue or batch) or the engine stopped. Bytes the client sends (a pipelined request) are left unread.
+async fn wait_for_engine(io: &TcpStream, ticket: &mut Ticket, n: u64) -> bool {
+    let mut watch = true;
+    let mut byte = [0u8; 1];
+    loop {
+        tokio::select! {
+            produced = ticket.produced(n) => return produced.is_some(),
+            peeked = io.peek(&mut byte), if watch => match peeked {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => watch = false,
+            },
+        }
     }
 }
 

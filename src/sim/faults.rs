@@ -10,8 +10,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::{Instant, sleep};
+use tokio::time::sleep;
 
+use super::engine::Ticket;
+use super::generate::{Due, Outcome};
 use super::response::Response;
 use super::timing::TimingRecord;
 use super::wire::{Script, Shape};
@@ -61,8 +63,8 @@ pub(super) async fn early_response(
 
 /// One step of a streamed response.
 pub(super) enum Step {
-    /// Wait until this instant (a piece's due time); no timer when it has passed.
-    Until(Instant),
+    /// Wait until a piece is due: an instant (no timer when it has passed), or the engine's token.
+    Until(Due),
     /// Wait this long.
     Sleep(Duration),
     /// Write these bytes (one HTTP chunk when the body is chunked).
@@ -80,21 +82,24 @@ pub(super) enum Cut {
     Reset,
 }
 
-/// A streamed response: its steps, and what lives as long as it is sent — the generation slot it holds and
-/// its timing-log record (written when the stream is dropped, after its last byte).
+/// A streamed response: its steps, and what lives as long as it is sent — the generation slot or the engine's
+/// ticket it holds (dropping the ticket takes the request out of the engine), its timing-log record (written
+/// when the stream is dropped, after its last byte), and what its end counts for in `GET /metrics`.
 pub(super) struct Stream {
     pub steps: VecDeque<Step>,
     pub timing: Option<TimingRecord>,
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub ticket: Option<Ticket>,
+    pub outcome: Option<Box<Outcome>>,
 }
 
-/// The steps of a response body streaming `script` under `fault`: piece `k` of `script.timed` goes out at
+/// The steps of a response body streaming `script` under `fault`: piece `k` of `script.timed` goes out when
 /// `due(k)`.
 pub(super) fn plan(
     script: Script,
     fault: Option<Fault>,
     cfg: &SimConfig,
-    due: impl Fn(usize) -> Instant,
+    due: impl Fn(usize) -> Due,
     shape: Shape,
 ) -> VecDeque<Step> {
     let mut first = script.first.into_bytes();

@@ -14,10 +14,18 @@
 //! close-delimited streamed bodies; the usage on the finish chunk; a `null` role-chunk content; rejecting
 //! `stream_options`.
 //!
+//! With `batch_slots` set it saturates like a serving engine instead (`docs/simulator.md`): one simulated
+//! accelerator runs a batch of at most `batch_slots` requests, the others wait in a FIFO queue; a prefill step
+//! costs a fixed time plus a time per prompt token, a decode step gives every running request one token and
+//! costs a fixed time plus a time per running request; an optional KV budget limits the batch. `GET /metrics`
+//! shows vLLM's metrics (queue, batch, KV usage, token counters, latency histograms).
+//!
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
 //! and the habits), `http` (reading requests: heads, bodies, limits), `chunked` (chunked request bodies),
-//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `faults` (what goes
-//! wrong), `wire` (the JSON event shapes), `timing` (the timing log), `answers` (correctness questions).
+//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `generate` (when pieces
+//! are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
+//! thread), `metrics` (`GET /metrics`), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing`
+//! (the timing log), `answers` (correctness questions).
 //!
 //! It shares nothing with the client but the wire format; its timing code is its own.
 //!
@@ -28,10 +36,14 @@ mod answers;
 mod chunked;
 mod config;
 mod conn;
+mod engine;
 mod faults;
+mod generate;
 mod http;
 mod listen;
+mod metrics;
 mod response;
+mod scheduler;
 mod server;
 mod timing;
 mod wire;

@@ -34,6 +34,15 @@ impl Response {
         }
     }
 
+    /// `status` with a text body of `content_type`.
+    pub fn text(status: u16, content_type: &str, body: String) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.into())],
+            body: Body::Full(body.into_bytes()),
+        }
+    }
+
     /// `status` with an empty body.
     pub fn empty(status: u16) -> Response {
         Response {

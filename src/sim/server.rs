@@ -1,7 +1,8 @@
 //! The simulator's routes and answers: the three API shapes (`POST /v1/chat/completions`, `/v1/completions`,
-//! `/v1/messages`, each also without `/v1`), the model list (`GET /v1/models`, `/models`), 404 for an unknown
-//! path and 405 for a known path with the wrong method; the request counter that drives faults, the
-//! generation slots (`capacity`), and a record of what each request carried (for tests).
+//! `/v1/messages`, each also without `/v1`), the model list (`GET /v1/models`, `/models`), vLLM's metrics
+//! (`GET /metrics`), 404 for an unknown path and 405 for a known path with the wrong method; the request
+//! counter that drives faults, the generation slots (`capacity`) or the engine (`batch_slots`), and a record
+//! of what each request carried (for tests; scrapes of `/metrics` are not recorded).
 //!
 //! A request is recorded ([`SimServer::received`](super::SimServer::received)) once it has been read in full
 //! and matched a route — whatever the answer (an error, a fault) — and only then: a request left unread in a
@@ -10,13 +11,15 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
+use super::engine::Engine;
 use super::faults::Stream;
+use super::generate::{self, Begun, Due, Outcome, Timing};
 use super::http::Request;
+use super::metrics::{Finished, GaugeValues, Metrics};
 use super::response::Response;
 use super::timing::TimingRecord;
 use super::wire::{Reply, Shape, anthropic_error, openai_error};
@@ -60,7 +63,11 @@ pub(super) struct SimState {
     /// Connections accepted so far.
     pub connections: AtomicU64,
     /// Generation slots (`capacity`); requests beyond them wait, like a busy server's queue.
-    slots: Option<Arc<tokio::sync::Semaphore>>,
+    pub(super) slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// The saturating engine (`batch_slots`), if on.
+    pub(super) engine: Option<Engine>,
+    /// What `GET /metrics` shows.
+    pub(super) metrics: Arc<Metrics>,
     /// `timing_log`, opened for appending (each response writes its line in one call).
     timing_log: Option<Arc<std::fs::File>>,
 }
@@ -82,7 +89,10 @@ impl SimState {
             )),
             None => None,
         };
+        let engine = cfg.engine_params().map(Engine::start).transpose()?;
         Ok(SimState {
+            engine,
+            metrics: Arc::default(),
             cfg,
             requests: AtomicU64::new(0),
             correctness_requests: AtomicU64::new(0),
@@ -127,8 +137,14 @@ pub(super) async fn handle(
         "/v1/completions" | "/completions" => (Some(Shape::Completions), "POST"),
         "/v1/messages" | "/messages" => (Some(Shape::Messages), "POST"),
         "/v1/models" | "/models" => (None, "GET"),
+        "/metrics" if req.method == "GET" => return metrics(state),
         _ => {
             let msg = format!("Invalid URL ({} {})", req.method, req.path);
+            if req.path == "/metrics" {
+                let msg = format!("Method Not Allowed: {} /metrics (use GET)", req.method);
+                return Response::json(405, &openai_error(&msg, "invalid_request_error"))
+                    .header("Allow", "GET");
+            }
             return Response::json(404, &openai_error(&msg, "invalid_request_error"));
         }
     };
@@ -152,6 +168,24 @@ pub(super) async fn handle(
             )
         }
     }
+}
+
+/// `GET /metrics`: vLLM's metrics in the Prometheus text format (not recorded as a received request).
+fn metrics(state: &SimState) -> Response {
+    let gauges = match &state.engine {
+        Some(engine) => engine.gauges(),
+        None => GaugeValues {
+            running: state.metrics.generating.load(Ordering::Relaxed),
+            waiting: state.metrics.queued.load(Ordering::Relaxed),
+            kv_usage: 0.0,
+        },
+    };
+    let model = state.cfg.model.as_deref().unwrap_or(DEFAULT_MODEL);
+    Response::text(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        state.metrics.render(model, gauges),
+    )
 }
 
 /// The text of output tokens `from..to`: each token is a word preceded by a space, except token 0.
@@ -207,11 +241,20 @@ fn prompt_text(req: &Value) -> String {
         .join("\n")
 }
 
-/// What the simulator answers: the content pieces (one per chunk) and the answer's token count.
+/// What the simulator answers: the content pieces (one per chunk), the running total of tokens at the end of
+/// each, and the answer's token count.
 struct Answer {
     pieces: Vec<String>,
+    ends: Vec<u64>,
     tokens: u64,
     finish_reason: &'static str,
+}
+
+/// The running totals of tokens at the end of each of the pieces of `n` tokens cut into `per_chunk`.
+fn piece_ends(n: u64, per_chunk: u64) -> Vec<u64> {
+    (1..=n.div_ceil(per_chunk))
+        .map(|c| (c * per_chunk).min(n))
+        .collect()
 }
 
 fn answer(state: &SimState, req: &Value) -> Answer {
@@ -222,6 +265,7 @@ fn answer(state: &SimState, req: &Value) -> Answer {
         let pieces: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
         return Answer {
             tokens: pieces.len() as u64,
+            ends: (1..=pieces.len() as u64).collect(),
             pieces,
             finish_reason: "stop",
         };
@@ -238,6 +282,7 @@ fn answer(state: &SimState, req: &Value) -> Answer {
     };
     Answer {
         pieces: pieces(out, u64::from(cfg.tokens_per_chunk)),
+        ends: piece_ends(out, u64::from(cfg.tokens_per_chunk)),
         tokens: out,
         finish_reason: if max_tokens == Some(out) {
             "length"
@@ -319,6 +364,7 @@ async fn respond(
     }
     let Answer {
         pieces: answer_pieces,
+        ends: answer_ends,
         tokens,
         finish_reason,
     } = answer(state, &req);
@@ -332,32 +378,28 @@ async fn respond(
     } else {
         cfg.reasoning_tokens
     };
+    // Reasoning pieces first, then the answer's: where each piece ends, in tokens of the whole output.
+    let ends: Vec<u64> = piece_ends(reasoning_tokens, per_chunk)
+        .into_iter()
+        .chain(answer_ends.iter().map(|e| reasoning_tokens + e))
+        .collect();
     let include_usage = req
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    // Wait for a generation slot; the clock of this response starts when one is free.
-    let slot = match &state.slots {
-        Some(slots) => slots.clone().acquire_owned().await.ok(),
-        None => None,
+    let completion_tokens = reasoning_tokens + tokens;
+    // The prompt is always counted: `GET /metrics` adds it up, whether or not the usage is sent.
+    let count_prompt = || Tokenizer::llama().count(&prompt_text(&req)) as u64;
+    let mut begun = match generate::begin(state, count_prompt, completion_tokens, ends).await {
+        Ok(b) => b,
+        Err(msg) => return error_response(shape, 400, &msg, "invalid_request_error"),
     };
-    let arrived = Instant::now();
     let timing = state
         .timing_log
         .clone()
         .filter(|_| stream)
         .map(|log| TimingRecord::new(log, n, received, earlier_on_connection));
-    let ttft = Duration::from_secs_f64(cfg.ttft_ms / 1000.0);
-    let itl = Duration::from_secs_f64(cfg.itl_ms / 1000.0);
-    // Chunk k is due at exactly ttft + k·itl after arrival: deadlines, not sleeps, so delays never add up.
-    let due = move |k: usize| arrived + ttft + itl * (k as u32);
-    let needs_prompt_count = include_usage || shape == Shape::Messages || !stream;
-    let prompt_tokens = if needs_prompt_count {
-        Tokenizer::llama().count(&prompt_text(&req)) as u64
-    } else {
-        0
-    };
     let reply = Reply {
         // A multi-byte character for `split_utf8` to split (in the id, so the answer text stays the same).
         id: if fault == Some(Fault::SplitUtf8) {
@@ -369,27 +411,62 @@ async fn respond(
         reasoning,
         answer: answer_pieces,
         finish_reason,
-        prompt_tokens,
-        completion_tokens: reasoning_tokens + tokens,
+        prompt_tokens: begun.prompt_tokens,
+        completion_tokens,
         reasoning_tokens,
         include_usage,
         usage_chunk: cfg.usage_chunk,
         role_content_null: cfg.role_content_null,
     };
+    let pieces = reply.reasoning.len() + reply.answer.len();
+    let record = Finished {
+        prompt_tokens: begun.prompt_tokens,
+        completion_tokens,
+        finish_reason,
+        received,
+        admitted: begun.admitted.unwrap_or(received),
+        pieces: Vec::new(),
+    };
+    // Only the stream faults that still deliver the whole response leave it finished.
+    let finishes = matches!(
+        fault,
+        None | Some(Fault::SplitUtf8 | Fault::FramingVariants | Fault::SlowTrickle)
+    );
     if !stream {
-        let pieces = reply.reasoning.len() + reply.answer.len();
-        let at = due(pieces.saturating_sub(1));
-        if at > Instant::now() {
-            sleep_until(at).await;
+        let mut outcome = Outcome::new(state, &mut begun, record, pieces, true);
+        match (&begun.timing, begun.ticket.as_mut()) {
+            (Timing::Engine { total, .. }, Some(ticket)) => {
+                if ticket.produced(*total).await.is_none() {
+                    return error_response(shape, 503, "simulator stopping", "server_error");
+                }
+            }
+            (timing, _) => {
+                if let Due::At(at) = timing.due(pieces.saturating_sub(1))
+                    && at > Instant::now()
+                {
+                    sleep_until(at).await;
+                }
+            }
         }
-        drop(slot);
+        outcome.complete(begun.ticket.as_mut());
+        drop(begun);
         return Response::json(200, &super::wire::whole(shape, &reply));
     }
     let script = reply.script(shape, fault);
-    // The slot is held, and the timing record kept, until the response is done (the stream is dropped).
+    let outcome = Outcome::new(state, &mut begun, record, pieces, finishes);
+    let Begun {
+        timing: due,
+        ticket,
+        slot,
+        ..
+    } = begun;
+    // The slot (or the engine's ticket) is held, and the timing record kept, until the response is done (the
+    // stream is dropped).
     Response::stream(Stream {
-        steps: super::faults::plan(script, fault, cfg, due, shape),
+        steps: super::faults::plan(script, fault, cfg, |k| due.due(k), shape),
         timing,
         slot,
+        ticket,
+        outcome: Some(Box::new(outcome)),
     })
 }
