@@ -80,6 +80,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run(sim: &llmperf_actors::SimServer, concurrency: usize, requests: usize) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
+    let before = scrape(sim.addr).expect("a scrape");
     let mut child = common::bin()
         .args(["--model", "sat", "--llm-api", "openai"])
         .args(["--mean-input-tokens", "200", "--stddev-input-tokens", "0"])
@@ -125,6 +126,23 @@ fn run(sim: &llmperf_actors::SimServer, concurrency: usize, requests: usize) -> 
         assert!(m["error_code"].is_null(), "{m}");
         assert_eq!(m["server_completion_tokens"], OUTPUT, "{m}");
     }
+    // The server's counters moved by exactly what the client was told in the usage objects.
+    let after = scrape(sim.addr).expect("a scrape");
+    let delta = |name: &str| after.value(name, &[]) - before.value(name, &[]);
+    let told = |k: &str| records.iter().map(|m| f(m, k)).sum::<f64>();
+    assert_eq!(
+        delta("vllm:generation_tokens_total"),
+        told("server_completion_tokens")
+    );
+    assert_eq!(
+        delta("vllm:prompt_tokens_total"),
+        told("server_prompt_tokens")
+    );
+    assert_eq!(delta("vllm:request_success_total"), requests as f64);
+    assert_eq!(
+        delta("vllm:time_to_first_token_seconds_count"),
+        requests as f64
+    );
     let ttfts: Vec<f64> = records.iter().map(|m| f(m, "ttft_s")).collect();
     let summary = common::read_json(Path::new(&format!("{}_summary.json", base.display())));
     Run {
