@@ -69,9 +69,9 @@ pub mod defaults {
     pub const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 }
 
-/// Environment variable Kubernetes sets in each pod of an Indexed Job: the pod's 0-based completion index,
-/// used as `shard_index` when no `--shard-index` flag is given.
-pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
+/// Environment variable Kubernetes sets in each pod of an Indexed Job (defined beside [`Shard`], which names it
+/// in its errors).
+pub use crate::shard::JOB_COMPLETION_INDEX;
 
 /// `openai_api_base` value that starts the built-in simulator in-process.
 pub const BUILTIN_ENDPOINT: &str = "builtin";
