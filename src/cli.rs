@@ -1,5 +1,5 @@
 //! Command-line interface: the original's flags (spec §2) plus `--config` and `--seed`, and the `serve-sim`,
-//! `merge` and `report` subcommands. `--help` prints these definitions.
+//! `merge` and `report` subcommands. `docs/cli.md` is generated from these definitions (`tests/cli_docs.rs`).
 //!
 //! The load and correctness tests' flags (`run_args`) have no clap defaults on purpose: a flag given on the
 //! command line overrides the config file and the environment, and a flag not given leaves them alone. The
