@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Error;
-use crate::settings::{ConfigLayer, Settings, on_off};
+use crate::settings::{ConfigLayer, Settings, SettingsBuilder, on_off};
 
 /// The load test's flags (`token_benchmark_ray.py`).
 #[derive(Debug, Default, Clone, Args, Serialize)]
@@ -290,6 +290,7 @@ pub struct TimeoutArgs {
     pub grace_period: Option<f64>,
 }
 
+/// A switch not given sets no key (serde skips it), so it leaves the config file's value alone.
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -328,10 +329,8 @@ impl CorrectnessArgs {
     }
 }
 
-fn with_file(
-    b: crate::settings::SettingsBuilder,
-    config: &Option<PathBuf>,
-) -> crate::settings::SettingsBuilder {
+/// The builder, with `--config`'s file if given.
+fn with_file(b: SettingsBuilder, config: &Option<PathBuf>) -> SettingsBuilder {
     match config {
         Some(path) => b.config_file(path.clone()),
         None => b,
