@@ -5,14 +5,13 @@
 //! with the `Instant` you start at, and return the text, timings and any error.
 //! Run it with `cargo run --example custom_client` (files go to `results/custom`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::LocalBoxFuture;
 use llmperf_actors::{
-    ClientFactory, ClientResponse, LlmClient, LoadTestArgs, Measured, RequestConfig, RunSummary,
-    Settings, StreamTimings, Usage,
+    ClientFactory, ClientResponse, LlmClient, Measured, RequestConfig, RunSummary, Settings,
+    StreamTimings, Usage,
 };
 
 /// Echoes up to `max_tokens` words of the prompt, as a streaming API would.
@@ -65,19 +64,17 @@ impl LlmClient for EchoClient {
 
 /// Runs a small load test through `EchoClient`, writing llmperf files into `results_dir`.
 fn run_echo_benchmark(results_dir: &str) -> Result<Vec<RunSummary>, llmperf_actors::Error> {
-    let args = LoadTestArgs {
-        model: Some("echo".into()),
-        mean_input_tokens: Some(120),
-        mean_output_tokens: Some(12),
-        stddev_output_tokens: Some(0),
-        num_concurrent_requests: Some(3),
-        max_num_completed_requests: Some(9),
-        results_dir: Some(results_dir.into()),
-        ..Default::default()
-    };
     // The endpoint is not used by EchoClient; `builtin` satisfies the settings without any server.
-    let env = HashMap::from([("OPENAI_API_BASE".to_string(), "builtin".to_string())]);
-    let settings = Settings::load(&args, &env)?;
+    let settings = Settings::builder()
+        .model("echo")
+        .openai_api_base("builtin")
+        .mean_input_tokens(120)
+        .mean_output_tokens(12)
+        .stddev_output_tokens(0)
+        .num_concurrent_requests(3)
+        .max_num_completed_requests(9)
+        .results_dir(results_dir)
+        .build()?;
     let factory: ClientFactory = Arc::new(|| {
         Box::new(EchoClient {
             first_token: Duration::from_millis(10),

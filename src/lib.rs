@@ -22,17 +22,14 @@
 //! The whole benchmark, as the binary runs it — here against the built-in simulator:
 //!
 //! ```
-//! use llmperf_actors::{Settings, LoadTestArgs};
-//! use std::collections::HashMap;
+//! use llmperf_actors::Settings;
 //!
-//! let args = LoadTestArgs {
-//!     model: Some("sim-model".into()),
-//!     max_num_completed_requests: Some(4),
-//!     mean_output_tokens: Some(5),
-//!     ..Default::default()
-//! };
-//! let env = HashMap::from([("OPENAI_API_BASE".to_string(), "builtin".to_string())]);
-//! let mut settings = Settings::load(&args, &env)?;
+//! let mut settings = Settings::builder()
+//!     .model("sim-model")
+//!     .openai_api_base("builtin")
+//!     .max_num_completed_requests(4)
+//!     .mean_output_tokens(5)
+//!     .build()?;
 //! settings.simulator.ttft_ms = 1.0;
 //! settings.simulator.itl_ms = 1.0;
 //! let summaries = llmperf_actors::run(&settings)?;
@@ -90,6 +87,7 @@ pub use actors::{ClientActor, ClientPool, Collector, Progress, RequestsLauncher}
 pub use backend::openai::{OpenAiChatClient, OpenAiConfig};
 pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
+#[doc(hidden)]
 pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
 pub use error_kind::ErrorKind;
@@ -101,7 +99,7 @@ pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{RunKind, RunSummary};
 pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
 pub use secret::Secret;
-pub use settings::Settings;
+pub use settings::{ConfigLayer, Settings, SettingsBuilder};
 pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
 pub use tokenizer::Tokenizer;
 

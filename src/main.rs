@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Parser;
+use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
 use llmperf_actors::sim::{FaultRule, SimConfig};
-use llmperf_actors::{Error, Settings};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(
@@ -23,13 +23,14 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            Settings::load_correctness(&args, &env)
+            args.settings(&env)
                 .and_then(|s| llmperf_actors::run_correctness_tests(&s))
                 .map(|_| ())
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            Settings::load(&cli.load, &env)
+            cli.load
+                .settings(&env)
                 .and_then(|s| llmperf_actors::run_load_tests(&s))
                 .map(|_| ())
         }

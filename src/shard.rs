@@ -11,7 +11,10 @@
 //! Pure: numbers in, numbers out.
 
 use crate::Error;
-use crate::settings::JOB_COMPLETION_INDEX;
+
+/// Environment variable Kubernetes sets in each pod of an Indexed Job: the pod's 0-based completion index,
+/// used as `shard_index` when no `--shard-index` flag is given.
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
 
 /// Which part of a run this process executes. `Shard::WHOLE` (0 of 1) is the unsharded run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

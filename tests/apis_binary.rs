@@ -678,12 +678,12 @@ simulator:
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let args = llmperf_actors::LoadTestArgs {
-        model: Some("m".into()),
-        headers: vec!["X-Gateway-Token: gw-SECRET-333".into()],
-        ..Default::default()
-    };
-    let settings = llmperf_actors::Settings::load(&args, &env).unwrap();
+    let settings = llmperf_actors::Settings::builder()
+        .model("m")
+        .header("X-Gateway-Token", "gw-SECRET-333")
+        .env(env)
+        .build()
+        .unwrap();
     let debug = format!("{settings:?} {settings:#?}");
     assert!(!debug.contains("SECRET"), "{debug}");
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 use clap::Parser;
 use llmperf_actors::Settings;
 use llmperf_actors::backend::vertex;
-use llmperf_actors::cli::{Cli, LoadTestArgs};
+use llmperf_actors::cli::Cli;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const CONFIG_DIR: &str = "/etc/config";
@@ -231,11 +231,10 @@ fn container_root() -> tempfile::TempDir {
 
 /// The base names of the shipped config's runs.
 fn shipped_runs() -> Vec<String> {
-    let args = LoadTestArgs {
-        config: Some(repo("settings/config.yml")),
-        ..Default::default()
-    };
-    let settings = Settings::load(&args, &Default::default()).unwrap();
+    let settings = Settings::builder()
+        .config_file(repo("settings/config.yml"))
+        .build()
+        .unwrap();
     settings.runs().into_iter().map(|r| r.base_name).collect()
 }
 
@@ -414,7 +413,7 @@ fn pod_settings(job: &str, api: &str, refs: &Refs) -> Result<Settings, llmperf_a
         .chain(["--llm-api".into(), api.into()]);
     let cli = Cli::try_parse_from(argv).unwrap();
     let env: std::collections::HashMap<String, String> = p.env.into_iter().collect();
-    Settings::load(&cli.load, &env)
+    cli.load.settings(&env)
 }
 
 #[test]

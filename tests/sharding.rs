@@ -5,10 +5,9 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use llmperf_actors::Settings;
-use llmperf_actors::cli::{CorrectnessArgs, LoadTestArgs};
 use llmperf_actors::settings::JOB_COMPLETION_INDEX;
 use llmperf_actors::shard::Shard;
+use llmperf_actors::{Settings, SettingsBuilder};
 use serde_json::Value;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -18,50 +17,45 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
-fn args() -> LoadTestArgs {
-    LoadTestArgs {
-        model: Some("m".into()),
-        ..Default::default()
-    }
+fn args() -> SettingsBuilder {
+    Settings::builder().model("m")
 }
 
-fn msg(a: &LoadTestArgs, e: &[(&str, &str)]) -> String {
-    Settings::load(a, &env(e)).unwrap_err().to_string()
+fn msg(a: SettingsBuilder, e: &[(&str, &str)]) -> String {
+    a.env(env(e)).build().unwrap_err().to_string()
 }
 
 #[test]
 fn shard_from_flags_or_the_job_completion_index() {
     let base = [("OPENAI_API_BASE", "http://x/v1")];
-    let s = Settings::load(&args(), &env(&base)).unwrap();
+    let s = args().env(env(&base)).build().unwrap();
     assert_eq!(s.shard, Shard::WHOLE);
-    let mut a = args();
-    a.shard_count = Some(3);
+    let a = args().shard_count(3);
     let job = [
         ("OPENAI_API_BASE", "http://x/v1"),
         (JOB_COMPLETION_INDEX, "2"),
     ];
-    let s = Settings::load(&a, &env(&job)).unwrap();
+    let s = a.clone().env(env(&job)).build().unwrap();
     assert_eq!(s.shard, Shard { index: 2, count: 3 });
-    a.shard_index = Some(1);
-    let s = Settings::load(&a, &env(&job)).unwrap();
+    let s = a.shard_index(1).env(env(&job)).build().unwrap();
     assert_eq!(s.shard.index, 1, "the flag wins over JOB_COMPLETION_INDEX");
     let only_index = [
         ("OPENAI_API_BASE", "http://x/v1"),
         (JOB_COMPLETION_INDEX, "1"),
     ];
-    assert!(msg(&args(), &only_index).contains("--shard-count"));
+    assert!(msg(args(), &only_index).contains("--shard-count"));
     let not_a_number = [
         ("OPENAI_API_BASE", "http://x/v1"),
         (JOB_COMPLETION_INDEX, "x"),
     ];
-    assert!(msg(&args(), &not_a_number).contains(JOB_COMPLETION_INDEX));
-    let mut a = args();
-    a.shard_count = Some(11);
-    assert!(msg(&a, &base).contains("num_concurrent_requests 10 is below shard_count 11"));
-    a.num_concurrent_requests = Some(11);
-    assert!(msg(&a, &base).contains("max_num_completed_requests 10 is below shard_count 11"));
-    a.shard_count = Some(0);
-    assert!(msg(&a, &base).contains("shard_count must be at least 1"));
+    assert!(msg(args(), &not_a_number).contains(JOB_COMPLETION_INDEX));
+    let a = args().shard_count(11);
+    assert!(msg(a.clone(), &base).contains("num_concurrent_requests 10 is below shard_count 11"));
+    let a = a.num_concurrent_requests(11);
+    assert!(
+        msg(a.clone(), &base).contains("max_num_completed_requests 10 is below shard_count 11")
+    );
+    assert!(msg(a.shard_count(0), &base).contains("shard_count must be at least 1"));
 }
 
 #[test]
@@ -73,17 +67,13 @@ fn config_keys_set_the_shard_and_correctness_refuses_it() {
         "openai_api_base: builtin\nmodel: m\nshard_index: 1\nshard_count: 2\n",
     )
     .unwrap();
-    let a = LoadTestArgs {
-        config: Some(cfg.clone()),
-        ..Default::default()
-    };
-    let s = Settings::load(&a, &env(&[])).unwrap();
+    let s = Settings::builder().config_file(&cfg).build().unwrap();
     assert_eq!(s.shard, Shard { index: 1, count: 2 });
-    let c = CorrectnessArgs {
-        config: Some(cfg),
-        ..Default::default()
-    };
-    let e = Settings::load_correctness(&c, &env(&[])).unwrap_err();
+    let e = Settings::builder()
+        .correctness()
+        .config_file(cfg)
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("shard_count"), "{e}");
 }
 

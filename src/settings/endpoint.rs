@@ -263,7 +263,6 @@ mod tests {
 
     #[test]
     fn new_keys_layer_like_the_others() {
-        use crate::cli::LoadTestArgs;
         let dir = tempfile::tempdir().unwrap();
         let tok = dir.path().join("tokenizer.json");
         std::fs::write(&tok, "{}").unwrap();
@@ -283,15 +282,12 @@ use_server_token_counts: true
             ),
         )
         .unwrap();
-        let mut args = LoadTestArgs {
-            config: Some(cfg),
-            ..Default::default()
-        };
         let env: HashMap<String, String> = [("ANTHROPIC_API_KEY", "sk-ant")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let s = super::super::Settings::load(&args, &env).unwrap();
+        let from_file = super::super::Settings::builder().config_file(cfg).env(env);
+        let s = from_file.clone().build().unwrap();
         assert_eq!(s.llm_api, LlmApi::Anthropic);
         assert_eq!(s.endpoint, Endpoint::Builtin);
         assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("sk-ant"));
@@ -301,13 +297,19 @@ use_server_token_counts: true
         assert!(s.insecure && s.use_server_token_counts);
         assert_eq!(s.tokenizer.as_deref(), Some(tok.as_path()));
         assert!(!format!("{s:?}").contains("sk-ant"), "Debug hides the key");
-        args.headers = vec!["X-Cli: yes".into()];
-        args.llm_api = Some("openai_completions".into());
-        let e = super::super::Settings::load(&args, &env).unwrap_err();
+        let with_header = from_file.header("X-Cli", "yes");
+        let e = with_header
+            .clone()
+            .configure(|c| c.llm_api = Some("openai_completions".into()))
+            .build()
+            .unwrap_err();
         assert!(e.to_string().contains("OPENAI_API_BASE"), "{e}");
-        args.llm_api = Some("anthropic".into());
-        let s = super::super::Settings::load(&args, &env).unwrap();
-        assert_eq!(s.headers.len(), 1, "CLI headers replace the file's");
+        let s = with_header.build().unwrap();
+        assert_eq!(
+            s.headers.len(),
+            1,
+            "the top layer's headers replace the file's"
+        );
         assert_eq!(s.headers[0].1.expose(), "yes");
     }
 }

@@ -1,5 +1,7 @@
 //! Tests of the settings layering and validation.
 
+use std::collections::HashMap;
+
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -9,27 +11,24 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
-fn args() -> LoadTestArgs {
-    LoadTestArgs {
-        model: Some("m".into()),
-        ..Default::default()
-    }
+fn builder() -> SettingsBuilder {
+    Settings::builder().model("m")
 }
 
-fn config_file(text: &str) -> (tempfile::TempDir, LoadTestArgs) {
+fn config_file(text: &str) -> (tempfile::TempDir, SettingsBuilder) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yml");
     std::fs::write(&path, text).unwrap();
-    let a = LoadTestArgs {
-        config: Some(path),
-        ..Default::default()
-    };
-    (dir, a)
+    let b = Settings::builder().config_file(path);
+    (dir, b)
 }
 
 #[test]
 fn defaults_are_the_originals() {
-    let s = Settings::load(&args(), &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+    let s = builder()
+        .env(env(&[("OPENAI_API_BASE", "http://x/v1")]))
+        .build()
+        .unwrap();
     assert_eq!(s.input_confs[0].mean, 550);
     assert_eq!(s.input_confs[0].stddev, 150);
     assert_eq!(s.output_confs[0].mean, 150);
@@ -45,22 +44,25 @@ fn defaults_are_the_originals() {
 
 #[test]
 fn precedence_file_env_cli() {
-    let (_d, mut a) = config_file(
+    let (_d, a) = config_file(
         "openai_api_base: builtin\nmodels: [a]\nnum_concurrent_requests: 3\ntimeout: 5\nseed: 1\n",
     );
-    let s = Settings::load(&a, &env(&[])).unwrap();
+    let s = a.clone().build().unwrap();
     assert_eq!((s.num_concurrent_requests, s.seed), (3, 1));
     assert_eq!(s.endpoint, Endpoint::Builtin);
     let e = env(&[
         ("LLMPERF_NUM_CONCURRENT_REQUESTS", "4"),
         ("OPENAI_API_BASE", "http://e/v1"),
     ]);
-    let s = Settings::load(&a, &e).unwrap();
+    let a = a.env(e);
+    let s = a.clone().build().unwrap();
     assert_eq!(s.num_concurrent_requests, 4);
     assert_eq!(s.endpoint, Endpoint::Url("http://e/v1".into()));
-    a.num_concurrent_requests = Some(5);
-    a.model = Some("cli-model".into());
-    let s = Settings::load(&a, &e).unwrap();
+    let s = a
+        .num_concurrent_requests(5)
+        .model("cli-model")
+        .build()
+        .unwrap();
     assert_eq!(s.num_concurrent_requests, 5);
     assert_eq!(s.models, ["cli-model"]);
     assert_eq!(s.timeout, Duration::from_secs(5));
@@ -80,7 +82,7 @@ token_confs:
     - {name: output-S, mean: 50, stddev: 20}
 ",
     );
-    let s = Settings::load(&a, &env(&[])).unwrap();
+    let s = a.build().unwrap();
     let runs = s.runs();
     let names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
     assert_eq!(
@@ -106,7 +108,7 @@ token_confs:
     - {name: y, mean: 100, stddev: 50}
 ",
     );
-    let runs = Settings::load(&a, &env(&[])).unwrap().runs();
+    let runs = a.build().unwrap().runs();
     let mut names: Vec<&str> = runs.iter().map(|r| r.base_name.as_str()).collect();
     assert_eq!(names.len(), 4);
     names.sort();
@@ -117,37 +119,30 @@ token_confs:
 #[test]
 fn bad_input_names_the_key() {
     let msg =
-        |a: &LoadTestArgs, e: &[(&str, &str)]| Settings::load(a, &env(e)).unwrap_err().to_string();
+        |b: SettingsBuilder, e: &[(&str, &str)]| b.env(env(e)).build().unwrap_err().to_string();
     let base = [("OPENAI_API_BASE", "http://x/v1")];
     let (_d, a) = config_file("openai_api_base: builtin\nmodel: m\nnum_concurent_requests: 3\n");
-    assert!(
-        msg(&a, &[]).contains("num_concurent_requests"),
-        "{}",
-        msg(&a, &[])
-    );
+    let m = msg(a, &[]);
+    assert!(m.contains("num_concurent_requests"), "{m}");
     let (_d2, a) = config_file("openai_api_base: builtin\nmodel: m\ntimeout: soon\n");
-    assert!(msg(&a, &[]).contains("timeout"), "{}", msg(&a, &[]));
-    let no_model = LoadTestArgs::default();
-    assert!(msg(&no_model, &base).contains("--model"));
-    assert!(msg(&args(), &[]).contains("OPENAI_API_BASE"));
-    assert!(msg(&args(), &[("OPENAI_API_BASE", "localhost:8000")]).contains("http://"));
-    let mut a = args();
-    a.additional_sampling_params = Some("[1]".into());
-    assert!(msg(&a, &base).contains("additional_sampling_params"));
-    let mut a = args();
-    a.metadata = Some("a=1,b".into());
-    assert!(msg(&a, &base).contains("'b'"));
-    let mut a = args();
-    a.num_concurrent_requests = Some(0);
-    assert!(msg(&a, &base).contains("num_concurrent_requests"));
-    let mut a = args();
-    a.llm_api = Some("sagemaker".into());
-    assert!(msg(&a, &base).contains("sagemaker"));
-    let missing = LoadTestArgs {
-        config: Some("/nonexistent/c.yml".into()),
-        ..args()
-    };
-    assert!(msg(&missing, &base).contains("/nonexistent/c.yml"));
+    let m = msg(a, &[]);
+    assert!(m.contains("timeout"), "{m}");
+    assert!(msg(Settings::builder(), &base).contains("--model"));
+    assert!(msg(builder(), &[]).contains("OPENAI_API_BASE"));
+    assert!(msg(builder(), &[("OPENAI_API_BASE", "localhost:8000")]).contains("http://"));
+    let with = |f: fn(&mut ConfigLayer)| builder().configure(f);
+    let m = msg(
+        with(|c| c.additional_sampling_params = Some("[1]".into())),
+        &base,
+    );
+    assert!(m.contains("additional_sampling_params"), "{m}");
+    let m = msg(with(|c| c.metadata = Some("a=1,b".into())), &base);
+    assert!(m.contains("'b'"), "{m}");
+    assert!(msg(builder().num_concurrent_requests(0), &base).contains("num_concurrent_requests"));
+    let m = msg(with(|c| c.llm_api = Some("sagemaker".into())), &base);
+    assert!(m.contains("sagemaker"), "{m}");
+    let missing = builder().config_file("/nonexistent/c.yml");
+    assert!(msg(missing, &base).contains("/nonexistent/c.yml"));
 }
 
 #[test]
@@ -162,24 +157,23 @@ correctness:
   additional_sampling_params: {top_p: 0.5}
 ",
     );
-    let mut c = crate::cli::CorrectnessArgs {
-        config: a.config.clone(),
-        ..Default::default()
-    };
-    let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+    let c = a.clone().correctness();
+    let s = c.clone().build().unwrap();
     assert_eq!(s.models, ["small"]);
     assert_eq!(s.num_concurrent_requests, 2);
     assert_eq!(s.max_num_completed_requests, 50);
     assert_eq!(s.additional_sampling_params["top_p"], 0.5);
-    let load = Settings::load(&a, &env(&[])).unwrap();
+    let load = a.build().unwrap();
     assert_eq!(
         (load.models[0].as_str(), load.num_concurrent_requests),
         ("big", 8)
     );
     assert_eq!(load.max_num_completed_requests, 10);
-    c.num_concurrent_requests = Some(3);
-    c.max_num_completed_requests = Some(7);
-    let s = Settings::load_correctness(&c, &env(&[])).unwrap();
+    let s = c
+        .num_concurrent_requests(3)
+        .max_num_completed_requests(7)
+        .build()
+        .unwrap();
     assert_eq!(
         (s.num_concurrent_requests, s.max_num_completed_requests),
         (3, 7)
@@ -188,10 +182,14 @@ correctness:
 
 #[test]
 fn metadata_and_params() {
-    let mut a = args();
-    a.metadata = Some("team=infra,url=http://x/?a=b".into());
-    a.additional_sampling_params = Some(r#"{"temperature": 0.5, "max_tokens": 7}"#.into());
-    let s = Settings::load(&a, &env(&[("OPENAI_API_BASE", "http://x/v1")])).unwrap();
+    let s = builder()
+        .configure(|c| {
+            c.metadata = Some("team=infra,url=http://x/?a=b".into());
+            c.additional_sampling_params = Some(r#"{"temperature": 0.5, "max_tokens": 7}"#.into());
+        })
+        .env(env(&[("OPENAI_API_BASE", "http://x/v1")]))
+        .build()
+        .unwrap();
     assert_eq!(s.metadata["url"], "http://x/?a=b");
     assert_eq!(s.additional_sampling_params["max_tokens"], 7);
 }
@@ -205,18 +203,18 @@ fn start_at_from_file_env_or_flag_and_empty_is_unset() {
                 .as_secs_f64()
         })
     };
-    let (_d, mut a) = config_file("openai_api_base: builtin\nmodels: [a]\nstart_at: 1000\n");
-    assert_eq!(at(&Settings::load(&a, &env(&[])).unwrap()), Some(1000.0));
-    let e = env(&[("LLMPERF_START_AT", "1970-01-01T00:33:20.5Z")]);
-    assert_eq!(at(&Settings::load(&a, &e).unwrap()), Some(2000.5));
-    a.start_at = Some("3000".into());
-    assert_eq!(at(&Settings::load(&a, &e).unwrap()), Some(3000.0));
+    let (_d, a) = config_file("openai_api_base: builtin\nmodels: [a]\nstart_at: 1000\n");
+    assert_eq!(at(&a.clone().build().unwrap()), Some(1000.0));
+    let a = a.env(env(&[("LLMPERF_START_AT", "1970-01-01T00:33:20.5Z")]));
+    assert_eq!(at(&a.clone().build().unwrap()), Some(2000.5));
+    let a = a.configure(|c| c.start_at = Some("3000".into()));
+    assert_eq!(at(&a.build().unwrap()), Some(3000.0));
     // An empty value (an optional Kubernetes env entry with nothing in it) starts at once.
     let (_d, a) = config_file("openai_api_base: builtin\nmodels: [a]\n");
     let e = env(&[("LLMPERF_START_AT", "")]);
-    assert_eq!(at(&Settings::load(&a, &e).unwrap()), None);
+    assert_eq!(at(&a.clone().env(e).build().unwrap()), None);
     let e = env(&[("LLMPERF_START_AT", "soon")]);
-    let msg = Settings::load(&a, &e).unwrap_err().to_string();
+    let msg = a.env(e).build().unwrap_err().to_string();
     assert!(
         msg.contains("LLMPERF_START_AT") && msg.contains("'soon'"),
         "{msg}"

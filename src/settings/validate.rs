@@ -1,34 +1,17 @@
-//! Validation: the layered raw keys become typed [`Settings`](super::Settings), once, with errors that name the
-//! key and the fix.
+//! Validation: the merged [`ConfigLayer`] becomes typed [`Settings`], once, with errors that name the key and
+//! the flag, and the fix.
 
+use std::collections::HashMap;
+
+use super::endpoint::{Bases, parse_headers, resolve_endpoint};
+use super::values::{
+    at_least_one, json_object, on_off_key, parse_metadata, report_outputs, seconds,
+};
 use super::*;
 
-impl RawSettings {
-    /// For the correctness test, the `correctness:` section's keys replace the top-level ones.
-    fn merge_correctness_section(mut self) -> RawSettings {
-        let Some(c) = self.correctness.take() else {
-            return self;
-        };
-        if c.model.is_some() || c.models.is_some() {
-            self.model = c.model;
-            self.models = c.models;
-        }
-        macro_rules! over {
-            ($($field:ident),*) => { $( if c.$field.is_some() { self.$field = c.$field; } )* };
-        }
-        over!(
-            num_concurrent_requests,
-            timeout,
-            max_num_completed_requests,
-            additional_sampling_params,
-            results_dir,
-            llm_api,
-            metadata,
-            seed
-        );
-        self
-    }
-
+impl ConfigLayer {
+    /// Checks every key and applies the defaults (the correctness test's own default of 50 requests); the
+    /// `correctness:` section has been applied already.
     pub(super) fn validate(
         self,
         mode: Mode,
@@ -41,14 +24,11 @@ impl RawSettings {
                     .into(),
             ));
         }
-        let (raw, default_max) = match mode {
-            Mode::LoadTest => (self, defaults::MAX_NUM_COMPLETED_REQUESTS),
-            Mode::Correctness => (
-                self.merge_correctness_section(),
-                defaults::CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS,
-            ),
+        let default_max = match mode {
+            Mode::LoadTest => defaults::MAX_NUM_COMPLETED_REQUESTS,
+            Mode::Correctness => defaults::CORRECTNESS_MAX_NUM_COMPLETED_REQUESTS,
         };
-        raw.validate_with(default_max, env)
+        self.validate_with(default_max, env)
     }
 
     fn validate_with(
@@ -64,7 +44,7 @@ impl RawSettings {
             Some(other) => Some(crate::start_at::parse(&other.to_string())?),
         };
         let load = self.load_settings()?;
-        let models = match (self.model, self.models) {
+        let models = match (self.model.take(), self.models.take()) {
             (Some(m), _) => vec![m],
             (None, Some(ms)) if !ms.is_empty() => ms,
             _ => {
@@ -77,7 +57,7 @@ impl RawSettings {
         if let Some(m) = models.iter().find(|m| m.trim().is_empty()) {
             return Err(Error::Config(format!("model name '{m}' is empty")));
         }
-        let confs = self.token_confs.unwrap_or_default();
+        let confs = self.token_confs.take().unwrap_or_default();
         let input_confs = pick_confs(
             "input",
             self.mean_input_tokens,
@@ -98,8 +78,8 @@ impl RawSettings {
             .unwrap_or(defaults::LLM_API)
             .parse()
             .map_err(Error::Config)?;
-        let headers = parse_headers(self.headers)?;
-        let stream_usage = on_off_key("stream_usage", self.stream_usage, true)?;
+        let headers = parse_headers(self.headers.take())?;
+        let stream_usage = on_off_key("stream_usage", self.stream_usage.take(), true)?;
         if !stream_usage && self.use_server_token_counts == Some(true) {
             return Err(Error::Config(
                 "use_server_token_counts needs the server's usage, which stream_usage: off stops asking for; \
@@ -110,11 +90,11 @@ impl RawSettings {
         let (endpoint, api_key) = resolve_endpoint(
             llm_api,
             &Bases {
-                openai: self.openai_api_base,
-                openai_key: self.openai_api_key,
-                anthropic: self.anthropic_base_url,
-                anthropic_key: self.anthropic_api_key,
-                vertexai: self.vertexai_base_url,
+                openai: self.openai_api_base.take(),
+                openai_key: self.openai_api_key.take(),
+                anthropic: self.anthropic_base_url.take(),
+                anthropic_key: self.anthropic_api_key.take(),
+                vertexai: self.vertexai_base_url.take(),
             },
             &headers,
             env,
@@ -133,7 +113,7 @@ impl RawSettings {
                 Some(p)
             }
         };
-        let results_dir = match self.results_dir {
+        let results_dir = match self.results_dir.take() {
             Some(d) if !d.trim().is_empty() => {
                 let p = PathBuf::from(d);
                 if p.exists() && !p.is_dir() {
@@ -161,16 +141,7 @@ impl RawSettings {
             num_concurrent_requests,
             max_num_completed_requests,
         )?;
-        let workload = workload::RawWorkload {
-            dataset: self.dataset,
-            dataset_order: self.dataset_order,
-            dataset_output_lengths: self.dataset_output_lengths,
-            shared_prefix_tokens: self.shared_prefix_tokens,
-            prefix_groups: self.prefix_groups,
-            multi_turn: self.multi_turn,
-            replay_timestamps: self.replay_timestamps,
-        }
-        .validated(&load, shard)?;
+        let workload = self.workload_settings(&load, shard)?;
         Ok(Settings {
             workload,
             load,
@@ -282,26 +253,4 @@ fn pick_confs(
         )));
     }
     Ok(list)
-}
-
-/// An on/off key: a boolean, or one of on/off, true/false, yes/no, 1/0 (from the file, the environment or
-/// the flag); `default` when unset.
-fn on_off_key(key: &str, v: Option<Value>, default: bool) -> Result<bool, Error> {
-    match v {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(b),
-        Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
-            Ok(n.as_u64() == Some(1))
-        }
-        Some(Value::String(s)) => crate::cli::on_off(&s).map_err(|_| {
-            Error::Config(format!(
-                "{key} must be on or off (--{} on|off); got '{s}'",
-                key.replace('_', "-")
-            ))
-        }),
-        Some(other) => Err(Error::Config(format!(
-            "{key} must be on or off (--{} on|off); got {other}",
-            key.replace('_', "-")
-        ))),
-    }
 }

@@ -2,14 +2,14 @@
 //! validation: timings, capacity, the saturating engine (off by default), faults, and the HTTP habits of real
 //! servers (all off by default).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Fault, FaultRule};
 use crate::Error;
 
 /// Where the usage object of a streamed OpenAI-shaped response goes, when the request asked for it
 /// (`stream_options.include_usage`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageChunk {
     /// In a chunk of its own after the finish chunk, with `"choices": []` (OpenAI, vLLM).
@@ -49,7 +49,7 @@ impl std::str::FromStr for UsageChunk {
 /// .unwrap();
 /// assert_eq!(cfg.close_delay_ms, 0);
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Delay from request arrival to the first content chunk, in milliseconds.

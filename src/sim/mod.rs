@@ -52,7 +52,7 @@ pub use config::{SimConfig, UsageChunk};
 pub use listen::{SimServer, serve_foreground, start_in_background};
 pub use server::ReceivedRequest;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Words the simulator streams. Each is a single Llama token when preceded by a space (and at the start of the
 /// text), so a response of `n` tokens counts exactly `n + 1` with BOS.
@@ -63,7 +63,7 @@ pub const WORDS: [&str; 16] = [
 
 /// A failure injected into every `every`-th request (counting from 1), and/or into the requests numbered in
 /// `at` (the simulator counts requests from 1 in arrival order).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// What goes wrong.
@@ -85,7 +85,7 @@ impl FaultRule {
 
 /// A kind of injected failure (see `src/sim/faults.rs` for what each sends). `split_utf8` and
 /// `framing_variants` are not failures: a correct client must read them as a normal response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
     /// HTTP 400 with a JSON error body.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{LoadSettings, Shard};
+use super::{ConfigLayer, LoadSettings, Shard};
 use crate::Error;
 
 /// The order dataset entries are sent in.
@@ -36,20 +36,13 @@ pub struct WorkloadSettings {
     pub replay_timestamps: bool,
 }
 
-/// The raw keys, as the config layers give them.
-pub(super) struct RawWorkload {
-    pub dataset: Option<String>,
-    pub dataset_order: Option<String>,
-    pub dataset_output_lengths: Option<bool>,
-    pub shared_prefix_tokens: Option<u64>,
-    pub prefix_groups: Option<u64>,
-    pub multi_turn: Option<u64>,
-    pub replay_timestamps: Option<bool>,
-}
-
-impl RawWorkload {
-    /// Validates the keys, alone and against the load settings they must agree with.
-    pub fn validated(self, load: &LoadSettings, shard: Shard) -> Result<WorkloadSettings, Error> {
+impl ConfigLayer {
+    /// The workload keys, checked alone and against the load settings they must agree with.
+    pub(super) fn workload_settings(
+        &self,
+        load: &LoadSettings,
+        shard: Shard,
+    ) -> Result<WorkloadSettings, Error> {
         let cfg = |m: String| Err(Error::Config(m));
         let dataset = match self.dataset.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -144,19 +137,16 @@ impl RawWorkload {
 mod tests {
     use std::collections::HashMap;
 
-    use crate::cli::LoadTestArgs;
-    use crate::settings::{DatasetOrder, Settings};
+    use crate::settings::{ConfigLayer, DatasetOrder, Settings};
 
-    fn load(args: LoadTestArgs) -> Result<Settings, String> {
+    fn load(layer: ConfigLayer) -> Result<Settings, String> {
         let env = HashMap::from([("OPENAI_API_BASE".to_string(), "builtin".to_string())]);
-        Settings::load(
-            &LoadTestArgs {
-                model: Some("m".into()),
-                ..args
-            },
-            &env,
-        )
-        .map_err(|e| e.to_string())
+        Settings::builder()
+            .model("m")
+            .env(env)
+            .layer(&layer)
+            .and_then(|b| b.build())
+            .map_err(|e| e.to_string())
     }
 
     fn dataset() -> Option<String> {
@@ -165,7 +155,7 @@ mod tests {
 
     #[test]
     fn defaults_send_sonnet_prompts_one_turn() {
-        let w = load(LoadTestArgs::default()).unwrap().workload;
+        let w = load(ConfigLayer::default()).unwrap().workload;
         assert_eq!(w.dataset, None);
         assert_eq!(w.multi_turn, 1);
         assert_eq!(w.prefix_groups, 1);
@@ -174,7 +164,7 @@ mod tests {
 
     #[test]
     fn flags_are_validated_with_the_key_and_the_fix() {
-        let w = load(LoadTestArgs {
+        let w = load(ConfigLayer {
             dataset: dataset(),
             dataset_order: Some("shuffle".into()),
             ..Default::default()
@@ -184,14 +174,14 @@ mod tests {
         assert_eq!(w.dataset_order, DatasetOrder::Shuffle);
         let cases = [
             (
-                LoadTestArgs {
+                ConfigLayer {
                     dataset: Some("/no/such/file.jsonl".into()),
                     ..Default::default()
                 },
                 "--dataset",
             ),
             (
-                LoadTestArgs {
+                ConfigLayer {
                     dataset: dataset(),
                     dataset_order: Some("random".into()),
                     ..Default::default()
@@ -199,21 +189,21 @@ mod tests {
                 "--dataset-order sequential or shuffle",
             ),
             (
-                LoadTestArgs {
-                    replay_timestamps: true,
+                ConfigLayer {
+                    replay_timestamps: Some(true),
                     ..Default::default()
                 },
                 "replay_timestamps needs a dataset",
             ),
             (
-                LoadTestArgs {
+                ConfigLayer {
                     prefix_groups: Some(3),
                     ..Default::default()
                 },
                 "--shared-prefix-tokens",
             ),
             (
-                LoadTestArgs {
+                ConfigLayer {
                     multi_turn: Some(2),
                     request_rate: Some(3.0),
                     ..Default::default()
@@ -221,9 +211,9 @@ mod tests {
                 "multi_turn runs a closed loop",
             ),
             (
-                LoadTestArgs {
+                ConfigLayer {
                     dataset: dataset(),
-                    replay_timestamps: true,
+                    replay_timestamps: Some(true),
                     request_rate: Some(3.0),
                     ..Default::default()
                 },

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::RawSettings;
+use super::ConfigLayer;
 use crate::Error;
 use crate::metrics::{Slo, parse_seconds};
 use crate::workload::schedule::Arrival;
@@ -102,7 +102,7 @@ fn number_list(key: &str, v: Option<Value>) -> Result<Option<Vec<f64>>, Error> {
     Ok(Some(nums))
 }
 
-impl RawSettings {
+impl ConfigLayer {
     pub(super) fn load_settings(&self) -> Result<LoadSettings, Error> {
         let positive = |key: &str, v: Option<f64>| match v {
             Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Config(format!(
