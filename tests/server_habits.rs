@@ -212,17 +212,17 @@ fn a_server_that_rejects_stream_options_is_asked_again_without_it() {
 
 #[test]
 fn a_proxy_idle_timeout_costs_no_request() {
-    // 20 requests/s, one at a time: each connection idles ~50 ms, past the server's 5 ms idle close.
+    // 10 requests/s, one at a time: each connection idles ~100 ms, past the server's 20 ms idle close.
     let o = run(
-        sim(|c| c.idle_close_ms = Some(5)),
+        sim(|c| c.idle_close_ms = Some(20)),
         "openai",
         1,
-        40,
-        &["--request-rate", "20", "--arrival", "constant"],
+        30,
+        &["--request-rate", "10", "--arrival", "constant"],
     );
     let errs = errors(&o);
     assert!(errs.is_empty(), "{}", errs[0]);
-    assert_eq!(o.server_requests, 40);
+    assert_eq!(o.server_requests, 30);
 }
 
 #[test]

@@ -380,9 +380,9 @@ impl HttpClient {
             let sent_at = Instant::now();
             if let Err(e) = conn.write_all(&request).await {
                 // A write fails only once the server's stack has reset the connection: nothing was read.
-                if reused && !resent {
+                if !resent {
                     resent = true;
-                    self.note_resent("its write failed", idle_for);
+                    self.note_resent("its write failed", reused, idle_for);
                     continue 'send;
                 }
                 return Err(SendError::Closed(format!(
@@ -415,32 +415,28 @@ impl HttpClient {
                         return Err(SendError::Io(format!("reading the response head: {e}")));
                     }
                     // The end, or an error, before any byte of a response.
-                    Ok(_) | Err(_) if reused && !resent => {
-                        if conn.never_received(acked_before, conn.reset_window()).await {
+                    other => {
+                        if !resent && conn.never_received(acked_before, conn.reset_window()).await {
                             resent = true;
-                            self.note_resent("the server reset it", idle_for);
+                            self.note_resent("the server reset it", reused, idle_for);
                             continue 'send;
                         }
-                        if idle_for < Duration::from_secs(1) {
+                        if reused && idle_for < Duration::from_secs(1) {
                             self.learn_closes_after_response(
                                 "closed a kept-alive connection right after a response",
                             );
                         }
-                        return Err(SendError::Closed(
-                            "the server closed a reused connection after the request reached it, before any \
-                             byte of a response; not re-sent, as it may have processed it"
+                        return Err(SendError::Closed(match (reused, other) {
+                            (true, _) => "the server closed a reused connection after the request reached it, \
+                                          before any byte of a response; not re-sent, as it may have processed it"
                                 .into(),
-                        ));
-                    }
-                    Ok(_) => {
-                        return Err(SendError::Closed(
-                            "the server closed the connection before any byte of a response".into(),
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(SendError::Closed(format!(
-                            "the connection failed before any byte of a response: {e}"
-                        )));
+                            (false, Ok(_)) => {
+                                "the server closed the connection before any byte of a response".into()
+                            }
+                            (false, Err(e)) => {
+                                format!("the connection failed before any byte of a response: {e}")
+                            }
+                        }));
                     }
                 }
             };
@@ -462,16 +458,17 @@ impl HttpClient {
         }
     }
 
-    /// Counts a re-sent request; a connection that died within a second of its last response teaches that
-    /// the server closes connections after responses (a long-idle one only met an idle timeout).
-    fn note_resent(&self, what: &str, idle_for: Duration) {
+    /// Counts a re-sent request; a reused connection that died within a second of its last response teaches
+    /// that the server closes connections after responses (a long-idle one only met an idle timeout; a new one
+    /// says nothing about responses).
+    fn note_resent(&self, what: &str, reused: bool, idle_for: Duration) {
         self.origin.resent.fetch_add(1, Ordering::Relaxed);
         log::debug!(
-            "{}: a reused connection was dead ({what}) before any byte of a response; the request goes out \
-             again on a new connection",
+            "{}: a connection was dead ({what}) before any byte of a response, the request unread; it goes \
+             out again on a new connection",
             self.ep.origin()
         );
-        if idle_for < Duration::from_secs(1) {
+        if reused && idle_for < Duration::from_secs(1) {
             self.learn_closes_after_response(
                 "reset a kept-alive connection right after a response",
             );
