@@ -61,6 +61,7 @@ pub mod actors;
 pub mod backend;
 pub mod messages;
 pub mod metrics;
+pub mod sources;
 
 // Internals: public only so the test suite (and the binary) can reach them, hidden from the docs, and free to
 // change between versions. Everything an embedding application needs from them is re-exported below.

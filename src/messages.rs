@@ -22,15 +22,7 @@ use crate::metrics::Metrics;
 use crate::report::RunSummary;
 use crate::workload::schedule::Schedule;
 
-/// A request ready to send: its config plus what we know of its prompt.
-#[derive(Debug, Clone)]
-pub struct PreparedRequest {
-    /// The request to send.
-    pub config: RequestConfig,
-    /// Real token count of the prompt (BOS included); `config.prompt.1` is the target length. `None`: the
-    /// collector counts it, on its own thread, when the result arrives (nothing to tokenize before sending).
-    pub actual_input_tokens: Option<u64>,
-}
+pub use crate::sources::PreparedRequest;
 
 /// Launcher → client actor: send this request and reply with what was measured.
 #[derive(Message)]
