@@ -43,7 +43,8 @@
 //!
 //! ## Layout
 //!
-//! The documented API is small: the [`actors`] and their [`messages`], the [`backend`] (the [`LlmClient`]
+//! The documented API is small: the [`actors`] and their [`messages`], the load modes ([`sources`]: write a
+//! [`sources::RequestSource`] and run it with [`RunSource`]), the [`backend`] (the [`LlmClient`]
 //! trait, the shipped clients, SSE framing), the per-request record and its formulas ([`metrics`]), and what
 //! the crate root re-exports ([`Settings`], [`run`], [`run_with_client`], the simulator). The other modules —
 //! `workload` (prompts, number words, schedules), `report` (llmperf files, summaries, merge), `sim`,
@@ -58,6 +59,7 @@ pub mod actors;
 pub mod backend;
 pub mod messages;
 pub mod metrics;
+pub mod sources;
 
 // Internals: public only so the test suite (and the binary) can reach them, hidden from the docs, and free to
 // change between versions. Everything an embedding application needs from them is re-exported below.
@@ -93,7 +95,7 @@ pub use error::Error;
 pub use error_kind::ErrorKind;
 pub use messages::{
     FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
-    RunFinished, RunRequests, StopRun, SubscribeResults,
+    RunFinished, RunRequests, RunSource, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{RunKind, RunSummary};

@@ -1,15 +1,17 @@
 //! Every actor message, in one vocabulary.
 //!
-//! Flow: the runner sends [`RunRequests`] to the `RequestsLauncher`, which sends [`ExecuteRequest`] to free
-//! client actors (at most `concurrency` at once), forwards each answer to the collector as
-//! [`RequestCompleted`], and replies [`RunFinished`] when the last request is done. The runner then sends
-//! [`FinishRun`] to the collector, which writes the final files and replies with the summary.
-//!
-//! Multi-turn runs go instead as [`RunConversations`] to the `ConversationDriver`, which builds each turn from
-//! the previous reply and forwards every result as [`RequestCompleted`] too.
+//! Flow: the runner sends [`RunRequests`] (or [`RunConversations`], or any source as [`RunSource`]) to the
+//! `RequestsLauncher`, the dispatch core. It asks the run's request source what to send, sends
+//! [`ExecuteRequest`] to client actors, forwards each answer to the collector as [`RequestCompleted`], and
+//! replies [`RunFinished`] when the run is over. The runner then sends [`FinishRun`] to the collector, which
+//! writes the final files and replies with the summary.
 //!
 //! Embedding code can also drive the launcher one request at a time: [`LaunchRequest`], [`GetNextReady`],
 //! [`SubscribeResults`], receiving [`RequestResult`]s.
+//!
+//! The rest is the core's own plumbing (crate-private): the pacer's `Dispatch` and `PacerDone`, the replies
+//! handed back by per-request tasks (`Replied`, `PromptCounted`), and the counting thread's `CountPrompt` and
+//! `ResultCounted`.
 
 use std::time::{Duration, Instant};
 
@@ -20,17 +22,10 @@ use serde::Serialize;
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::metrics::Metrics;
 use crate::report::RunSummary;
+use crate::sources::RequestSource;
 use crate::workload::schedule::Schedule;
 
-/// A request ready to send: its config plus what we know of its prompt.
-#[derive(Debug, Clone)]
-pub struct PreparedRequest {
-    /// The request to send.
-    pub config: RequestConfig,
-    /// Real token count of the prompt (BOS included); `config.prompt.1` is the target length. `None`: the
-    /// collector counts it, on its own thread, when the result arrives (nothing to tokenize before sending).
-    pub actual_input_tokens: Option<u64>,
-}
+pub use crate::sources::PreparedRequest;
 
 /// Launcher → client actor: send this request and reply with what was measured.
 #[derive(Message)]
@@ -45,7 +40,8 @@ pub struct ExecuteRequest {
 #[rtype(result = "()")]
 pub struct GetReady;
 
-/// Runner → launcher: run these requests in a closed loop; replies when every launched request has finished.
+/// Runner → launcher: run these requests in a closed loop (or, with a schedule, an open loop); replies when
+/// every launched request has finished.
 #[derive(Message)]
 #[rtype(result = "RunFinished")]
 pub struct RunRequests {
@@ -97,8 +93,8 @@ impl RunRequests {
     }
 }
 
-/// Runner → `ConversationDriver`: run multi-turn conversations in a closed loop; replies [`RunFinished`] when
-/// the last one is done. Turn `k` of conversation `c` is built from `turns[c · turns_per_conversation + k]`
+/// Runner → launcher: run multi-turn conversations in a closed loop; replies [`RunFinished`] when the last one
+/// is done. Turn `k` of conversation `c` is built from `turns[c · turns_per_conversation + k]`
 /// (its user message(s) and `max_tokens`) and the conversation so far, the model's replies included.
 #[derive(Message)]
 #[rtype(result = "RunFinished")]
@@ -113,9 +109,29 @@ pub struct RunConversations {
     pub timeout: Duration,
     /// Where each finished request goes.
     pub collector: Recipient<RequestCompleted>,
+    /// Turns still in flight this long after `timeout` (or after a [`StopRun`]) are recorded as cancelled;
+    /// `None` waits for them however long they take.
+    pub grace: Option<Duration>,
 }
 
-/// Launcher → runner (reply to [`RunRequests`]).
+/// Runner or user → launcher: run this request source (any load mode, see [`crate::sources`]); replies
+/// [`RunFinished`] when it is done and nothing it sent is in flight.
+#[derive(Message)]
+#[rtype(result = "RunFinished")]
+pub struct RunSource {
+    /// What to send and when.
+    pub source: Box<dyn RequestSource>,
+    /// Nothing is sent (or, for a request with a scheduled offset, due) once this much time has passed since
+    /// the start.
+    pub timeout: Duration,
+    /// Where each finished request goes.
+    pub collector: Recipient<RequestCompleted>,
+    /// Requests still in flight this long after `timeout` (or after a [`StopRun`]) are recorded as
+    /// cancelled; `None` waits for them however long they take.
+    pub grace: Option<Duration>,
+}
+
+/// Launcher → runner (reply to [`RunRequests`], [`RunConversations`] and [`RunSource`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RunFinished {
     /// When the clock started (the pool was ready).
@@ -213,3 +229,67 @@ pub enum ProgressEvent {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct FinishProgress;
+
+/// Pacer thread → launcher: due time `k` of timeline `timeline` of run `job` has come. No reply.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub(crate) struct Dispatch {
+    /// The run.
+    pub job: u64,
+    /// Which of the run's paced timelines.
+    pub timeline: usize,
+    /// Position in the timeline.
+    pub k: usize,
+    /// When it was due, in seconds from the start of the run.
+    pub offset: f64,
+}
+
+/// Pacer thread → launcher: a timeline ended after `dispatched` due times (`complete`: all of them; otherwise
+/// the timeout or a stop cut it). No reply.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub(crate) struct PacerDone {
+    /// The run.
+    pub job: u64,
+    /// Due times delivered.
+    pub dispatched: usize,
+    /// Whether the timeline was delivered to its end.
+    pub complete: bool,
+}
+
+/// A request's own task → launcher: the client's reply to request `id` of run `job` (or the mailbox error).
+/// No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Replied {
+    /// The run.
+    pub job: u64,
+    /// The request's send number.
+    pub id: u64,
+    /// What the client measured, or why it could not.
+    pub res: Result<ClientResponse, MailboxError>,
+}
+
+/// Launcher → counter (its own thread): count this prompt's tokens; replies the count.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub(crate) struct CountPrompt(pub String);
+
+/// A request's own task → launcher: the prompt of request `id` of run `job` was counted (`None`: the counter
+/// was gone). No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PromptCounted {
+    /// The run.
+    pub job: u64,
+    /// The request's send number.
+    pub id: u64,
+    /// Its prompt's tokens, BOS included.
+    pub tokens: Option<u64>,
+}
+
+/// Counter → launcher: a one-at-a-time request's result, its tokens counted, for [`GetNextReady`] callers and
+/// subscribers. No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ResultCounted(pub RequestResult);

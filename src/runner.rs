@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
-use crate::actors::{ClientPool, Collector, ConversationDriver, RequestsLauncher};
+use crate::actors::{ClientPool, Collector, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
 use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests};
 use crate::report::{
@@ -674,31 +674,26 @@ async fn run_one(
             pool.arbiter_count()
         ),
     }
+    let mut launcher = RequestsLauncher::new(pool.recipients()).with_tokenizer(tokenizer.clone());
+    if progress.is_some() {
+        launcher = launcher.with_progress(tally);
+    }
+    let launcher = launcher.start();
+    crate::shutdown::register(launcher.clone().recipient(), grace);
+    let collector_recipient = collector.clone().recipient();
     let finished = if shape.turns > 1 {
-        // Multi-turn: the conversation driver builds each turn from the previous reply.
-        let mut driver = ConversationDriver::new(pool.recipients(), tokenizer.clone());
-        if progress.is_some() {
-            driver = driver.with_progress(tally);
-        }
-        let driver = driver.start();
-        crate::shutdown::register(driver.clone().recipient(), grace);
-        driver
+        // Multi-turn: each turn is built from the previous reply.
+        launcher
             .send(RunConversations {
                 turns: requests,
                 turns_per_conversation: shape.turns,
                 concurrency: shape.concurrency,
                 timeout: shape.timeout,
-                collector: collector.clone().recipient(),
+                collector: collector_recipient,
+                grace: Some(grace),
             })
             .await
-            .map_err(|e| Error::Internal(format!("conversation driver: {e}")))
     } else {
-        let mut launcher = RequestsLauncher::new(pool.recipients());
-        if progress.is_some() {
-            launcher = launcher.with_progress(tally);
-        }
-        let launcher = launcher.start();
-        crate::shutdown::register(launcher.clone().recipient(), grace);
         launcher
             .send(RunRequests {
                 requests,
@@ -706,12 +701,12 @@ async fn run_one(
                 concurrency: shape.concurrency,
                 schedule: shape.schedule,
                 timeout: shape.timeout,
-                collector: collector.clone().recipient(),
+                collector: collector_recipient,
                 grace: Some(grace),
             })
             .await
-            .map_err(|e| Error::Internal(format!("launcher: {e}")))
-    };
+    }
+    .map_err(|e| Error::Internal(format!("launcher: {e}")));
     crate::shutdown::unregister();
     let finished = finished?;
     if let Some(sig) = crate::shutdown::requested() {

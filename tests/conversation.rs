@@ -1,76 +1,38 @@
-//! The conversation driver, checked with a scripted client so counts are exact: turns in sequence, each
-//! carrying the previous replies; concurrency counts conversations; a failed turn ends its conversation.
+//! Multi-turn conversations through the dispatch core, checked with the scripted client so counts are exact:
+//! turns in sequence, each carrying the previous replies; concurrency counts conversations; a failed turn ends
+//! its conversation; a turn still in flight after the timeout gets the grace period, then is cancelled.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+#[path = "common/scripted.rs"]
+mod scripted;
+
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::future::LocalBoxFuture;
 use llmperf_actors::Tokenizer;
 use llmperf_actors::actors::progress::{ProgressPlan, ProgressState};
-use llmperf_actors::actors::{ClientPool, ConversationDriver, ProgressTally};
-use llmperf_actors::backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
-use llmperf_actors::messages::{PreparedRequest, RequestCompleted, RunConversations};
-use llmperf_actors::metrics::{Measured, StreamTimings, Usage};
-use serde_json::{Value, json};
+use llmperf_actors::actors::{ClientPool, ProgressTally, RequestsLauncher};
+use llmperf_actors::backend::RequestConfig;
+use llmperf_actors::messages::{PreparedRequest, RequestCompleted, RunConversations, RunFinished};
+use scripted::{Reply, Sink, scripted};
+use serde_json::json;
 
-/// Answers "reply to <last user message>"; fails any request whose last message is "fail"; tracks the peak
-/// number of requests in flight.
-struct Scripted {
-    in_flight: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-}
-
-impl LlmClient for Scripted {
-    fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
-        let (in_flight, peak) = (self.in_flight.clone(), self.peak.clone());
-        Box::pin(async move {
-            let started = Instant::now();
-            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            let messages = config.messages.unwrap_or_default();
-            let last = messages
-                .last()
-                .and_then(|m| m["content"].as_str())
-                .unwrap_or("")
-                .to_string();
-            let error = (last == "fail").then(|| (Value::from(500), "scripted failure".into()));
-            ClientResponse {
-                started,
-                measured: Measured {
-                    timings: StreamTimings {
-                        first_content_s: Some(0.001),
-                        first_token_s: Some(0.001),
-                        last_content_s: Some(0.002),
-                        end_s: 0.01,
-                        data_events: 2,
-                        ..Default::default()
-                    },
-                    usage: Usage::default(),
-                    error,
-                    error_kind: None,
-                },
-                generated_text: format!("reply to {last}"),
-                reasoning_text: String::new(),
-            }
-        })
-    }
-}
-
-#[derive(Default)]
-struct Sink {
-    seen: Arc<Mutex<Vec<RequestCompleted>>>,
-}
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-impl Handler<RequestCompleted> for Sink {
-    type Result = ();
-    fn handle(&mut self, msg: RequestCompleted, _: &mut Context<Self>) {
-        self.seen.lock().unwrap().push(msg);
+/// Answers "reply to <last user message>" after 10 ms; fails a turn whose last message is "fail"; takes a
+/// minute over one whose last message is "stall".
+fn script(config: &RequestConfig) -> Reply {
+    let messages = config.messages.clone().unwrap_or_default();
+    let last = messages
+        .last()
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let delay = match last.as_str() {
+        "stall" => Duration::from_secs(60),
+        _ => Duration::from_millis(10),
+    };
+    Reply {
+        delay,
+        text: format!("reply to {last}"),
+        fail: last == "fail",
     }
 }
 
@@ -88,31 +50,29 @@ fn template(text: &str) -> PreparedRequest {
     }
 }
 
-async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCompleted>, usize) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let p = peak.clone();
-    let f: ClientFactory = Arc::new(move || {
-        Box::new(Scripted {
-            in_flight: in_flight.clone(),
-            peak: p.clone(),
-        }) as Box<dyn LlmClient>
-    });
+async fn run_with(
+    texts: &[&str],
+    turns: usize,
+    concurrency: usize,
+    (timeout, grace): (Duration, Option<Duration>),
+) -> (Vec<RequestCompleted>, usize, RunFinished) {
+    let (f, counters) = scripted(script);
     let pool = ClientPool::start(f, concurrency, 2);
     pool.ready().await;
     let tally = ProgressTally::default();
-    let driver = ConversationDriver::new(pool.recipients(), Tokenizer::llama())
+    let launcher = RequestsLauncher::new(pool.recipients())
+        .with_tokenizer(Tokenizer::llama())
         .with_progress(tally.clone())
         .start();
-    let sink = Sink::default();
-    let seen = sink.seen.clone();
-    let done = driver
+    let (sink, seen) = Sink::start_new();
+    let done = launcher
         .send(RunConversations {
             turns: texts.iter().map(|t| template(t)).collect(),
             turns_per_conversation: turns,
             concurrency,
-            timeout: Duration::from_secs(30),
-            collector: sink.start().recipient(),
+            timeout,
+            collector: sink,
+            grace,
         })
         .await
         .unwrap();
@@ -122,7 +82,13 @@ async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCo
     // Every turn sent was counted for the live progress (nothing records here, so all are "in flight").
     let progress = ProgressState::with_tally(ProgressPlan::default(), tally);
     assert_eq!(progress.in_flight(), seen.len() as u64);
-    (seen, peak.load(Ordering::SeqCst))
+    (seen, counters.peak(), done)
+}
+
+async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCompleted>, usize) {
+    let (seen, peak, _) =
+        run_with(texts, turns, concurrency, (Duration::from_secs(30), None)).await;
+    (seen, peak)
 }
 
 #[actix::test]
@@ -148,8 +114,10 @@ async fn turns_carry_the_replies_and_concurrency_counts_conversations() {
             }
         }
         assert_eq!(c.request.config.messages.as_ref().unwrap(), &expected);
+        // Counted (on the counter's thread) before it was sent: the real count, BOS included.
         let tokens = Tokenizer::llama().count_plain(&c.request.config.prompt.0) as u64 + 1;
         assert_eq!(c.request.actual_input_tokens, Some(tokens));
+        assert_eq!(c.request.config.prompt.1, tokens);
     }
 }
 
@@ -158,4 +126,38 @@ async fn a_failed_turn_ends_its_conversation_only() {
     let (seen, _) = run(&["a1", "fail", "a3", "b1", "b2", "b3"], 3, 1).await;
     let indices: Vec<usize> = seen.iter().map(|c| c.index).collect();
     assert_eq!(indices, vec![0, 1, 3, 4, 5]);
+}
+
+#[actix::test]
+async fn a_turn_in_flight_at_the_timeout_gets_the_grace_period_then_is_cancelled() {
+    // Conversation 0 stalls on its second turn; conversation 1 would take 10 ms a turn. Timeout 300 ms, grace
+    // 200 ms: the run ends about 0.5 s in (it used to wait for the stalled turn however long it took). The
+    // tokenizer is parsed first, so counting the second turn's prompt takes no time out of the 300 ms.
+    Tokenizer::llama().preload();
+    let t0 = Instant::now();
+    let (seen, _, done) = run_with(
+        &["a1", "stall", "a3", "b1", "b2", "b3"],
+        3,
+        1,
+        (Duration::from_millis(300), Some(Duration::from_millis(200))),
+    )
+    .await;
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(done.timed_out, "the timeout stopped the run");
+    let kinds: Vec<(usize, Option<String>)> = seen
+        .iter()
+        .map(|c| {
+            let kind = c
+                .response
+                .measured
+                .error_kind
+                .as_ref()
+                .map(|k| k.to_string());
+            (c.index, kind)
+        })
+        .collect();
+    assert_eq!(kinds, [(0, None), (1, Some("cancelled".to_string()))]);
+    let ended = done.ended.duration_since(done.started);
+    assert!(ended >= Duration::from_millis(500), "{ended:?}");
 }

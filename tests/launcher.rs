@@ -1,133 +1,36 @@
-//! The closed loop, checked with a scripted client so counts are exact.
+//! The closed loop, the open loop and the one-at-a-time API through the dispatch core, checked with the scripted client so
+//! counts are exact.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "common/scripted.rs"]
+mod scripted;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::LocalBoxFuture;
 use llmperf_actors::actors::{ClientPool, RequestsLauncher};
-use llmperf_actors::backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
-use llmperf_actors::messages::{PreparedRequest, RequestCompleted, RunRequests};
-use llmperf_actors::metrics::{Measured, StreamTimings, Usage};
+use llmperf_actors::messages::{RunFinished, RunRequests};
+use scripted::{Counters, Sink, echo, requests};
 
-/// Sleeps, then answers; counts how many requests are in flight at once across all clients.
-struct ScriptedClient {
-    delay: Duration,
-    in_flight: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-    sent: Arc<AtomicUsize>,
-}
-
-impl LlmClient for ScriptedClient {
-    fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
-        let delay = self.delay;
-        let (in_flight, peak, sent) =
-            (self.in_flight.clone(), self.peak.clone(), self.sent.clone());
-        Box::pin(async move {
-            let started = Instant::now();
-            sent.fetch_add(1, Ordering::SeqCst);
-            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            actix_rt::time::sleep(delay).await;
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            ClientResponse {
-                started,
-                measured: Measured {
-                    timings: StreamTimings {
-                        first_content_s: Some(0.001),
-                        first_token_s: Some(0.001),
-                        last_content_s: Some(0.002),
-                        end_s: delay.as_secs_f64(),
-                        data_events: 2,
-                        ..Default::default()
-                    },
-                    usage: Usage::default(),
-                    error: None,
-                    error_kind: None,
-                },
-                generated_text: config.prompt.0,
-                reasoning_text: String::new(),
-            }
-        })
-    }
-}
-
-#[derive(Default)]
-struct Sink {
-    seen: Arc<Mutex<Vec<usize>>>,
-}
-impl Actor for Sink {
-    type Context = Context<Self>;
-}
-impl Handler<RequestCompleted> for Sink {
-    type Result = ();
-    fn handle(&mut self, msg: RequestCompleted, _: &mut Context<Self>) {
-        self.seen.lock().unwrap().push(msg.index);
-    }
-}
-
-struct Counters {
-    peak: Arc<AtomicUsize>,
-    sent: Arc<AtomicUsize>,
-}
-
-fn factory(delay: Duration) -> (ClientFactory, Counters) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let c = Counters {
-        peak: peak.clone(),
-        sent: sent.clone(),
-    };
-    let f: ClientFactory = Arc::new(move || {
-        Box::new(ScriptedClient {
-            delay,
-            in_flight: in_flight.clone(),
-            peak: peak.clone(),
-            sent: sent.clone(),
-        }) as Box<dyn LlmClient>
-    });
-    (f, c)
-}
-
-fn requests(n: usize) -> Vec<PreparedRequest> {
-    (0..n)
-        .map(|i| PreparedRequest {
-            config: RequestConfig {
-                model: "m".into(),
-                prompt: (format!("prompt {i}"), 10),
-                sampling_params: Default::default(),
-                llm_api: "openai".into(),
-                metadata: Default::default(),
-                messages: None,
-            },
-            actual_input_tokens: Some(9),
-        })
-        .collect()
-}
-
-async fn run(n: usize, c: usize, delay_ms: u64, timeout: Duration) -> (Vec<usize>, Counters, bool) {
-    let (f, counters) = factory(Duration::from_millis(delay_ms));
+async fn run(
+    n: usize,
+    c: usize,
+    delay_ms: u64,
+    timeout: Duration,
+) -> (Vec<usize>, Arc<Counters>, bool) {
+    let (f, counters) = echo(Duration::from_millis(delay_ms));
     let pool = ClientPool::start(f, c, 2);
     pool.ready().await;
     let launcher = RequestsLauncher::new(pool.recipients()).start();
-    let sink = Sink::default();
-    let seen = sink.seen.clone();
-    let sink = sink.start();
+    let (sink, seen) = Sink::start_new();
     let done = launcher
-        .send(RunRequests::closed_loop(
-            requests(n),
-            c,
-            timeout,
-            sink.recipient(),
-        ))
+        .send(RunRequests::closed_loop(requests(n), c, timeout, sink))
         .await
         .unwrap();
     // Results are forwarded before the reply; give the sink's mailbox a turn.
     actix_rt::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(done.launched, seen.lock().unwrap().len());
-    let seen = seen.lock().unwrap().clone();
+    let seen: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.index).collect();
+    assert_eq!(done.launched, seen.len());
     (seen, counters, done.timed_out)
 }
 
@@ -135,12 +38,8 @@ async fn run(n: usize, c: usize, delay_ms: u64, timeout: Duration) -> (Vec<usize
 async fn keeps_exactly_c_in_flight_and_sends_each_request_once() {
     let (mut seen, counters, timed_out) = run(25, 4, 15, Duration::from_secs(60)).await;
     assert!(!timed_out);
-    assert_eq!(counters.peak.load(Ordering::SeqCst), 4);
-    assert_eq!(
-        counters.sent.load(Ordering::SeqCst),
-        25,
-        "no surplus requests"
-    );
+    assert_eq!(counters.peak(), 4);
+    assert_eq!(counters.sent(), 25, "no surplus requests");
     seen.sort();
     assert_eq!(seen, (0..25).collect::<Vec<_>>());
 }
@@ -149,7 +48,7 @@ async fn keeps_exactly_c_in_flight_and_sends_each_request_once() {
 async fn concurrency_above_the_request_count_sends_no_more_than_asked() {
     let (seen, counters, _) = run(3, 10, 5, Duration::from_secs(60)).await;
     assert_eq!(seen.len(), 3);
-    assert_eq!(counters.sent.load(Ordering::SeqCst), 3);
+    assert_eq!(counters.sent(), 3);
 }
 
 #[actix::test]
@@ -157,9 +56,66 @@ async fn timeout_stops_launching_but_in_flight_requests_are_recorded() {
     // Two at a time, 100 ms each, timeout 250 ms: launches at ~0, ~0.1, ~0.2 s, then none.
     let (seen, counters, timed_out) = run(100, 2, 100, Duration::from_millis(250)).await;
     assert!(timed_out);
-    let sent = counters.sent.load(Ordering::SeqCst);
+    let sent = counters.sent();
     assert!((4..=8).contains(&sent), "sent {sent}");
     assert_eq!(seen.len(), sent, "every launched request is recorded");
+}
+
+async fn open_loop(
+    offsets: Vec<f64>,
+    cap: usize,
+    timeout: Duration,
+) -> (Vec<(usize, f64, f64)>, Arc<Counters>, RunFinished) {
+    let (f, counters) = echo(Duration::from_millis(50));
+    let pool = ClientPool::start(f, 2, 1);
+    pool.ready().await;
+    let launcher = RequestsLauncher::new(pool.recipients()).start();
+    let (sink, seen) = Sink::start_new();
+    let done = launcher
+        .send(RunRequests {
+            requests: requests(3),
+            limit: offsets.len(),
+            concurrency: cap,
+            schedule: Some(offsets.into()),
+            timeout,
+            collector: sink,
+            grace: None,
+        })
+        .await
+        .unwrap();
+    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    let mut seen: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.index, r.scheduled_start_s, r.start_offset_s))
+        .collect();
+    seen.sort_by_key(|s| s.0);
+    (seen, counters, done)
+}
+
+#[actix::test]
+async fn open_loop_queues_at_the_cap_and_sends_every_request_late_rather_than_never() {
+    // Ten due 10 ms apart, 50 ms replies, at most 2 in flight: most wait for a slot.
+    let offsets: Vec<f64> = (0..10).map(|k| k as f64 * 0.01).collect();
+    let (seen, counters, done) = open_loop(offsets.clone(), 2, Duration::from_secs(30)).await;
+    assert_eq!((done.launched, done.timed_out), (10, false));
+    assert!(done.queued >= 5, "queued {}", done.queued);
+    assert!(counters.peak() <= 2);
+    for (k, &(index, scheduled, actual)) in seen.iter().enumerate() {
+        assert_eq!((index, scheduled), (k, offsets[k]));
+        assert!(actual >= scheduled, "{actual} < {scheduled}");
+    }
+}
+
+#[actix::test]
+async fn the_timeout_cuts_an_open_loop_schedule() {
+    let (seen, counters, done) =
+        open_loop(vec![0.0, 0.05, 5.0], 100, Duration::from_millis(200)).await;
+    assert!(done.timed_out);
+    assert_eq!((done.launched, counters.sent(), seen.len()), (2, 2, 2));
+    let elapsed = done.ended.duration_since(done.started);
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }
 
 /// Receives results pushed by the launcher.
@@ -180,7 +136,7 @@ impl Handler<llmperf_actors::RequestResult> for Subscriber {
 #[actix::test]
 async fn one_request_at_a_time_api_mirrors_the_original_launcher() {
     use llmperf_actors::{GetNextReady, LaunchRequest, SubscribeResults};
-    let (f, counters) = factory(Duration::from_millis(10));
+    let (f, counters) = echo(Duration::from_millis(10));
     let pool = ClientPool::start(f, 2, 1);
     pool.ready().await;
     let launcher = RequestsLauncher::new(pool.recipients()).start();
@@ -224,11 +180,7 @@ async fn one_request_at_a_time_api_mirrors_the_original_launcher() {
         texts,
         (0..5).map(|i| format!("prompt {i}")).collect::<Vec<_>>()
     );
-    assert_eq!(
-        counters.peak.load(Ordering::SeqCst),
-        2,
-        "one request per client at a time"
-    );
+    assert_eq!(counters.peak(), 2, "one request per client at a time");
     actix_rt::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
         pushed.lock().unwrap().len(),

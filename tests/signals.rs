@@ -170,8 +170,33 @@ fn sigterm_stops_the_run_and_writes_complete_files() {
 
 #[test]
 fn sigint_stops_a_multi_turn_run_the_same_way() {
-    // 200 conversations of 3 turns; the conversation driver, not the launcher, runs them.
+    // 200 conversations of 3 turns, run by the launcher's conversation source.
     graceful_with(libc::SIGINT, 130, "multi_turn: 3\n", 3 * REQUESTS);
+}
+
+#[test]
+fn after_the_timeout_a_multi_turn_run_gives_turns_in_flight_the_grace_period() {
+    // No signal: the 1 s timeout stops new turns, the stalled turns in flight get the 1 s grace period and are
+    // recorded as cancelled (a multi-turn run used to wait for them however long they took: here, 60 s).
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let child = start_with(dir.path(), "multi_turn: 3\ntimeout: 1\n");
+    let (code, stdout, stderr) = wait(child, Duration::from_secs(30));
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("Test timed out before all requests could be completed."),
+        "{stdout}"
+    );
+    let summary = read_json(&dir.path().join("out/sig_60_20_summary.json"));
+    let cancelled = summary["results_error_kind_counts"]["cancelled"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        (1..=CONCURRENCY).contains(&cancelled),
+        "{cancelled} cancelled: {summary:#}"
+    );
+    assert_eq!(summary["results_number_errors"].as_u64(), Some(cancelled));
 }
 
 #[test]

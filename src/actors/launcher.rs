@@ -1,443 +1,355 @@
-//! `RequestsLauncher`: hands requests to a pool of client actors, at most one request per client at a time,
-//! and keeps the closed loop going.
+//! `RequestsLauncher`: the dispatch core. It hands requests to a pool of client actors, which return
+//! measurements that it forwards to a collector.
 //!
-//! Two ways to drive it:
-//! - **A closed-loop run** ([`RunRequests`] without a schedule): it starts up to `concurrency` requests; each
-//!   time one finishes it forwards the result to the run's collector and hands the next request to the
-//!   now-free client, until `limit` requests are sent or the timeout passes, then replies [`RunFinished`]. It
-//!   never sends more than `limit` (the original sends up to C − 1 extra requests and discards them).
-//!   Requests in flight at the timeout are awaited and recorded.
-//! - **An open-loop run** (with a schedule): a [`Pacer`] thread says when each request is due; the launcher
-//!   sends it to the next client round-robin (a client actor may then have many requests in flight), or —
-//!   when `concurrency` requests are already in flight (`--max-concurrency`) — queues it until one finishes.
-//!   Queued requests are counted and sent late, never dropped; each record carries its scheduled start.
-//! - **One request at a time**, like the original's `RequestsLauncher` in a user's own code:
-//!   [`LaunchRequest`] queues a request (sent as soon as a client is free), [`GetNextReady`] returns the next
-//!   finished `(Metrics, generated text, RequestConfig)` — waiting for it or not — and [`SubscribeResults`]
-//!   sends every finished result to a recipient as well.
+//! The core owns what every load mode shares; the modes themselves are [`RequestSource`]s (`src/sources/`),
+//! plain state machines it asks what to send next and when:
 //!
-//! Stopping: with a `grace` in [`RunRequests`], requests still in flight `grace` after the timeout are
-//! recorded as cancelled (error kind `cancelled`) and the run finishes, so a stalled endpoint cannot hold it
-//! forever. [`StopRun`] (sent on Ctrl-C / SIGTERM) stops launching at once and does the same after its grace.
+//! - **the clients**: which are idle (nothing in flight), which are gone; a source names the client a request
+//!   goes to ([`Target`](crate::sources::Target): an idle one, the next in turn, or a given one);
+//! - **the requests in flight**, each awaited by a task of its own on this arbiter, which hands the reply back
+//!   as a message. (A future spawned into the actor's context would do the same, but actix polls every future
+//!   of a context whenever the context wakes: with 1,000 requests in flight that is 1,000 polls per dispatch
+//!   and per reply, and the launcher fell milliseconds behind its schedule.);
+//! - **timing**: a source's [`Next::Pace`] goes to a pacer thread ([`Pacer`], microsecond precision), which
+//!   sends `Dispatch` at each due time;
+//! - **the timeout**: nothing is sent once it has passed (nothing *due* after it, for a scheduled request: an
+//!   open loop's queued requests, due before it, still leave);
+//! - **stopping and the grace period**: [`StopRun`] (Ctrl-C, SIGTERM) stops asking the source at once; `grace`
+//!   after it — or after the timeout — the requests still in flight are recorded as cancelled (error kind
+//!   `cancelled`) and the run ends, so a stalled endpoint cannot hold it forever. A reply that arrives after
+//!   its request was cancelled is dropped;
+//! - **progress**: one `Launched` count per request sent;
+//! - **results**: each reply goes to the source ([`RequestSource::completed`]) and then to the run's
+//!   collector as [`RequestCompleted`], with its start offset and scheduled offset.
+//!
+//! Runs: [`RunSource`] runs any source; [`RunRequests`] is the closed loop ([`ClosedLoop`]) or, with a
+//! schedule, the open loop and trace replay ([`OpenLoop`]); [`RunConversations`] is multi-turn
+//! ([`Conversations`]). Each replies [`RunFinished`] when its source is done (or the timeout or a stop ended
+//! it) and nothing it sent is in flight. Runs may overlap; they share the clients.
+//!
+//! One request at a time, like the original's `RequestsLauncher` in a user's own code: [`LaunchRequest`]
+//! offers a request to the session's [`OneAtATime`] source (sent as soon as a client is idle, after any run's
+//! requests), [`GetNextReady`] returns the next finished `(Metrics, generated text, RequestConfig)` — waiting
+//! for it or not — and [`SubscribeResults`] sends every one to a recipient as well (`launcher/embedder.rs`).
+//!
+//! **Token counting never runs here.** The collector counts a run's tokens on its own thread. What the core
+//! itself needs counted goes to a counter on a thread of its own (a `SyncArbiter` of one, started on first
+//! use, with the launcher's tokenizer; see `actors/counter.rs`): the prompts of requests built at send time
+//! ([`Outgoing::count_prompt`]: conversation turns, counted between turns and sent once counted), and the
+//! one-at-a-time results, which reach [`GetNextReady`] callers with their tokens counted there. An embedding
+//! application's arbiter is never held up by a tokenizer.
+//!
+//! [`LaunchRequest`]: crate::messages::LaunchRequest
+//! [`GetNextReady`]: crate::messages::GetNextReady
+//! [`SubscribeResults`]: crate::messages::SubscribeResults
+//! [`OneAtATime`]: crate::sources::single::OneAtATime
 
-use std::collections::{HashMap, VecDeque};
+mod clients;
+mod embedder;
+mod job;
+
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::in_flight::{InFlight, cancel_all};
-use super::pacer::{Dispatch, Pacer, PacerDone};
+use self::clients::Clients;
+use self::embedder::Inbox;
+use self::job::{InFlight, Job, client_unavailable};
+use super::counter::Counter;
+use super::pacer::Pacer;
 use super::progress::ProgressTally;
-use crate::backend::{ClientResponse, RequestConfig};
-use crate::error_kind::ErrorKind;
 use crate::messages::{
-    ExecuteRequest, GetNextReady, LaunchRequest, PreparedRequest, ProgressEvent, RequestCompleted,
-    RequestResult, RunFinished, RunRequests, StopRun, SubscribeResults,
+    CountPrompt, Dispatch, ExecuteRequest, PacerDone, ProgressEvent, PromptCounted, Replied,
+    RequestCompleted, RunConversations, RunFinished, RunRequests, RunSource, StopRun,
 };
-use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
-use crate::tokenizer::{TokenCount, Tokenizer};
+use crate::sources::closed::ClosedLoop;
+use crate::sources::conversation::Conversations;
+use crate::sources::open::OpenLoop;
+use crate::sources::{Completion, Due, Next, Outgoing, RequestSource};
+use crate::tokenizer::Tokenizer;
+use crate::workload::schedule::Schedule;
 
-/// The launcher actor. Create it with the client recipients of a [`ClientPool`](super::ClientPool).
+/// The dispatch core. Create it with the client recipients of a [`ClientPool`](super::ClientPool).
 pub struct RequestsLauncher {
-    clients: Vec<Recipient<ExecuteRequest>>,
-    /// Clients with no request in flight.
-    idle: Vec<usize>,
+    recipients: Vec<Recipient<ExecuteRequest>>,
+    clients: Clients,
+    /// Runs in start order, the embedders' session (if any) last: the order in which sources are asked.
+    jobs: Vec<Job>,
     created: Instant,
-    run: Option<Run>,
-    single: Single,
-    /// Counts every run request sent (live progress).
+    /// Counts every request sent (live progress).
     progress: Option<ProgressTally>,
-    /// Numbers the runs, so a grace timer of an earlier run does nothing to a later one.
-    runs: u64,
+    /// What the counter counts with (default: the embedded Llama tokenizer).
+    tokenizer: Option<Tokenizer>,
+    counter: Option<Addr<Counter>>,
+    inbox: Inbox,
+    /// Numbers the jobs, so a late timer or pacer message of an earlier run does nothing to a later one.
+    jobs_started: u64,
     /// Numbers the requests sent.
     sent: u64,
 }
 
-/// State of the run in progress.
-struct Run {
-    /// The request pool; request `k` uses `pool[k % pool.len()]`.
-    pool: Vec<PreparedRequest>,
-    /// How many requests to launch in all.
-    limit: usize,
-    /// Requests launched so far (the next `k` in a closed loop).
-    launched: usize,
-    concurrency: usize,
-    in_flight: usize,
-    started: Instant,
-    timeout: Duration,
-    timed_out: bool,
-    collector: Recipient<RequestCompleted>,
-    reply: Option<oneshot::Sender<RunFinished>>,
-    open: Option<OpenLoop>,
-    /// Which run this is (see `RequestsLauncher::runs`).
-    id: u64,
-    /// Stopped by [`StopRun`]: nothing more is launched.
-    stopped: bool,
-    /// The run's requests in flight, by send number.
-    flying: HashMap<u64, InFlight>,
-}
-
-/// Open-loop state: requests waiting for a slot (position and due offset), the pacer (which holds the
-/// schedule).
-struct OpenLoop {
-    waiting: VecDeque<(usize, f64)>,
-    queued: usize,
-    next_client: usize,
-    pacer: Pacer,
-    pacer_done: bool,
-}
-
-impl Run {
-    fn request(&self, k: usize) -> PreparedRequest {
-        self.pool[k % self.pool.len()].clone()
-    }
-}
-
-/// State of requests launched one at a time.
-#[derive(Default)]
-struct Single {
-    queue: VecDeque<RequestConfig>,
-    in_flight: usize,
-    ready: VecDeque<RequestResult>,
-    waiters: VecDeque<oneshot::Sender<Option<RequestResult>>>,
-    subscribers: Vec<Recipient<RequestResult>>,
-    tokenizer: Option<Tokenizer>,
-}
-
-/// A client's reply to request `id`, handed to the launcher by the task that awaited it.
-struct Replied {
-    id: u64,
-    slot: usize,
-    origin: Origin,
-    res: Result<ClientResponse, MailboxError>,
-}
-
-impl Message for Replied {
-    type Result = ();
-}
-
-impl Handler<Replied> for RequestsLauncher {
-    type Result = ();
-
-    fn handle(&mut self, msg: Replied, ctx: &mut Context<Self>) {
-        self.on_done(msg.id, msg.slot, msg.origin, msg.res, ctx);
-    }
-}
-
-/// Where a finished request goes.
-enum Origin {
-    Run {
-        index: usize,
-        request: PreparedRequest,
-        /// Open loop: when it was due, in seconds from the run's start.
-        scheduled: Option<f64>,
-    },
-    Single {
-        config: RequestConfig,
-    },
-}
-
 impl RequestsLauncher {
-    /// A launcher over these clients (each gets at most one request at a time).
+    /// A launcher over these clients.
     pub fn new(clients: Vec<Recipient<ExecuteRequest>>) -> Self {
-        let idle = (0..clients.len()).rev().collect();
         RequestsLauncher {
-            clients,
-            idle,
+            clients: Clients::new(clients.len()),
+            recipients: clients,
+            jobs: Vec::new(),
             created: Instant::now(),
-            run: None,
-            single: Single::default(),
             progress: None,
-            runs: 0,
+            tokenizer: None,
+            counter: None,
+            inbox: Inbox::default(),
+            jobs_started: 0,
             sent: 0,
         }
     }
 
-    /// Counts tokens of results launched one at a time with this tokenizer (default: the embedded Llama one).
+    /// Counts conversation prompts and the tokens of results launched one at a time with this tokenizer
+    /// (default: the embedded Llama one), on the counter's own thread.
     pub fn with_tokenizer(mut self, tokenizer: Tokenizer) -> Self {
-        self.single.tokenizer = Some(tokenizer);
+        self.tokenizer = Some(tokenizer);
         self
     }
 
-    /// Counts [`ProgressEvent::Launched`] into `progress` for every run request sent.
+    /// Counts [`ProgressEvent::Launched`] into `progress` for every request sent.
     pub fn with_progress(mut self, progress: ProgressTally) -> Self {
         self.progress = Some(progress);
         self
     }
 
-    fn send(&mut self, slot: usize, origin: Origin, ctx: &mut Context<Self>) {
-        let config = match &origin {
-            Origin::Run { request, .. } => request.config.clone(),
-            Origin::Single { config } => config.clone(),
-        };
-        if let (Some(p), Origin::Run { .. }) = (&self.progress, &origin) {
-            p.record(ProgressEvent::Launched);
+    /// The counter, started on its own thread on first use.
+    fn counter(&mut self, ctx: &mut Context<Self>) -> Addr<Counter> {
+        let tokenizer = self.tokenizer.get_or_insert_with(Tokenizer::llama).clone();
+        self.counter
+            .get_or_insert_with(|| Counter::start(tokenizer, ctx.address().recipient().downgrade()))
+            .clone()
+    }
+
+    fn position(&self, job: u64) -> Option<usize> {
+        self.jobs.iter().position(|j| j.id == job)
+    }
+
+    /// Starts a job for `source`; a run (with `reply`) goes before the embedders' session.
+    fn start_job(
+        &mut self,
+        source: Box<dyn RequestSource>,
+        (started, timeout, grace): (Instant, Duration, Option<Duration>),
+        sink: Recipient<RequestCompleted>,
+        reply: Option<oneshot::Sender<RunFinished>>,
+        ctx: &mut Context<Self>,
+    ) -> usize {
+        self.jobs_started += 1;
+        let id = self.jobs_started;
+        if let Some(at) = grace.and_then(|g| timeout.checked_add(g)) {
+            ctx.run_later(at, move |act, _| act.cancel(id));
         }
-        let send = self.clients[slot].send(ExecuteRequest { config });
+        let job = Job::new(id, source, (started, timeout), sink, reply);
+        let at = match job.is_session() {
+            true => self.jobs.len(),
+            false => self
+                .jobs
+                .iter()
+                .position(Job::is_session)
+                .unwrap_or(self.jobs.len()),
+        };
+        self.jobs.insert(at, job);
+        at
+    }
+
+    /// A run: starts a job for `source` and replies when it ends.
+    fn run(
+        &mut self,
+        source: Box<dyn RequestSource>,
+        (timeout, grace): (Duration, Option<Duration>),
+        collector: Recipient<RequestCompleted>,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<RunFinished> {
+        let started = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        self.start_job(source, (started, timeout, grace), collector, Some(tx), ctx);
+        self.pump(ctx);
+        Box::pin(async move { rx.await.unwrap_or_else(|_| nothing_run(started)) })
+    }
+
+    /// Asks every job's source what to send until each answers `Wait` or `Done`, then ends the runs that are
+    /// over.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        for i in 0..self.jobs.len() {
+            while self.jobs[i].asking {
+                if !self.jobs[i].is_session() && self.clients.alive() == 0 {
+                    // Every client actor is gone: nothing can be sent any more.
+                    self.jobs[i].halt();
+                    break;
+                }
+                let now = self.jobs[i].now(&self.clients);
+                match self.jobs[i].source.next(&now) {
+                    Next::Send(out) => {
+                        if self.jobs[i].too_late(&out, &now) {
+                            self.jobs[i].timed_out = true;
+                            self.jobs[i].halt();
+                        } else {
+                            self.accept(i, out, ctx);
+                        }
+                    }
+                    Next::Pace(schedule) => self.pace(i, schedule, ctx),
+                    Next::Wait => break,
+                    Next::Done => {
+                        self.jobs[i].done = true;
+                        self.jobs[i].halt();
+                    }
+                }
+            }
+        }
+        self.end_runs_that_are_over();
+    }
+
+    /// Takes a client for `out` and sends it, or first has its prompt counted.
+    fn accept(&mut self, i: usize, out: Outgoing, ctx: &mut Context<Self>) {
+        let job = &mut self.jobs[i];
+        let Some(slot) = self.clients.take(out.target, &mut job.turn) else {
+            job.halt();
+            return;
+        };
         self.sent += 1;
         let id = self.sent;
-        let tracked = match &origin {
-            Origin::Run {
-                index,
-                request,
-                scheduled,
-            } => Some((*index, request.clone(), *scheduled)),
-            Origin::Single { .. } => None,
-        };
-        // Each request is awaited by a task of its own on this arbiter, which hands the reply back as a
-        // message. (A future spawned into the actor's context would do the same, but actix polls every
-        // future of a context whenever the context wakes: with 1,000 requests in flight that is 1,000 polls
-        // per dispatch and per reply, and the launcher fell milliseconds behind its schedule.)
-        let me = ctx.address();
+        if !out.count_prompt {
+            self.send(i, id, slot, out, ctx);
+            return;
+        }
+        let text = out.request.config.prompt.0.clone();
+        self.jobs[i].preparing.insert(id, (out, slot));
+        let (count, me, job) = (
+            self.counter(ctx).send(CountPrompt(text)),
+            ctx.address(),
+            self.jobs[i].id,
+        );
+        actix_rt::spawn(async move {
+            let tokens = count.await.ok();
+            me.do_send(PromptCounted { job, id, tokens });
+        });
+    }
+
+    /// Sends request `id` to client `slot`; a task of its own awaits the reply.
+    fn send(&mut self, i: usize, id: u64, slot: usize, out: Outgoing, ctx: &mut Context<Self>) {
+        if let Some(p) = &self.progress {
+            p.record(ProgressEvent::Launched);
+        }
+        let job = &mut self.jobs[i];
+        job.launched += 1;
+        job.queued += usize::from(out.queued);
+        let send = self.recipients[slot].send(ExecuteRequest {
+            config: out.request.config.clone(),
+        });
+        let (me, job_id) = (ctx.address(), job.id);
         let task = actix_rt::spawn(async move {
             let res = send.await;
             me.do_send(Replied {
+                job: job_id,
                 id,
-                slot,
-                origin,
                 res,
             });
         });
-        if let (Some((index, request, scheduled)), Some(run)) = (tracked, self.run.as_mut()) {
-            run.flying.insert(
-                id,
-                InFlight {
-                    task,
-                    index,
-                    request,
-                    scheduled,
-                    sent_at: Instant::now(),
-                },
-            );
-        }
+        job.flying.insert(
+            id,
+            InFlight {
+                task,
+                index: out.index,
+                request: out.request,
+                scheduled: out.scheduled,
+                sent_at: Instant::now(),
+                client: slot,
+            },
+        );
     }
 
-    /// Records the run's requests still in flight as cancelled (aborting their tasks) and finishes the run,
-    /// if run `id` is still the one in progress.
-    fn cancel_in_flight(&mut self, id: u64) {
-        let Some(run) = self.run.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
-        cancel_all(&mut run.flying, run.started, &run.collector, "requests");
-        run.in_flight = 0;
-        run.stopped = true;
-        if let Some(open) = run.open.as_mut() {
-            open.pacer.stop();
-            open.pacer_done = true;
-            open.waiting.clear();
-        }
-        self.finish_run_if_done();
+    /// Has the pacer wake the job at each offset of `schedule`.
+    fn pace(&mut self, i: usize, schedule: Schedule, ctx: &mut Context<Self>) {
+        let job = &mut self.jobs[i];
+        let timeline = job.timelines;
+        job.timelines += 1;
+        job.pacing += 1;
+        let pacer = Pacer::start(
+            schedule,
+            job.started,
+            job.timeout,
+            (job.id, timeline),
+            ctx.address(),
+        );
+        job.pacers.push(pacer);
     }
 
-    /// Starts whatever can start: closed-loop run requests first (up to the run's concurrency), then single
-    /// requests. (Open-loop requests start when the pacer says so, see `dispatch`.)
-    fn launch_more(&mut self, ctx: &mut Context<Self>) {
-        while let Some(&slot) = self.idle.last() {
-            let origin = if let Some(run) = self.run.as_mut().filter(|r| {
-                r.open.is_none()
-                    && r.launched < r.limit
-                    && r.in_flight < r.concurrency
-                    && !r.timed_out
-                    && !r.stopped
-            }) {
-                if run.started.elapsed() >= run.timeout {
-                    run.timed_out = true;
-                    continue;
-                }
-                let index = run.launched;
-                let request = run.request(index);
-                run.in_flight += 1;
-                run.launched += 1;
-                Origin::Run {
-                    index,
-                    request,
-                    scheduled: None,
-                }
-            } else if let Some(config) = self.single.queue.pop_front() {
-                self.single.in_flight += 1;
-                Origin::Single { config }
-            } else {
-                break;
-            };
-            self.idle.pop();
-            self.send(slot, origin, ctx);
-        }
-        self.finish_run_if_done();
-        self.answer_waiters_if_idle();
-    }
-
-    /// Open loop: sends request `k`, due at `offset`, to the next client round-robin, or queues it when the
-    /// cap is reached.
-    fn dispatch(&mut self, k: usize, offset: f64, ctx: &mut Context<Self>) {
-        let Some(run) = self.run.as_mut() else { return };
-        let Some(open) = run.open.as_mut() else {
-            return;
-        };
-        if run.stopped {
-            return;
-        }
-        if run.in_flight >= run.concurrency || self.clients.is_empty() {
-            open.waiting.push_back((k, offset));
-            open.queued += 1;
-            return;
-        }
-        let slot = open.next_client % self.clients.len();
-        open.next_client += 1;
-        run.in_flight += 1;
-        run.launched += 1;
-        let origin = Origin::Run {
-            index: k,
-            request: run.request(k),
-            scheduled: Some(offset),
-        };
-        self.send(slot, origin, ctx);
-    }
-
-    fn finish_run_if_done(&mut self) {
-        let done = self.run.as_ref().is_some_and(|r| {
-            if r.in_flight > 0 {
-                return false;
-            }
-            match &r.open {
-                Some(open) => (open.pacer_done || r.stopped) && open.waiting.is_empty(),
-                None => {
-                    let all_clients_gone = self.idle.is_empty() && self.single.in_flight == 0;
-                    r.launched >= r.limit || r.timed_out || r.stopped || all_clients_gone
-                }
-            }
-        });
-        if !done {
-            return;
-        }
-        let run = self.run.take().expect("checked above");
-        let queued = run.open.as_ref().map_or(0, |o| o.queued);
-        if let Some(open) = &run.open {
-            open.pacer.stop();
-        }
-        if let Some(reply) = run.reply {
-            let _ = reply.send(RunFinished {
-                started: run.started,
-                ended: Instant::now(),
-                launched: run.launched,
-                timed_out: run.timed_out
-                    || (run.launched < run.limit && run.started.elapsed() >= run.timeout),
-                queued,
-            });
-        }
-    }
-
-    /// Blocking `GetNextReady` callers get `None` once nothing is left to wait for.
-    fn answer_waiters_if_idle(&mut self) {
-        if self.single.in_flight == 0 && self.single.queue.is_empty() {
-            for w in self.single.waiters.drain(..) {
-                let _ = w.send(None);
-            }
-        }
-    }
-
-    fn on_done(
-        &mut self,
-        id: u64,
-        slot: usize,
-        origin: Origin,
-        res: Result<ClientResponse, MailboxError>,
-        ctx: &mut Context<Self>,
-    ) {
-        if matches!(origin, Origin::Run { .. })
-            && !self
-                .run
-                .as_ref()
-                .is_some_and(|r| r.flying.contains_key(&id))
-        {
+    fn on_reply(&mut self, msg: Replied, ctx: &mut Context<Self>) {
+        let flying = self
+            .position(msg.job)
+            .and_then(|i| Some((i, self.jobs[i].flying.remove(&msg.id)?)));
+        let Some((i, f)) = flying else {
             // A reply that was already on its way when the request was recorded as cancelled.
-            log::debug!("reply to request {id} arrived after it was cancelled; dropped");
+            log::debug!(
+                "reply to request {} arrived after it was cancelled; dropped",
+                msg.id
+            );
             return;
-        }
-        let open_loop = self.run.as_ref().is_some_and(|r| r.open.is_some());
-        let response = match res {
+        };
+        let response = match msg.res {
             Ok(r) => {
-                if !open_loop || !matches!(origin, Origin::Run { .. }) {
-                    self.idle.push(slot);
-                }
+                self.clients.release(f.client);
                 r
             }
             // The client actor is gone: record the request as failed and stop using that client.
-            Err(e) => ClientResponse {
-                started: Instant::now(),
-                measured: Measured {
-                    timings: StreamTimings::default(),
-                    usage: Usage::default(),
-                    error: Some((Value::from(-1), format!("client actor unavailable: {e}"))),
-                    error_kind: Some(ErrorKind::ClientUnavailable),
-                },
-                generated_text: String::new(),
-                reasoning_text: String::new(),
-            },
+            Err(e) => {
+                self.clients.lose(f.client);
+                client_unavailable(e)
+            }
         };
-        match origin {
-            Origin::Run {
-                index,
-                request,
-                scheduled,
-            } => {
-                if let Some(run) = self.run.as_mut() {
-                    run.flying.remove(&id);
-                    run.in_flight -= 1;
-                    let start_offset_s = response
-                        .started
-                        .saturating_duration_since(run.started)
-                        .as_secs_f64();
-                    run.collector.do_send(RequestCompleted {
-                        index,
-                        request,
-                        response,
-                        start_offset_s,
-                        scheduled_start_s: scheduled.unwrap_or(start_offset_s),
-                    });
-                    let next = run.open.as_mut().and_then(|o| o.waiting.pop_front());
-                    if let Some((k, offset)) = next {
-                        self.dispatch(k, offset, ctx);
-                    }
-                }
-            }
-            Origin::Single { config } => {
-                self.single.in_flight -= 1;
-                let result = self.single_result(config, response);
-                for s in &self.single.subscribers {
-                    s.do_send(result.clone());
-                }
-                match self.single.waiters.pop_front() {
-                    Some(w) => {
-                        let _ = w.send(Some(result));
-                    }
-                    None => self.single.ready.push_back(result),
-                }
-            }
-        }
-        self.launch_more(ctx);
-    }
-
-    fn single_result(&mut self, config: RequestConfig, response: ClientResponse) -> RequestResult {
-        let tokenizer = self.single.tokenizer.get_or_insert_with(Tokenizer::llama);
-        let output_tokens = tokenizer.count(&response.generated_text) as u64;
-        let input_tokens = tokenizer.count(&config.prompt.0) as u64;
+        let job = &mut self.jobs[i];
         let start_offset_s = response
             .started
-            .saturating_duration_since(self.created)
+            .saturating_duration_since(job.started)
             .as_secs_f64();
-        RequestResult {
-            metrics: compute_metrics(
-                &response.measured,
-                output_tokens,
-                config.prompt.1,
-                input_tokens,
-                StartTimes::unscheduled(start_offset_s),
-            ),
-            generated_text: response.generated_text,
-            request_config: config,
+        let scheduled_start_s = f.scheduled.unwrap_or(start_offset_s);
+        job.source.completed(&Completion {
+            index: f.index,
+            client: f.client,
+            request: &f.request,
+            response: &response,
+            start_offset_s,
+            scheduled_start_s,
+        });
+        job.sink.do_send(RequestCompleted {
+            index: f.index,
+            request: f.request,
+            response,
+            start_offset_s,
+            scheduled_start_s,
+        });
+        self.pump(ctx);
+    }
+
+    /// The grace period of run `job` is over: records what is still in flight as cancelled and ends it.
+    fn cancel(&mut self, job: u64) {
+        if let Some(i) = self.position(job) {
+            self.jobs[i].cancel_in_flight(&mut self.clients);
+            self.end_runs_that_are_over();
         }
+    }
+
+    fn end_runs_that_are_over(&mut self) {
+        while let Some(i) = self.jobs.iter().position(Job::over) {
+            self.jobs.remove(i).finish();
+        }
+    }
+}
+
+/// The reply of a run that sent nothing.
+fn nothing_run(started: Instant) -> RunFinished {
+    RunFinished {
+        started,
+        ended: Instant::now(),
+        launched: 0,
+        timed_out: false,
+        queued: 0,
     }
 }
 
@@ -445,66 +357,40 @@ impl Actor for RequestsLauncher {
     type Context = Context<Self>;
 }
 
+impl Handler<RunSource> for RequestsLauncher {
+    type Result = ResponseFuture<RunFinished>;
+
+    fn handle(&mut self, msg: RunSource, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(msg.source, (msg.timeout, msg.grace), msg.collector, ctx)
+    }
+}
+
 impl Handler<RunRequests> for RequestsLauncher {
     type Result = ResponseFuture<RunFinished>;
 
     fn handle(&mut self, msg: RunRequests, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        let started = Instant::now();
-        if self.run.is_some() {
-            log::error!("RunRequests received while a run is in progress; ignored");
-        } else if msg.requests.is_empty() || msg.limit == 0 {
-            let _ = tx.send(RunFinished {
-                started,
-                ended: started,
-                launched: 0,
-                timed_out: false,
-                queued: 0,
-            });
-        } else {
-            let open = msg.schedule.map(|mut schedule| {
+        let source: Box<dyn RequestSource> = match msg.schedule {
+            None => Box::new(ClosedLoop::new(msg.requests, msg.limit, msg.concurrency)),
+            Some(mut schedule) => {
                 schedule.truncate(msg.limit);
-                let pacer = Pacer::start(schedule, started, msg.timeout, ctx.address());
-                OpenLoop {
-                    waiting: VecDeque::new(),
-                    queued: 0,
-                    next_client: 0,
-                    pacer,
-                    pacer_done: false,
-                }
-            });
-            self.runs += 1;
-            let id = self.runs;
-            if let Some(grace) = msg.grace {
-                ctx.run_later(msg.timeout + grace, move |act, _| act.cancel_in_flight(id));
+                Box::new(OpenLoop::new(msg.requests, schedule, msg.concurrency))
             }
-            self.run = Some(Run {
-                id,
-                stopped: false,
-                flying: HashMap::new(),
-                pool: msg.requests,
-                limit: msg.limit,
-                launched: 0,
-                concurrency: msg.concurrency.max(1),
-                in_flight: 0,
-                started,
-                timeout: msg.timeout,
-                timed_out: false,
-                collector: msg.collector,
-                reply: Some(tx),
-                open,
-            });
-            self.launch_more(ctx);
-        }
-        Box::pin(async move {
-            rx.await.unwrap_or(RunFinished {
-                started,
-                ended: Instant::now(),
-                launched: 0,
-                timed_out: false,
-                queued: 0,
-            })
-        })
+        };
+        self.run(source, (msg.timeout, msg.grace), msg.collector, ctx)
+    }
+}
+
+impl Handler<RunConversations> for RequestsLauncher {
+    type Result = ResponseFuture<RunFinished>;
+
+    fn handle(&mut self, msg: RunConversations, ctx: &mut Context<Self>) -> Self::Result {
+        let source = Conversations::new(msg.turns, msg.turns_per_conversation, msg.concurrency);
+        self.run(
+            Box::new(source),
+            (msg.timeout, msg.grace),
+            msg.collector,
+            ctx,
+        )
     }
 }
 
@@ -512,18 +398,55 @@ impl Handler<StopRun> for RequestsLauncher {
     type Result = ();
 
     fn handle(&mut self, msg: StopRun, ctx: &mut Context<Self>) {
-        let Some(run) = self.run.as_mut() else { return };
-        if run.stopped {
+        for job in self
+            .jobs
+            .iter_mut()
+            .filter(|j| !j.is_session() && !j.stopped)
+        {
+            job.stopped = true;
+            job.halt();
+            let id = job.id;
+            ctx.run_later(msg.grace, move |act, _| act.cancel(id));
+        }
+        self.end_runs_that_are_over();
+    }
+}
+
+impl Handler<Replied> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Replied, ctx: &mut Context<Self>) {
+        self.on_reply(msg, ctx);
+    }
+}
+
+impl Handler<PromptCounted> for RequestsLauncher {
+    type Result = ();
+
+    fn handle(&mut self, msg: PromptCounted, ctx: &mut Context<Self>) {
+        let Some(i) = self.position(msg.job) else {
+            return;
+        };
+        let Some((mut out, slot)) = self.jobs[i].preparing.remove(&msg.id) else {
+            return;
+        };
+        if self.jobs[i].stopped {
+            // Stopped while its prompt was counted: never sent.
+            self.clients.release(slot);
+            self.end_runs_that_are_over();
             return;
         }
-        run.stopped = true;
-        if let Some(open) = run.open.as_mut() {
-            open.pacer.stop();
-            open.waiting.clear();
+        match msg.tokens {
+            Some(tokens) => {
+                out.request.config.prompt.1 = tokens;
+                out.request.actual_input_tokens = Some(tokens);
+            }
+            None => log::warn!(
+                "the token counter is gone; request {} goes uncounted",
+                out.index
+            ),
         }
-        let id = run.id;
-        ctx.run_later(msg.grace, move |act, _| act.cancel_in_flight(id));
-        self.finish_run_if_done();
+        self.send(i, msg.id, slot, out, ctx);
     }
 }
 
@@ -531,7 +454,17 @@ impl Handler<Dispatch> for RequestsLauncher {
     type Result = ();
 
     fn handle(&mut self, msg: Dispatch, ctx: &mut Context<Self>) {
-        self.dispatch(msg.k, msg.offset, ctx);
+        let Some(i) = self.position(msg.job).filter(|&i| self.jobs[i].asking) else {
+            return;
+        };
+        let now = self.jobs[i].now(&self.clients);
+        let due = Due {
+            timeline: msg.timeline,
+            k: msg.k,
+            offset: msg.offset,
+        };
+        self.jobs[i].source.due(due, &now);
+        self.pump(ctx);
     }
 }
 
@@ -539,48 +472,17 @@ impl Handler<PacerDone> for RequestsLauncher {
     type Result = ();
 
     fn handle(&mut self, msg: PacerDone, _: &mut Context<Self>) {
-        if let Some(run) = self.run.as_mut()
-            && let Some(open) = run.open.as_mut()
-        {
-            open.pacer_done = true;
-            if msg.dispatched < run.limit {
-                run.timed_out = true;
+        if let Some(i) = self.position(msg.job) {
+            let job = &mut self.jobs[i];
+            job.pacing = job.pacing.saturating_sub(1);
+            if !msg.complete && !job.stopped {
+                log::debug!(
+                    "the timeout cut the schedule after {} due times",
+                    msg.dispatched
+                );
+                job.timed_out = true;
             }
         }
-        self.finish_run_if_done();
-    }
-}
-
-impl Handler<LaunchRequest> for RequestsLauncher {
-    type Result = ();
-
-    fn handle(&mut self, msg: LaunchRequest, ctx: &mut Context<Self>) {
-        self.single.queue.push_back(msg.0);
-        self.launch_more(ctx);
-    }
-}
-
-impl Handler<GetNextReady> for RequestsLauncher {
-    type Result = ResponseFuture<Option<RequestResult>>;
-
-    fn handle(&mut self, msg: GetNextReady, _: &mut Context<Self>) -> Self::Result {
-        if let Some(r) = self.single.ready.pop_front() {
-            return Box::pin(async move { Some(r) });
-        }
-        let nothing_pending = self.single.in_flight == 0 && self.single.queue.is_empty();
-        if !msg.block || nothing_pending {
-            return Box::pin(async { None });
-        }
-        let (tx, rx) = oneshot::channel();
-        self.single.waiters.push_back(tx);
-        Box::pin(async move { rx.await.ok().flatten() })
-    }
-}
-
-impl Handler<SubscribeResults> for RequestsLauncher {
-    type Result = ();
-
-    fn handle(&mut self, msg: SubscribeResults, _: &mut Context<Self>) {
-        self.single.subscribers.push(msg.0);
+        self.end_runs_that_are_over();
     }
 }

@@ -1,24 +1,25 @@
 //! The actors that wire backends, workload and reports together.
 //!
 //! ```text
-//!  runner ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
-//!                               │  ◀──────── ClientResponse ───────────┘
-//!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
+//!  runner ──RunRequests / RunConversations / RunSource──▶ RequestsLauncher (dispatch core; asks the run's
+//!                               │                          RequestSource what to send next and when)
+//!                               ├──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
+//!                               │  ◀──── ClientResponse ───────┘
+//!                               ├──RequestCompleted──▶ Collector (own thread: tokenizing, files)
+//!                               └──CountPrompt / one-at-a-time results──▶ Counter (own thread: tokenizing)
+//!  pacer thread ──Dispatch (a due time)──▶ RequestsLauncher
 //!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
-//!  runner ──RunConversations──▶ ConversationDriver ──ExecuteRequest (turn k+1 built from reply k)──▶ ClientActor
 //! ```
 
 pub mod client;
 pub mod collector;
-pub mod conversation;
-mod in_flight;
+mod counter;
 pub mod launcher;
 pub mod pacer;
 pub mod progress;
 
 pub use client::{ClientActor, ClientPool};
 pub use collector::Collector;
-pub use conversation::ConversationDriver;
 pub use launcher::RequestsLauncher;
 pub use progress::{Progress, ProgressTally};

@@ -1,5 +1,6 @@
-//! The pacer: a plain thread that sends [`Dispatch`] to the launcher when each request of an open-loop
-//! schedule is due.
+//! The pacer: a plain thread that sends `Dispatch` to the launcher when each due time of a timeline is
+//! reached (a source's [`Next::Pace`](crate::sources::Next::Pace): the open loop's schedule, or any source's
+//! "wake me at T"), then `PacerDone`.
 //!
 //! Precision: async timers round waits up to whole milliseconds, so the pacer sleeps on its own thread with
 //! the kernel's timer slack lowered to 1 µs (Linux), and spins (yielding) through the last 50 µs.
@@ -15,27 +16,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::messages::{Dispatch, PacerDone};
 use crate::workload::schedule::Schedule;
-
-/// Pacer → launcher: request `k` of the schedule is due now.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Dispatch {
-    /// Position in the schedule.
-    pub k: usize,
-    /// When it was due, in seconds from the start of the run.
-    pub offset: f64,
-    /// Whether this is the last request the pacer will send.
-    pub last: bool,
-}
-
-/// Pacer → launcher: the pacer stopped (schedule exhausted or timeout) after `dispatched` requests.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct PacerDone {
-    /// Requests dispatched in all.
-    pub dispatched: usize,
-}
 
 /// Handle to a running pacer; dropping it does not stop it, [`Pacer::stop`] does.
 pub struct Pacer {
@@ -43,9 +25,15 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// Starts pacing `schedule` (seconds after `t0`), stopping at `until` seconds or on [`Pacer::stop`]. The
-    /// thread draws the offsets as it goes.
-    pub fn start<A>(schedule: Schedule, t0: Instant, until: Duration, to: Addr<A>) -> Pacer
+    /// Starts pacing timeline `timeline` of run `job`: `schedule` (seconds after `t0`), stopping at `until`
+    /// seconds or on [`Pacer::stop`]. The thread draws the offsets as it goes.
+    pub(crate) fn start<A>(
+        schedule: Schedule,
+        t0: Instant,
+        until: Duration,
+        (job, timeline): (u64, usize),
+        to: Addr<A>,
+    ) -> Pacer
     where
         A: Actor + Handler<Dispatch> + Handler<PacerDone>,
         A::Context: actix::dev::ToEnvelope<A, Dispatch> + actix::dev::ToEnvelope<A, PacerDone>,
@@ -56,10 +44,20 @@ impl Pacer {
             .name("llmperf-pacer".into())
             .spawn(move || {
                 lower_timer_slack();
-                let dispatched = pace(schedule, t0, until, &flag, |k, offset, last| {
-                    to.do_send(Dispatch { k, offset, last })
+                let len = schedule.len();
+                let dispatched = pace(schedule, t0, until, &flag, |k, offset, _| {
+                    to.do_send(Dispatch {
+                        job,
+                        timeline,
+                        k,
+                        offset,
+                    })
                 });
-                to.do_send(PacerDone { dispatched });
+                to.do_send(PacerDone {
+                    job,
+                    dispatched,
+                    complete: dispatched >= len,
+                });
             })
             .expect("spawning the pacer thread");
         Pacer { stop }

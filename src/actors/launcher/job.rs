@@ -1,0 +1,201 @@
+//! One run in the dispatch core: its source, its requests in flight (each awaited by a task of its own), its
+//! limits (timeout, stop) and what it reports when it ends. The embedders' one-at-a-time session is a job
+//! too, one that never ends.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix::{MailboxError, Recipient};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::clients::Clients;
+use crate::actors::pacer::Pacer;
+use crate::backend::ClientResponse;
+use crate::error_kind::ErrorKind;
+use crate::messages::{RequestCompleted, RunFinished};
+use crate::metrics::{Measured, StreamTimings, Usage};
+use crate::sources::{Now, Outgoing, PreparedRequest, RequestSource};
+
+/// One request in flight: what is needed to record it, or to record it as cancelled.
+pub(super) struct InFlight {
+    /// The task awaiting the client's reply (aborted when the request is cancelled).
+    pub task: actix_rt::task::JoinHandle<()>,
+    /// Its index in the run.
+    pub index: usize,
+    pub request: PreparedRequest,
+    /// When it was due, in seconds from the run's start (`None`: when it was sent).
+    pub scheduled: Option<f64>,
+    pub sent_at: Instant,
+    pub client: usize,
+}
+
+/// A run (or the embedders' session) in the dispatch core.
+pub(super) struct Job {
+    pub id: u64,
+    pub source: Box<dyn RequestSource>,
+    pub started: Instant,
+    /// Nothing is sent (or due) after this long.
+    pub timeout: Duration,
+    /// Where each result goes.
+    pub sink: Recipient<RequestCompleted>,
+    /// A run replies when it ends; `None`: the embedders' session, which never ends.
+    pub reply: Option<oneshot::Sender<RunFinished>>,
+    /// Requests sent, by send number.
+    pub flying: HashMap<u64, InFlight>,
+    /// Requests accepted from the source whose prompt is being counted, with their client.
+    pub preparing: HashMap<u64, (Outgoing, usize)>,
+    pub pacers: Vec<Pacer>,
+    /// Timelines started, and those still being paced.
+    pub timelines: usize,
+    pub pacing: usize,
+    /// Round-robin position over the clients.
+    pub turn: usize,
+    pub launched: usize,
+    pub queued: usize,
+    /// The core still asks the source (false once it is done, refused for the timeout, or stopped).
+    pub asking: bool,
+    /// The source said it is done.
+    pub done: bool,
+    /// Stopped ([`StopRun`](crate::messages::StopRun) or the grace period's end): nothing more is sent.
+    pub stopped: bool,
+    /// The timeout refused a request or cut a timeline short.
+    pub timed_out: bool,
+}
+
+impl Job {
+    /// A job for `source`, started now.
+    pub fn new(
+        id: u64,
+        source: Box<dyn RequestSource>,
+        (started, timeout): (Instant, Duration),
+        sink: Recipient<RequestCompleted>,
+        reply: Option<oneshot::Sender<RunFinished>>,
+    ) -> Job {
+        Job {
+            id,
+            source,
+            started,
+            timeout,
+            sink,
+            reply,
+            flying: HashMap::new(),
+            preparing: HashMap::new(),
+            pacers: Vec::new(),
+            timelines: 0,
+            pacing: 0,
+            turn: 0,
+            launched: 0,
+            queued: 0,
+            asking: true,
+            done: false,
+            stopped: false,
+            timed_out: false,
+        }
+    }
+
+    /// Whether this is the embedders' session.
+    pub fn is_session(&self) -> bool {
+        self.reply.is_none()
+    }
+
+    /// Requests accepted from the source and not yet completed.
+    pub fn in_flight(&self) -> usize {
+        self.flying.len() + self.preparing.len()
+    }
+
+    /// What the source is told.
+    pub fn now(&self, clients: &Clients) -> Now {
+        Now {
+            offset: self.started.elapsed().as_secs_f64(),
+            in_flight: self.in_flight(),
+            idle_clients: clients.idle(),
+            clients: clients.len(),
+        }
+    }
+
+    /// Whether `out` comes too late: due (or, unscheduled, sent) at or after the timeout.
+    pub fn too_late(&self, out: &Outgoing, now: &Now) -> bool {
+        out.scheduled.unwrap_or(now.offset) >= self.timeout.as_secs_f64()
+    }
+
+    /// Asks the source nothing more and stops its pacers.
+    pub fn halt(&mut self) {
+        self.asking = false;
+        for p in &self.pacers {
+            p.stop();
+        }
+    }
+
+    /// A run is over when nothing is in flight and nothing more can be sent: the source is done, the timeout
+    /// or a stop ended it, or the timeout cut its timeline and nothing it queued is left.
+    pub fn over(&self) -> bool {
+        !self.is_session()
+            && self.in_flight() == 0
+            && (!self.asking || (self.pacing == 0 && self.timed_out))
+    }
+
+    /// Records every request in flight as cancelled (aborting its task, freeing its client), in send order,
+    /// and drops those still being prepared (never sent). The run is stopped.
+    pub fn cancel_in_flight(&mut self, clients: &mut Clients) {
+        self.stopped = true;
+        self.halt();
+        for (_, slot) in self.preparing.drain().map(|(_, p)| p) {
+            clients.release(slot);
+        }
+        let into_run = self.started.elapsed();
+        let mut cancelled: Vec<(u64, InFlight)> = self.flying.drain().collect();
+        cancelled.sort_by_key(|(k, _)| *k);
+        if !cancelled.is_empty() {
+            log::warn!(
+                "{} requests still in flight after the grace period: recorded as cancelled",
+                cancelled.len()
+            );
+        }
+        for (_, f) in cancelled {
+            f.task.abort();
+            clients.release(f.client);
+            let start_offset_s = f
+                .sent_at
+                .saturating_duration_since(self.started)
+                .as_secs_f64();
+            self.sink.do_send(RequestCompleted {
+                index: f.index,
+                request: f.request,
+                response: ClientResponse::cancelled(f.sent_at, into_run),
+                start_offset_s,
+                scheduled_start_s: f.scheduled.unwrap_or(start_offset_s),
+            });
+        }
+    }
+
+    /// Ends the run: stops its pacers and replies.
+    pub fn finish(mut self) {
+        self.halt();
+        let timed_out = self.timed_out || (!self.done && self.started.elapsed() >= self.timeout);
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(RunFinished {
+                started: self.started,
+                ended: Instant::now(),
+                launched: self.launched,
+                timed_out,
+                queued: self.queued,
+            });
+        }
+    }
+}
+
+/// The record of a request whose client actor is gone.
+pub(super) fn client_unavailable(e: MailboxError) -> ClientResponse {
+    ClientResponse {
+        started: Instant::now(),
+        measured: Measured {
+            timings: StreamTimings::default(),
+            usage: Usage::default(),
+            error: Some((Value::from(-1), format!("client actor unavailable: {e}"))),
+            error_kind: Some(ErrorKind::ClientUnavailable),
+        },
+        generated_text: String::new(),
+        reasoning_text: String::new(),
+    }
+}
