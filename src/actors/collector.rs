@@ -274,13 +274,9 @@ impl Handler<FinishRun> for Collector {
                 };
                 let mut stats = report::summarize_with(&self.records, elapsed, &opts);
                 stats.load.inter_chunk_gap_s = Some(self.gaps.stats());
-                let mut summary = report::llmperf_summary_object(info, &stats, timestamp);
+                stats.ttft_by_turn = report::turns::ttft_by_turn(&self.records);
+                let summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let mut text = report::print_summary(info, &stats);
-                // (ttft_by_turn leaves the warm-up out itself.)
-                if let Some((by_turn, lines)) = report::turns::ttft_by_turn(&self.records) {
-                    summary.insert("results_ttft_s_by_turn".into(), by_turn);
-                    text.push_str(&lines);
-                }
                 let written = info.results_dir.as_ref().map(|dir| {
                     let measured = self.records.iter().filter(|m| !m.warmup);
                     report::write_final_files(dir, &info.base_name, &summary, measured)

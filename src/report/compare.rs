@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::llmperf::Stats;
 use super::rebuild::LoadedRun;
+use super::stats::Stats;
 use super::table::{ROWS, cell};
 
 /// The change from `before` to `after` in percent, `+12.3 %`; `-` when either is missing or `before` is 0.
@@ -18,15 +18,6 @@ pub fn change(before: Option<f64>, after: Option<f64>) -> String {
         }
         _ => "-".into(),
     }
-}
-
-fn quantile(stats: &Stats, series: &str, label: &str) -> Option<f64> {
-    stats
-        .series
-        .iter()
-        .find(|(n, _, _)| *n == series)
-        .and_then(|(_, s, _)| s.quantiles.iter().find(|(l, _)| *l == label))
-        .and_then(|(_, v)| *v)
 }
 
 /// The comparison table of one pair of runs.
@@ -45,14 +36,9 @@ pub fn compare_table(before: &Stats, after: &Stats) -> String {
     let open =
         before.load.target_request_rate.is_some() || after.load.target_request_rate.is_some();
     for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
-        let (b50, a50) = (
-            quantile(before, r.series, "p50"),
-            quantile(after, r.series, "p50"),
-        );
-        let (b99, a99) = (
-            quantile(before, r.series, "p99"),
-            quantile(after, r.series, "p99"),
-        );
+        let (b, a) = (before.series(r.metric), after.series(r.metric));
+        let (b50, a50) = (b.p50(), a.p50());
+        let (b99, a99) = (b.p99(), a.p99());
         t.add_row(vec![
             r.label.to_string(),
             cell(b50, r.scale),

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::llmperf::Stats;
 use super::records::ReportRecord;
+use super::stats::Stats;
 
 /// Quotes a CSV field when it holds a comma, a quote or a line break.
 fn field(s: &str) -> String {
@@ -74,7 +74,7 @@ pub fn summary_csv(stats: &Stats) -> String {
         "metric,p25,p50,p75,p90,p95,p99,p999,mean,min,max,stddev"
     );
     let mut series: Vec<(&str, &crate::metrics::SeriesStats)> =
-        stats.series.iter().map(|(n, s, _)| (*n, s)).collect();
+        stats.series.iter().map(|(m, s)| (m.name(), s)).collect();
     if let Some(g) = &stats.load.inter_chunk_gap_s {
         series.push(("inter_chunk_gap_s", g));
     }

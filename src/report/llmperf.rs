@@ -1,13 +1,13 @@
-//! LLMPerf's summary statistics and result files (spec §6.4, §6.5), with valid JSON: `null` where the
+//! LLMPerf's result files (spec §6.5), from the typed statistics, with valid JSON: `null` where the
 //! original wrote `NaN`, numbers where it wrote strings.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
+use super::stats::{LoadOptions, LoadStats, Metric, Stats};
+use crate::metrics::{Metrics, QUANTILES, SeriesStats};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
 pub const RESULTS_VERSION: &str = "2023-08-31";
@@ -55,288 +55,6 @@ impl RunInfo {
     /// Whether request `index`, due at `scheduled_start_s`, is part of the warm-up.
     pub fn is_warmup(&self, index: usize, scheduled_start_s: f64) -> bool {
         (index as u64) < self.warmup_requests || scheduled_start_s < self.warmup_seconds
-    }
-}
-
-/// The metrics summarized, in the original's order, and whether their values are integers.
-const ORIGINAL_SERIES: [(&str, bool); 6] = [
-    ("inter_token_latency_s", false),
-    ("ttft_s", false),
-    ("end_to_end_latency_s", false),
-    ("request_output_throughput_token_per_s", false),
-    ("number_input_tokens", true),
-    ("number_output_tokens", true),
-];
-
-/// Extra series, written after the original keys.
-const EXTRA_SERIES: [(&str, bool); 11] = [
-    ("tpot_s", false),
-    ("number_input_tokens_actual", true),
-    ("prompt_tokens", true),
-    ("generated_tokens", true),
-    ("generation_throughput_token_per_s", false),
-    ("connect_s", false),
-    ("scheduled_ttft_s", false),
-    ("scheduled_end_to_end_latency_s", false),
-    ("dispatch_delay_s", false),
-    ("ttft_any_s", false),
-    ("number_reasoning_tokens", true),
-];
-
-fn series_value(m: &Metrics, name: &str) -> Option<f64> {
-    Some(match name {
-        "inter_token_latency_s" => m.inter_token_latency_s,
-        "ttft_s" => m.ttft_s,
-        "end_to_end_latency_s" => m.end_to_end_latency_s,
-        "request_output_throughput_token_per_s" => m.request_output_throughput_token_per_s,
-        "number_input_tokens" => m.number_input_tokens as f64,
-        "number_output_tokens" => m.number_output_tokens as f64,
-        "number_input_tokens_actual" => m.number_input_tokens_actual as f64,
-        "tpot_s" => return m.tpot_s,
-        "scheduled_ttft_s" => return m.scheduled_ttft_s,
-        "scheduled_end_to_end_latency_s" => return m.scheduled_end_to_end_latency_s,
-        "dispatch_delay_s" => m.dispatch_delay_s,
-        "ttft_any_s" => return m.ttft_any_s,
-        "number_reasoning_tokens" => m.number_reasoning_tokens as f64,
-        "prompt_tokens" => m.prompt_tokens as f64,
-        "generated_tokens" => m.generated_tokens as f64,
-        "generation_throughput_token_per_s" => m.generation_throughput_token_per_s,
-        "connect_s" => return m.connect_s,
-        _ => return None,
-    })
-}
-
-/// Statistics of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stats {
-    /// `(metric, stats, integer-valued)` for the original metrics then the extras.
-    pub series: Vec<(&'static str, SeriesStats, bool)>,
-    /// Recorded results, successful or not (the original's `num_requests_started`).
-    pub num_requests_started: u64,
-    /// Requests with a non-null error code.
-    pub number_errors: u64,
-    /// `number_errors / num_requests_started` (0 when nothing was recorded).
-    pub error_rate: f64,
-    /// Error code (as JSON) → count, most frequent first.
-    pub error_codes: Vec<(Value, u64)>,
-    /// Error kind (see [`crate::ErrorKind`]) → count, most frequent first (ties by name).
-    pub error_kinds: Vec<(String, u64)>,
-    /// Σ output tokens of successful requests / wall time (an aggregate, despite the name).
-    pub mean_output_throughput_token_per_s: f64,
-    /// Successful requests.
-    pub num_completed_requests: u64,
-    /// Successful requests per minute of wall time.
-    pub num_completed_requests_per_min: f64,
-    /// Wall time of the run, in seconds.
-    pub elapsed_s: f64,
-    /// Load-mode statistics (rates, dispatch, goodput, warm-up).
-    pub load: LoadStats,
-}
-
-/// What a run targeted, for the statistics that compare against it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LoadOptions {
-    /// Open loop: the target request rate.
-    pub target_request_rate: Option<f64>,
-    /// Goodput targets.
-    pub slo: Slo,
-    /// Requests that waited for a free slot (from the launcher).
-    pub queued: usize,
-    /// Output tokens are counted with a tokenizer the user chose (`--tokenizer`).
-    pub custom_tokenizer: bool,
-}
-
-/// Statistics beside LLMPerf's: achieved rate, dispatch lag, throughputs, goodput, warm-up.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadStats {
-    /// The target rate, in an open loop.
-    pub target_request_rate: Option<f64>,
-    /// (requests − 1) / (last actual start − first actual start), over the measured requests.
-    pub achieved_request_rate: Option<f64>,
-    /// Successful requests per second of the measured window.
-    pub request_throughput_per_s: f64,
-    /// Σ `prompt_tokens` (the server's count when sent) of successful requests per second.
-    pub input_token_throughput_token_per_s: f64,
-    /// Σ `generated_tokens` (the server's count when sent) of successful requests per second.
-    pub output_token_throughput_token_per_s: f64,
-    /// Successful requests whose `generated_tokens` is the server's count, and all successful requests.
-    pub server_counted: (u64, u64),
-    /// Requests that opened a connection.
-    pub new_connections: u64,
-    /// Output tokens are counted with a tokenizer the user chose (`--tokenizer`).
-    pub custom_tokenizer: bool,
-    /// Requests that went out more than 1 ms after they were due.
-    pub late_dispatches: u64,
-    /// The largest dispatch delay, seconds.
-    pub max_dispatch_delay_s: f64,
-    /// Requests that waited for a free slot.
-    pub queued: u64,
-    /// Warm-up requests, left out of every statistic.
-    pub warmup_requests: u64,
-    /// The goodput targets, as text (`ttft=0.5s,…`); `None` without targets.
-    pub slo: Option<String>,
-    /// Good requests / measured requests (errored ones count as not good).
-    pub goodput_fraction: Option<f64>,
-    /// Good requests per second of the measured window.
-    pub goodput_request_rate: Option<f64>,
-    /// Σ `usage.completion_tokens` over successful requests that reported it.
-    pub server_output_tokens: Option<u64>,
-    /// Σ tokenizer output tokens (answer and reasoning, special tokens excluded) / Σ server output tokens, over
-    /// the successful requests that have both.
-    pub output_tokens_vs_server_ratio: Option<f64>,
-    /// Gaps between content chunks, pooled across the successful measured requests (filled in by the
-    /// collector, which sees the chunk timings).
-    pub inter_chunk_gap_s: Option<SeriesStats>,
-}
-
-/// Computes the summary statistics over `records` for a run that lasted `elapsed_s` seconds.
-pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
-    summarize_with(records, elapsed_s, &LoadOptions::default())
-}
-
-/// [`summarize`], with the run's targets. Warm-up records are left out of everything.
-pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
-    // References, not copies: at the end of a long run the records are most of the process's memory.
-    let records: Vec<&Metrics> = all.iter().filter(|m| !m.warmup).collect();
-    let records = &records[..];
-    let ok: Vec<&Metrics> = records.iter().copied().filter(|m| m.is_ok()).collect();
-    let series = ORIGINAL_SERIES
-        .iter()
-        .chain(EXTRA_SERIES.iter())
-        .map(|&(name, int)| {
-            let stats = SeriesStats::of(ok.iter().filter_map(|m| series_value(m, name)));
-            (name, stats, int)
-        })
-        .collect();
-    let mut counts: BTreeMap<String, (Value, u64)> = BTreeMap::new();
-    for code in records.iter().filter_map(|m| m.error_code.as_ref()) {
-        counts
-            .entry(code.to_string())
-            .or_insert((code.clone(), 0))
-            .1 += 1;
-    }
-    let mut error_codes: Vec<(Value, u64)> = counts.into_values().collect();
-    error_codes.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for m in records.iter().filter(|m| !m.is_ok()) {
-        *kinds
-            .entry(m.error_kind.as_deref().unwrap_or("unknown"))
-            .or_insert(0) += 1;
-    }
-    let mut error_kinds: Vec<(String, u64)> =
-        kinds.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
-    error_kinds.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let started = records.len() as u64;
-    let errors = started - ok.len() as u64;
-    let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
-    let output_tokens: u64 = ok.iter().map(|m| m.number_output_tokens).sum();
-    Stats {
-        series,
-        num_requests_started: started,
-        number_errors: errors,
-        error_rate: if started > 0 {
-            errors as f64 / started as f64
-        } else {
-            0.0
-        },
-        error_codes,
-        error_kinds,
-        mean_output_throughput_token_per_s: per_s(output_tokens as f64),
-        num_completed_requests: ok.len() as u64,
-        num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
-        elapsed_s,
-        load: load_stats(all, records, &ok, elapsed_s, opts),
-    }
-}
-
-fn load_stats(
-    all: &[Metrics],
-    records: &[&Metrics],
-    ok: &[&Metrics],
-    elapsed_s: f64,
-    opts: &LoadOptions,
-) -> LoadStats {
-    let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
-    let starts = records.iter().map(|m| m.actual_start_s);
-    let first = starts.clone().fold(f64::INFINITY, f64::min);
-    let last = starts.fold(f64::NEG_INFINITY, f64::max);
-    let achieved =
-        (records.len() >= 2 && last > first).then(|| (records.len() - 1) as f64 / (last - first));
-    let good = ok.iter().filter(|m| opts.slo.met(m)).count() as f64;
-    let server_output: Vec<u64> = ok
-        .iter()
-        .filter_map(|m| m.server_completion_tokens)
-        .collect();
-    // Like with like: the tokenizer's count without its special tokens, reasoning included, against the
-    // server's, over the requests that have both.
-    let (counted, server) = ok
-        .iter()
-        .filter_map(|m| Some((m.tokenizer_generated_tokens?, m.server_completion_tokens?)))
-        .fold((0u64, 0u64), |(a, b), (t, s)| (a + t, b + s));
-    LoadStats {
-        target_request_rate: opts.target_request_rate,
-        achieved_request_rate: achieved,
-        request_throughput_per_s: per_s(ok.len() as f64),
-        input_token_throughput_token_per_s: per_s(
-            ok.iter().map(|m| m.prompt_tokens).sum::<u64>() as f64
-        ),
-        output_token_throughput_token_per_s: per_s(
-            ok.iter().map(|m| m.generated_tokens).sum::<u64>() as f64,
-        ),
-        custom_tokenizer: opts.custom_tokenizer,
-        server_counted: (
-            ok.iter()
-                .filter(|m| m.token_counts_source == crate::metrics::OutputCount::SERVER)
-                .count() as u64,
-            ok.len() as u64,
-        ),
-        new_connections: records
-            .iter()
-            .filter(|m| m.new_connection == Some(true))
-            .count() as u64,
-        late_dispatches: records
-            .iter()
-            .filter(|m| m.dispatch_delay_s > 0.001)
-            .count() as u64,
-        max_dispatch_delay_s: records
-            .iter()
-            .map(|m| m.dispatch_delay_s)
-            .fold(0.0, f64::max),
-        queued: opts.queued as u64,
-        warmup_requests: (all.len() - records.len()) as u64,
-        slo: (!opts.slo.is_empty()).then(|| opts.slo.to_string()),
-        goodput_fraction: (!opts.slo.is_empty() && !records.is_empty())
-            .then(|| good / records.len() as f64),
-        goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(good)),
-        server_output_tokens: (!server_output.is_empty()).then(|| server_output.iter().sum()),
-        output_tokens_vs_server_ratio: (server > 0).then(|| counted as f64 / server as f64),
-        inter_chunk_gap_s: None,
-    }
-}
-
-impl LoadStats {
-    /// Where the standard token counts come from: `server`, `tokenizer`, or `mixed` (some of each).
-    pub fn token_counts_source(&self) -> &'static str {
-        match self.server_counted {
-            (0, _) => "tokenizer",
-            (s, n) if s == n => "server",
-            _ => "mixed",
-        }
-    }
-}
-
-impl Stats {
-    /// The error-code frequency in the original's style, a Python dict literal: `{500: 2, 'rate_limit': 1}`.
-    pub fn error_code_frequency(&self) -> String {
-        let items: Vec<String> = self
-            .error_codes
-            .iter()
-            .map(|(code, n)| match code {
-                Value::String(s) => format!("'{s}': {n}"),
-                other => format!("{other}: {n}"),
-            })
-            .collect();
-        format!("{{{}}}", items.join(", "))
     }
 }
 
@@ -419,9 +137,9 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
         "additional_sampling_params".into(),
         &Value::Object(info.additional_sampling_params.clone()),
     );
-    let (original, extra) = stats.series.split_at(ORIGINAL_SERIES.len());
-    for (name, s, int) in original {
-        insert_series(&mut m, name, s, *int, false);
+    let (original, extra) = stats.series.split_at(Metric::ORIGINAL.len());
+    for (metric, s) in original {
+        insert_series(&mut m, metric.name(), s, metric.is_integer(), false);
     }
     m.insert(
         "results_num_requests_started".into(),
@@ -476,16 +194,28 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
         .map(|(k, n)| (k.clone(), Value::from(*n)))
         .collect();
     m.insert("results_error_kind_counts".into(), Value::Object(kinds));
-    for (name, s, _) in original {
+    for (metric, s) in original {
         m.insert(
-            format!("results_{name}_quantiles_p999"),
+            format!("results_{}_quantiles_p999", metric.name()),
             number(s.p999, false),
         );
     }
-    for (name, s, int) in extra {
-        insert_series(&mut m, name, s, *int, true);
+    for (metric, s) in extra {
+        insert_series(&mut m, metric.name(), s, metric.is_integer(), true);
     }
     insert_load(&mut m, &stats.load);
+    if !stats.ttft_by_turn.is_empty() {
+        let by_turn: Map<String, Value> = stats
+            .ttft_by_turn
+            .iter()
+            .map(|t| {
+                let s = &t.ttft;
+                let v = json!({"mean": s.mean, "p50": s.p50(), "p90": s.p90(), "p99": s.p99(), "count": t.count});
+                (t.turn.to_string(), v)
+            })
+            .collect();
+        m.insert("results_ttft_s_by_turn".into(), Value::Object(by_turn));
+    }
     m
 }
 
@@ -588,25 +318,9 @@ pub fn write_final_files<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Measured, StartTimes, StreamTimings, Usage, compute_metrics};
-
-    fn record(ttft: f64, e2e: f64, tokens: u64, error: Option<i64>) -> Metrics {
-        let m = Measured {
-            timings: StreamTimings {
-                first_content_s: Some(ttft),
-                first_token_s: Some(ttft),
-                last_content_s: Some(e2e),
-                end_s: e2e,
-                data_events: tokens,
-
-                ..StreamTimings::default()
-            },
-            usage: Usage::default(),
-            error: error.map(|c| (Value::from(c), "err".to_string())),
-            error_kind: None,
-        };
-        compute_metrics(&m, tokens, 100, 95, StartTimes::unscheduled(0.0))
-    }
+    use crate::metrics::Slo;
+    use crate::report::stats::testing::record;
+    use crate::report::stats::{summarize, summarize_with};
 
     fn info() -> RunInfo {
         let mut params = Map::new();
@@ -637,32 +351,6 @@ mod tests {
             warmup_requests: 0,
             warmup_seconds: 0.0,
         }
-    }
-
-    #[test]
-    fn counts_errors_and_completed() {
-        let recs = vec![
-            record(0.1, 1.0, 11, None),
-            record(0.2, 2.0, 21, None),
-            record(0.3, 0.5, 1, Some(500)),
-            record(0.3, 0.5, 1, Some(429)),
-            record(0.3, 0.5, 1, Some(500)),
-        ];
-        let s = summarize(&recs, 10.0);
-        assert_eq!(s.num_requests_started, 5);
-        assert_eq!(s.number_errors, 3);
-        assert_eq!(s.num_completed_requests, 2);
-        assert!((s.error_rate - 0.6).abs() < 1e-12);
-        assert_eq!(s.error_code_frequency(), "{500: 2, 429: 1}");
-        assert!((s.mean_output_throughput_token_per_s - 3.2).abs() < 1e-12);
-        assert!((s.num_completed_requests_per_min - 12.0).abs() < 1e-12);
-        let ttft = &s.series[1];
-        assert_eq!(ttft.0, "ttft_s");
-        assert_eq!(
-            ttft.1.max,
-            Some(0.2),
-            "errored requests are not in the stats"
-        );
     }
 
     #[test]
@@ -730,9 +418,10 @@ mod tests {
             "additional_sampling_params_temperature",
             "additional_sampling_params_response_format_type",
         ];
-        let owned: Vec<String> = ORIGINAL_SERIES
+        let owned: Vec<String> = Metric::ORIGINAL
             .iter()
-            .flat_map(|(n, _)| {
+            .map(|m| m.name())
+            .flat_map(|n| {
                 let mut v: Vec<String> = QUANTILES
                     .iter()
                     .map(|(q, _)| format!("results_{n}_quantiles_{q}"))

@@ -22,6 +22,7 @@ mod outputs;
 pub mod rebuild;
 pub mod records;
 pub mod run_file;
+mod stats;
 mod sweep;
 pub mod table;
 pub mod turns;
@@ -32,8 +33,8 @@ pub use correctness::{
     correctness_summary_object, correctness_text, score, write_correctness_files,
 };
 pub use llmperf::{
-    LoadOptions, LoadStats, RunInfo, RunSummary, Stats, summarize, summarize_with,
-    summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
+    RunInfo, RunSummary, summary_object as llmperf_summary_object, to_json_indent4,
+    write_final_files,
 };
 pub use log_file::{ParsedLog, RequestLog, parse_log};
 pub use merge::merge_dirs;
@@ -41,6 +42,7 @@ pub use names::sanitize_base_name;
 pub use outputs::{ProgressMode, ReportOutputs};
 pub use records::ReportRecord;
 pub use run_file::RunFile;
+pub use stats::{LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_with};
 pub use sweep::{SweepKind, SweepProgress};
 
 use std::path::Path;

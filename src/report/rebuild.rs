@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::llmperf::{LoadOptions, RunInfo, Stats, summarize_with};
+use super::llmperf::RunInfo;
+use super::stats::{LoadOptions, Stats, summarize_with};
 use super::records::{self, ReportRecord};
 use super::{ReportOutputs, charts, csv, print_summary, table};
 use crate::Error;

@@ -8,16 +8,15 @@ use std::fmt::Write;
 use comfy_table::{CellAlignment, Table, presets};
 use serde_json::{Map, Value};
 
-use super::llmperf::Stats;
 use super::records::ReportRecord;
-use crate::metrics::SeriesStats;
+use super::stats::{LoadStats, Metric, Stats};
 
 /// How a metric is shown: its row label, the series it comes from, and the scale to its unit.
 pub(crate) struct Row {
     /// Row label, with its unit.
     pub label: &'static str,
-    /// The series name in [`Stats::series`] (and the summary's `results_{name}_…` keys).
-    pub series: &'static str,
+    /// The metric it shows.
+    pub metric: Metric,
     /// Multiplier from the series' unit (seconds, tokens) to the label's unit.
     pub scale: f64,
     /// Only shown for open-loop runs.
@@ -27,39 +26,36 @@ pub(crate) struct Row {
 /// The metric rows of the table, in order. Token rows and throughputs are the standard metrics: the server's
 /// counts when it sent them (the llmperf keys keep the original's definitions).
 pub(crate) const ROWS: [Row; 10] = [
-    row("TTFT (ms)", "ttft_s", 1e3, false),
-    row("ITL (ms)", "inter_token_latency_s", 1e3, false),
-    row("TPOT (ms)", "tpot_s", 1e3, false),
-    row("E2E latency (ms)", "end_to_end_latency_s", 1e3, false),
+    row("TTFT (ms)", Metric::Ttft, 1e3, false),
+    row("ITL (ms)", Metric::InterTokenLatency, 1e3, false),
+    row("TPOT (ms)", Metric::Tpot, 1e3, false),
+    row("E2E latency (ms)", Metric::EndToEndLatency, 1e3, false),
     row(
         "Output throughput (tok/s/req)",
-        "generation_throughput_token_per_s",
+        Metric::GenerationThroughput,
         1.0,
         false,
     ),
-    row("Input tokens", "prompt_tokens", 1.0, false),
-    row("Output tokens", "generated_tokens", 1.0, false),
-    row("Scheduled TTFT (ms)", "scheduled_ttft_s", 1e3, true),
+    row("Input tokens", Metric::PromptTokens, 1.0, false),
+    row("Output tokens", Metric::GeneratedTokens, 1.0, false),
+    row("Scheduled TTFT (ms)", Metric::ScheduledTtft, 1e3, true),
     row(
         "Scheduled E2E (ms)",
-        "scheduled_end_to_end_latency_s",
+        Metric::ScheduledEndToEndLatency,
         1e3,
         true,
     ),
-    row("Dispatch delay (ms)", "dispatch_delay_s", 1e3, true),
+    row("Dispatch delay (ms)", Metric::DispatchDelay, 1e3, true),
 ];
 
-const fn row(label: &'static str, series: &'static str, scale: f64, open_loop_only: bool) -> Row {
+const fn row(label: &'static str, metric: Metric, scale: f64, open_loop_only: bool) -> Row {
     Row {
         label,
-        series,
+        metric,
         scale,
         open_loop_only,
     }
 }
-
-/// The quantile columns of the table (labels as in [`SeriesStats::quantiles`]).
-const COLUMNS: [&str; 4] = ["p50", "p90", "p95", "p99"];
 
 /// A number for a table cell: 1 decimal, or `-` when absent.
 pub(crate) fn cell(v: Option<f64>, scale: f64) -> String {
@@ -67,13 +63,6 @@ pub(crate) fn cell(v: Option<f64>, scale: f64) -> String {
         Some(x) if x.is_finite() => format!("{:.1}", x * scale),
         _ => "-".into(),
     }
-}
-
-fn quantile(s: &SeriesStats, label: &str) -> Option<f64> {
-    s.quantiles
-        .iter()
-        .find(|(l, _)| *l == label)
-        .and_then(|(_, v)| *v)
 }
 
 fn new_table(header: &[&str]) -> Table {
@@ -97,11 +86,9 @@ pub fn metrics_table(stats: &Stats) -> String {
     let open = stats.load.target_request_rate.is_some();
     let mut t = new_table(&["Metric", "p50", "p90", "p95", "p99", "mean", "max"]);
     for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
-        let Some((_, s, _)) = stats.series.iter().find(|(n, _, _)| *n == r.series) else {
-            continue;
-        };
+        let s = stats.series(r.metric);
         let mut cells = vec![r.label.to_string()];
-        cells.extend(COLUMNS.iter().map(|c| cell(quantile(s, c), r.scale)));
+        cells.extend([s.p50(), s.p90(), s.p95(), s.p99()].map(|q| cell(q, r.scale)));
         cells.push(cell(s.mean, r.scale));
         cells.push(cell(s.max, r.scale));
         t.add_row(cells);
@@ -165,7 +152,7 @@ pub fn totals_table(stats: &Stats) -> String {
 }
 
 /// Where the token rows and throughputs come from.
-fn token_counts_note(l: &super::llmperf::LoadStats) -> String {
+fn token_counts_note(l: &LoadStats) -> String {
     match (l.token_counts_source(), l.server_counted) {
         ("server", _) => "the server's usage".into(),
         ("mixed", (s, n)) => {
