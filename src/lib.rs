@@ -98,7 +98,7 @@ pub use messages::{
     RunFinished, RunRequests, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
-pub use report::{RunKind, RunSummary};
+pub use report::{RunDescription, RunSummary};
 pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
 pub use secret::Secret;
 pub use settings::Settings;

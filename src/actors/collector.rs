@@ -17,14 +17,18 @@ use crate::backend::RequestConfig;
 use crate::messages::{FinishRun, ProgressEvent, RequestCompleted};
 use crate::metrics::{Metrics, OutputCount, PooledSeries, StartTimes, compute_metrics_counted};
 use crate::report::{
-    self, CorrectnessRecord, Outcome, ReportOutputs, RequestLog, RunKind, RunSummary,
+    self, CorrectnessRecord, Outcome, ReportOutputs, RequestLog, RunDescription, RunSummary,
+    TestKind,
 };
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// Collects one run's results (see the module docs). Start it with [`Collector::start_on_own_thread`].
 pub struct Collector {
-    kind: RunKind,
+    description: RunDescription,
+    /// Where the final files go; `None` writes none.
+    results_dir: Option<std::path::PathBuf>,
+    warmup: Warmup,
     tokenizer: Tokenizer,
     log: Option<RequestLog>,
     log_failed: bool,
@@ -48,6 +52,22 @@ pub struct Collector {
     progress: Option<ProgressTally>,
 }
 
+/// Which requests are warm-up: kept in the log, left out of the statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Warmup {
+    /// The first this-many requests.
+    pub requests: u64,
+    /// Requests due in the first this-many seconds.
+    pub seconds: f64,
+}
+
+impl Warmup {
+    /// Whether request `index`, due at `scheduled_start_s`, is part of the warm-up.
+    pub fn covers(&self, index: usize, scheduled_start_s: f64) -> bool {
+        (index as u64) < self.requests || scheduled_start_s < self.seconds
+    }
+}
+
 /// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
 #[derive(Serialize)]
 struct LogLine<'a> {
@@ -60,10 +80,18 @@ struct LogLine<'a> {
 }
 
 impl Collector {
-    /// A collector for one run; `log` receives each record as it arrives.
-    pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
+    /// A collector for the run `description`, writing its final files into `results_dir` (none when
+    /// `None`); `log` receives each record as it arrives.
+    pub fn new(
+        description: RunDescription,
+        results_dir: Option<std::path::PathBuf>,
+        tokenizer: Tokenizer,
+        log: Option<RequestLog>,
+    ) -> Self {
         Collector {
-            kind,
+            description,
+            results_dir,
+            warmup: Warmup::default(),
             log,
             log_failed: false,
             shard: Shard::WHOLE,
@@ -83,6 +111,12 @@ impl Collector {
     /// position in this shard's list.
     pub fn with_shard(mut self, shard: Shard) -> Self {
         self.shard = shard;
+        self
+    }
+
+    /// Leaves the requests `warmup` covers out of the statistics.
+    pub fn with_warmup(mut self, warmup: Warmup) -> Self {
+        self.warmup = warmup;
         self
     }
 
@@ -174,9 +208,7 @@ impl Handler<RequestCompleted> for Collector {
                 actual_s: start_offset_s,
             },
         );
-        if let RunKind::LoadTest(info) = &self.kind {
-            metrics.warmup = info.is_warmup(index, scheduled_start_s);
-        }
+        metrics.warmup = self.warmup.covers(index, scheduled_start_s);
         // Workload keys the runner or the conversation driver put into the request's metadata.
         let meta = &request.config.metadata;
         metrics.dataset_id = meta.get("dataset_id").cloned();
@@ -192,9 +224,9 @@ impl Handler<RequestCompleted> for Collector {
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }
-        let outcome = match &self.kind {
-            RunKind::LoadTest(_) => None,
-            RunKind::Correctness(_) => {
+        let outcome = match self.description.test {
+            TestKind::LoadTest => None,
+            TestKind::Correctness => {
                 let expected = request
                     .config
                     .metadata
@@ -253,8 +285,9 @@ impl Handler<FinishRun> for Collector {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let (summary, text, dir, written) = match &self.kind {
-            RunKind::LoadTest(info) => {
+        let info = &self.description;
+        let (summary, text, dir, written) = match info.test {
+            TestKind::LoadTest => {
                 // The measured window opens when the first request after the warm-up starts.
                 let window_start = self
                     .records
@@ -268,16 +301,13 @@ impl Handler<FinishRun> for Collector {
                 } else {
                     elapsed
                 };
-                let opts = report::LoadOptions {
-                    queued: msg.queued,
-                    ..info.load
-                };
+                let opts = info.load_options(msg.queued);
                 let mut stats = report::summarize_with(&self.records, elapsed, &opts);
                 stats.load.inter_chunk_gap_s = Some(self.gaps.stats());
                 stats.ttft_by_turn = report::turns::ttft_by_turn(&self.records);
                 let summary = report::llmperf_summary_object(info, &stats, timestamp);
                 let mut text = report::print_summary(info, &stats);
-                let written = info.results_dir.as_ref().map(|dir| {
+                let written = self.results_dir.as_ref().map(|dir| {
                     let measured = self.records.iter().filter(|m| !m.warmup);
                     report::write_final_files(dir, &info.base_name, &summary, measured)
                 });
@@ -293,7 +323,7 @@ impl Handler<FinishRun> for Collector {
                     })
                     .collect();
                 let extras = report::rebuild::render_run(
-                    info.results_dir.as_deref(),
+                    self.results_dir.as_deref(),
                     &info.base_name,
                     &stats,
                     &records,
@@ -306,16 +336,16 @@ impl Handler<FinishRun> for Collector {
                         files
                     })
                 });
-                (summary, text, info.results_dir.clone(), written)
+                (summary, text, self.results_dir.clone(), written)
             }
-            RunKind::Correctness(info) => {
+            TestKind::Correctness => {
                 let stats = report::correctness_stats(&self.scored);
                 let summary = report::correctness_summary_object(info, &stats, timestamp);
                 let text = report::correctness_text(info, &stats, &self.scored);
-                let written = info.results_dir.as_ref().map(|dir| {
+                let written = self.results_dir.as_ref().map(|dir| {
                     report::write_correctness_files(dir, &info.base_name, &summary, &self.scored)
                 });
-                (summary, text, info.results_dir.clone(), written)
+                (summary, text, self.results_dir.clone(), written)
             }
         };
         let mut files = match written {

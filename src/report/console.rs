@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::llmperf::RunInfo;
+use super::description::RunDescription;
 use super::stats::{Metric, Stats};
 
 fn num(v: Option<f64>) -> String {
@@ -14,12 +14,12 @@ fn num(v: Option<f64>) -> String {
 
 /// Formats the summary the way the original prints it: each metric with its quantiles, mean, min, max and
 /// stddev, then the run totals.
-pub fn print_summary(info: &RunInfo, stats: &Stats) -> String {
+pub fn print_summary(info: &RunDescription, stats: &Stats) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Results for token benchmark for {} queried with the {} api.\n",
-        info.model, info.llm_api
+        info.params.model, info.params.llm_api
     );
     for (metric, s) in &stats.series {
         let _ = writeln!(out, "{}", metric.name());

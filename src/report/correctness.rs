@@ -12,31 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::description::RunDescription;
 use super::llmperf::{RESULTS_VERSION, insert_flat, to_json_indent4};
 use crate::backend::RequestConfig;
 use crate::metrics::Metrics;
 use crate::workload::correctness::answer_matches;
-
-/// The settings of one correctness run, as they appear in its summary.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CorrectnessInfo {
-    /// The model queried.
-    pub model: String,
-    /// The API used.
-    pub llm_api: String,
-    /// Requests in flight at once.
-    pub num_concurrent_requests: u64,
-    /// Extra body parameters (flattened into the summary).
-    pub additional_sampling_params: Map<String, Value>,
-    /// User metadata copied into the summary.
-    pub metadata: Map<String, Value>,
-    /// Seed of the number draws.
-    pub seed: u64,
-    /// Sanitized base name of the result files.
-    pub base_name: String,
-    /// Where files go; `None` writes nothing.
-    pub results_dir: Option<PathBuf>,
-}
 
 /// How one answer scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -122,7 +102,7 @@ pub fn correctness_stats(records: &[CorrectnessRecord]) -> CorrectnessStats {
 /// The summary object in the original's key order: version, name, the counts and rates, model,
 /// num_concurrent_requests, additional_sampling_params_*, llm_api, user metadata, timestamp; then extras.
 pub fn correctness_summary_object(
-    info: &CorrectnessInfo,
+    info: &RunDescription,
     stats: &CorrectnessStats,
     timestamp: u64,
 ) -> Map<String, Value> {
@@ -144,22 +124,22 @@ pub fn correctness_summary_object(
         "num_non_errored_requests".into(),
         stats.num_non_errored_requests.into(),
     );
-    m.insert("model".into(), info.model.clone().into());
+    m.insert("model".into(), info.params.model.clone().into());
     m.insert(
         "num_concurrent_requests".into(),
-        info.num_concurrent_requests.into(),
+        info.params.num_concurrent_requests.into(),
     );
     insert_flat(
         &mut m,
         "additional_sampling_params".into(),
-        &Value::Object(info.additional_sampling_params.clone()),
+        &Value::Object(info.params.additional_sampling_params.clone()),
     );
-    m.insert("llm_api".into(), info.llm_api.clone().into());
-    for (k, v) in &info.metadata {
+    m.insert("llm_api".into(), info.params.llm_api.clone().into());
+    for (k, v) in &info.params.metadata {
         insert_flat(&mut m, k.clone(), v);
     }
     m.insert("timestamp".into(), timestamp.into());
-    m.insert("seed".into(), info.seed.into());
+    m.insert("seed".into(), info.params.seed.into());
     let non_errored = stats.num_non_errored_requests;
     m.insert(
         "mismatch_rate_of_non_errored".into(),
@@ -179,7 +159,7 @@ const SHOWN_MISMATCHES: usize = 20;
 
 /// The original's printed summary, then the mismatches (expected vs got) and the errors, truncated.
 pub fn correctness_text(
-    info: &CorrectnessInfo,
+    info: &RunDescription,
     stats: &CorrectnessStats,
     records: &[CorrectnessRecord],
 ) -> String {
@@ -187,7 +167,7 @@ pub fn correctness_text(
     let _ = writeln!(
         out,
         "Results for llm correctness test for {} queried with the {} api.",
-        info.model, info.llm_api
+        info.params.model, info.params.llm_api
     );
     let _ = writeln!(
         out,
@@ -286,16 +266,18 @@ mod tests {
         }
     }
 
-    fn info() -> CorrectnessInfo {
-        CorrectnessInfo {
-            model: "m".into(),
-            llm_api: "openai".into(),
-            num_concurrent_requests: 2,
-            additional_sampling_params: Map::new(),
-            metadata: Map::new(),
-            seed: 1,
+    fn info() -> RunDescription {
+        RunDescription {
+            test: crate::report::description::TestKind::Correctness,
             base_name: "m_correctness".into(),
-            results_dir: None,
+            params: crate::report::description::RunParams {
+                model: "m".into(),
+                llm_api: "openai".into(),
+                num_concurrent_requests: 2,
+                seed: 1,
+                ..Default::default()
+            },
+            ..Default::default()
         }
     }
 
@@ -337,9 +319,10 @@ mod tests {
     fn summary_keys_in_the_original_order_and_empty_runs_do_not_crash() {
         let s = correctness_stats(&[]);
         let mut i = info();
-        i.additional_sampling_params
+        i.params
+            .additional_sampling_params
             .insert("temperature".into(), Value::from(0.0));
-        i.metadata.insert("team".into(), "x".into());
+        i.params.metadata.insert("team".into(), "x".into());
         let m = correctness_summary_object(&i, &s, 5);
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         assert_eq!(

@@ -6,57 +6,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::stats::{LoadOptions, LoadStats, Metric, Stats};
-use crate::metrics::{Metrics, QUANTILES, SeriesStats};
+use super::description::{RunDescription, RunParams};
+use super::stats::{LoadStats, Metric, Stats};
+use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
 pub const RESULTS_VERSION: &str = "2023-08-31";
-
-/// The settings of one run, as they appear in its summary.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunInfo {
-    /// The model queried.
-    pub model: String,
-    /// The API used.
-    pub llm_api: String,
-    /// Mean target prompt length.
-    pub mean_input_tokens: u64,
-    /// Its standard deviation.
-    pub stddev_input_tokens: u64,
-    /// Mean `max_tokens`.
-    pub mean_output_tokens: u64,
-    /// Its standard deviation.
-    pub stddev_output_tokens: u64,
-    /// Requests in flight at once.
-    pub num_concurrent_requests: u64,
-    /// Extra body parameters (flattened into the summary).
-    pub additional_sampling_params: Map<String, Value>,
-    /// User metadata copied into the summary.
-    pub metadata: Map<String, Value>,
-    /// Seconds after which no request was launched.
-    pub timeout_s: f64,
-    /// Requests to send in all.
-    pub max_num_completed_requests: u64,
-    /// Seed of the prompt draws.
-    pub seed: u64,
-    /// The sanitized base name of the result files.
-    pub base_name: String,
-    /// Where files go; `None` writes nothing (the original's `--results-dir ""`).
-    pub results_dir: Option<PathBuf>,
-    /// Target rate and goodput targets.
-    pub load: LoadOptions,
-    /// The first this-many requests are warm-up.
-    pub warmup_requests: u64,
-    /// Requests due in the first this-many seconds are warm-up.
-    pub warmup_seconds: f64,
-}
-
-impl RunInfo {
-    /// Whether request `index`, due at `scheduled_start_s`, is part of the warm-up.
-    pub fn is_warmup(&self, index: usize, scheduled_start_s: f64) -> bool {
-        (index as u64) < self.warmup_requests || scheduled_start_s < self.warmup_seconds
-    }
-}
 
 /// One finished run: its summary object (the content of `_summary.json`), the printed report, and the files
 /// written.
@@ -113,29 +68,24 @@ fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int:
 }
 
 /// Builds the `_summary.json` object in the original's key order, then our extra keys.
-pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<String, Value> {
+pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> Map<String, Value> {
+    let p = &info.params;
     let mut m = Map::new();
     m.insert("version".into(), RESULTS_VERSION.into());
     m.insert("name".into(), format!("{}_summary", info.base_name).into());
-    m.insert("model".into(), info.model.clone().into());
-    m.insert("mean_input_tokens".into(), info.mean_input_tokens.into());
-    m.insert(
-        "stddev_input_tokens".into(),
-        info.stddev_input_tokens.into(),
-    );
-    m.insert("mean_output_tokens".into(), info.mean_output_tokens.into());
-    m.insert(
-        "stddev_output_tokens".into(),
-        info.stddev_output_tokens.into(),
-    );
+    m.insert("model".into(), p.model.clone().into());
+    m.insert("mean_input_tokens".into(), p.mean_input_tokens.into());
+    m.insert("stddev_input_tokens".into(), p.stddev_input_tokens.into());
+    m.insert("mean_output_tokens".into(), p.mean_output_tokens.into());
+    m.insert("stddev_output_tokens".into(), p.stddev_output_tokens.into());
     m.insert(
         "num_concurrent_requests".into(),
-        info.num_concurrent_requests.into(),
+        p.num_concurrent_requests.into(),
     );
     insert_flat(
         &mut m,
         "additional_sampling_params".into(),
-        &Value::Object(info.additional_sampling_params.clone()),
+        &Value::Object(p.additional_sampling_params.clone()),
     );
     let (original, extra) = stats.series.split_at(Metric::ORIGINAL.len());
     for (metric, s) in original {
@@ -163,18 +113,18 @@ pub fn summary_object(info: &RunInfo, stats: &Stats, timestamp: u64) -> Map<Stri
         "results_num_completed_requests_per_min".into(),
         stats.num_completed_requests_per_min.into(),
     );
-    for (k, v) in &info.metadata {
+    for (k, v) in &p.metadata {
         insert_flat(&mut m, k.clone(), v);
     }
     m.insert("timestamp".into(), timestamp.into());
     // ---- extras ----
-    m.insert("llm_api".into(), info.llm_api.clone().into());
-    m.insert("timeout".into(), info.timeout_s.into());
+    m.insert("llm_api".into(), p.llm_api.clone().into());
+    m.insert("timeout".into(), p.timeout_s.into());
     m.insert(
         "max_num_completed_requests".into(),
-        info.max_num_completed_requests.into(),
+        p.max_num_completed_requests.into(),
     );
-    m.insert("seed".into(), info.seed.into());
+    m.insert("seed".into(), p.seed.into());
     m.insert("results_elapsed_s".into(), stats.elapsed_s.into());
     let counts: Map<String, Value> = stats
         .error_codes
@@ -284,6 +234,61 @@ fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
     }
 }
 
+/// What a `_summary.json` tells `report DIR` about its run beyond the records: the settings (for a run that
+/// left no run file), the targets and the launcher's queued count (which no other file keeps), and the
+/// measured window. The one place a summary is read back by key; each key is one [`summary_object`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryFacts {
+    /// The settings (`unknown` / 0 where the summary lacks them).
+    pub params: RunParams,
+    /// `results_target_request_rate`.
+    pub target_request_rate: Option<f64>,
+    /// `results_slo`.
+    pub slo: Slo,
+    /// `results_num_queued_requests`.
+    pub queued: u64,
+    /// `results_elapsed_s`: the measured window.
+    pub elapsed_s: Option<f64>,
+}
+
+impl SummaryFacts {
+    /// Reads them from a summary object; `None` (no summary) gives the defaults.
+    pub fn read(summary: Option<&Map<String, Value>>) -> SummaryFacts {
+        let get = |k: &str| summary.and_then(|m| m.get(k));
+        let text = |k: &str| {
+            get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string()
+        };
+        let int = |k: &str| get(k).and_then(Value::as_u64).unwrap_or(0);
+        let float = |k: &str| get(k).and_then(Value::as_f64);
+        SummaryFacts {
+            params: RunParams {
+                model: text("model"),
+                llm_api: text("llm_api"),
+                mean_input_tokens: int("mean_input_tokens"),
+                stddev_input_tokens: int("stddev_input_tokens"),
+                mean_output_tokens: int("mean_output_tokens"),
+                stddev_output_tokens: int("stddev_output_tokens"),
+                num_concurrent_requests: int("num_concurrent_requests"),
+                max_num_completed_requests: int("max_num_completed_requests"),
+                additional_sampling_params: Map::new(),
+                metadata: Map::new(),
+                timeout_s: float("timeout").unwrap_or(0.0),
+                seed: int("seed"),
+            },
+            target_request_rate: float("results_target_request_rate"),
+            slo: get("results_slo")
+                .and_then(Value::as_str)
+                .and_then(|s| Slo::parse(s).ok())
+                .unwrap_or_default(),
+            queued: int("results_num_queued_requests"),
+            elapsed_s: float("results_elapsed_s"),
+        }
+    }
+}
+
 /// JSON with 4-space indentation, like the original's `json.dump(..., indent=4)`.
 pub fn to_json_indent4(value: &impl Serialize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -318,11 +323,11 @@ pub fn write_final_files<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Slo;
+    use crate::report::stats::LoadOptions;
     use crate::report::stats::testing::record;
     use crate::report::stats::{summarize, summarize_with};
 
-    fn info() -> RunInfo {
+    fn info() -> RunDescription {
         let mut params = Map::new();
         params.insert("temperature".into(), Value::from(0.5));
         params.insert(
@@ -332,25 +337,23 @@ mod tests {
         let mut metadata = Map::new();
         metadata.insert("team".into(), "infra".into());
         metadata.insert("model".into(), "renamed".into());
-        RunInfo {
-            model: "m".into(),
-            llm_api: "openai".into(),
-            mean_input_tokens: 550,
-            stddev_input_tokens: 150,
-            mean_output_tokens: 150,
-            stddev_output_tokens: 80,
-            num_concurrent_requests: 2,
-            additional_sampling_params: params,
-            metadata,
-            timeout_s: 90.0,
-            max_num_completed_requests: 10,
-            seed: 11111,
-            base_name: "m_550_150".into(),
-            results_dir: None,
-            load: LoadOptions::default(),
-            warmup_requests: 0,
-            warmup_seconds: 0.0,
-        }
+        RunDescription::load_test(
+            "m_550_150",
+            RunParams {
+                model: "m".into(),
+                llm_api: "openai".into(),
+                mean_input_tokens: 550,
+                stddev_input_tokens: 150,
+                mean_output_tokens: 150,
+                stddev_output_tokens: 80,
+                num_concurrent_requests: 2,
+                additional_sampling_params: params,
+                metadata,
+                timeout_s: 90.0,
+                max_num_completed_requests: 10,
+                seed: 11111,
+            },
+        )
     }
 
     #[test]
@@ -462,7 +465,7 @@ mod tests {
     #[test]
     fn empty_params_disappear_and_single_sample_stddev_is_null() {
         let mut i = info();
-        i.additional_sampling_params.clear();
+        i.params.additional_sampling_params.clear();
         let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0);
         assert!(
             !m.keys()

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::run_file::RunFile;
 use super::{
-    RunInfo, RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
+    RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
     write_final_files,
 };
 use crate::Error;
@@ -278,26 +278,8 @@ fn merge_run(
         .map(|s| s.run.end_unix_s)
         .fold(f64::NEG_INFINITY, f64::max);
     let elapsed = (end - start).max(0.0);
-    let info = RunInfo {
-        model: first.model.clone(),
-        llm_api: first.llm_api.clone(),
-        mean_input_tokens: first.mean_input_tokens,
-        stddev_input_tokens: first.stddev_input_tokens,
-        mean_output_tokens: first.mean_output_tokens,
-        stddev_output_tokens: first.stddev_output_tokens,
-        num_concurrent_requests: first.num_concurrent_requests,
-        additional_sampling_params: first.additional_sampling_params.clone(),
-        metadata: first.metadata.clone(),
-        timeout_s: first.timeout_s,
-        max_num_completed_requests: first.max_num_completed_requests,
-        seed: first.seed,
-        base_name: base_name.to_string(),
-        results_dir: Some(out.to_path_buf()),
-        // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
-        load: Default::default(),
-        warmup_requests: 0,
-        warmup_seconds: 0.0,
-    };
+    // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
+    let info = first.whole_run(base_name);
     let records: Vec<Metrics> = requests.iter().map(|r| r.metrics.clone()).collect();
     let stats = summarize(&records, elapsed);
     let timestamp = SystemTime::now()
@@ -322,8 +304,8 @@ fn merge_run(
         &info,
         Shard::WHOLE,
         (
-            first.num_concurrent_requests,
-            first.max_num_completed_requests,
+            first.run.num_concurrent_requests,
+            first.run.max_num_completed_requests,
         ),
         base_name,
     );

@@ -14,6 +14,7 @@ pub mod compare;
 mod console;
 mod correctness;
 pub mod csv;
+mod description;
 mod llmperf;
 mod log_file;
 pub mod merge;
@@ -29,12 +30,12 @@ pub mod turns;
 
 pub use console::print_summary;
 pub use correctness::{
-    CorrectnessInfo, CorrectnessRecord, CorrectnessStats, Outcome, correctness_stats,
-    correctness_summary_object, correctness_text, score, write_correctness_files,
+    CorrectnessRecord, CorrectnessStats, Outcome, correctness_stats, correctness_summary_object,
+    correctness_text, score, write_correctness_files,
 };
+pub use description::{RunDescription, RunParams, SweepKind, SweepStep, TestKind};
 pub use llmperf::{
-    RunInfo, RunSummary, summary_object as llmperf_summary_object, to_json_indent4,
-    write_final_files,
+    RunSummary, summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
 };
 pub use log_file::{ParsedLog, RequestLog, parse_log};
 pub use merge::merge_dirs;
@@ -43,18 +44,9 @@ pub use outputs::{ProgressMode, ReportOutputs};
 pub use records::ReportRecord;
 pub use run_file::RunFile;
 pub use stats::{LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_with};
-pub use sweep::{SweepKind, SweepProgress};
+pub use sweep::SweepProgress;
 
 use std::path::Path;
-
-/// What a run is, and so which summary and files it produces.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunKind {
-    /// LLMPerf's load test (`token_benchmark_ray.py`).
-    LoadTest(RunInfo),
-    /// LLMPerf's correctness test (`llm_correctness.py`).
-    Correctness(CorrectnessInfo),
-}
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

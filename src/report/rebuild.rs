@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::llmperf::RunInfo;
-use super::stats::{LoadOptions, Stats, summarize_with};
+use super::description::RunDescription;
+use super::llmperf::SummaryFacts;
 use super::records::{self, ReportRecord};
+use super::run_file::RunFile;
+use super::stats::{Stats, summarize_with};
 use super::{ReportOutputs, charts, csv, print_summary, table};
 use crate::Error;
-use crate::metrics::{Metrics, Slo};
+use crate::metrics::Metrics;
 
 /// What [`render_run`] produced.
 #[derive(Debug, Default)]
@@ -61,7 +63,7 @@ pub struct LoadedRun {
     /// Its base name.
     pub base_name: String,
     /// Its settings, as far as the files tell (model and API; the rest is not needed for the report).
-    pub info: RunInfo,
+    pub info: RunDescription,
     /// The recomputed statistics.
     pub stats: Stats,
     /// The records, warm-up included.
@@ -78,82 +80,33 @@ fn read_json(path: &Path) -> Option<Map<String, Value>> {
     }
 }
 
-fn info_of(
-    base_name: &str,
-    dir: &Path,
-    run: Option<&Map<String, Value>>,
-    summary: Option<&Map<String, Value>>,
-) -> RunInfo {
-    let text = |k: &str| {
-        run.and_then(|m| m.get(k))
-            .or_else(|| summary.and_then(|m| m.get(k)))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string()
-    };
-    let int = |k: &str| {
-        run.and_then(|m| m.get(k))
-            .or_else(|| summary.and_then(|m| m.get(k)))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let summary_f = |k: &str| summary.and_then(|m| m.get(k)).and_then(Value::as_f64);
-    RunInfo {
-        model: text("model"),
-        llm_api: text("llm_api"),
-        mean_input_tokens: int("mean_input_tokens"),
-        stddev_input_tokens: int("stddev_input_tokens"),
-        mean_output_tokens: int("mean_output_tokens"),
-        stddev_output_tokens: int("stddev_output_tokens"),
-        num_concurrent_requests: int("num_concurrent_requests"),
-        additional_sampling_params: Map::new(),
-        metadata: Map::new(),
-        timeout_s: summary_f("timeout").unwrap_or(0.0),
-        max_num_completed_requests: int("max_num_completed_requests"),
-        seed: int("seed"),
-        base_name: base_name.to_string(),
-        results_dir: Some(dir.to_path_buf()),
-        load: LoadOptions {
-            target_request_rate: summary_f("results_target_request_rate"),
-            slo: summary
-                .and_then(|m| m.get("results_slo"))
-                .and_then(Value::as_str)
-                .and_then(|s| Slo::parse(s).ok())
-                .unwrap_or_default(),
-            queued: summary
-                .and_then(|m| m.get("results_num_queued_requests"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize,
-            custom_tokenizer: false,
-        },
-        warmup_requests: 0,
-        warmup_seconds: 0.0,
-    }
-}
-
-/// Reads the run whose log is `dir/<base_name>_requests.jsonl`.
+/// Reads the run whose log is `dir/<base_name>_requests.jsonl`. Its settings and wall time come from its run
+/// file (else its summary, else the records' own times).
 pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
     let log = dir.join(format!("{base_name}_requests.jsonl"));
     let read = records::read_requests_log(&log).map_err(Error::Config)?;
-    let run = read_json(&dir.join(format!("{base_name}_run.json")));
-    let summary = read_json(&dir.join(format!("{base_name}_summary.json")));
-    let elapsed = match (&run, &summary) {
-        (Some(r), _) if r.get("elapsed_s").and_then(Value::as_f64).is_some() => {
-            let e = r["elapsed_s"].as_f64().unwrap_or(0.0);
-            records::measured_elapsed(&read.records, e)
-        }
-        (_, Some(s)) if s.get("results_elapsed_s").and_then(Value::as_f64).is_some() => {
-            s["results_elapsed_s"].as_f64().unwrap_or(0.0)
-        }
+    let run = RunFile::read(&dir.join(format!("{base_name}_run.json"))).ok();
+    let facts =
+        SummaryFacts::read(read_json(&dir.join(format!("{base_name}_summary.json"))).as_ref());
+    let elapsed = match (&run, facts.elapsed_s) {
+        (Some(r), _) => records::measured_elapsed(&read.records, r.elapsed_s),
+        (None, Some(e)) => e,
         _ => records::measured_elapsed(&read.records, records::elapsed_from_records(&read.records)),
     };
-    let info = info_of(base_name, dir, run.as_ref(), summary.as_ref());
+    let info = RunDescription {
+        target_request_rate: facts.target_request_rate,
+        slo: facts.slo,
+        ..match run {
+            Some(r) => r.whole_run(base_name),
+            None => RunDescription::load_test(base_name, facts.params),
+        }
+    };
     let metrics: Vec<Metrics> = read
         .records
         .iter()
         .map(|r| Metrics::clone(&r.metrics))
         .collect();
-    let stats = summarize_with(&metrics, elapsed, &info.load);
+    let stats = summarize_with(&metrics, elapsed, &info.load_options(facts.queued as usize));
     Ok(LoadedRun {
         base_name: base_name.to_string(),
         info,

@@ -7,25 +7,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use super::description::SweepKind;
 use super::llmperf::{RunSummary, to_json_indent4};
-
-/// What a sweep varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SweepKind {
-    /// Closed-loop concurrency.
-    Concurrency,
-    /// Open-loop request rate.
-    Rate,
-}
-
-impl SweepKind {
-    fn name(self) -> &'static str {
-        match self {
-            SweepKind::Concurrency => "concurrency",
-            SweepKind::Rate => "request_rate",
-        }
-    }
-}
 
 /// The steps of the sweep in progress.
 #[derive(Debug, Default)]
