@@ -36,7 +36,7 @@
 //! settings.simulator.ttft_ms = 1.0;
 //! settings.simulator.itl_ms = 1.0;
 //! let summaries = llmperf_actors::run(&settings)?;
-//! assert_eq!(summaries[0].summary["results_num_completed_requests"], 4);
+//! assert_eq!(summaries[0].stats.num_completed_requests, 4);
 //! # Ok::<(), llmperf_actors::Error>(())
 //! ```
 //!
@@ -98,7 +98,7 @@ pub use messages::{
     RunFinished, RunRequests, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
-pub use report::{RunDescription, RunSummary};
+pub use report::{Metric, RunDescription, RunSummary, Stats};
 pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
 pub use secret::Secret;
 pub use settings::Settings;

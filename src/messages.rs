@@ -3,7 +3,8 @@
 //! Flow: the runner sends [`RunRequests`] to the `RequestsLauncher`, which sends [`ExecuteRequest`] to free
 //! client actors (at most `concurrency` at once), forwards each answer to the collector as
 //! [`RequestCompleted`], and replies [`RunFinished`] when the last request is done. The runner then sends
-//! [`FinishRun`] to the collector, which writes the final files and replies with the summary.
+//! [`FinishRun`] to the collector, which replies with the run's typed result ([`CollectedRun`]); the report
+//! pipeline turns that into statistics and files.
 //!
 //! Multi-turn runs go instead as [`RunConversations`] to the `ConversationDriver`, which builds each turn from
 //! the previous reply and forwards every result as [`RequestCompleted`] too.
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::metrics::Metrics;
-use crate::report::RunSummary;
+use crate::report::{Exporters, RunResult};
 use crate::workload::schedule::Schedule;
 
 /// A request ready to send: its config plus what we know of its prompt.
@@ -146,16 +147,28 @@ pub struct RequestCompleted {
     pub scheduled_start_s: f64,
 }
 
-/// Runner → collector: the run is over; compute the summary, write the final files, reply with the summary.
+/// Runner → collector: the run is over; reply with its typed result and its exporters.
 #[derive(Message)]
-#[rtype(result = "Result<RunSummary, crate::Error>")]
+#[rtype(result = "CollectedRun")]
 pub struct FinishRun {
     /// When the clock started.
     pub started: Instant,
     /// When the last request finished.
     pub ended: Instant,
+    /// Requests sent.
+    pub launched: usize,
     /// Open loop: requests that had to wait for a free slot.
     pub queued: usize,
+}
+
+/// Collector → runner (reply to [`FinishRun`]): what the run recorded, and the exporters that saw each record
+/// arrive, to be fed the finished run.
+#[derive(Debug)]
+pub struct CollectedRun {
+    /// The run's typed result.
+    pub result: RunResult,
+    /// Its outputs.
+    pub exporters: Exporters,
 }
 
 /// User → launcher: queue one request; it is sent as soon as a client is free. No reply.

@@ -6,7 +6,7 @@
 //! shard's requests, runs with its share of the concurrency, and writes files with the shard suffix plus the
 //! run file (`<base>_run.json`) that `merge` joins shards by.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +18,15 @@ use crate::actors::collector::Warmup;
 use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
 use crate::actors::{ClientPool, Collector, ConversationDriver, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
-use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests};
-use crate::report::{ReportOutputs, SweepKind, SweepProgress, SweepStep};
+use crate::messages::{
+    CollectedRun, FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests,
+};
+use crate::report::export::run_file::RunFileExport;
+use crate::report::export::table::RunsTable;
+use crate::report::{self, Exported, Exporter, ReportOutputs, SweepExporter, SweepLimits};
 use crate::report::{
-    RequestLog, RunDescription, RunFile, RunParams, RunSummary, TestKind, sanitize_base_name,
+    RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
+    run_exporters, sanitize_base_name,
 };
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
@@ -45,6 +50,8 @@ struct Plan {
     warmup: Warmup,
     /// Where its files go; `None` writes none.
     results_dir: Option<PathBuf>,
+    /// Correctness runs: how each answer is scored.
+    scorer: Option<Scorer>,
     prepare: Prepare,
     shape: Shape,
     /// Maps this process's request positions to the whole run's indices.
@@ -336,6 +343,7 @@ fn load_test_plan(
             seconds: settings.load.warmup_seconds,
         },
         results_dir: settings.results_dir.clone(),
+        scorer: None,
         prepare: Box::new(prepare),
         shape,
         shard,
@@ -397,6 +405,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         description,
         warmup: Warmup::default(),
         results_dir: settings.results_dir.clone(),
+        scorer: Some(report::score_answer),
         prepare: Box::new(prepare),
         shape: Shape {
             limit,
@@ -509,7 +518,14 @@ fn run_plans(
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
-        let mut sweep = SweepProgress::default();
+        // Outputs across runs: the sweep in progress and the table of all runs.
+        let mut sweep: Option<SweepExporter> = None;
+        let mut all_runs = RunsTable::default();
+        let limits = SweepLimits {
+            max_error_rate: settings.load.sweep_max_error_rate,
+            max_e2e_p99_s: settings.load.sweep_max_e2e_p99_s,
+        };
+        let dir = settings.results_dir.as_deref();
         crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
@@ -521,17 +537,23 @@ fn run_plans(
                 );
                 continue;
             }
-            let step = plan.description.sweep.clone();
-            if let Some(step) = &step {
-                if sweep.group() != Some(step.group.as_str()) {
-                    sweep.finish(settings.results_dir.as_deref())?;
-                    sweep = SweepProgress::start(&step.group, step.kind)
-                        .with_chart(settings.report.charts);
-                } else if sweep.stopped() {
-                    continue;
+            if let Some(step) = &plan.description.sweep {
+                match &sweep {
+                    Some(s) if s.group() == step.group => {
+                        if s.stopped() {
+                            continue;
+                        }
+                    }
+                    _ => {
+                        finish_across(sweep.take())?;
+                        sweep = Some(
+                            SweepExporter::new(step, limits, dir)
+                                .with_chart(settings.report.charts),
+                        );
+                    }
                 }
             }
-            let Some(summary) = run_one(
+            let Some(collected) = run_one(
                 plan,
                 &tokenizer,
                 factory.clone(),
@@ -544,21 +566,15 @@ fn run_plans(
             else {
                 continue;
             };
-            if let Some(step) = step {
-                let load = &settings.load;
-                sweep.record(
-                    step.value,
-                    &summary,
-                    load.sweep_max_error_rate,
-                    load.sweep_max_e2e_p99_s,
-                );
+            let mut across: Vec<&mut dyn Exporter> = vec![&mut all_runs];
+            if let Some(s) = sweep.as_mut() {
+                across.push(s);
             }
-            out.push(summary);
+            out.push(report_run(collected, &mut across)?);
         }
-        sweep.finish(settings.results_dir.as_deref())?;
-        if out.len() > 1 && settings.report.table {
-            let summaries: Vec<&Map<String, Value>> = out.iter().map(|s| &s.summary).collect();
-            print!("{}", crate::report::table::runs_table(&summaries));
+        finish_across(sweep)?;
+        if settings.report.table {
+            finish_across(Some(all_runs))?;
         }
         Ok(out)
     });
@@ -601,7 +617,7 @@ fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), 
     )))
 }
 
-/// Runs one plan; `None` when a signal arrived while it waited for `start_at`.
+/// Runs one plan and collects its results; `None` when a signal arrived while it waited for `start_at`.
 async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
@@ -610,7 +626,7 @@ async fn run_one(
     outputs: &ReportOutputs,
     grace: Duration,
     start_at: Option<std::time::SystemTime>,
-) -> Result<Option<RunSummary>, Error> {
+) -> Result<Option<CollectedRun>, Error> {
     let shape = plan.shape;
     let base_name = plan.description.base_name.clone();
     let results_dir = plan.results_dir.as_deref();
@@ -625,10 +641,7 @@ async fn run_one(
             return Ok(None);
         }
     }
-    let log = match results_dir {
-        Some(dir) => Some(open_log(dir, &base_name)?),
-        None => None,
-    };
+    let exporters = run_exporters(&plan.description, outputs, results_dir)?;
     let tally = ProgressTally::default();
     let progress = Progress::start_own_arbiter(
         ProgressPlan {
@@ -639,16 +652,13 @@ async fn run_one(
         outputs.progress,
         tally.clone(),
     );
-    let mut collector = Collector::new(
-        plan.description,
-        results_dir.map(Path::to_path_buf),
-        tokenizer.clone(),
-        log,
-    )
-    .with_warmup(plan.warmup)
-    .with_shard(plan.shard)
-    .with_server_counts(server_counts)
-    .with_outputs(*outputs);
+    let mut collector = Collector::new(plan.description, tokenizer.clone(), exporters)
+        .with_warmup(plan.warmup)
+        .with_shard(plan.shard)
+        .with_server_counts(server_counts);
+    if let Some(scorer) = plan.scorer {
+        collector = collector.with_scorer(scorer);
+    }
     if progress.is_some() {
         collector = collector.with_progress(tally.clone());
     }
@@ -726,14 +736,15 @@ async fn run_one(
         // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");
     }
-    let mut summary = collector
+    let mut collected = collector
         .send(FinishRun {
             started: finished.started,
             ended: finished.ended,
+            launched: finished.launched,
             queued: finished.queued,
         })
         .await
-        .map_err(|e| Error::Internal(format!("collector: {e}")))??;
+        .map_err(|e| Error::Internal(format!("collector: {e}")))?;
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
         // messages order those writes before the final read), so the final line counts every result.
@@ -743,23 +754,44 @@ async fn run_one(
     drop(pool);
     if let (Some(mut run_file), Some(dir)) = (run_file, results_dir) {
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
-        let path = run_file.write(dir).map_err(|e| Error::Io {
-            what: format!("writing the run file into {}", dir.display()),
-            source: e,
-        })?;
-        summary.files.push(path);
+        collected.exporters.push(RunFileExport::new(run_file, dir));
     }
-    print!("{}", summary.text);
-    for f in &summary.files {
-        println!("Wrote {}", f.display());
-    }
-    Ok(Some(summary))
+    Ok(Some(collected))
 }
 
-fn open_log(dir: &Path, base_name: &str) -> Result<RequestLog, Error> {
-    let path = dir.join(format!("{base_name}_requests.jsonl"));
-    RequestLog::create(&path).map_err(|e| Error::Io {
-        what: format!("creating {}", path.display()),
-        source: e,
-    })
+/// The report pipeline of a collected run (statistics, then its exporters and those across runs), off the
+/// network arbiters (the client pool is gone by now); prints the report and the files written.
+fn report_run(
+    collected: CollectedRun,
+    across: &mut [&mut dyn Exporter],
+) -> Result<RunSummary, Error> {
+    let CollectedRun {
+        result,
+        mut exporters,
+    } = collected;
+    let mut list: Vec<&mut dyn Exporter> = vec![&mut exporters];
+    for e in across.iter_mut() {
+        list.push(&mut **e);
+    }
+    let summary = report::export_run(result, &mut list)?;
+    print_exported(&summary.text, &summary.files);
+    Ok(summary)
+}
+
+/// Ends an output across runs (a sweep, the table of all runs) and prints what it produced.
+fn finish_across(exporter: Option<impl Exporter>) -> Result<(), Error> {
+    let Some(mut exporter) = exporter else {
+        return Ok(());
+    };
+    let mut out = Exported::default();
+    let finished = exporter.finish(&mut out);
+    print_exported(&out.text, &out.files);
+    finished
+}
+
+fn print_exported(text: &str, files: &[PathBuf]) {
+    print!("{text}");
+    for f in files {
+        println!("Wrote {}", f.display());
+    }
 }

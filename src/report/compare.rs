@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::rebuild::LoadedRun;
+use super::export::table::{ROWS, cell};
+use super::result::RunSummary;
 use super::stats::Stats;
-use super::table::{ROWS, cell};
 
 /// The change from `before` to `after` in percent, `+12.3 %`; `-` when either is missing or `before` is 0.
 pub fn change(before: Option<f64>, after: Option<f64>) -> String {
@@ -87,21 +87,22 @@ pub fn compare_table(before: &Stats, after: &Stats) -> String {
     format!("{t}\n{totals}\n")
 }
 
-/// The comparison of every run of `after` that has a baseline in `before`.
-pub fn compare_runs(before: &[LoadedRun], after: &[LoadedRun]) -> String {
+/// The comparison of every run of `after` that has a baseline in `before` (the run with the same base name,
+/// or the only one when each side holds one run).
+pub fn compare_runs(before: &[RunSummary], after: &[RunSummary]) -> String {
     let mut out = String::new();
     let only = before.len() == 1 && after.len() == 1;
     for run in after {
         let base = before
             .iter()
-            .find(|b| b.base_name == run.base_name)
+            .find(|b| b.description.base_name == run.description.base_name)
             .or(if only { before.first() } else { None });
         match base {
             Some(b) => {
                 let _ = writeln!(
                     out,
                     "\nCompared with the baseline {} (change = (current − baseline) / baseline)",
-                    b.base_name
+                    b.description.base_name
                 );
                 out.push_str(&compare_table(&b.stats, &run.stats));
             }
@@ -109,7 +110,7 @@ pub fn compare_runs(before: &[LoadedRun], after: &[LoadedRun]) -> String {
                 let _ = writeln!(
                     out,
                     "\nNo baseline run named {} in the baseline directory; not compared.",
-                    run.base_name
+                    run.description.base_name
                 );
             }
         }

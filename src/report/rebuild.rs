@@ -1,75 +1,43 @@
-//! The reports beside the llmperf files — table, CSV, charts — for a run that just finished
-//! ([`render_run`], called by the collector) or for the files a run left behind (`llmperf-actors report DIR`,
-//! [`report_dir`]): every `<base>_requests.jsonl` in the directory is read back (a crashed run's torn last
-//! line is skipped), its wall time taken from `<base>_run.json` (else `<base>_summary.json`, else the latest
-//! request end), and the statistics recomputed with the same code as the run — so the table is the run's.
+//! `llmperf-actors report DIR`: the reports beside the llmperf files — the original's block, the table, CSV,
+//! charts — rebuilt from the files a run left behind. Every `<base>_requests.jsonl` in the directory is read
+//! back into typed records (a crashed run's torn last line is skipped), the run's description and wall time
+//! taken from `<base>_run.json` (else `<base>_summary.json`, else the latest request end), and the records go
+//! through the same pipeline as a run that just finished — so the table is the run's.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::compare::compare_runs;
 use super::description::RunDescription;
-use super::llmperf::SummaryFacts;
-use super::records::{self, ReportRecord};
-use super::run_file::RunFile;
-use super::stats::{Stats, summarize_with};
-use super::{ReportOutputs, charts, csv, print_summary, table};
+use super::export::charts::write_sweep_chart;
+use super::export::llmperf::SummaryFacts;
+use super::export::run_file::RunFile;
+use super::export::sweep::SweepSummary;
+use super::export::table::RunsTable;
+use super::export::{Exported, Exporter, export_report};
+use super::outputs::{ReportOutputs, rebuild_exporters};
+use super::records;
+use super::result::{RunReport, RunResult, RunSummary, RunWindow};
 use crate::Error;
-use crate::metrics::Metrics;
-
-/// What [`render_run`] produced.
-#[derive(Debug, Default)]
-pub struct Rendered {
-    /// Text to print after the original's summary (the table and warnings), empty without a table.
-    pub text: String,
-    /// Files written.
-    pub files: Vec<PathBuf>,
-}
-
-/// Produces the reports `outputs` asks for: the table as text, CSV and charts into `dir` (when there is
-/// one). A file that cannot be written is logged and skipped: the llmperf files are already safe.
-pub fn render_run(
-    dir: Option<&Path>,
-    base_name: &str,
-    stats: &Stats,
-    records: &[ReportRecord],
-    outputs: &ReportOutputs,
-) -> Rendered {
-    let mut out = Rendered::default();
-    if outputs.table {
-        out.text = table::summary_tables(stats, records);
-    }
-    let Some(dir) = dir else { return out };
-    if outputs.csv {
-        match csv::write_csv_files(dir, base_name, stats, records) {
-            Ok(f) => out.files.extend(f),
-            Err(e) => log::error!("writing the CSV files of {base_name}: {e}"),
-        }
-    }
-    if outputs.charts {
-        let open_loop = stats.load.target_request_rate.is_some();
-        match charts::write_run_charts(dir, base_name, records, open_loop) {
-            Ok(f) => out.files.extend(f),
-            Err(e) => log::error!("writing the charts of {base_name}: {e}"),
-        }
-    }
-    out
-}
 
 /// One run read back from a results directory.
 #[derive(Debug, Clone)]
 pub struct LoadedRun {
-    /// Its base name.
-    pub base_name: String,
-    /// Its settings, as far as the files tell (model and API; the rest is not needed for the report).
-    pub info: RunDescription,
-    /// The recomputed statistics.
-    pub stats: Stats,
-    /// The records, warm-up included.
-    pub records: Vec<ReportRecord<'static>>,
+    /// The run, as the files tell it.
+    pub result: RunResult,
     /// The last line of the log was torn (a crashed run) and skipped.
     pub torn: bool,
+}
+
+impl LoadedRun {
+    /// Its statistics. TTFT by turn is left out: `report DIR` has never printed it.
+    pub fn report(self) -> RunReport {
+        let mut report = RunReport::new(self.result);
+        report.stats.ttft_by_turn.clear();
+        report
+    }
 }
 
 fn read_json(path: &Path) -> Option<Map<String, Value>> {
@@ -88,30 +56,40 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
     let run = RunFile::read(&dir.join(format!("{base_name}_run.json"))).ok();
     let facts =
         SummaryFacts::read(read_json(&dir.join(format!("{base_name}_summary.json"))).as_ref());
-    let elapsed = match (&run, facts.elapsed_s) {
-        (Some(r), _) => records::measured_elapsed(&read.records, r.elapsed_s),
-        (None, Some(e)) => e,
-        _ => records::measured_elapsed(&read.records, records::elapsed_from_records(&read.records)),
+    let records = read.records;
+    let (elapsed, measured) = match (&run, facts.elapsed_s) {
+        (Some(r), _) => (
+            r.elapsed_s,
+            records::measured_elapsed(&records, r.elapsed_s),
+        ),
+        (None, Some(e)) => (e, e),
+        _ => {
+            let e = records::elapsed_from_records(&records);
+            (e, records::measured_elapsed(&records, e))
+        }
     };
-    let info = RunDescription {
+    let description = RunDescription {
         target_request_rate: facts.target_request_rate,
         slo: facts.slo,
-        ..match run {
+        ..match &run {
             Some(r) => r.whole_run(base_name),
             None => RunDescription::load_test(base_name, facts.params),
         }
     };
-    let metrics: Vec<Metrics> = read
-        .records
-        .iter()
-        .map(|r| Metrics::clone(&r.metrics))
-        .collect();
-    let stats = summarize_with(&metrics, elapsed, &info.load_options(facts.queued as usize));
+    let window = RunWindow {
+        start_unix_s: run.as_ref().map_or(0.0, |r| r.start_unix_s),
+        elapsed_s: elapsed,
+        measured_elapsed_s: measured,
+        launched: records.len() as u64,
+        queued: facts.queued,
+    };
     Ok(LoadedRun {
-        base_name: base_name.to_string(),
-        info,
-        stats,
-        records: read.records,
+        result: RunResult {
+            description,
+            window,
+            records,
+            inter_chunk_gaps: None,
+        },
         torn: read.torn_last_line,
     })
 }
@@ -156,41 +134,45 @@ pub fn report_dir(
         source: e,
     })?;
     let mut text = String::new();
+    let mut all_runs = RunsTable::default();
     let mut summaries = Vec::new();
-    for run in &runs {
+    for run in runs {
         if run.torn {
             let _ = writeln!(
                 text,
                 "Note: the last line of {}_requests.jsonl was incomplete (the run did not finish) and was skipped.",
-                run.base_name
+                run.result.description.base_name
             );
         }
-        text.push_str(&print_summary(&run.info, &run.stats));
-        let rendered = render_run(
-            Some(out_dir),
-            &run.base_name,
-            &run.stats,
-            &run.records,
-            outputs,
-        );
-        text.push_str(&rendered.text);
-        for f in &rendered.files {
-            let _ = writeln!(text, "Wrote {}", f.display());
-        }
-        summaries.push(super::llmperf_summary_object(&run.info, &run.stats, 0));
+        let mut exporters = rebuild_exporters(outputs, out_dir);
+        let summary = export_report(run.report(), &mut [&mut exporters, &mut all_runs])?;
+        print_into(&mut text, &summary.text, &summary.files);
+        summaries.push(summary);
     }
-    if summaries.len() > 1 && outputs.table {
-        let refs: Vec<&Map<String, Value>> = summaries.iter().collect();
-        text.push_str(&table::runs_table(&refs));
+    if outputs.table {
+        let mut across = Exported::default();
+        all_runs.finish(&mut across)?;
+        text.push_str(&across.text);
     }
     if outputs.charts {
         text.push_str(&sweep_charts(dir, out_dir)?);
     }
     if let Some(base) = baseline {
-        let before = load_dir(base)?;
-        text.push_str(&super::compare::compare_runs(&before, &runs));
+        let before = load_dir(base)?
+            .into_iter()
+            .map(|run| export_report(run.report(), &mut []))
+            .collect::<Result<Vec<RunSummary>, Error>>()?;
+        text.push_str(&compare_runs(&before, &summaries));
     }
     Ok(text)
+}
+
+/// Appends `printed`, then a `Wrote …` line per file.
+fn print_into(text: &mut String, printed: &str, files: &[PathBuf]) {
+    text.push_str(printed);
+    for f in files {
+        let _ = writeln!(text, "Wrote {}", f.display());
+    }
 }
 
 /// Redraws the chart of every sweep summary (`*_sweep_summary.json`) in `dir`.
@@ -209,20 +191,12 @@ fn sweep_charts(dir: &Path, out_dir: &Path) -> Result<String, Error> {
         .collect();
     found.sort();
     for (group, path) in found {
-        let Some(summary) = read_json(&path) else {
+        let Some(summary) = SweepSummary::read(&path) else {
             continue;
         };
-        let steps = summary
-            .get("steps")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let what = summary
-            .get("sweep")
-            .and_then(Value::as_str)
-            .unwrap_or("step");
+        let what = summary.sweep.as_deref().unwrap_or("step");
         let written =
-            charts::write_sweep_chart(out_dir, &group, &steps, what).map_err(|e| Error::Io {
+            write_sweep_chart(out_dir, &group, &summary.steps, what).map_err(|e| Error::Io {
                 what: format!("writing the sweep chart of {group}"),
                 source: e,
             })?;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use super::turns::TurnTtft;
+use super::turns::ttft_by_turn;
 use crate::metrics::{Metrics, SeriesStats, Slo};
 
 /// A metric summarized over the successful requests: the original's six, then ours. Its [`Metric::name`] is
@@ -140,17 +142,6 @@ impl Metric {
     }
 }
 
-/// Time to first token by turn of a multi-turn run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnTtft {
-    /// The turn, 1-based.
-    pub turn: u64,
-    /// TTFT over that turn's successful measured requests.
-    pub ttft: SeriesStats,
-    /// How many requests.
-    pub count: usize,
-}
-
 /// Statistics of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -176,7 +167,8 @@ pub struct Stats {
     pub elapsed_s: f64,
     /// Load-mode statistics (rates, dispatch, goodput, warm-up).
     pub load: LoadStats,
-    /// Multi-turn runs: TTFT by turn (empty otherwise).
+    /// Multi-turn runs: TTFT by turn (empty otherwise). Merge and `report DIR` leave it out (they never
+    /// wrote or printed it).
     pub ttft_by_turn: Vec<TurnTtft>,
 }
 
@@ -243,8 +235,18 @@ pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
 
 /// [`summarize`], with the run's targets. Warm-up records are left out of everything.
 pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
-    // References, not copies: at the end of a long run the records are most of the process's memory.
-    let records: Vec<&Metrics> = all.iter().filter(|m| !m.warmup).collect();
+    summarize_records(all, elapsed_s, opts)
+}
+
+/// [`summarize_with`] over borrowed records (a run's records are most of the process's memory at its end:
+/// nothing is copied).
+pub fn summarize_records<'a>(
+    all: impl IntoIterator<Item = &'a Metrics>,
+    elapsed_s: f64,
+    opts: &LoadOptions,
+) -> Stats {
+    let all: Vec<&Metrics> = all.into_iter().collect();
+    let records: Vec<&Metrics> = all.iter().copied().filter(|m| !m.warmup).collect();
     let records = &records[..];
     let ok: Vec<&Metrics> = records.iter().copied().filter(|m| m.is_ok()).collect();
     let series = Metric::ALL
@@ -293,13 +295,13 @@ pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> St
         num_completed_requests: ok.len() as u64,
         num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
         elapsed_s,
-        load: load_stats(all, records, &ok, elapsed_s, opts),
-        ttft_by_turn: Vec::new(),
+        load: load_stats(all.len(), records, &ok, elapsed_s, opts),
+        ttft_by_turn: ttft_by_turn(records.iter().copied()),
     }
 }
 
 fn load_stats(
-    all: &[Metrics],
+    all: usize,
     records: &[&Metrics],
     ok: &[&Metrics],
     elapsed_s: f64,
@@ -352,7 +354,7 @@ fn load_stats(
             .map(|m| m.dispatch_delay_s)
             .fold(0.0, f64::max),
         queued: opts.queued as u64,
-        warmup_requests: (all.len() - records.len()) as u64,
+        warmup_requests: (all - records.len()) as u64,
         slo: (!opts.slo.is_empty()).then(|| opts.slo.to_string()),
         goodput_fraction: (!opts.slo.is_empty() && !records.is_empty())
             .then(|| good / records.len() as f64),

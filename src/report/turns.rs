@@ -4,8 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use super::stats::TurnTtft;
 use crate::metrics::{Metrics, SeriesStats};
+
+/// Time to first token by turn of a multi-turn run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnTtft {
+    /// The turn, 1-based.
+    pub turn: u64,
+    /// TTFT over that turn's successful measured requests.
+    pub ttft: SeriesStats,
+    /// How many requests.
+    pub count: usize,
+}
 
 /// TTFT by turn, in turn order; empty when no record carries a turn.
 pub fn ttft_by_turn<'a>(records: impl IntoIterator<Item = &'a Metrics>) -> Vec<TurnTtft> {

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::description::{RunDescription, RunParams};
+use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
+use crate::Error;
+use crate::report::description::{RunDescription, RunParams};
+use crate::report::result::RunReport;
 use crate::shard::Shard;
 
 /// Value of [`RunFile::format`]; a reader refuses other formats.
@@ -162,7 +165,7 @@ impl RunFile {
     /// Writes the sidecar into `dir`, atomically; returns its path.
     pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let path = self.path_in(dir);
-        super::write_atomically(&path, &super::to_json_indent4(self))?;
+        write_atomically(&path, &to_json_indent4(self))?;
         Ok(path)
     }
 
@@ -178,6 +181,35 @@ impl RunFile {
             ));
         }
         serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The exporter of a run file into a directory, written as it is given (the runner fills in the times, merge
+/// the union of the shards').
+#[derive(Debug, Clone)]
+pub struct RunFileExport {
+    file: RunFile,
+    dir: PathBuf,
+}
+
+impl RunFileExport {
+    /// `file`, into `dir`.
+    pub fn new(file: RunFile, dir: &Path) -> RunFileExport {
+        RunFileExport {
+            file,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Exporter for RunFileExport {
+    fn run(&mut self, _: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let path = self.file.write(&self.dir).map_err(io_error(format!(
+            "writing the run file into {}",
+            self.dir.display()
+        )))?;
+        out.files.push(path);
+        Ok(())
     }
 }
 

@@ -6,10 +6,14 @@
 use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
-use serde_json::{Map, Value};
 
-use super::records::ReportRecord;
-use super::stats::{LoadStats, Metric, Stats};
+use super::{Exported, Exporter};
+use crate::Error;
+use crate::metrics::SeriesStats;
+use crate::report::description::RunDescription;
+use crate::report::records::RunRecord;
+use crate::report::result::RunReport;
+use crate::report::stats::{LoadStats, Metric, Stats};
 
 /// How a metric is shown: its row label, the series it comes from, and the scale to its unit.
 pub(crate) struct Row {
@@ -164,7 +168,7 @@ fn token_counts_note(l: &LoadStats) -> String {
 
 /// Things that look wrong in a run, each with advice. `records` are the run's records (warm-up included; it
 /// is skipped), with the `max_tokens` each request asked for.
-pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
+pub fn warnings(stats: &Stats, records: &[RunRecord]) -> Vec<String> {
     let mut out = Vec::new();
     let l = &stats.load;
     if stats.num_requests_started > 0 && stats.error_rate > 0.05 {
@@ -210,7 +214,7 @@ pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
             (ratio - 1.0) * 100.0
         ));
     }
-    let ok: Vec<&ReportRecord> = records
+    let ok: Vec<&RunRecord> = records
         .iter()
         .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
         .collect();
@@ -225,7 +229,7 @@ pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
 }
 
 /// The whole block printed after the original's summary: metric table, totals, warnings.
-pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
+pub fn summary_tables(stats: &Stats, records: &[RunRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nSummary (successful requests)");
     let _ = writeln!(out, "{}\n", metrics_table(stats));
@@ -237,44 +241,79 @@ pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
     out
 }
 
-/// One compact table across runs (a config matrix or a sweep), from their `_summary.json` objects.
-pub fn runs_table(summaries: &[&Map<String, Value>]) -> String {
-    let mut t = new_table(&[
-        "Run",
-        "conc.",
-        "rate",
-        "req/s",
-        "out tok/s",
-        "TTFT p50 (ms)",
-        "TTFT p99 (ms)",
-        "E2E p50 (ms)",
-        "E2E p99 (ms)",
-        "errors",
-    ]);
-    for s in summaries {
-        let f = |k: &str| s.get(k).and_then(Value::as_f64);
-        let name = s
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim_end_matches("_summary");
-        t.add_row(vec![
-            name.to_string(),
-            s.get("num_concurrent_requests")
-                .map_or("-".into(), ToString::to_string),
-            f("results_target_request_rate").map_or("-".into(), |r| r.to_string()),
-            format!(
-                "{:.3}",
-                f("results_request_throughput_per_s").unwrap_or(0.0)
-            ),
-            cell(f("results_mean_output_throughput_token_per_s"), 1.0),
-            cell(f("results_ttft_s_quantiles_p50"), 1e3),
-            cell(f("results_ttft_s_quantiles_p99"), 1e3),
-            cell(f("results_end_to_end_latency_s_quantiles_p50"), 1e3),
-            cell(f("results_end_to_end_latency_s_quantiles_p99"), 1e3),
-            format!("{:.1} %", f("results_error_rate").unwrap_or(0.0) * 100.0),
-        ]);
+/// The exporter of the summary table block after the original's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SummaryTable;
+
+impl Exporter for SummaryTable {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        out.text
+            .push_str(&summary_tables(&report.stats, &report.records));
+        Ok(())
     }
-    align_numbers(&mut t, 1);
-    format!("\nAll runs\n{t}\n")
+}
+
+/// The exporter of one compact table across the runs of a config matrix or a sweep, printed when every run
+/// is over (if there was more than one).
+#[derive(Debug, Clone, Default)]
+pub struct RunsTable {
+    rows: Vec<Vec<String>>,
+}
+
+impl RunsTable {
+    /// The table's row of one run. A correctness run has no load-test statistics: its row has always shown
+    /// dashes and zeros.
+    fn row(description: &RunDescription, stats: Option<&Stats>) -> Vec<String> {
+        let none = SeriesStats::default();
+        let series = |m: Metric| stats.map_or(&none, |s| s.series(m));
+        let load = stats.map(|s| &s.load);
+        vec![
+            description
+                .summary_name()
+                .trim_end_matches("_summary")
+                .to_string(),
+            description.params.num_concurrent_requests.to_string(),
+            load.and_then(|l| l.target_request_rate)
+                .map_or("-".into(), |r| r.to_string()),
+            format!("{:.3}", load.map_or(0.0, |l| l.request_throughput_per_s)),
+            cell(stats.map(|s| s.mean_output_throughput_token_per_s), 1.0),
+            cell(series(Metric::Ttft).p50(), 1e3),
+            cell(series(Metric::Ttft).p99(), 1e3),
+            cell(series(Metric::EndToEndLatency).p50(), 1e3),
+            cell(series(Metric::EndToEndLatency).p99(), 1e3),
+            format!("{:.1} %", stats.map_or(0.0, |s| s.error_rate) * 100.0),
+        ]
+    }
+}
+
+impl Exporter for RunsTable {
+    fn run(&mut self, report: &RunReport, _: &mut Exported) -> Result<(), Error> {
+        let stats = report.scores.is_none().then_some(&report.stats);
+        self.rows.push(Self::row(&report.description, stats));
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Exported) -> Result<(), Error> {
+        if self.rows.len() < 2 {
+            return Ok(());
+        }
+        let mut t = new_table(&[
+            "Run",
+            "conc.",
+            "rate",
+            "req/s",
+            "out tok/s",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "E2E p50 (ms)",
+            "E2E p99 (ms)",
+            "errors",
+        ]);
+        for row in self.rows.drain(..) {
+            t.add_row(row);
+        }
+        align_numbers(&mut t, 1);
+        let _ = write!(out.text, "\nAll runs\n{t}\n");
+        Ok(())
+    }
 }

@@ -1,9 +1,27 @@
-//! The human-readable summary the original prints to stdout (spec §6.4).
+//! The human-readable summary the original prints to stdout (spec §6.4), then the lines for our load modes
+//! (rates, dispatch lag, queueing, warm-up, goodput) and, for a multi-turn run, TTFT by turn.
+//! [`OriginalSummary`] is its exporter: one text block, separate from the summary table, so either can be
+//! left out.
 
 use std::fmt::Write;
 
-use super::description::RunDescription;
-use super::stats::{Metric, Stats};
+use super::{Exported, Exporter};
+use crate::Error;
+use crate::report::description::RunDescription;
+use crate::report::result::RunReport;
+use crate::report::stats::{Metric, Stats};
+
+/// The exporter of the original's printed block.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OriginalSummary;
+
+impl Exporter for OriginalSummary {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        out.text
+            .push_str(&print_summary(&report.description, &report.stats));
+        Ok(())
+    }
+}
 
 fn num(v: Option<f64>) -> String {
     match v {

@@ -1,29 +1,23 @@
-//! LLMPerf's result files (spec §6.5), from the typed statistics, with valid JSON: `null` where the
-//! original wrote `NaN`, numbers where it wrote strings.
+//! LLMPerf's load-test files (spec §6.5), `B_summary.json` and `B_individual_responses.json`, from the typed
+//! statistics, with valid JSON: `null` where the original wrote `NaN`, numbers where it wrote strings.
+//! [`summary_object`] is the one place the summary's keys are written; [`SummaryFacts`] the one place a
+//! summary is read back (by `report DIR`, for what no other file keeps).
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::description::{RunDescription, RunParams};
-use super::stats::{LoadStats, Metric, Stats};
+use super::{
+    Exported, Exporter, io_error, to_json_indent4, write_atomically, write_atomically_with,
+};
+use crate::Error;
 use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
+use crate::report::description::{RunDescription, RunParams};
+use crate::report::result::RunReport;
+use crate::report::stats::{LoadStats, Metric, Stats};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
 pub const RESULTS_VERSION: &str = "2023-08-31";
-
-/// One finished run: its summary object (the content of `_summary.json`), the printed report, and the files
-/// written.
-#[derive(Debug, Clone)]
-pub struct RunSummary {
-    /// The `_summary.json` object, keys in order.
-    pub summary: Map<String, Value>,
-    /// The human-readable report printed to stdout.
-    pub text: String,
-    /// Files written (none without a results directory).
-    pub files: Vec<PathBuf>,
-}
 
 fn number(x: Option<f64>, integer: bool) -> Value {
     match x {
@@ -289,17 +283,6 @@ impl SummaryFacts {
     }
 }
 
-/// JSON with 4-space indentation, like the original's `json.dump(..., indent=4)`.
-pub fn to_json_indent4(value: &impl Serialize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    value
-        .serialize(&mut ser)
-        .expect("serializing JSON values to memory cannot fail");
-    out
-}
-
 /// Writes `B_summary.json` and `B_individual_responses.json` into `dir`, atomically. Returns their paths. The
 /// records are serialized straight to the file (a run of a million requests does not build its JSON in
 /// memory).
@@ -311,13 +294,59 @@ pub fn write_final_files<'a>(
 ) -> std::io::Result<Vec<PathBuf>> {
     let summary_path = dir.join(format!("{base_name}_summary.json"));
     let individual_path = dir.join(format!("{base_name}_individual_responses.json"));
-    super::write_atomically_with(&individual_path, |w| {
+    write_atomically_with(&individual_path, |w| {
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(w, fmt);
         serde::Serializer::collect_seq(&mut ser, records).map_err(std::io::Error::other)
     })?;
-    super::write_atomically(&summary_path, &to_json_indent4(summary))?;
+    write_atomically(&summary_path, &to_json_indent4(summary))?;
     Ok(vec![summary_path, individual_path])
+}
+
+/// The exporter of `B_summary.json` and `B_individual_responses.json` (the measured records) into a
+/// directory.
+#[derive(Debug, Clone)]
+pub struct LlmperfFiles {
+    dir: PathBuf,
+    /// List warm-up records too (merge has always listed every record its logs hold).
+    with_warmup: bool,
+    /// What the error of a failed write says is being written.
+    what: &'static str,
+}
+
+impl LlmperfFiles {
+    /// A run's files, into `dir`.
+    pub fn new(dir: &Path) -> LlmperfFiles {
+        LlmperfFiles {
+            dir: dir.to_path_buf(),
+            with_warmup: false,
+            what: "writing results into",
+        }
+    }
+
+    /// Merged shards' files, into `dir`.
+    pub fn merged(dir: &Path) -> LlmperfFiles {
+        LlmperfFiles {
+            with_warmup: true,
+            what: "writing merged results into",
+            ..LlmperfFiles::new(dir)
+        }
+    }
+}
+
+impl Exporter for LlmperfFiles {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let summary = summary_object(&report.description, &report.stats, report.timestamp);
+        let records = report
+            .records
+            .iter()
+            .filter(|r| self.with_warmup || !r.metrics.warmup)
+            .map(|r| &r.metrics);
+        let files = write_final_files(&self.dir, &report.description.base_name, &summary, records)
+            .map_err(io_error(format!("{} {}", self.what, self.dir.display())))?;
+        out.files.extend(files);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
