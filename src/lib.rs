@@ -10,8 +10,9 @@
 //! ```text
 //!  run() ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
 //!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (HTTP/1.1)
-//!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
-//!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files (+ table, CSV, SVG charts on request)
+//!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL log)
+//!  run() ──FinishRun──▶ Collector ──▶ RunResult ──▶ statistics ──▶ exporters: llmperf files, printed
+//!                                      summary (+ table, CSV, SVG charts on request) ──▶ RunSummary
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult

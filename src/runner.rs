@@ -22,8 +22,7 @@ use crate::messages::{
     CollectedRun, FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests,
 };
 use crate::report::export::run_file::RunFileExport;
-use crate::report::export::table::RunsTable;
-use crate::report::{self, Exported, Exporter, ReportOutputs, SweepExporter, SweepLimits};
+use crate::report::{self, ReportOutputs};
 use crate::report::{
     RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
     run_exporters, sanitize_base_name,
@@ -36,7 +35,9 @@ use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::Schedule;
 use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
+mod reporting;
 mod workload;
+use reporting::AcrossRuns;
 use workload::Dataset;
 
 /// Builds a run's requests; called before the clock starts.
@@ -518,14 +519,7 @@ fn run_plans(
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
-        // Outputs across runs: the sweep in progress and the table of all runs.
-        let mut sweep: Option<SweepExporter> = None;
-        let mut all_runs = RunsTable::default();
-        let limits = SweepLimits {
-            max_error_rate: settings.load.sweep_max_error_rate,
-            max_e2e_p99_s: settings.load.sweep_max_e2e_p99_s,
-        };
-        let dir = settings.results_dir.as_deref();
+        let mut across = AcrossRuns::new(settings);
         crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
@@ -537,21 +531,8 @@ fn run_plans(
                 );
                 continue;
             }
-            if let Some(step) = &plan.description.sweep {
-                match &sweep {
-                    Some(s) if s.group() == step.group => {
-                        if s.stopped() {
-                            continue;
-                        }
-                    }
-                    _ => {
-                        finish_across(sweep.take())?;
-                        sweep = Some(
-                            SweepExporter::new(step, limits, dir)
-                                .with_chart(settings.report.charts),
-                        );
-                    }
-                }
+            if across.skip(&plan.description)? {
+                continue;
             }
             let Some(collected) = run_one(
                 plan,
@@ -566,16 +547,9 @@ fn run_plans(
             else {
                 continue;
             };
-            let mut across: Vec<&mut dyn Exporter> = vec![&mut all_runs];
-            if let Some(s) = sweep.as_mut() {
-                across.push(s);
-            }
-            out.push(report_run(collected, &mut across)?);
+            out.push(across.report(collected)?);
         }
-        finish_across(sweep)?;
-        if settings.report.table {
-            finish_across(Some(all_runs))?;
-        }
+        across.finish()?;
         Ok(out)
     });
     drop(sim);
@@ -757,41 +731,4 @@ async fn run_one(
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
     Ok(Some(collected))
-}
-
-/// The report pipeline of a collected run (statistics, then its exporters and those across runs), off the
-/// network arbiters (the client pool is gone by now); prints the report and the files written.
-fn report_run(
-    collected: CollectedRun,
-    across: &mut [&mut dyn Exporter],
-) -> Result<RunSummary, Error> {
-    let CollectedRun {
-        result,
-        mut exporters,
-    } = collected;
-    let mut list: Vec<&mut dyn Exporter> = vec![&mut exporters];
-    for e in across.iter_mut() {
-        list.push(&mut **e);
-    }
-    let summary = report::export_run(result, &mut list)?;
-    print_exported(&summary.text, &summary.files);
-    Ok(summary)
-}
-
-/// Ends an output across runs (a sweep, the table of all runs) and prints what it produced.
-fn finish_across(exporter: Option<impl Exporter>) -> Result<(), Error> {
-    let Some(mut exporter) = exporter else {
-        return Ok(());
-    };
-    let mut out = Exported::default();
-    let finished = exporter.finish(&mut out);
-    print_exported(&out.text, &out.files);
-    finished
-}
-
-fn print_exported(text: &str, files: &[PathBuf]) {
-    print!("{text}");
-    for f in files {
-        println!("Wrote {}", f.display());
-    }
 }

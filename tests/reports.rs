@@ -1,7 +1,7 @@
 //! The summary table, CSV and charts for a scripted set of records: exact numbers, snapshots, valid SVG.
 
 use llmperf_actors::metrics::{StartTimes, compute_metrics};
-use llmperf_actors::report::export::sweep::SweepStepRow;
+use llmperf_actors::report::export::sweep::{self, SweepStepRow};
 use llmperf_actors::report::{RunRecord, charts, csv, summarize, table};
 use llmperf_actors::{Measured, StreamTimings, Usage};
 use serde_json::Value;
@@ -229,7 +229,7 @@ fn charts_are_svg_with_labels_and_series() {
             }
         })
         .collect();
-    let sweep = charts::sweep_svg(&steps, "concurrency").unwrap();
+    let sweep = sweep::sweep_svg(&steps, "concurrency").unwrap();
     let texts = svg_texts(&sweep);
     for want in [
         "Output throughput (tokens/s)",

@@ -3,8 +3,8 @@
 //! ```text
 //!  runner ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
 //!                               │  ◀──────── ClientResponse ───────────┘
-//!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, files)
-//!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//!                               └──RequestCompleted──▶ Collector (own thread: tokenizing, per-request log)
+//!  runner ──FinishRun──▶ Collector ──▶ RunResult (typed records) ──report::export_run──▶ exporters
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //!  runner ──RunConversations──▶ ConversationDriver ──ExecuteRequest (turn k+1 built from reply k)──▶ ClientActor
 //! ```

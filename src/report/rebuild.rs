@@ -11,10 +11,9 @@ use serde_json::{Map, Value};
 
 use super::compare::compare_runs;
 use super::description::RunDescription;
-use super::export::charts::write_sweep_chart;
 use super::export::llmperf::SummaryFacts;
 use super::export::run_file::RunFile;
-use super::export::sweep::SweepSummary;
+use super::export::sweep::{SweepSummary, write_sweep_chart};
 use super::export::table::RunsTable;
 use super::export::{Exported, Exporter, export_report};
 use super::outputs::{ReportOutputs, rebuild_exporters};

@@ -92,11 +92,6 @@ impl RunReport {
                 .unwrap_or(0),
         }
     }
-
-    /// The records that count (warm-up left out).
-    pub fn measured(&self) -> impl Iterator<Item = &RunRecord> {
-        self.records.iter().filter(|r| !r.metrics.warmup)
-    }
 }
 
 /// One finished run, as a caller gets it: its description and statistics, the printed report, the files.

@@ -4,36 +4,39 @@
 //!   measured requests (plus the latencies from the scheduled send in an open loop);
 //! - `B_itl_histogram.svg`: histogram of the per-request inter-token latency;
 //! - `B_timeline.svg`: output token throughput (each request's tokens spread evenly between its first token
-//!   and its end) and requests in flight (from each record's `actual_start_s` to its end) over the run;
-//! - `G_sweep_latency_vs_throughput.svg` for a sweep: latency quantiles against output throughput, one point
-//!   per step.
+//!   and its end) and requests in flight (from each record's `actual_start_s` to its end) over the run.
+//!
+//! The sweep's chart is drawn by the sweep's exporter (`sweep.rs`) with the helpers here.
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::sweep::SweepStepRow;
 use super::{Exported, Exporter, write_atomically};
 use crate::Error;
 use crate::report::records::RunRecord;
 use crate::report::result::RunReport;
 
-const SIZE: (u32, u32) = (900, 540);
-const COLORS: [RGBColor; 4] = [
+/// The size of a one-panel chart.
+pub(super) const SIZE: (u32, u32) = (900, 540);
+/// The series' colors, in order.
+pub(super) const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
 ];
 
-type ChartResult = Result<String, String>;
+/// An SVG document, or why it could not be drawn.
+pub(super) type ChartResult = Result<String, String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+/// A drawing error as text.
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
 /// Rounds an axis' upper end up a little so the data does not touch the frame.
-fn upper(max: f64) -> f64 {
+pub(super) fn upper(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
         max * 1.05
     } else {
@@ -361,86 +364,8 @@ pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
     Ok(svg)
 }
 
-/// The sweep chart from the sweep's steps: latency quantiles (y) against output throughput (x).
-pub fn sweep_svg(steps: &[SweepStepRow], what: &str) -> ChartResult {
-    type Quantile = fn(&SweepStepRow) -> Option<f64>;
-    let quantiles: [(&str, Quantile); 4] = [
-        ("TTFT p50", |s| s.ttft_s_p50),
-        ("TTFT p99", |s| s.ttft_s_p99),
-        ("E2E p50", |s| s.end_to_end_latency_s_p50),
-        ("E2E p99", |s| s.end_to_end_latency_s_p99),
-    ];
-    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
-    let series: Vec<(&str, Vec<(f64, f64)>)> = quantiles
-        .into_iter()
-        .map(|(name, y)| {
-            let pts = steps
-                .iter()
-                .filter_map(|s| {
-                    Some((
-                        finite(s.output_token_throughput_token_per_s)?,
-                        finite(y(s))?,
-                    ))
-                })
-                .collect();
-            (name, pts)
-        })
-        .collect();
-    let xmax = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.0))
-        .fold(0.0, f64::max);
-    let ymax = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.1))
-        .fold(0.0, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Latency vs throughput (sweep by {what})"),
-                ("sans-serif", 22),
-            )
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0.0..upper(xmax), 0.0..upper(ymax))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Output throughput (tokens/s)")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("Latency (s)")
-            .draw()
-            .map_err(err)?;
-        for (i, (name, pts)) in series.into_iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
-}
-
-fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Result<PathBuf> {
+/// Writes the chart `svg` as `dir/name`; returns its path.
+pub(super) fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Result<PathBuf> {
     let svg = svg.map_err(std::io::Error::other)?;
     let path = dir.join(name);
     write_atomically(&path, svg.as_bytes())?;
@@ -471,20 +396,6 @@ pub fn write_run_charts(
             timeline_svg(records),
         )?,
     ])
-}
-
-/// Writes a sweep's chart into `dir`; returns its path.
-pub fn write_sweep_chart(
-    dir: &Path,
-    group: &str,
-    steps: &[SweepStepRow],
-    what: &str,
-) -> std::io::Result<PathBuf> {
-    write(
-        dir,
-        format!("{group}_sweep_latency_vs_throughput.svg"),
-        sweep_svg(steps, what),
-    )
 }
 
 /// The exporter of a run's three charts into a directory. A chart it cannot write is logged and skipped.

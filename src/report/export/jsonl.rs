@@ -52,11 +52,6 @@ impl RequestLog {
         line.push(b'\n');
         self.file.write_all(&line)
     }
-
-    /// Where the log is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Exporter for RequestLog {

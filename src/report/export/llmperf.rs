@@ -81,7 +81,7 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         "additional_sampling_params".into(),
         &Value::Object(p.additional_sampling_params.clone()),
     );
-    let (original, extra) = stats.series.split_at(Metric::ORIGINAL.len());
+    let (original, extra) = stats.series.split_at(Metric::ORIGINAL);
     for (metric, s) in original {
         insert_series(&mut m, metric.name(), s, metric.is_integer(), false);
     }
@@ -450,7 +450,7 @@ mod tests {
             "additional_sampling_params_temperature",
             "additional_sampling_params_response_format_type",
         ];
-        let owned: Vec<String> = Metric::ORIGINAL
+        let owned: Vec<String> = Metric::ALL[..Metric::ORIGINAL]
             .iter()
             .map(|m| m.name())
             .flat_map(|n| {

@@ -89,16 +89,6 @@ impl Exporters {
         self
     }
 
-    /// How many.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Each exporter, borrowed, in order.
     fn list(&mut self) -> Vec<&mut dyn Exporter> {
         let mut list: Vec<&mut dyn Exporter> = Vec::with_capacity(self.0.len());

@@ -1,5 +1,6 @@
 //! Sweeps: one run per concurrency or request rate, and a summary across the steps — a table on stdout, the
-//! JSON file `G_sweep_summary.json` and, with charts, `G_sweep_latency_vs_throughput.svg` — that shows
+//! JSON file `G_sweep_summary.json` and, with charts, `G_sweep_latency_vs_throughput.svg` (latency
+//! quantiles against output throughput, one point per step) — that shows
 //! where throughput stops growing and latency starts to climb. [`SweepExporter`] collects the steps of one
 //! sweep `G` from their typed statistics, and stops the sweep early when a step passes a limit.
 
@@ -8,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::charts::write_sweep_chart;
+use plotters::prelude::*;
+
+use super::charts::{self, COLORS, ChartResult, SIZE, err, upper};
 use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
 use crate::Error;
 use crate::report::description::{SweepKind, SweepStep};
@@ -269,4 +272,97 @@ impl Exporter for SweepExporter {
         self.steps.clear();
         Ok(())
     }
+}
+
+/// The sweep chart from the sweep's steps: latency quantiles (y) against output throughput (x).
+pub fn sweep_svg(steps: &[SweepStepRow], what: &str) -> ChartResult {
+    type Quantile = fn(&SweepStepRow) -> Option<f64>;
+    let quantiles: [(&str, Quantile); 4] = [
+        ("TTFT p50", |s| s.ttft_s_p50),
+        ("TTFT p99", |s| s.ttft_s_p99),
+        ("E2E p50", |s| s.end_to_end_latency_s_p50),
+        ("E2E p99", |s| s.end_to_end_latency_s_p99),
+    ];
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    let series: Vec<(&str, Vec<(f64, f64)>)> = quantiles
+        .into_iter()
+        .map(|(name, y)| {
+            let pts = steps
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        finite(s.output_token_throughput_token_per_s)?,
+                        finite(y(s))?,
+                    ))
+                })
+                .collect();
+            (name, pts)
+        })
+        .collect();
+    let xmax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(0.0, f64::max);
+    let ymax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(0.0, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Latency vs throughput (sweep by {what})"),
+                ("sans-serif", 22),
+            )
+            .margin(15)
+            .x_label_area_size(50)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0.0..upper(xmax), 0.0..upper(ymax))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Output throughput (tokens/s)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("Latency (s)")
+            .draw()
+            .map_err(err)?;
+        for (i, (name, pts)) in series.into_iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Writes a sweep's chart into `dir`; returns its path.
+pub fn write_sweep_chart(
+    dir: &Path,
+    group: &str,
+    steps: &[SweepStepRow],
+    what: &str,
+) -> std::io::Result<PathBuf> {
+    charts::write(
+        dir,
+        format!("{group}_sweep_latency_vs_throughput.svg"),
+        sweep_svg(steps, what),
+    )
 }
