@@ -97,17 +97,18 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llmperf_actors::Metric;
 
     #[test]
     fn a_custom_client_produces_the_llmperf_files() {
         let dir = tempfile::tempdir().unwrap();
         let runs = run_echo_benchmark(dir.path().to_str().unwrap()).unwrap();
-        let s = &runs[0].summary;
-        assert_eq!(s["results_num_completed_requests"], 9);
-        assert_eq!(s["results_number_errors"], 0);
+        let s = &runs[0].stats;
+        assert_eq!(s.num_completed_requests, 9);
+        assert_eq!(s.number_errors, 0);
         // 12 echoed words → 12 content chunks; the Llama count of the echoed text is at least 13 with BOS.
-        assert!(s["results_number_output_tokens_min"].as_u64().unwrap() >= 13);
-        let ttft = s["results_ttft_s_quantiles_p50"].as_f64().unwrap();
+        assert!(s.series(Metric::OutputTokens).min.unwrap() >= 13.0);
+        let ttft = s.series(Metric::Ttft).p50().unwrap();
         assert!(ttft >= 0.010, "ttft {ttft}");
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -10,8 +10,9 @@
 //! ```text
 //!  run() ──RunRequests──▶ RequestsLauncher ──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
 //!                              │  ◀──────── ClientResponse ────────┘   each owns an LlmClient (HTTP/1.1)
-//!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL, files)
-//!  run() ──FinishRun──▶ Collector ──▶ RunSummary + llmperf files (+ table, CSV, SVG charts on request)
+//!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL log)
+//!  run() ──FinishRun──▶ Collector ──▶ RunResult ──▶ statistics ──▶ exporters: llmperf files, printed
+//!                                      summary (+ table, CSV, SVG charts on request) ──▶ RunSummary
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
@@ -33,7 +34,7 @@
 //! settings.simulator.ttft_ms = 1.0;
 //! settings.simulator.itl_ms = 1.0;
 //! let summaries = llmperf_actors::run(&settings)?;
-//! assert_eq!(summaries[0].summary["results_num_completed_requests"], 4);
+//! assert_eq!(summaries[0].stats.num_completed_requests, 4);
 //! # Ok::<(), llmperf_actors::Error>(())
 //! ```
 //!
@@ -98,7 +99,7 @@ pub use messages::{
     RunFinished, RunRequests, RunSource, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
-pub use report::{RunKind, RunSummary};
+pub use report::{Metric, RunDescription, RunSummary, Stats};
 pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};

@@ -4,7 +4,8 @@
 //! `RequestsLauncher`, the dispatch core. It asks the run's request source what to send, sends
 //! [`ExecuteRequest`] to client actors, forwards each answer to the collector as [`RequestCompleted`], and
 //! replies [`RunFinished`] when the run is over. The runner then sends [`FinishRun`] to the collector, which
-//! writes the final files and replies with the summary.
+//! replies with the run's typed result ([`CollectedRun`]); the report pipeline turns that into statistics and
+//! files.
 //!
 //! Embedding code can also drive the launcher one request at a time: [`LaunchRequest`], [`GetNextReady`],
 //! [`SubscribeResults`], receiving [`RequestResult`]s.
@@ -21,7 +22,7 @@ use serde::Serialize;
 
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::metrics::Metrics;
-use crate::report::RunSummary;
+use crate::report::{Exporters, RunResult};
 use crate::sources::RequestSource;
 use crate::workload::schedule::Schedule;
 
@@ -162,16 +163,28 @@ pub struct RequestCompleted {
     pub scheduled_start_s: f64,
 }
 
-/// Runner → collector: the run is over; compute the summary, write the final files, reply with the summary.
+/// Runner → collector: the run is over; reply with its typed result and its exporters.
 #[derive(Message)]
-#[rtype(result = "Result<RunSummary, crate::Error>")]
+#[rtype(result = "CollectedRun")]
 pub struct FinishRun {
     /// When the clock started.
     pub started: Instant,
     /// When the last request finished.
     pub ended: Instant,
+    /// Requests sent.
+    pub launched: usize,
     /// Open loop: requests that had to wait for a free slot.
     pub queued: usize,
+}
+
+/// Collector → runner (reply to [`FinishRun`]): what the run recorded, and the exporters that saw each record
+/// arrive, to be fed the finished run.
+#[derive(Debug)]
+pub struct CollectedRun {
+    /// The run's typed result.
+    pub result: RunResult,
+    /// Its outputs.
+    pub exporters: Exporters,
 }
 
 /// User → launcher: queue one request; it is sent as soon as a client is free. No reply.

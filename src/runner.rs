@@ -6,7 +6,7 @@
 //! shard's requests, runs with its share of the concurrency, and writes files with the shard suffix plus the
 //! run file (`<base>_run.json`) that `merge` joins shards by.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +14,19 @@ use actix::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::actors::collector::Warmup;
 use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
-use crate::messages::{FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests};
-use crate::report::{
-    CorrectnessInfo, RequestLog, RunFile, RunInfo, RunKind, RunSummary, sanitize_base_name,
+use crate::messages::{
+    CollectedRun, FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests,
 };
-use crate::report::{LoadOptions, ReportOutputs, SweepKind, SweepProgress};
+use crate::report::export::run_file::RunFileExport;
+use crate::report::{self, ReportOutputs};
+use crate::report::{
+    RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
+    run_exporters, sanitize_base_name,
+};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
 use crate::tokenizer::Tokenizer;
@@ -30,7 +35,9 @@ use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::Schedule;
 use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
+mod reporting;
 mod workload;
+use reporting::AcrossRuns;
 use workload::Dataset;
 
 /// Builds a run's requests; called before the clock starts.
@@ -38,12 +45,16 @@ type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>
 
 /// One run to execute: what it is, how to build its requests, and how to send them.
 struct Plan {
-    kind: RunKind,
-    base_name: String,
+    /// What the run is (its sweep step included).
+    description: RunDescription,
+    /// The requests left out of the statistics.
+    warmup: Warmup,
+    /// Where its files go; `None` writes none.
+    results_dir: Option<PathBuf>,
+    /// Correctness runs: how each answer is scored.
+    scorer: Option<Scorer>,
     prepare: Prepare,
     shape: Shape,
-    /// Part of a sweep: its group and step value.
-    sweep: Option<SweepStep>,
     /// Maps this process's request positions to the whole run's indices.
     shard: Shard,
     /// The load test's run file, completed and written when the run ends.
@@ -67,17 +78,6 @@ struct Shape {
     timeout: Duration,
     /// Multi-turn: turns per conversation (`limit` and `concurrency` then count conversations); 1 otherwise.
     turns: usize,
-}
-
-/// A step of a sweep.
-#[derive(Debug, Clone)]
-struct SweepStep {
-    /// Base name of the sweep (the run's name without the step suffix).
-    group: String,
-    /// What is swept.
-    kind: SweepKind,
-    /// The step's value.
-    value: f64,
 }
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
@@ -255,32 +255,30 @@ fn load_test_plan(
     let shard = settings.shard;
     let run_base_name = base_name;
     let base_name = format!("{run_base_name}{}", shard.file_suffix());
-    let info = RunInfo {
-        model: spec.model.clone(),
-        llm_api: settings.llm_api.to_string(),
-        mean_input_tokens: spec.input.mean,
-        stddev_input_tokens: spec.input.stddev,
-        mean_output_tokens: spec.output.mean,
-        stddev_output_tokens: spec.output.stddev,
-        num_concurrent_requests: shard.share(concurrency),
-        additional_sampling_params: settings.additional_sampling_params.clone(),
-        metadata: settings.metadata.clone(),
-        timeout_s: shape.timeout.as_secs_f64(),
-        max_num_completed_requests: shard.share(settings.max_num_completed_requests),
-        seed: settings.seed,
-        base_name: base_name.clone(),
-        results_dir: settings.results_dir.clone(),
-        load: LoadOptions {
-            target_request_rate: rate,
-            slo: settings.load.slo,
-            queued: 0,
-            custom_tokenizer: settings.tokenizer.is_some(),
+    let description = RunDescription {
+        test: TestKind::LoadTest,
+        base_name,
+        params: RunParams {
+            model: spec.model.clone(),
+            llm_api: settings.llm_api.to_string(),
+            mean_input_tokens: spec.input.mean,
+            stddev_input_tokens: spec.input.stddev,
+            mean_output_tokens: spec.output.mean,
+            stddev_output_tokens: spec.output.stddev,
+            num_concurrent_requests: shard.share(concurrency),
+            max_num_completed_requests: shard.share(settings.max_num_completed_requests),
+            additional_sampling_params: settings.additional_sampling_params.clone(),
+            metadata: settings.metadata.clone(),
+            timeout_s: shape.timeout.as_secs_f64(),
+            seed: settings.seed,
         },
-        warmup_requests: settings.load.warmup_requests,
-        warmup_seconds: settings.load.warmup_seconds,
+        target_request_rate: rate,
+        slo: settings.load.slo,
+        custom_tokenizer: settings.tokenizer.is_some(),
+        sweep: step,
     };
     let run_file = RunFile::new(
-        &info,
+        &description,
         shard,
         (concurrency, settings.max_num_completed_requests),
         &run_base_name,
@@ -340,11 +338,15 @@ fn load_test_plan(
             .collect())
     };
     Plan {
-        kind: RunKind::LoadTest(info),
-        base_name,
+        description,
+        warmup: Warmup {
+            requests: settings.load.warmup_requests,
+            seconds: settings.load.warmup_seconds,
+        },
+        results_dir: settings.results_dir.clone(),
+        scorer: None,
         prepare: Box::new(prepare),
         shape,
-        sweep: step,
         shard,
         run_file: Some(run_file),
     }
@@ -352,15 +354,21 @@ fn load_test_plan(
 
 fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let base_name = sanitize_base_name(&format!("{model}_correctness"));
-    let info = CorrectnessInfo {
-        model: model.to_string(),
-        llm_api: settings.llm_api.to_string(),
-        num_concurrent_requests: settings.num_concurrent_requests,
-        additional_sampling_params: settings.additional_sampling_params.clone(),
-        metadata: settings.metadata.clone(),
-        seed: settings.seed,
-        base_name: base_name.clone(),
-        results_dir: settings.results_dir.clone(),
+    let description = RunDescription {
+        test: TestKind::Correctness,
+        base_name,
+        params: RunParams {
+            model: model.to_string(),
+            llm_api: settings.llm_api.to_string(),
+            num_concurrent_requests: settings.num_concurrent_requests,
+            max_num_completed_requests: settings.max_num_completed_requests,
+            additional_sampling_params: settings.additional_sampling_params.clone(),
+            metadata: settings.metadata.clone(),
+            timeout_s: settings.timeout.as_secs_f64(),
+            seed: settings.seed,
+            ..RunParams::default()
+        },
+        ..RunDescription::default()
     };
     let n = settings.max_num_completed_requests as usize;
     let seed = settings.seed;
@@ -395,8 +403,10 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
     let limit = settings.max_num_completed_requests as usize;
     let concurrency = (settings.num_concurrent_requests as usize).min(limit.max(1));
     Plan {
-        kind: RunKind::Correctness(info),
-        base_name,
+        description,
+        warmup: Warmup::default(),
+        results_dir: settings.results_dir.clone(),
+        scorer: Some(report::score_answer),
         prepare: Box::new(prepare),
         shape: Shape {
             limit,
@@ -407,7 +417,6 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
             timeout: settings.timeout,
             turns: 1,
         },
-        sweep: None,
         shard: Shard::WHOLE,
         run_file: None,
     }
@@ -510,26 +519,22 @@ fn run_plans(
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
-        let mut sweep = SweepProgress::default();
+        let mut across = AcrossRuns::new(settings);
         crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
         for plan in plans {
             if crate::shutdown::requested().is_some() {
-                log::warn!("{}: not started (stopped by a signal)", plan.base_name);
+                log::warn!(
+                    "{}: not started (stopped by a signal)",
+                    plan.description.base_name
+                );
                 continue;
             }
-            let step = plan.sweep.clone();
-            if let Some(step) = &step {
-                if sweep.group() != Some(step.group.as_str()) {
-                    sweep.finish(settings.results_dir.as_deref())?;
-                    sweep = SweepProgress::start(&step.group, step.kind)
-                        .with_chart(settings.report.charts);
-                } else if sweep.stopped() {
-                    continue;
-                }
+            if across.skip(&plan.description)? {
+                continue;
             }
-            let Some(summary) = run_one(
+            let Some(collected) = run_one(
                 plan,
                 &tokenizer,
                 factory.clone(),
@@ -542,22 +547,9 @@ fn run_plans(
             else {
                 continue;
             };
-            if let Some(step) = step {
-                let load = &settings.load;
-                sweep.record(
-                    step.value,
-                    &summary,
-                    load.sweep_max_error_rate,
-                    load.sweep_max_e2e_p99_s,
-                );
-            }
-            out.push(summary);
+            out.push(across.report(collected)?);
         }
-        sweep.finish(settings.results_dir.as_deref())?;
-        if out.len() > 1 && settings.report.table {
-            let summaries: Vec<&Map<String, Value>> = out.iter().map(|s| &s.summary).collect();
-            print!("{}", crate::report::table::runs_table(&summaries));
-        }
+        across.finish()?;
         Ok(out)
     });
     drop(sim);
@@ -599,7 +591,7 @@ fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), 
     )))
 }
 
-/// Runs one plan; `None` when a signal arrived while it waited for `start_at`.
+/// Runs one plan and collects its results; `None` when a signal arrived while it waited for `start_at`.
 async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
@@ -608,41 +600,39 @@ async fn run_one(
     outputs: &ReportOutputs,
     grace: Duration,
     start_at: Option<std::time::SystemTime>,
-) -> Result<Option<RunSummary>, Error> {
+) -> Result<Option<CollectedRun>, Error> {
     let shape = plan.shape;
-    log::info!("{}: preparing {} prompts", plan.base_name, shape.pool);
+    let base_name = plan.description.base_name.clone();
+    let results_dir = plan.results_dir.as_deref();
+    log::info!("{base_name}: preparing {} prompts", shape.pool);
     let requests = (plan.prepare)(tokenizer)?;
     // A shared start time: after building the prompts (the slow part of a run's setup), before anything is
     // written or started; a signal during the wait skips the run, like a run not yet started.
     if let Some(at) = start_at {
         crate::start_at::wait_until(at).await;
         if crate::shutdown::requested().is_some() {
-            log::warn!("{}: not started (stopped by a signal)", plan.base_name);
+            log::warn!("{base_name}: not started (stopped by a signal)");
             return Ok(None);
         }
     }
-    let results_dir = match &plan.kind {
-        RunKind::LoadTest(i) => i.results_dir.clone(),
-        RunKind::Correctness(i) => i.results_dir.clone(),
-    };
-    let log = match &results_dir {
-        Some(dir) => Some(open_log(dir, &plan.base_name)?),
-        None => None,
-    };
+    let exporters = run_exporters(&plan.description, outputs, results_dir)?;
     let tally = ProgressTally::default();
     let progress = Progress::start_own_arbiter(
         ProgressPlan {
-            label: plan.base_name.clone(),
+            label: base_name.clone(),
             total: (shape.limit != usize::MAX).then_some(shape.limit as u64),
             duration_s: Some(shape.timeout.as_secs_f64()),
         },
         outputs.progress,
         tally.clone(),
     );
-    let mut collector = Collector::new(plan.kind, tokenizer.clone(), log)
+    let mut collector = Collector::new(plan.description, tokenizer.clone(), exporters)
+        .with_warmup(plan.warmup)
         .with_shard(plan.shard)
-        .with_server_counts(server_counts)
-        .with_outputs(*outputs);
+        .with_server_counts(server_counts);
+    if let Some(scorer) = plan.scorer {
+        collector = collector.with_scorer(scorer);
+    }
     if progress.is_some() {
         collector = collector.with_progress(tally.clone());
     }
@@ -652,7 +642,7 @@ async fn run_one(
     pool.ready().await;
     // A run file from the start (marked incomplete), so a killed run leaves one for `merge`.
     let mut run_file = plan.run_file;
-    if let (Some(rf), Some(dir)) = (run_file.as_mut(), &results_dir) {
+    if let (Some(rf), Some(dir)) = (run_file.as_mut(), results_dir) {
         rf.begin(std::time::Instant::now());
         rf.write(dir).map_err(|e| Error::Io {
             what: format!("writing the run file into {}", dir.display()),
@@ -662,13 +652,13 @@ async fn run_one(
     match &shape.schedule {
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
-            plan.base_name,
+            base_name,
             shape.concurrency,
             pool.arbiter_count()
         ),
         Some(s) => log::info!(
             "{}: open loop, {} requests over {:.1} s, from client actors on {} arbiters",
-            plan.base_name,
+            base_name,
             s.len(),
             s.span().1,
             pool.arbiter_count()
@@ -715,14 +705,15 @@ async fn run_one(
         // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");
     }
-    let mut summary = collector
+    let mut collected = collector
         .send(FinishRun {
             started: finished.started,
             ended: finished.ended,
+            launched: finished.launched,
             queued: finished.queued,
         })
         .await
-        .map_err(|e| Error::Internal(format!("collector: {e}")))??;
+        .map_err(|e| Error::Internal(format!("collector: {e}")))?;
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
         // messages order those writes before the final read), so the final line counts every result.
@@ -730,25 +721,9 @@ async fn run_one(
         arbiter.stop();
     }
     drop(pool);
-    if let (Some(mut run_file), Some(dir)) = (run_file, &results_dir) {
+    if let (Some(mut run_file), Some(dir)) = (run_file, results_dir) {
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
-        let path = run_file.write(dir).map_err(|e| Error::Io {
-            what: format!("writing the run file into {}", dir.display()),
-            source: e,
-        })?;
-        summary.files.push(path);
+        collected.exporters.push(RunFileExport::new(run_file, dir));
     }
-    print!("{}", summary.text);
-    for f in &summary.files {
-        println!("Wrote {}", f.display());
-    }
-    Ok(Some(summary))
-}
-
-fn open_log(dir: &Path, base_name: &str) -> Result<RequestLog, Error> {
-    let path = dir.join(format!("{base_name}_requests.jsonl"));
-    RequestLog::create(&path).map_err(|e| Error::Io {
-        what: format!("creating {}", path.display()),
-        source: e,
-    })
+    Ok(Some(collected))
 }

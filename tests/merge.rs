@@ -6,7 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use llmperf_actors::Metrics;
-use llmperf_actors::report::{RunFile, RunInfo, llmperf_summary_object, summarize};
+use llmperf_actors::report::{
+    RunDescription, RunFile, RunParams, llmperf_summary_object, summarize,
+};
 use serde_json::Value;
 
 const CONFIG: &str = "openai_api_base: builtin
@@ -94,25 +96,23 @@ fn merged_summary_is_the_summary_of_all_raw_records() {
         }
     }
     assert_eq!(records.len(), 17);
-    let info = RunInfo {
-        model: "sim/merge".into(),
-        llm_api: "openai".into(),
-        mean_input_tokens: 150,
-        stddev_input_tokens: 60,
-        mean_output_tokens: 15,
-        stddev_output_tokens: 6,
-        num_concurrent_requests: 4,
-        additional_sampling_params: serde_json::from_str(r#"{"temperature": 0.25}"#).unwrap(),
-        metadata: serde_json::from_str(r#"{"team": "perf"}"#).unwrap(),
-        timeout_s: 90.0,
-        max_num_completed_requests: 17,
-        seed: 11111,
-        base_name: BASE.into(),
-        results_dir: None,
-        load: Default::default(),
-        warmup_requests: 0,
-        warmup_seconds: 0.0,
-    };
+    let info = RunDescription::load_test(
+        BASE,
+        RunParams {
+            model: "sim/merge".into(),
+            llm_api: "openai".into(),
+            mean_input_tokens: 150,
+            stddev_input_tokens: 60,
+            mean_output_tokens: 15,
+            stddev_output_tokens: 6,
+            num_concurrent_requests: 4,
+            max_num_completed_requests: 17,
+            additional_sampling_params: serde_json::from_str(r#"{"temperature": 0.25}"#).unwrap(),
+            metadata: serde_json::from_str(r#"{"team": "perf"}"#).unwrap(),
+            timeout_s: 90.0,
+            seed: 11111,
+        },
+    );
     let want = llmperf_summary_object(&info, &summarize(&records, end - start), 0);
     let got = common::read_json(&out.join(format!("{BASE}_summary.json")));
     let want = without_timestamp(&Value::Object(want));

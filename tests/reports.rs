@@ -1,14 +1,14 @@
 //! The summary table, CSV and charts for a scripted set of records: exact numbers, snapshots, valid SVG.
 
 use llmperf_actors::metrics::{StartTimes, compute_metrics};
-use llmperf_actors::report::records::ReportRecord;
-use llmperf_actors::report::{charts, csv, summarize, table};
+use llmperf_actors::report::export::sweep::{self, SweepStepRow};
+use llmperf_actors::report::{RunRecord, charts, csv, summarize, table};
 use llmperf_actors::{Measured, StreamTimings, Usage};
 use serde_json::Value;
 
 /// Four successful requests (TTFT 0.1…0.4 s, e2e 1…4 s, 10…40 generated tokens, 10 ms apart in start) and one
 /// that failed with HTTP 500. Each asked for max_tokens = 100.
-fn records() -> Vec<ReportRecord<'static>> {
+fn records() -> Vec<RunRecord> {
     let mut out = Vec::new();
     for i in 1..=4u64 {
         let f = i as f64;
@@ -27,11 +27,7 @@ fn records() -> Vec<ReportRecord<'static>> {
         };
         // 10·i generated tokens + BOS.
         let metrics = compute_metrics(&m, 10 * i + 1, 100, 101, StartTimes::unscheduled(0.01 * f));
-        out.push(ReportRecord {
-            index: i - 1,
-            metrics: metrics.into(),
-            max_tokens: Some(100),
-        });
+        out.push(RunRecord::new(i - 1, metrics, Some(100)));
     }
     let failed = Measured {
         timings: StreamTimings::default(),
@@ -39,16 +35,16 @@ fn records() -> Vec<ReportRecord<'static>> {
         error: Some((Value::from(500), "boom, \"quoted\"".into())),
         error_kind: None,
     };
-    out.push(ReportRecord {
-        index: 4,
-        metrics: compute_metrics(&failed, 0, 100, 101, StartTimes::unscheduled(0.05)).into(),
-        max_tokens: Some(100),
-    });
+    out.push(RunRecord::new(
+        4,
+        compute_metrics(&failed, 0, 100, 101, StartTimes::unscheduled(0.05)),
+        Some(100),
+    ));
     out
 }
 
-fn stats(records: &[ReportRecord]) -> llmperf_actors::report::Stats {
-    let metrics: Vec<_> = records.iter().map(|r| (*r.metrics).clone()).collect();
+fn stats(records: &[RunRecord]) -> llmperf_actors::report::Stats {
+    let metrics: Vec<_> = records.iter().map(|r| r.metrics.clone()).collect();
     summarize(&metrics, 5.0)
 }
 
@@ -92,8 +88,7 @@ fn warnings_for_max_tokens_and_server_counts() {
     for x in &mut r {
         x.max_tokens = Some(x.metrics.number_output_tokens - 1);
         // The server counted 10 % more tokens than the tokenizer.
-        x.metrics.to_mut().server_completion_tokens =
-            Some((x.metrics.number_output_tokens - 1) * 11 / 10);
+        x.metrics.server_completion_tokens = Some((x.metrics.number_output_tokens - 1) * 11 / 10);
     }
     let w = table::warnings(&stats(&r), &r);
     assert_eq!(w.len(), 2, "{w:?}");
@@ -106,7 +101,7 @@ fn warnings_for_max_tokens_and_server_counts() {
         "{w:?}"
     );
     // With a tokenizer of the user's own, the warning does not advise one.
-    let metrics: Vec<_> = r.iter().map(|x| (*x.metrics).clone()).collect();
+    let metrics: Vec<_> = r.iter().map(|x| x.metrics.clone()).collect();
     let opts = llmperf_actors::report::LoadOptions {
         custom_tokenizer: true,
         ..Default::default()
@@ -119,7 +114,7 @@ fn warnings_for_max_tokens_and_server_counts() {
     );
     // The BOS the Llama tokenizer adds is not a disagreement: the server counting T − 1 is agreement.
     for x in &mut r {
-        x.metrics.to_mut().server_completion_tokens = Some(x.metrics.number_output_tokens - 1);
+        x.metrics.server_completion_tokens = Some(x.metrics.number_output_tokens - 1);
     }
     let w = table::warnings(&stats(&r), &r);
     assert!(
@@ -221,17 +216,20 @@ fn charts_are_svg_with_labels_and_series() {
         assert!(texts.iter().any(|t| t == want), "{want} not in {texts:?}");
     }
 
-    let steps: Vec<Value> = (1..=3)
+    let steps: Vec<SweepStepRow> = (1..=3)
         .map(|i| {
             let f = f64::from(i);
-            serde_json::json!({
-                "output_token_throughput_token_per_s": 100.0 * f,
-                "ttft_s_p50": 0.1 * f, "ttft_s_p99": 0.2 * f,
-                "end_to_end_latency_s_p50": f, "end_to_end_latency_s_p99": 2.0 * f,
-            })
+            SweepStepRow {
+                output_token_throughput_token_per_s: Some(100.0 * f),
+                ttft_s_p50: Some(0.1 * f),
+                ttft_s_p99: Some(0.2 * f),
+                end_to_end_latency_s_p50: Some(f),
+                end_to_end_latency_s_p99: Some(2.0 * f),
+                ..SweepStepRow::default()
+            }
         })
         .collect();
-    let sweep = charts::sweep_svg(&steps, "concurrency").unwrap();
+    let sweep = sweep::sweep_svg(&steps, "concurrency").unwrap();
     let texts = svg_texts(&sweep);
     for want in [
         "Output throughput (tokens/s)",

@@ -1,81 +1,84 @@
 //! The collector: receives every finished request, counts its output tokens (answer text only; reasoning
-//! text is counted apart, as `number_reasoning_tokens`; or the server's count with `--use-server-token-counts`), appends it to the per-request
-//! log at once, keeps the record, and on [`FinishRun`] computes the summary and writes the final files —
-//! LLMPerf's load-test files or its correctness-test files, depending on the [`RunKind`].
+//! text is counted apart, as `number_reasoning_tokens`; or the server's count with
+//! `--use-server-token-counts`), turns it into a typed [`RunRecord`], hands it to the run's exporters as it
+//! arrives (the per-request log writes it at once) and keeps it. On [`FinishRun`] it hands the typed
+//! [`RunResult`] and the exporters back; the statistics and the files are the report pipeline's work
+//! ([`crate::report::export_run`]), not the collector's.
 //!
-//! It runs on its own thread (a `SyncArbiter` of one), so tokenizing and file writes never delay the network
+//! A correctness run is the same collector with a [`Scorer`]: each answer is scored as it arrives and kept
+//! with its record.
+//!
+//! It runs on its own thread (a `SyncArbiter` of one), so tokenizing and log writes never delay the network
 //! arbiters' timestamps.
 
 use std::cell::OnceCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
-use serde::Serialize;
 
 use super::progress::ProgressTally;
-use crate::backend::RequestConfig;
-use crate::messages::{FinishRun, ProgressEvent, RequestCompleted};
+use crate::messages::{CollectedRun, FinishRun, ProgressEvent, RequestCompleted};
 use crate::metrics::{Metrics, OutputCount, PooledSeries, StartTimes, compute_metrics_counted};
+use crate::report::export::run_file::unix_seconds;
+use crate::report::records::{RunRecord, ScoredAnswer, max_tokens_of, measured_elapsed};
 use crate::report::{
-    self, CorrectnessRecord, Outcome, ReportOutputs, RequestLog, RunKind, RunSummary,
+    Exporter, Exporters, RecordedRequest, RunDescription, RunResult, RunWindow, Scorer,
 };
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
 
 /// Collects one run's results (see the module docs). Start it with [`Collector::start_on_own_thread`].
 pub struct Collector {
-    kind: RunKind,
+    description: RunDescription,
     tokenizer: Tokenizer,
-    log: Option<RequestLog>,
-    log_failed: bool,
-    /// Maps the launcher's positions to indices in the unsharded prompt list, for the log.
+    /// The run's outputs; fed each record as it arrives, handed back at the end.
+    exporters: Exporters,
+    /// Maps the launcher's positions to indices in the unsharded prompt list.
     shard: Shard,
-    /// Load test: the per-request records only (texts are in the log).
-    records: Vec<Metrics>,
-    /// Correctness test: records with their texts and configs, which its files contain.
-    scored: Vec<CorrectnessRecord>,
+    warmup: Warmup,
+    /// Correctness runs: scores each answer (and keeps it).
+    scorer: Option<Scorer>,
     /// `number_output_tokens` from the server's usage when it sent one.
     server_counts: bool,
     /// Special tokens the tokenizer adds to every text (BOS); counted on the collector's thread.
     special_tokens: OnceCell<u64>,
-    /// Load test: gaps between content chunks of the successful measured requests, pooled in fixed memory.
+    records: Vec<RunRecord>,
+    /// Gaps between content chunks of the successful measured requests, pooled in fixed memory.
     gaps: PooledSeries,
-    /// Load test: `(index in the whole run, max_tokens)` of each record, for the tables, CSV and charts.
-    requested: Vec<(u64, Option<u64>)>,
-    /// The table, CSV and charts to produce at the end.
-    outputs: ReportOutputs,
     /// Told of every recorded result (live progress).
     progress: Option<ProgressTally>,
 }
 
-/// One line of the per-request log: the original's `(metrics, generated_text, request_config)` triple.
-#[derive(Serialize)]
-struct LogLine<'a> {
-    index: usize,
-    metrics: &'a Metrics,
-    generated_text: &'a str,
-    request_config: &'a RequestConfig,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<Outcome>,
+/// Which requests are warm-up: kept in the log, left out of the statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Warmup {
+    /// The first this-many requests.
+    pub requests: u64,
+    /// Requests due in the first this-many seconds.
+    pub seconds: f64,
+}
+
+impl Warmup {
+    /// Whether request `index`, due at `scheduled_start_s`, is part of the warm-up.
+    pub fn covers(&self, index: usize, scheduled_start_s: f64) -> bool {
+        (index as u64) < self.requests || scheduled_start_s < self.seconds
+    }
 }
 
 impl Collector {
-    /// A collector for one run; `log` receives each record as it arrives.
-    pub fn new(kind: RunKind, tokenizer: Tokenizer, log: Option<RequestLog>) -> Self {
+    /// A collector for the run `description`, feeding its records to `exporters`.
+    pub fn new(description: RunDescription, tokenizer: Tokenizer, exporters: Exporters) -> Self {
         Collector {
-            kind,
-            log,
-            log_failed: false,
+            description,
+            tokenizer,
+            exporters,
             shard: Shard::WHOLE,
-            records: Vec::new(),
-            scored: Vec::new(),
-            gaps: PooledSeries::default(),
-            requested: Vec::new(),
-            outputs: ReportOutputs::default(),
-            progress: None,
+            warmup: Warmup::default(),
+            scorer: None,
             server_counts: false,
             special_tokens: OnceCell::new(),
-            tokenizer,
+            records: Vec::new(),
+            gaps: PooledSeries::default(),
+            progress: None,
         }
     }
 
@@ -86,16 +89,22 @@ impl Collector {
         self
     }
 
+    /// Leaves the requests `warmup` covers out of the statistics.
+    pub fn with_warmup(mut self, warmup: Warmup) -> Self {
+        self.warmup = warmup;
+        self
+    }
+
+    /// Scores each answer with `scorer` and keeps it with its record (the correctness test).
+    pub fn with_scorer(mut self, scorer: Scorer) -> Self {
+        self.scorer = Some(scorer);
+        self
+    }
+
     /// Takes `number_output_tokens` from the server's `usage.completion_tokens` when present (tokenizer
     /// otherwise); `output_tokens_source` in each record says which.
     pub fn with_server_counts(mut self, on: bool) -> Self {
         self.server_counts = on;
-        self
-    }
-
-    /// Produces these reports at the end of a load test (default: the table only).
-    pub fn with_outputs(mut self, outputs: ReportOutputs) -> Self {
-        self.outputs = outputs;
         self
     }
 
@@ -116,15 +125,41 @@ impl Collector {
         })
     }
 
-    fn append_to_log(&mut self, line: &LogLine<'_>) {
-        let Some(log) = self.log.as_mut() else { return };
-        if let Err(e) = log.append(line) {
-            // Keep measuring: the record stays in memory and reaches the final files.
-            if !self.log_failed {
-                log::error!("cannot append to {}: {e}", log.path().display());
-            }
-            self.log_failed = true;
+    /// The per-request record of a finished request: its tokens counted, its start times, the workload keys
+    /// of its metadata, and whether it is warm-up.
+    fn measure(&self, msg: &RequestCompleted) -> Metrics {
+        let (request, response) = (&msg.request, &msg.response);
+        let server = response.measured.usage.completion_tokens;
+        let reasoning = self.tokenizer.count_plain(&response.reasoning_text) as u64;
+        let output = match server {
+            Some(n) if self.server_counts => OutputCount::server(n),
+            _ => OutputCount::tokenizer(
+                self.tokenizer.count(&response.generated_text) as u64,
+                *self
+                    .special_tokens
+                    .get_or_init(|| self.tokenizer.special_tokens() as u64),
+            ),
         }
+        .with_reasoning(reasoning);
+        let mut metrics = compute_metrics_counted(
+            &response.measured,
+            output,
+            request.config.prompt.1,
+            request
+                .actual_input_tokens
+                .unwrap_or_else(|| self.tokenizer.count(&request.config.prompt.0) as u64),
+            StartTimes {
+                scheduled_s: msg.scheduled_start_s,
+                actual_s: msg.start_offset_s,
+            },
+        );
+        metrics.warmup = self.warmup.covers(msg.index, msg.scheduled_start_s);
+        // Workload keys the runner or the conversation driver put into the request's metadata.
+        let meta = &request.config.metadata;
+        metrics.dataset_id = meta.get("dataset_id").cloned();
+        metrics.conversation_id = meta.get("conversation_id").and_then(|v| v.as_u64());
+        metrics.turn = meta.get("turn").and_then(|v| v.as_u64());
+        metrics
     }
 }
 
@@ -142,46 +177,8 @@ impl Handler<RequestCompleted> for Collector {
     type Result = ();
 
     fn handle(&mut self, msg: RequestCompleted, _: &mut SyncContext<Self>) {
-        let RequestCompleted {
-            index,
-            request,
-            response,
-            start_offset_s,
-            scheduled_start_s,
-        } = msg;
-        let text = response.generated_text;
-        let server = response.measured.usage.completion_tokens;
-        let reasoning = self.tokenizer.count_plain(&response.reasoning_text) as u64;
-        let output = match server {
-            Some(n) if self.server_counts => OutputCount::server(n),
-            _ => OutputCount::tokenizer(
-                self.tokenizer.count(&text) as u64,
-                *self
-                    .special_tokens
-                    .get_or_init(|| self.tokenizer.special_tokens() as u64),
-            ),
-        }
-        .with_reasoning(reasoning);
-        let mut metrics = compute_metrics_counted(
-            &response.measured,
-            output,
-            request.config.prompt.1,
-            request
-                .actual_input_tokens
-                .unwrap_or_else(|| self.tokenizer.count(&request.config.prompt.0) as u64),
-            StartTimes {
-                scheduled_s: scheduled_start_s,
-                actual_s: start_offset_s,
-            },
-        );
-        if let RunKind::LoadTest(info) = &self.kind {
-            metrics.warmup = info.is_warmup(index, scheduled_start_s);
-        }
-        // Workload keys the runner or the conversation driver put into the request's metadata.
-        let meta = &request.config.metadata;
-        metrics.dataset_id = meta.get("dataset_id").cloned();
-        metrics.conversation_id = meta.get("conversation_id").and_then(|v| v.as_u64());
-        metrics.turn = meta.get("turn").and_then(|v| v.as_u64());
+        let metrics = self.measure(&msg);
+        let index = msg.index;
         log::debug!(
             "request {index}: ttft {:.4} s, e2e {:.4} s, {} output tokens ({})",
             metrics.ttft_s,
@@ -192,22 +189,17 @@ impl Handler<RequestCompleted> for Collector {
         if let Some(e) = &metrics.error_code {
             log::warn!("request {index} failed: {e} {}", metrics.error_msg);
         }
-        let outcome = match &self.kind {
-            RunKind::LoadTest(_) => None,
-            RunKind::Correctness(_) => {
-                let expected = request
-                    .config
-                    .metadata
-                    .get("rnd_number")
-                    .and_then(|v| v.as_u64());
-                Some(report::score(&metrics, &text, expected))
-            }
-        };
-        self.append_to_log(&LogLine {
-            index: self.shard.global_index(index),
+        let RequestCompleted {
+            request, response, ..
+        } = msg;
+        let (text, config) = (response.generated_text, request.config);
+        let outcome = self.scorer.map(|score| score(&metrics, &text, &config));
+        let index = self.shard.global_index(index) as u64;
+        self.exporters.record(&RecordedRequest {
+            index,
             metrics: &metrics,
             generated_text: &text,
-            request_config: &request.config,
+            request_config: &config,
             outcome,
         });
         if let Some(p) = &self.progress {
@@ -221,119 +213,48 @@ impl Handler<RequestCompleted> for Collector {
                 warmup: metrics.warmup,
             });
         }
-        if outcome.is_none() && metrics.is_ok() && !metrics.warmup {
+        if metrics.is_ok() && !metrics.warmup {
             for &g in &response.measured.timings.chunk_gaps_s {
                 self.gaps.record(f64::from(g));
             }
         }
-        match outcome {
-            None => {
-                self.requested.push((
-                    self.shard.global_index(index) as u64,
-                    report::records::max_tokens_of(&request.config.sampling_params),
-                ));
-                self.records.push(metrics)
-            }
-            Some(outcome) => self.scored.push(CorrectnessRecord {
-                metrics,
-                generated_text: text,
-                request_config: request.config,
-                outcome,
+        self.records.push(RunRecord {
+            index,
+            max_tokens: max_tokens_of(&config.sampling_params),
+            metrics,
+            answer: outcome.map(|outcome| {
+                Box::new(ScoredAnswer {
+                    generated_text: text,
+                    request_config: config,
+                    outcome,
+                })
             }),
-        }
+        });
     }
 }
 
 impl Handler<FinishRun> for Collector {
-    type Result = Result<RunSummary, crate::Error>;
+    type Result = MessageResult<FinishRun>;
 
+    /// Hands out the run's typed result and its exporters.
     fn handle(&mut self, msg: FinishRun, _: &mut SyncContext<Self>) -> Self::Result {
-        let elapsed = msg.ended.duration_since(msg.started).as_secs_f64();
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let (summary, text, dir, written) = match &self.kind {
-            RunKind::LoadTest(info) => {
-                // The measured window opens when the first request after the warm-up starts.
-                let window_start = self
-                    .records
-                    .iter()
-                    .filter(|m| !m.warmup)
-                    .map(|m| m.actual_start_s)
-                    .fold(f64::INFINITY, f64::min);
-                let warmed = self.records.iter().any(|m| m.warmup) && window_start.is_finite();
-                let elapsed = if warmed {
-                    elapsed - window_start
-                } else {
-                    elapsed
-                };
-                let opts = report::LoadOptions {
-                    queued: msg.queued,
-                    ..info.load
-                };
-                let mut stats = report::summarize_with(&self.records, elapsed, &opts);
-                stats.load.inter_chunk_gap_s = Some(self.gaps.stats());
-                let mut summary = report::llmperf_summary_object(info, &stats, timestamp);
-                let mut text = report::print_summary(info, &stats);
-                // (ttft_by_turn leaves the warm-up out itself.)
-                if let Some((by_turn, lines)) = report::turns::ttft_by_turn(&self.records) {
-                    summary.insert("results_ttft_s_by_turn".into(), by_turn);
-                    text.push_str(&lines);
-                }
-                let written = info.results_dir.as_ref().map(|dir| {
-                    let measured = self.records.iter().filter(|m| !m.warmup);
-                    report::write_final_files(dir, &info.base_name, &summary, measured)
-                });
-                // The extras come after the llmperf files: a failure here loses none of those.
-                let records: Vec<report::ReportRecord> = self
-                    .records
-                    .iter()
-                    .zip(&self.requested)
-                    .map(|(m, &(index, max_tokens))| report::ReportRecord {
-                        index,
-                        metrics: m.into(),
-                        max_tokens,
-                    })
-                    .collect();
-                let extras = report::rebuild::render_run(
-                    info.results_dir.as_deref(),
-                    &info.base_name,
-                    &stats,
-                    &records,
-                    &self.outputs,
-                );
-                text.push_str(&extras.text);
-                let written = written.map(|w| {
-                    w.map(|mut files| {
-                        files.extend(extras.files);
-                        files
-                    })
-                });
-                (summary, text, info.results_dir.clone(), written)
-            }
-            RunKind::Correctness(info) => {
-                let stats = report::correctness_stats(&self.scored);
-                let summary = report::correctness_summary_object(info, &stats, timestamp);
-                let text = report::correctness_text(info, &stats, &self.scored);
-                let written = info.results_dir.as_ref().map(|dir| {
-                    report::write_correctness_files(dir, &info.base_name, &summary, &self.scored)
-                });
-                (summary, text, info.results_dir.clone(), written)
-            }
+        let records = std::mem::take(&mut self.records);
+        let elapsed_s = msg.ended.duration_since(msg.started).as_secs_f64();
+        let window = RunWindow {
+            start_unix_s: unix_seconds(msg.started),
+            elapsed_s,
+            measured_elapsed_s: measured_elapsed(&records, elapsed_s),
+            launched: msg.launched as u64,
+            queued: msg.queued as u64,
         };
-        let mut files = match written {
-            None => Vec::new(),
-            Some(result) => result.map_err(|e| crate::Error::Io {
-                what: format!("writing results into {}", dir.unwrap_or_default().display()),
-                source: e,
-            })?,
-        };
-        files.extend(self.log.as_ref().map(|l| l.path().to_path_buf()));
-        Ok(RunSummary {
-            summary,
-            text,
-            files,
+        MessageResult(CollectedRun {
+            result: RunResult {
+                description: self.description.clone(),
+                window,
+                records,
+                inter_chunk_gaps: Some(self.gaps.stats()),
+            },
+            exporters: std::mem::take(&mut self.exporters),
         })
     }
 }

@@ -5,10 +5,10 @@
 //!                               │                          RequestSource what to send next and when)
 //!                               ├──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
 //!                               │  ◀──── ClientResponse ───────┘
-//!                               ├──RequestCompleted──▶ Collector (own thread: tokenizing, files)
+//!                               ├──RequestCompleted──▶ Collector (own thread: tokenizing, per-request log)
 //!                               └──CountPrompt / one-at-a-time results──▶ Counter (own thread: tokenizing)
 //!  pacer thread ──Dispatch (a due time)──▶ RequestsLauncher
-//!  runner ──FinishRun──▶ Collector ──▶ summary + llmperf files
+//!  runner ──FinishRun──▶ Collector ──▶ RunResult (typed records) ──report::export_run──▶ exporters
 //!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
 //! ```
 

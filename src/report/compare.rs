@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::llmperf::Stats;
-use super::rebuild::LoadedRun;
-use super::table::{ROWS, cell};
+use super::export::table::{ROWS, cell};
+use super::result::RunSummary;
+use super::stats::Stats;
 
 /// The change from `before` to `after` in percent, `+12.3 %`; `-` when either is missing or `before` is 0.
 pub fn change(before: Option<f64>, after: Option<f64>) -> String {
@@ -18,15 +18,6 @@ pub fn change(before: Option<f64>, after: Option<f64>) -> String {
         }
         _ => "-".into(),
     }
-}
-
-fn quantile(stats: &Stats, series: &str, label: &str) -> Option<f64> {
-    stats
-        .series
-        .iter()
-        .find(|(n, _, _)| *n == series)
-        .and_then(|(_, s, _)| s.quantiles.iter().find(|(l, _)| *l == label))
-        .and_then(|(_, v)| *v)
 }
 
 /// The comparison table of one pair of runs.
@@ -45,14 +36,9 @@ pub fn compare_table(before: &Stats, after: &Stats) -> String {
     let open =
         before.load.target_request_rate.is_some() || after.load.target_request_rate.is_some();
     for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
-        let (b50, a50) = (
-            quantile(before, r.series, "p50"),
-            quantile(after, r.series, "p50"),
-        );
-        let (b99, a99) = (
-            quantile(before, r.series, "p99"),
-            quantile(after, r.series, "p99"),
-        );
+        let (b, a) = (before.series(r.metric), after.series(r.metric));
+        let (b50, a50) = (b.p50(), a.p50());
+        let (b99, a99) = (b.p99(), a.p99());
         t.add_row(vec![
             r.label.to_string(),
             cell(b50, r.scale),
@@ -101,21 +87,22 @@ pub fn compare_table(before: &Stats, after: &Stats) -> String {
     format!("{t}\n{totals}\n")
 }
 
-/// The comparison of every run of `after` that has a baseline in `before`.
-pub fn compare_runs(before: &[LoadedRun], after: &[LoadedRun]) -> String {
+/// The comparison of every run of `after` that has a baseline in `before` (the run with the same base name,
+/// or the only one when each side holds one run).
+pub fn compare_runs(before: &[RunSummary], after: &[RunSummary]) -> String {
     let mut out = String::new();
     let only = before.len() == 1 && after.len() == 1;
     for run in after {
         let base = before
             .iter()
-            .find(|b| b.base_name == run.base_name)
+            .find(|b| b.description.base_name == run.description.base_name)
             .or(if only { before.first() } else { None });
         match base {
             Some(b) => {
                 let _ = writeln!(
                     out,
                     "\nCompared with the baseline {} (change = (current − baseline) / baseline)",
-                    b.base_name
+                    b.description.base_name
                 );
                 out.push_str(&compare_table(&b.stats, &run.stats));
             }
@@ -123,7 +110,7 @@ pub fn compare_runs(before: &[LoadedRun], after: &[LoadedRun]) -> String {
                 let _ = writeln!(
                     out,
                     "\nNo baseline run named {} in the baseline directory; not compared.",
-                    run.base_name
+                    run.description.base_name
                 );
             }
         }

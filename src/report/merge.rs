@@ -2,9 +2,9 @@
 //!
 //! Each shard left `<base>_shard-I-of-N_run.json` (its settings and wall-clock window, see [`RunFile`]) and
 //! `<base>_shard-I-of-N_requests.jsonl` (one line per request). The merge reads every raw per-request record
-//! of every shard and computes the summary with the same code as a normal run ([`summarize`],
-//! [`summary_object`], [`write_final_files`]), so quantiles are exact (from all samples, not averaged
-//! percentiles). The wall time is the union of the shards' windows: earliest start to latest end. The merged
+//! of every shard into typed records and sends them through the same pipeline as a normal run (statistics,
+//! then the original's block, the llmperf files, the merged log and the run file as exporters), so quantiles
+//! are exact (from all samples, not averaged percentiles). The wall time is the union of the shards' windows: earliest start to latest end. The merged
 //! concurrency and request budget are the whole run's.
 //!
 //! It refuses, naming what differs, shards whose settings differ, a shard index given twice, missing shards,
@@ -12,15 +12,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::run_file::RunFile;
-use super::{
-    RunInfo, RunSummary, llmperf_summary_object as summary_object, print_summary, summarize,
-    write_final_files,
-};
+use super::export::console::OriginalSummary;
+use super::export::llmperf::LlmperfFiles;
+use super::export::run_file::{RunFile, RunFileExport};
+use super::export::{Exported, Exporter, export_report, io_error, write_atomically};
+use super::records::{RunRecord, max_tokens_in, parse_log};
+use super::result::{RunReport, RunResult, RunSummary, RunWindow};
 use crate::Error;
 use crate::metrics::Metrics;
 use crate::shard::Shard;
@@ -189,7 +189,7 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
         what: format!("reading the per-request log {}", path.display()),
         source: e,
     })?;
-    let (lines, torn) = super::log_file::parse_log(&text)
+    let (lines, torn) = parse_log(&text)
         .map_err(|(n, e)| merge_err(format!("{} line {n}: {e}", path.display())))?;
     if torn {
         log::warn!(
@@ -278,68 +278,74 @@ fn merge_run(
         .map(|s| s.run.end_unix_s)
         .fold(f64::NEG_INFINITY, f64::max);
     let elapsed = (end - start).max(0.0);
-    let info = RunInfo {
-        model: first.model.clone(),
-        llm_api: first.llm_api.clone(),
-        mean_input_tokens: first.mean_input_tokens,
-        stddev_input_tokens: first.stddev_input_tokens,
-        mean_output_tokens: first.mean_output_tokens,
-        stddev_output_tokens: first.stddev_output_tokens,
-        num_concurrent_requests: first.num_concurrent_requests,
-        additional_sampling_params: first.additional_sampling_params.clone(),
-        metadata: first.metadata.clone(),
-        timeout_s: first.timeout_s,
-        max_num_completed_requests: first.max_num_completed_requests,
-        seed: first.seed,
-        base_name: base_name.to_string(),
-        results_dir: Some(out.to_path_buf()),
-        // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
-        load: Default::default(),
-        warmup_requests: 0,
-        warmup_seconds: 0.0,
-    };
-    let records: Vec<Metrics> = requests.iter().map(|r| r.metrics.clone()).collect();
-    let stats = summarize(&records, elapsed);
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let summary = summary_object(&info, &stats, timestamp);
-    let io = |what: String| move |e| Error::Io { what, source: e };
-    let mut files = write_final_files(out, base_name, &summary, &records)
-        .map_err(io(format!("writing merged results into {}", out.display())))?;
-    // The merged log is written whole, through a temporary file, like the JSON files.
-    let log_path = out.join(format!("{base_name}_requests.jsonl"));
-    let mut lines = Vec::new();
-    for r in &requests {
-        serde_json::to_writer(&mut lines, &r.line).map_err(|e| Error::Internal(e.to_string()))?;
-        lines.push(b'\n');
-    }
-    super::write_atomically(&log_path, &lines)
-        .map_err(io(format!("writing {}", log_path.display())))?;
-    files.push(log_path);
+    // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
+    let info = first.whole_run(base_name);
     let mut merged = RunFile::new(
         &info,
         Shard::WHOLE,
         (
-            first.num_concurrent_requests,
-            first.max_num_completed_requests,
+            first.run.num_concurrent_requests,
+            first.run.max_num_completed_requests,
         ),
         base_name,
     );
     merged.shard_requests = shards.iter().map(|s| s.run.shard_requests).sum();
-    merged.requests_recorded = records.len() as u64;
+    merged.requests_recorded = requests.len() as u64;
     merged.start_unix_s = start;
     merged.end_unix_s = end;
     merged.elapsed_s = elapsed;
-    files.push(
-        merged
-            .write(out)
-            .map_err(io(format!("writing the run file into {}", out.display())))?,
-    );
-    Ok(RunSummary {
-        summary,
-        text: print_summary(&info, &stats),
-        files,
-    })
+    let mut log = MergedLog {
+        path: out.join(format!("{base_name}_requests.jsonl")),
+        lines: requests.iter().map(|r| r.line.clone()).collect(),
+    };
+    let records = requests
+        .into_iter()
+        .map(|r| RunRecord::new(r.index, r.metrics, max_tokens_in(&r.line)))
+        .collect();
+    let result = RunResult {
+        description: info,
+        window: RunWindow {
+            start_unix_s: start,
+            elapsed_s: elapsed,
+            // The union of the shards' windows, warm-up included, as merge has always divided by.
+            measured_elapsed_s: elapsed,
+            launched: merged.requests_recorded,
+            queued: 0,
+        },
+        records,
+        inter_chunk_gaps: None,
+    };
+    let mut report = RunReport::new(result);
+    // Merge has never written TTFT by turn.
+    report.stats.ttft_by_turn.clear();
+    export_report(
+        report,
+        &mut [
+            &mut OriginalSummary,
+            &mut LlmperfFiles::merged(out),
+            &mut log,
+            &mut RunFileExport::new(merged, out),
+        ],
+    )
+}
+
+/// The merged per-request log: every shard's lines as they were, ordered by start, written whole through a
+/// temporary file like the JSON files.
+struct MergedLog {
+    path: PathBuf,
+    lines: Vec<Value>,
+}
+
+impl Exporter for MergedLog {
+    fn run(&mut self, _: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let mut bytes = Vec::new();
+        for line in &self.lines {
+            serde_json::to_writer(&mut bytes, line).map_err(|e| Error::Internal(e.to_string()))?;
+            bytes.push(b'\n');
+        }
+        write_atomically(&self.path, &bytes)
+            .map_err(io_error(format!("writing {}", self.path.display())))?;
+        out.files.push(self.path.clone());
+        Ok(())
+    }
 }

@@ -1,6 +1,12 @@
 //! Result files and the printed summary, in LLMPerf's formats (spec §6.4, §6.5). Formats records; knows
 //! nothing about HTTP or actors.
 //!
+//! The flow: the collector yields a typed [`RunResult`] (the run's [`RunDescription`], its window, every
+//! [`RunRecord`]); [`export_run`] computes its statistics ([`Stats`]) and feeds the [`RunReport`] to each
+//! [`Exporter`] (`export/`: one file per output); the caller gets a [`RunSummary`]. `report DIR` and `merge`
+//! read records back from the files and send them through the same pipeline. [`outputs`] says which
+//! exporters a run gets.
+//!
 //! Files, for a base name `B` = sanitize(`{model}_{mean_input_tokens}_{mean_output_tokens}`):
 //! - `B_requests.jsonl` — one line per request as it completes (metrics, generated text, request config), so a
 //!   crash loses nothing that was measured;
@@ -9,69 +15,36 @@
 //! - on request (`--csv`, `--charts`): `B_requests.csv`, `B_summary_table.csv` and SVG charts; the summary
 //!   table goes to stdout after the original's summary. `llmperf-actors report DIR` rebuilds them all.
 
-pub mod charts;
 pub mod compare;
-mod console;
-mod correctness;
-pub mod csv;
-mod llmperf;
-mod log_file;
+pub mod correctness;
+mod description;
+pub mod export;
 pub mod merge;
 mod names;
-mod outputs;
+pub mod outputs;
 pub mod rebuild;
 pub mod records;
-pub mod run_file;
-mod sweep;
-pub mod table;
+mod result;
+mod stats;
 pub mod turns;
 
-pub use console::print_summary;
-pub use correctness::{
-    CorrectnessInfo, CorrectnessRecord, CorrectnessStats, Outcome, correctness_stats,
-    correctness_summary_object, correctness_text, score, write_correctness_files,
+pub use correctness::{CorrectnessStats, Scorer, score, score_answer};
+pub use description::{RunDescription, RunParams, SweepKind, SweepStep, TestKind};
+pub use export::console::print_summary;
+pub use export::jsonl::RequestLog;
+pub use export::llmperf::summary_object as llmperf_summary_object;
+pub use export::run_file::RunFile;
+pub use export::sweep::{SweepExporter, SweepLimits};
+pub use export::{
+    Exported, Exporter, Exporters, RecordedRequest, export_report, export_run, to_json_indent4,
+    write_atomically,
 };
-pub use llmperf::{
-    LoadOptions, LoadStats, RunInfo, RunSummary, Stats, summarize, summarize_with,
-    summary_object as llmperf_summary_object, to_json_indent4, write_final_files,
-};
-pub use log_file::{ParsedLog, RequestLog, parse_log};
+pub use export::{charts, csv, table};
 pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
-pub use outputs::{ProgressMode, ReportOutputs};
-pub use records::ReportRecord;
-pub use run_file::RunFile;
-pub use sweep::{SweepKind, SweepProgress};
-
-use std::path::Path;
-
-/// What a run is, and so which summary and files it produces.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunKind {
-    /// LLMPerf's load test (`token_benchmark_ray.py`).
-    LoadTest(RunInfo),
-    /// LLMPerf's correctness test (`llm_correctness.py`).
-    Correctness(CorrectnessInfo),
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomically_with(path, |w| std::io::Write::write_all(w, bytes))
-}
-
-/// Writes whatever `fill` writes to `path`, through a buffer, a temporary file and a rename: large files
-/// stream to disk instead of being built in memory first, and readers still never see half a file.
-pub fn write_atomically_with(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
-    fill(&mut out)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    // On disk before the rename, so even a power cut leaves the old file or the whole new one.
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
-}
+pub use outputs::{ProgressMode, ReportOutputs, rebuild_exporters, run_exporters};
+pub use records::{Outcome, ParsedLog, RunRecord, ScoredAnswer, parse_log};
+pub use result::{RunReport, RunResult, RunSummary, RunWindow};
+pub use stats::{
+    LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_records, summarize_with,
+};

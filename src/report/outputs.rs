@@ -1,8 +1,22 @@
 //! Which reports a run produces besides the llmperf JSON files (always written): the summary table on
-//! stdout, CSV files and SVG charts in the results directory, and how live progress is shown.
+//! stdout, CSV files and SVG charts in the results directory, and how live progress is shown — and the
+//! exporters that produce them ([`run_exporters`], [`rebuild_exporters`]): the one place that says which
+//! outputs a run gets.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+
+use super::description::{RunDescription, TestKind};
+use super::export::Exporters;
+use super::export::charts::Charts;
+use super::export::console::OriginalSummary;
+use super::export::correctness::{CorrectnessFiles, CorrectnessText};
+use super::export::csv::Csv;
+use super::export::jsonl::RequestLog;
+use super::export::llmperf::LlmperfFiles;
+use super::export::table::SummaryTable;
+use crate::Error;
 
 /// How live progress is shown while a run is going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +111,59 @@ impl fmt::Display for ReportOutputs {
             write!(f, "none")
         } else {
             write!(f, "{}", names.join(","))
+        }
+    }
+}
+
+/// The exporters of one run: the original's outputs (its printed block; its files and the per-request log
+/// when there is a results directory), then the reports `outputs` asks for. The log is created here, so an
+/// unwritable directory fails before the run starts.
+pub fn run_exporters(
+    description: &RunDescription,
+    outputs: &ReportOutputs,
+    dir: Option<&Path>,
+) -> Result<Exporters, Error> {
+    let mut e = Exporters::default();
+    match description.test {
+        TestKind::LoadTest => {
+            e.push(OriginalSummary);
+            if let Some(dir) = dir {
+                e.push(LlmperfFiles::new(dir));
+            }
+            add_reports(&mut e, outputs, dir);
+        }
+        TestKind::Correctness => {
+            e.push(CorrectnessText);
+            if let Some(dir) = dir {
+                e.push(CorrectnessFiles::new(dir));
+            }
+        }
+    }
+    if let Some(dir) = dir {
+        e.push(RequestLog::create_in(dir, &description.base_name)?);
+    }
+    Ok(e)
+}
+
+/// The exporters `report DIR` runs on each run it reads back: the original's printed block, then the reports
+/// `outputs` asks for, written into `dir`.
+pub fn rebuild_exporters(outputs: &ReportOutputs, dir: &Path) -> Exporters {
+    let mut e = Exporters::default().with(OriginalSummary);
+    add_reports(&mut e, outputs, Some(dir));
+    e
+}
+
+/// The table, CSV files and charts, as `outputs` asks (files only with a directory).
+fn add_reports(e: &mut Exporters, outputs: &ReportOutputs, dir: Option<&Path>) {
+    if outputs.table {
+        e.push(SummaryTable);
+    }
+    if let Some(dir) = dir {
+        if outputs.csv {
+            e.push(Csv::new(dir));
+        }
+        if outputs.charts {
+            e.push(Charts::new(dir));
         }
     }
 }

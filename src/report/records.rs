@@ -1,71 +1,61 @@
-//! The per-request records the tables, CSV files and charts are made from, and reading them back from a
-//! per-request log (`<base>_requests.jsonl`) — also a crashed run's, whose last line may be torn.
+//! The per-request records a run yields — the typed input of every statistic and output — and reading them
+//! back from a per-request log (`<base>_requests.jsonl`), also a crashed run's, whose last line may be torn.
 
-use std::ops::Deref;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::backend::RequestConfig;
 use crate::metrics::Metrics;
 
-/// One request as the reports see it: its record and what it asked for. The record is borrowed from the
-/// collector at the end of a run (no second copy of every record), owned when read back from a log.
+/// One finished request, as the collector keeps it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReportRecord<'a> {
-    /// The request's index in the run's prompt list.
+pub struct RunRecord {
+    /// The request's index in the whole run's prompt list.
     pub index: u64,
-    /// The per-request record.
-    pub metrics: RecordMetrics<'a>,
     /// The `max_tokens` the request was sent with, when it had one.
     pub max_tokens: Option<u64>,
+    /// The per-request record.
+    pub metrics: Metrics,
+    /// The correctness test's scored answer (a load test keeps no texts: they are in the log).
+    pub answer: Option<Box<ScoredAnswer>>,
 }
 
-/// A per-request record, borrowed or owned — like `Cow`, but 16 bytes whichever it is (a `Cow<Metrics>` is
-/// as large as the record itself, so a list of borrowed ones would cost as much as a copy).
+/// A correctness-test answer and how it scored.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RecordMetrics<'a> {
-    /// Borrowed from the collector's records.
-    Borrowed(&'a Metrics),
-    /// Read back from a file, or built by hand.
-    Owned(Box<Metrics>),
+pub struct ScoredAnswer {
+    /// The model's answer.
+    pub generated_text: String,
+    /// The request, with `metadata.rnd_number`.
+    pub request_config: RequestConfig,
+    /// How the answer scored.
+    pub outcome: Outcome,
 }
 
-impl RecordMetrics<'_> {
-    /// The record, made owned first if it is borrowed.
-    pub fn to_mut(&mut self) -> &mut Metrics {
-        if let RecordMetrics::Borrowed(m) = *self {
-            *self = RecordMetrics::Owned(Box::new(m.clone()));
+/// How one correctness-test answer scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The answer contains the number.
+    Match,
+    /// The request succeeded but the answer does not contain the number.
+    Mismatch,
+    /// The request failed.
+    Error,
+}
+
+impl RunRecord {
+    /// A record read back from a file, or built by hand: no answer kept.
+    pub fn new(index: u64, metrics: Metrics, max_tokens: Option<u64>) -> RunRecord {
+        RunRecord {
+            index,
+            max_tokens,
+            metrics,
+            answer: None,
         }
-        match self {
-            RecordMetrics::Owned(m) => m,
-            RecordMetrics::Borrowed(_) => unreachable!("made owned above"),
-        }
     }
-}
 
-impl Deref for RecordMetrics<'_> {
-    type Target = Metrics;
-    fn deref(&self) -> &Metrics {
-        match self {
-            RecordMetrics::Borrowed(m) => m,
-            RecordMetrics::Owned(m) => m,
-        }
-    }
-}
-
-impl From<Metrics> for RecordMetrics<'_> {
-    fn from(m: Metrics) -> Self {
-        RecordMetrics::Owned(Box::new(m))
-    }
-}
-
-impl<'a> From<&'a Metrics> for RecordMetrics<'a> {
-    fn from(m: &'a Metrics) -> Self {
-        RecordMetrics::Borrowed(m)
-    }
-}
-
-impl ReportRecord<'_> {
     /// Whether the response stopped at `max_tokens`: the server's count when it sent one, else the tokenizer's
     /// count without its special token (BOS), reached the cap.
     pub fn hit_max_tokens(&self) -> bool {
@@ -92,7 +82,7 @@ pub fn max_tokens_of(sampling_params: &serde_json::Map<String, Value>) -> Option
 #[derive(Debug, Clone, Default)]
 pub struct LogRead {
     /// The records, in the log's order.
-    pub records: Vec<ReportRecord<'static>>,
+    pub records: Vec<RunRecord>,
     /// Whether the last line was incomplete (a crashed run) and was skipped.
     pub torn_last_line: bool,
 }
@@ -120,27 +110,27 @@ pub fn read_requests_log(path: &Path) -> Result<LogRead, String> {
     Ok(out)
 }
 
-fn record_of(line: &Value) -> Result<ReportRecord<'static>, String> {
+fn record_of(line: &Value) -> Result<RunRecord, String> {
     let metrics: Metrics = line
         .get("metrics")
         .cloned()
         .ok_or("no `metrics`")
         .and_then(|m| serde_json::from_value(m).map_err(|_| "bad `metrics`"))?;
-    let max_tokens = line
-        .get("request_config")
+    let index = line.get("index").and_then(Value::as_u64).unwrap_or(0);
+    Ok(RunRecord::new(index, metrics, max_tokens_in(line)))
+}
+
+/// The `max_tokens` of a log line's request.
+pub fn max_tokens_in(line: &Value) -> Option<u64> {
+    line.get("request_config")
         .and_then(|c| c.get("sampling_params"))
         .and_then(Value::as_object)
-        .and_then(max_tokens_of);
-    Ok(ReportRecord {
-        index: line.get("index").and_then(Value::as_u64).unwrap_or(0),
-        metrics: metrics.into(),
-        max_tokens,
-    })
+        .and_then(max_tokens_of)
 }
 
 /// The measured window of a run that lasted `elapsed_s`: when a warm-up was left out, it opens at the first
-/// measured request's start (as the collector computes it).
-pub fn measured_elapsed(records: &[ReportRecord], elapsed_s: f64) -> f64 {
+/// measured request's start.
+pub fn measured_elapsed(records: &[RunRecord], elapsed_s: f64) -> f64 {
     let window_start = records
         .iter()
         .filter(|r| !r.metrics.warmup)
@@ -155,9 +145,52 @@ pub fn measured_elapsed(records: &[ReportRecord], elapsed_s: f64) -> f64 {
 
 /// A run's wall time estimated from its records (a crashed run has no run file): the latest end, from the
 /// run's start. Errored requests have no end; their start counts.
-pub fn elapsed_from_records(records: &[ReportRecord]) -> f64 {
+pub fn elapsed_from_records(records: &[RunRecord]) -> f64 {
     records
         .iter()
         .map(|r| r.metrics.actual_start_s + r.metrics.end_to_end_latency_s)
         .fold(0.0, f64::max)
+}
+
+/// Parsed log lines `(line number, record)`, and whether a torn final line was skipped.
+pub type ParsedLog = (Vec<(usize, Value)>, bool);
+
+/// The lines of a per-request log's text, with their 1-based line numbers. A final line without its newline
+/// that does not parse (the process was killed while writing it) is skipped and reported as `torn = true`;
+/// any other bad line is an error `(line number, message)`.
+pub fn parse_log(text: &str) -> Result<ParsedLog, (usize, String)> {
+    let mut out = Vec::new();
+    let mut torn = false;
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => out.push((n + 1, v)),
+            Err(_) if n + 1 == lines.len() && !complete => torn = true,
+            Err(e) => return Err((n + 1, e.to_string())),
+        }
+    }
+    Ok((out, torn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_others_are_errors() {
+        let (v, torn) = parse_log("{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
+        assert_eq!((v.len(), torn), (2, true));
+        let (v, torn) = parse_log("{\"a\":1}\n\n{\"a\":2}\n").unwrap();
+        assert_eq!((v.len(), torn), (2, false));
+        assert_eq!(
+            parse_log("{\"a\":1}\n{\"a\":\n{\"a\":2}\n").unwrap_err().0,
+            2
+        );
+        // A complete last line that does not parse is not a torn write.
+        assert_eq!(parse_log("{\"a\":1}\n{\"a\":\n").unwrap_err().0, 2);
+    }
 }

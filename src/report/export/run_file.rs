@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::RunInfo;
+use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
+use crate::Error;
+use crate::report::description::{RunDescription, RunParams};
+use crate::report::result::RunReport;
 use crate::shard::Shard;
 
 /// Value of [`RunFile::format`]; a reader refuses other formats.
@@ -19,7 +22,6 @@ pub const RUN_FILE_FORMAT: &str = "llmperf-actors-run/1";
 
 /// The contents of `<base>_run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunFile {
     /// [`RUN_FILE_FORMAT`].
     pub format: String,
@@ -29,30 +31,9 @@ pub struct RunFile {
     pub base_name: String,
     /// Base name of this process's files (with the `_shard-I-of-N` suffix when sharded).
     pub file_base_name: String,
-    /// The model queried.
-    pub model: String,
-    /// The API used.
-    pub llm_api: String,
-    /// Mean target prompt length.
-    pub mean_input_tokens: u64,
-    /// Its standard deviation.
-    pub stddev_input_tokens: u64,
-    /// Mean `max_tokens`.
-    pub mean_output_tokens: u64,
-    /// Its standard deviation.
-    pub stddev_output_tokens: u64,
-    /// The whole run's concurrency (all shards together).
-    pub num_concurrent_requests: u64,
-    /// The whole run's request budget (all shards together).
-    pub max_num_completed_requests: u64,
-    /// Extra body parameters.
-    pub additional_sampling_params: Map<String, Value>,
-    /// User metadata.
-    pub metadata: Map<String, Value>,
-    /// Seconds after which no request was launched.
-    pub timeout_s: f64,
-    /// Seed of the draws.
-    pub seed: u64,
+    /// The whole run's settings: its concurrency and request budget are all shards' together.
+    #[serde(flatten)]
+    pub run: RunParams,
     /// This shard's index.
     pub shard_index: u64,
     /// Number of shards.
@@ -96,38 +77,37 @@ pub fn unix_seconds(at: Instant) -> f64 {
 }
 
 impl RunFile {
-    /// The sidecar of a load-test run: `info` is what this process ran (its shares and suffixed base name),
+    /// The sidecar of a load-test run: `run` is what this process ran (its shares and suffixed base name),
     /// `totals` the whole run's `(concurrency, requests)`, `base_name` the whole run's base name. Times and
     /// counts are filled in by [`RunFile::finish`].
-    pub fn new(info: &RunInfo, shard: Shard, totals: (u64, u64), base_name: &str) -> RunFile {
+    pub fn new(run: &RunDescription, shard: Shard, totals: (u64, u64), base_name: &str) -> RunFile {
+        let shares = &run.params;
         RunFile {
             format: RUN_FILE_FORMAT.into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             base_name: base_name.into(),
-            file_base_name: info.base_name.clone(),
-            model: info.model.clone(),
-            llm_api: info.llm_api.clone(),
-            mean_input_tokens: info.mean_input_tokens,
-            stddev_input_tokens: info.stddev_input_tokens,
-            mean_output_tokens: info.mean_output_tokens,
-            stddev_output_tokens: info.stddev_output_tokens,
-            num_concurrent_requests: totals.0,
-            max_num_completed_requests: totals.1,
-            additional_sampling_params: info.additional_sampling_params.clone(),
-            metadata: info.metadata.clone(),
-            timeout_s: info.timeout_s,
-            seed: info.seed,
+            file_base_name: run.base_name.clone(),
+            run: RunParams {
+                num_concurrent_requests: totals.0,
+                max_num_completed_requests: totals.1,
+                ..shares.clone()
+            },
             shard_index: shard.index,
             shard_count: shard.count,
-            shard_concurrency: info.num_concurrent_requests,
-            shard_requests: info.max_num_completed_requests,
-            requests_log: format!("{}_requests.jsonl", info.base_name),
+            shard_concurrency: shares.num_concurrent_requests,
+            shard_requests: shares.max_num_completed_requests,
+            requests_log: format!("{}_requests.jsonl", run.base_name),
             requests_recorded: 0,
             start_unix_s: 0.0,
             end_unix_s: 0.0,
             elapsed_s: 0.0,
             complete: true,
         }
+    }
+
+    /// The whole run this file belongs to (all shards together), as a load test named `base_name`.
+    pub fn whole_run(&self, base_name: &str) -> RunDescription {
+        RunDescription::load_test(base_name, self.run.clone())
     }
 
     /// Fills in the wall-clock window and the number of recorded requests.
@@ -151,30 +131,28 @@ impl RunFile {
 
     /// The settings that must be equal in every shard of one run, by name, for comparing shards.
     pub fn identity(&self) -> Vec<(&'static str, Value)> {
+        let r = &self.run;
         vec![
             ("format", self.format.clone().into()),
             ("tool_version", self.tool_version.clone().into()),
-            ("model", self.model.clone().into()),
-            ("llm_api", self.llm_api.clone().into()),
-            ("mean_input_tokens", self.mean_input_tokens.into()),
-            ("stddev_input_tokens", self.stddev_input_tokens.into()),
-            ("mean_output_tokens", self.mean_output_tokens.into()),
-            ("stddev_output_tokens", self.stddev_output_tokens.into()),
-            (
-                "num_concurrent_requests",
-                self.num_concurrent_requests.into(),
-            ),
+            ("model", r.model.clone().into()),
+            ("llm_api", r.llm_api.clone().into()),
+            ("mean_input_tokens", r.mean_input_tokens.into()),
+            ("stddev_input_tokens", r.stddev_input_tokens.into()),
+            ("mean_output_tokens", r.mean_output_tokens.into()),
+            ("stddev_output_tokens", r.stddev_output_tokens.into()),
+            ("num_concurrent_requests", r.num_concurrent_requests.into()),
             (
                 "max_num_completed_requests",
-                self.max_num_completed_requests.into(),
+                r.max_num_completed_requests.into(),
             ),
             (
                 "additional_sampling_params",
-                Value::Object(self.additional_sampling_params.clone()),
+                Value::Object(r.additional_sampling_params.clone()),
             ),
-            ("metadata", Value::Object(self.metadata.clone())),
-            ("timeout", self.timeout_s.into()),
-            ("seed", self.seed.into()),
+            ("metadata", Value::Object(r.metadata.clone())),
+            ("timeout", r.timeout_s.into()),
+            ("seed", r.seed.into()),
             ("shard_count", self.shard_count.into()),
         ]
     }
@@ -187,7 +165,7 @@ impl RunFile {
     /// Writes the sidecar into `dir`, atomically; returns its path.
     pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let path = self.path_in(dir);
-        super::write_atomically(&path, &super::to_json_indent4(self))?;
+        write_atomically(&path, &to_json_indent4(self))?;
         Ok(path)
     }
 
@@ -203,6 +181,35 @@ impl RunFile {
             ));
         }
         serde_json::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The exporter of a run file into a directory, written as it is given (the runner fills in the times, merge
+/// the union of the shards').
+#[derive(Debug, Clone)]
+pub struct RunFileExport {
+    file: RunFile,
+    dir: PathBuf,
+}
+
+impl RunFileExport {
+    /// `file`, into `dir`.
+    pub fn new(file: RunFile, dir: &Path) -> RunFileExport {
+        RunFileExport {
+            file,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Exporter for RunFileExport {
+    fn run(&mut self, _: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let path = self.file.write(&self.dir).map_err(io_error(format!(
+            "writing the run file into {}",
+            self.dir.display()
+        )))?;
+        out.files.push(path);
+        Ok(())
     }
 }
 

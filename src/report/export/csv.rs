@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::llmperf::Stats;
-use super::records::ReportRecord;
+use super::{Exported, Exporter, write_atomically};
+use crate::Error;
+use crate::report::records::RunRecord;
+use crate::report::result::RunReport;
+use crate::report::stats::Stats;
 
 /// Quotes a CSV field when it holds a comma, a quote or a line break.
 fn field(s: &str) -> String {
@@ -37,11 +40,11 @@ fn num(v: Option<f64>) -> String {
 }
 
 /// The per-request CSV.
-pub fn requests_csv(records: &[ReportRecord]) -> String {
+pub fn requests_csv(records: &[RunRecord]) -> String {
     let mut out = String::new();
     let rows: Vec<serde_json::Map<String, Value>> = records
         .iter()
-        .map(|r| match serde_json::to_value(&*r.metrics) {
+        .map(|r| match serde_json::to_value(&r.metrics) {
             Ok(Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         })
@@ -74,7 +77,7 @@ pub fn summary_csv(stats: &Stats) -> String {
         "metric,p25,p50,p75,p90,p95,p99,p999,mean,min,max,stddev"
     );
     let mut series: Vec<(&str, &crate::metrics::SeriesStats)> =
-        stats.series.iter().map(|(n, s, _)| (*n, s)).collect();
+        stats.series.iter().map(|(m, s)| (m.name(), s)).collect();
     if let Some(g) = &stats.load.inter_chunk_gap_s {
         series.push(("inter_chunk_gap_s", g));
     }
@@ -92,11 +95,38 @@ pub fn write_csv_files(
     dir: &Path,
     base_name: &str,
     stats: &Stats,
-    records: &[ReportRecord],
+    records: &[RunRecord],
 ) -> std::io::Result<Vec<PathBuf>> {
     let requests = dir.join(format!("{base_name}_requests.csv"));
-    super::write_atomically(&requests, requests_csv(records).as_bytes())?;
+    write_atomically(&requests, requests_csv(records).as_bytes())?;
     let summary = dir.join(format!("{base_name}_summary_table.csv"));
-    super::write_atomically(&summary, summary_csv(stats).as_bytes())?;
+    write_atomically(&summary, summary_csv(stats).as_bytes())?;
     Ok(vec![requests, summary])
+}
+
+/// The exporter of the two CSV files into a directory. A file it cannot write is logged and skipped (the
+/// llmperf files hold the results).
+#[derive(Debug, Clone)]
+pub struct Csv {
+    dir: PathBuf,
+}
+
+impl Csv {
+    /// Into `dir`.
+    pub fn new(dir: &Path) -> Csv {
+        Csv {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Exporter for Csv {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let base_name = &report.description.base_name;
+        match write_csv_files(&self.dir, base_name, &report.stats, &report.records) {
+            Ok(files) => out.files.extend(files),
+            Err(e) => log::error!("writing the CSV files of {base_name}: {e}"),
+        }
+        Ok(())
+    }
 }

@@ -6,18 +6,21 @@
 use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
-use serde_json::{Map, Value};
 
-use super::llmperf::Stats;
-use super::records::ReportRecord;
+use super::{Exported, Exporter};
+use crate::Error;
 use crate::metrics::SeriesStats;
+use crate::report::description::RunDescription;
+use crate::report::records::RunRecord;
+use crate::report::result::RunReport;
+use crate::report::stats::{LoadStats, Metric, Stats};
 
 /// How a metric is shown: its row label, the series it comes from, and the scale to its unit.
 pub(crate) struct Row {
     /// Row label, with its unit.
     pub label: &'static str,
-    /// The series name in [`Stats::series`] (and the summary's `results_{name}_…` keys).
-    pub series: &'static str,
+    /// The metric it shows.
+    pub metric: Metric,
     /// Multiplier from the series' unit (seconds, tokens) to the label's unit.
     pub scale: f64,
     /// Only shown for open-loop runs.
@@ -27,39 +30,36 @@ pub(crate) struct Row {
 /// The metric rows of the table, in order. Token rows and throughputs are the standard metrics: the server's
 /// counts when it sent them (the llmperf keys keep the original's definitions).
 pub(crate) const ROWS: [Row; 10] = [
-    row("TTFT (ms)", "ttft_s", 1e3, false),
-    row("ITL (ms)", "inter_token_latency_s", 1e3, false),
-    row("TPOT (ms)", "tpot_s", 1e3, false),
-    row("E2E latency (ms)", "end_to_end_latency_s", 1e3, false),
+    row("TTFT (ms)", Metric::Ttft, 1e3, false),
+    row("ITL (ms)", Metric::InterTokenLatency, 1e3, false),
+    row("TPOT (ms)", Metric::Tpot, 1e3, false),
+    row("E2E latency (ms)", Metric::EndToEndLatency, 1e3, false),
     row(
         "Output throughput (tok/s/req)",
-        "generation_throughput_token_per_s",
+        Metric::GenerationThroughput,
         1.0,
         false,
     ),
-    row("Input tokens", "prompt_tokens", 1.0, false),
-    row("Output tokens", "generated_tokens", 1.0, false),
-    row("Scheduled TTFT (ms)", "scheduled_ttft_s", 1e3, true),
+    row("Input tokens", Metric::PromptTokens, 1.0, false),
+    row("Output tokens", Metric::GeneratedTokens, 1.0, false),
+    row("Scheduled TTFT (ms)", Metric::ScheduledTtft, 1e3, true),
     row(
         "Scheduled E2E (ms)",
-        "scheduled_end_to_end_latency_s",
+        Metric::ScheduledEndToEndLatency,
         1e3,
         true,
     ),
-    row("Dispatch delay (ms)", "dispatch_delay_s", 1e3, true),
+    row("Dispatch delay (ms)", Metric::DispatchDelay, 1e3, true),
 ];
 
-const fn row(label: &'static str, series: &'static str, scale: f64, open_loop_only: bool) -> Row {
+const fn row(label: &'static str, metric: Metric, scale: f64, open_loop_only: bool) -> Row {
     Row {
         label,
-        series,
+        metric,
         scale,
         open_loop_only,
     }
 }
-
-/// The quantile columns of the table (labels as in [`SeriesStats::quantiles`]).
-const COLUMNS: [&str; 4] = ["p50", "p90", "p95", "p99"];
 
 /// A number for a table cell: 1 decimal, or `-` when absent.
 pub(crate) fn cell(v: Option<f64>, scale: f64) -> String {
@@ -67,13 +67,6 @@ pub(crate) fn cell(v: Option<f64>, scale: f64) -> String {
         Some(x) if x.is_finite() => format!("{:.1}", x * scale),
         _ => "-".into(),
     }
-}
-
-fn quantile(s: &SeriesStats, label: &str) -> Option<f64> {
-    s.quantiles
-        .iter()
-        .find(|(l, _)| *l == label)
-        .and_then(|(_, v)| *v)
 }
 
 fn new_table(header: &[&str]) -> Table {
@@ -97,11 +90,9 @@ pub fn metrics_table(stats: &Stats) -> String {
     let open = stats.load.target_request_rate.is_some();
     let mut t = new_table(&["Metric", "p50", "p90", "p95", "p99", "mean", "max"]);
     for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
-        let Some((_, s, _)) = stats.series.iter().find(|(n, _, _)| *n == r.series) else {
-            continue;
-        };
+        let s = stats.series(r.metric);
         let mut cells = vec![r.label.to_string()];
-        cells.extend(COLUMNS.iter().map(|c| cell(quantile(s, c), r.scale)));
+        cells.extend([s.p50(), s.p90(), s.p95(), s.p99()].map(|q| cell(q, r.scale)));
         cells.push(cell(s.mean, r.scale));
         cells.push(cell(s.max, r.scale));
         t.add_row(cells);
@@ -165,7 +156,7 @@ pub fn totals_table(stats: &Stats) -> String {
 }
 
 /// Where the token rows and throughputs come from.
-fn token_counts_note(l: &super::llmperf::LoadStats) -> String {
+fn token_counts_note(l: &LoadStats) -> String {
     match (l.token_counts_source(), l.server_counted) {
         ("server", _) => "the server's usage".into(),
         ("mixed", (s, n)) => {
@@ -177,7 +168,7 @@ fn token_counts_note(l: &super::llmperf::LoadStats) -> String {
 
 /// Things that look wrong in a run, each with advice. `records` are the run's records (warm-up included; it
 /// is skipped), with the `max_tokens` each request asked for.
-pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
+pub fn warnings(stats: &Stats, records: &[RunRecord]) -> Vec<String> {
     let mut out = Vec::new();
     let l = &stats.load;
     if stats.num_requests_started > 0 && stats.error_rate > 0.05 {
@@ -223,7 +214,7 @@ pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
             (ratio - 1.0) * 100.0
         ));
     }
-    let ok: Vec<&ReportRecord> = records
+    let ok: Vec<&RunRecord> = records
         .iter()
         .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
         .collect();
@@ -238,7 +229,7 @@ pub fn warnings(stats: &Stats, records: &[ReportRecord]) -> Vec<String> {
 }
 
 /// The whole block printed after the original's summary: metric table, totals, warnings.
-pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
+pub fn summary_tables(stats: &Stats, records: &[RunRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nSummary (successful requests)");
     let _ = writeln!(out, "{}\n", metrics_table(stats));
@@ -250,44 +241,79 @@ pub fn summary_tables(stats: &Stats, records: &[ReportRecord]) -> String {
     out
 }
 
-/// One compact table across runs (a config matrix or a sweep), from their `_summary.json` objects.
-pub fn runs_table(summaries: &[&Map<String, Value>]) -> String {
-    let mut t = new_table(&[
-        "Run",
-        "conc.",
-        "rate",
-        "req/s",
-        "out tok/s",
-        "TTFT p50 (ms)",
-        "TTFT p99 (ms)",
-        "E2E p50 (ms)",
-        "E2E p99 (ms)",
-        "errors",
-    ]);
-    for s in summaries {
-        let f = |k: &str| s.get(k).and_then(Value::as_f64);
-        let name = s
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim_end_matches("_summary");
-        t.add_row(vec![
-            name.to_string(),
-            s.get("num_concurrent_requests")
-                .map_or("-".into(), ToString::to_string),
-            f("results_target_request_rate").map_or("-".into(), |r| r.to_string()),
-            format!(
-                "{:.3}",
-                f("results_request_throughput_per_s").unwrap_or(0.0)
-            ),
-            cell(f("results_mean_output_throughput_token_per_s"), 1.0),
-            cell(f("results_ttft_s_quantiles_p50"), 1e3),
-            cell(f("results_ttft_s_quantiles_p99"), 1e3),
-            cell(f("results_end_to_end_latency_s_quantiles_p50"), 1e3),
-            cell(f("results_end_to_end_latency_s_quantiles_p99"), 1e3),
-            format!("{:.1} %", f("results_error_rate").unwrap_or(0.0) * 100.0),
-        ]);
+/// The exporter of the summary table block after the original's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SummaryTable;
+
+impl Exporter for SummaryTable {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        out.text
+            .push_str(&summary_tables(&report.stats, &report.records));
+        Ok(())
     }
-    align_numbers(&mut t, 1);
-    format!("\nAll runs\n{t}\n")
+}
+
+/// The exporter of one compact table across the runs of a config matrix or a sweep, printed when every run
+/// is over (if there was more than one).
+#[derive(Debug, Clone, Default)]
+pub struct RunsTable {
+    rows: Vec<Vec<String>>,
+}
+
+impl RunsTable {
+    /// The table's row of one run. A correctness run has no load-test statistics: its row has always shown
+    /// dashes and zeros.
+    fn row(description: &RunDescription, stats: Option<&Stats>) -> Vec<String> {
+        let none = SeriesStats::default();
+        let series = |m: Metric| stats.map_or(&none, |s| s.series(m));
+        let load = stats.map(|s| &s.load);
+        vec![
+            description
+                .summary_name()
+                .trim_end_matches("_summary")
+                .to_string(),
+            description.params.num_concurrent_requests.to_string(),
+            load.and_then(|l| l.target_request_rate)
+                .map_or("-".into(), |r| r.to_string()),
+            format!("{:.3}", load.map_or(0.0, |l| l.request_throughput_per_s)),
+            cell(stats.map(|s| s.mean_output_throughput_token_per_s), 1.0),
+            cell(series(Metric::Ttft).p50(), 1e3),
+            cell(series(Metric::Ttft).p99(), 1e3),
+            cell(series(Metric::EndToEndLatency).p50(), 1e3),
+            cell(series(Metric::EndToEndLatency).p99(), 1e3),
+            format!("{:.1} %", stats.map_or(0.0, |s| s.error_rate) * 100.0),
+        ]
+    }
+}
+
+impl Exporter for RunsTable {
+    fn run(&mut self, report: &RunReport, _: &mut Exported) -> Result<(), Error> {
+        let stats = report.scores.is_none().then_some(&report.stats);
+        self.rows.push(Self::row(&report.description, stats));
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Exported) -> Result<(), Error> {
+        if self.rows.len() < 2 {
+            return Ok(());
+        }
+        let mut t = new_table(&[
+            "Run",
+            "conc.",
+            "rate",
+            "req/s",
+            "out tok/s",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "E2E p50 (ms)",
+            "E2E p99 (ms)",
+            "errors",
+        ]);
+        for row in self.rows.drain(..) {
+            t.add_row(row);
+        }
+        align_numbers(&mut t, 1);
+        let _ = write!(out.text, "\nAll runs\n{t}\n");
+        Ok(())
+    }
 }

@@ -4,33 +4,39 @@
 //!   measured requests (plus the latencies from the scheduled send in an open loop);
 //! - `B_itl_histogram.svg`: histogram of the per-request inter-token latency;
 //! - `B_timeline.svg`: output token throughput (each request's tokens spread evenly between its first token
-//!   and its end) and requests in flight (from each record's `actual_start_s` to its end) over the run;
-//! - `G_sweep_latency_vs_throughput.svg` for a sweep: latency quantiles against output throughput, one point
-//!   per step.
+//!   and its end) and requests in flight (from each record's `actual_start_s` to its end) over the run.
+//!
+//! The sweep's chart is drawn by the sweep's exporter (`sweep.rs`) with the helpers here.
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
-use serde_json::Value;
 
-use super::records::ReportRecord;
+use super::{Exported, Exporter, write_atomically};
+use crate::Error;
+use crate::report::records::RunRecord;
+use crate::report::result::RunReport;
 
-const SIZE: (u32, u32) = (900, 540);
-const COLORS: [RGBColor; 4] = [
+/// The size of a one-panel chart.
+pub(super) const SIZE: (u32, u32) = (900, 540);
+/// The series' colors, in order.
+pub(super) const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
 ];
 
-type ChartResult = Result<String, String>;
+/// An SVG document, or why it could not be drawn.
+pub(super) type ChartResult = Result<String, String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+/// A drawing error as text.
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
 /// Rounds an axis' upper end up a little so the data does not touch the frame.
-fn upper(max: f64) -> f64 {
+pub(super) fn upper(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
         max * 1.05
     } else {
@@ -38,9 +44,7 @@ fn upper(max: f64) -> f64 {
     }
 }
 
-fn measured_ok<'r, 'a>(
-    records: &'r [ReportRecord<'a>],
-) -> impl Iterator<Item = &'r ReportRecord<'a>> {
+fn measured_ok(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
     records
         .iter()
         .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
@@ -112,8 +116,8 @@ fn cdf_panel<DB: DrawingBackend>(
 
 /// The latency CDF chart: TTFT (left) and end-to-end latency (right), each from the actual send and, in an
 /// open loop, from the scheduled send.
-pub fn latency_cdf_svg(records: &[ReportRecord], open_loop: bool) -> ChartResult {
-    let ok: Vec<&ReportRecord> = measured_ok(records).collect();
+pub fn latency_cdf_svg(records: &[RunRecord], open_loop: bool) -> ChartResult {
+    let ok: Vec<&RunRecord> = measured_ok(records).collect();
     let mut ttft: Vec<Series> = vec![("TTFT", ok.iter().map(|r| r.metrics.ttft_s).collect())];
     let mut e2e: Vec<Series> = vec![(
         "End-to-end latency",
@@ -152,7 +156,7 @@ pub fn latency_cdf_svg(records: &[ReportRecord], open_loop: bool) -> ChartResult
 }
 
 /// The inter-token latency histogram.
-pub fn itl_histogram_svg(records: &[ReportRecord]) -> ChartResult {
+pub fn itl_histogram_svg(records: &[RunRecord]) -> ChartResult {
     let values: Vec<f64> = measured_ok(records)
         .map(|r| r.metrics.inter_token_latency_s * 1e3)
         .filter(|v| v.is_finite())
@@ -231,7 +235,7 @@ pub fn itl_histogram_svg(records: &[ReportRecord]) -> ChartResult {
 
 /// Output tokens per second in bins of `bin` seconds over `[0, end)`: each successful request's tokens spread
 /// evenly between its first token and its end.
-pub fn throughput_bins(records: &[ReportRecord], end: f64, bin: f64) -> Vec<(f64, f64)> {
+pub fn throughput_bins(records: &[RunRecord], end: f64, bin: f64) -> Vec<(f64, f64)> {
     let n = ((end / bin).ceil() as usize).max(1);
     let mut tokens = vec![0.0; n];
     for r in measured_ok(records) {
@@ -263,7 +267,7 @@ pub fn throughput_bins(records: &[ReportRecord], end: f64, bin: f64) -> Vec<(f64
 }
 
 /// Requests in flight over time, as the steps of a step function: `(time, in flight from then on)`.
-pub fn in_flight_steps(records: &[ReportRecord]) -> Vec<(f64, f64)> {
+pub fn in_flight_steps(records: &[RunRecord]) -> Vec<(f64, f64)> {
     let mut events: Vec<(f64, i64)> = Vec::with_capacity(records.len() * 2);
     for r in records.iter().filter(|r| !r.metrics.warmup) {
         let m = &r.metrics;
@@ -285,7 +289,7 @@ pub fn in_flight_steps(records: &[ReportRecord]) -> Vec<(f64, f64)> {
 }
 
 /// The timeline chart: output throughput (top) and requests in flight (bottom).
-pub fn timeline_svg(records: &[ReportRecord]) -> ChartResult {
+pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
     let end = records
         .iter()
         .filter(|r| !r.metrics.warmup)
@@ -360,82 +364,11 @@ pub fn timeline_svg(records: &[ReportRecord]) -> ChartResult {
     Ok(svg)
 }
 
-/// The sweep chart from the sweep summary's steps: latency quantiles (y) against output throughput (x).
-pub fn sweep_svg(steps: &[Value], what: &str) -> ChartResult {
-    let f = |s: &Value, k: &str| s.get(k).and_then(Value::as_f64);
-    let series: Vec<(&str, Vec<(f64, f64)>)> = [
-        ("TTFT p50", "ttft_s_p50"),
-        ("TTFT p99", "ttft_s_p99"),
-        ("E2E p50", "end_to_end_latency_s_p50"),
-        ("E2E p99", "end_to_end_latency_s_p99"),
-    ]
-    .into_iter()
-    .map(|(name, key)| {
-        let pts = steps
-            .iter()
-            .filter_map(|s| Some((f(s, "output_token_throughput_token_per_s")?, f(s, key)?)))
-            .collect();
-        (name, pts)
-    })
-    .collect();
-    let xmax = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.0))
-        .fold(0.0, f64::max);
-    let ymax = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.1))
-        .fold(0.0, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Latency vs throughput (sweep by {what})"),
-                ("sans-serif", 22),
-            )
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0.0..upper(xmax), 0.0..upper(ymax))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Output throughput (tokens/s)")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("Latency (s)")
-            .draw()
-            .map_err(err)?;
-        for (i, (name, pts)) in series.into_iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
-}
-
-fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Result<PathBuf> {
+/// Writes the chart `svg` as `dir/name`; returns its path.
+pub(super) fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Result<PathBuf> {
     let svg = svg.map_err(std::io::Error::other)?;
     let path = dir.join(name);
-    super::write_atomically(&path, svg.as_bytes())?;
+    write_atomically(&path, svg.as_bytes())?;
     Ok(path)
 }
 
@@ -443,7 +376,7 @@ fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Result<PathBuf>
 pub fn write_run_charts(
     dir: &Path,
     base_name: &str,
-    records: &[ReportRecord],
+    records: &[RunRecord],
     open_loop: bool,
 ) -> std::io::Result<Vec<PathBuf>> {
     Ok(vec![
@@ -465,16 +398,29 @@ pub fn write_run_charts(
     ])
 }
 
-/// Writes a sweep's chart into `dir`; returns its path.
-pub fn write_sweep_chart(
-    dir: &Path,
-    group: &str,
-    steps: &[Value],
-    what: &str,
-) -> std::io::Result<PathBuf> {
-    write(
-        dir,
-        format!("{group}_sweep_latency_vs_throughput.svg"),
-        sweep_svg(steps, what),
-    )
+/// The exporter of a run's three charts into a directory. A chart it cannot write is logged and skipped.
+#[derive(Debug, Clone)]
+pub struct Charts {
+    dir: PathBuf,
+}
+
+impl Charts {
+    /// Into `dir`.
+    pub fn new(dir: &Path) -> Charts {
+        Charts {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Exporter for Charts {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        let base_name = &report.description.base_name;
+        let open_loop = report.stats.load.target_request_rate.is_some();
+        match write_run_charts(&self.dir, base_name, &report.records, open_loop) {
+            Ok(files) => out.files.extend(files),
+            Err(e) => log::error!("writing the charts of {base_name}: {e}"),
+        }
+        Ok(())
+    }
 }

@@ -1,8 +1,27 @@
-//! The human-readable summary the original prints to stdout (spec §6.4).
+//! The human-readable summary the original prints to stdout (spec §6.4), then the lines for our load modes
+//! (rates, dispatch lag, queueing, warm-up, goodput) and, for a multi-turn run, TTFT by turn.
+//! [`OriginalSummary`] is its exporter: one text block, separate from the summary table, so either can be
+//! left out.
 
 use std::fmt::Write;
 
-use super::llmperf::{RunInfo, Stats};
+use super::{Exported, Exporter};
+use crate::Error;
+use crate::report::description::RunDescription;
+use crate::report::result::RunReport;
+use crate::report::stats::{Metric, Stats};
+
+/// The exporter of the original's printed block.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OriginalSummary;
+
+impl Exporter for OriginalSummary {
+    fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
+        out.text
+            .push_str(&print_summary(&report.description, &report.stats));
+        Ok(())
+    }
+}
 
 fn num(v: Option<f64>) -> String {
     match v {
@@ -13,15 +32,15 @@ fn num(v: Option<f64>) -> String {
 
 /// Formats the summary the way the original prints it: each metric with its quantiles, mean, min, max and
 /// stddev, then the run totals.
-pub fn print_summary(info: &RunInfo, stats: &Stats) -> String {
+pub fn print_summary(info: &RunDescription, stats: &Stats) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Results for token benchmark for {} queried with the {} api.\n",
-        info.model, info.llm_api
+        info.params.model, info.params.llm_api
     );
-    for (name, s, _) in &stats.series {
-        let _ = writeln!(out, "{name}");
+    for (metric, s) in &stats.series {
+        let _ = writeln!(out, "{}", metric.name());
         for (label, v) in &s.quantiles {
             let _ = writeln!(out, "    {label} = {}", num(*v));
         }
@@ -57,19 +76,33 @@ pub fn print_summary(info: &RunInfo, stats: &Stats) -> String {
         stats.num_completed_requests_per_min
     );
     print_load(&mut out, stats);
+    print_turns(&mut out, stats);
     out
+}
+
+/// Multi-turn runs: one line per turn with its TTFT.
+fn print_turns(out: &mut String, stats: &Stats) {
+    if stats.ttft_by_turn.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "TTFT by turn (s):");
+    for t in &stats.ttft_by_turn {
+        let s = &t.ttft;
+        let _ = writeln!(
+            out,
+            "  turn {}: mean {:.4}, p50 {:.4}, p90 {:.4} ({} requests)",
+            t.turn,
+            s.mean.unwrap_or(0.0),
+            s.p50().unwrap_or(0.0),
+            s.p90().unwrap_or(0.0),
+            t.count
+        );
+    }
 }
 
 /// The lines for the load modes, after the original's: rates, dispatch lag, queueing, warm-up, goodput.
 fn print_load(out: &mut String, stats: &Stats) {
     let l = &stats.load;
-    let series = |name: &str| {
-        stats
-            .series
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, s, _)| s)
-    };
     if let Some(target) = l.target_request_rate {
         let achieved = l
             .achieved_request_rate
@@ -78,20 +111,23 @@ fn print_load(out: &mut String, stats: &Stats) {
             out,
             "Target Request Rate: {target} req/s, achieved: {achieved} req/s"
         );
-        if let Some(d) = series("dispatch_delay_s") {
-            let _ = writeln!(
-                out,
-                "Dispatch Delay p50 / p99: {} / {} s",
-                num(d.quantiles[1].1),
-                num(d.quantiles[5].1)
-            );
-        }
-        for (label, name) in [
-            ("TTFT", "ttft_s"),
-            ("End-To-End Latency", "end_to_end_latency_s"),
+        let d = stats.series(Metric::DispatchDelay);
+        let _ = writeln!(
+            out,
+            "Dispatch Delay p50 / p99: {} / {} s",
+            num(d.p50()),
+            num(d.p99())
+        );
+        for (label, actual, scheduled) in [
+            ("TTFT", Metric::Ttft, Metric::ScheduledTtft),
+            (
+                "End-To-End Latency",
+                Metric::EndToEndLatency,
+                Metric::ScheduledEndToEndLatency,
+            ),
         ] {
-            let actual = series(name).and_then(|s| s.quantiles[5].1);
-            let scheduled = series(&format!("scheduled_{name}")).and_then(|s| s.quantiles[5].1);
+            let actual = stats.series(actual).p99();
+            let scheduled = stats.series(scheduled).p99();
             let _ = writeln!(
                 out,
                 "{label} p99 from actual send / from scheduled send: {} / {} s",

@@ -1,0 +1,114 @@
+//! A run's typed result, in three stages:
+//!
+//! - [`RunResult`]: what the collector yields when the run is over — the [`RunDescription`], the wall-clock
+//!   window and every [`RunRecord`] (or what `report DIR` and `merge` read back from files);
+//! - [`RunReport`]: the result with its statistics ([`Stats`], and [`CorrectnessStats`] for a correctness
+//!   run), which every exporter is fed;
+//! - [`RunSummary`]: what a caller gets back — the report without its records, plus the printed text and the
+//!   files written.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::correctness::CorrectnessStats;
+use super::description::{RunDescription, TestKind};
+use super::records::RunRecord;
+use super::stats::{Stats, summarize_records};
+use crate::metrics::SeriesStats;
+
+/// When a run ran, and the launcher's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RunWindow {
+    /// Wall-clock start of the timed section (the client actors were ready), Unix seconds.
+    pub start_unix_s: f64,
+    /// From the start to the end of the last request, seconds (monotonic clock).
+    pub elapsed_s: f64,
+    /// The measured window, warm-up left out: what the rates divide by.
+    pub measured_elapsed_s: f64,
+    /// Requests sent.
+    pub launched: u64,
+    /// Open loop: requests that waited for a free slot (`--max-concurrency`).
+    pub queued: u64,
+}
+
+/// One finished run, as the collector yields it.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// What ran.
+    pub description: RunDescription,
+    /// When, and the launcher's counts.
+    pub window: RunWindow,
+    /// Every finished request, in completion order, warm-up included (marked).
+    pub records: Vec<RunRecord>,
+    /// The gaps between content chunks, pooled across the successful measured requests (only a live run has
+    /// them: the log keeps no chunk timings).
+    pub inter_chunk_gaps: Option<SeriesStats>,
+}
+
+/// A run with its statistics: what every exporter is fed.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// What ran.
+    pub description: RunDescription,
+    /// When, and the launcher's counts.
+    pub window: RunWindow,
+    /// Every finished request, warm-up included (marked).
+    pub records: Vec<RunRecord>,
+    /// LLMPerf's load-test statistics and ours, over the measured records.
+    pub stats: Stats,
+    /// A correctness run's counts.
+    pub scores: Option<CorrectnessStats>,
+    /// When the statistics were computed, Unix seconds (the summary's `timestamp`).
+    pub timestamp: u64,
+}
+
+impl RunReport {
+    /// Computes the statistics of `result`.
+    pub fn new(result: RunResult) -> RunReport {
+        let RunResult {
+            description,
+            window,
+            records,
+            inter_chunk_gaps,
+        } = result;
+        let opts = description.load_options(window.queued as usize);
+        let mut stats = summarize_records(
+            records.iter().map(|r| &r.metrics),
+            window.measured_elapsed_s,
+            &opts,
+        );
+        stats.load.inter_chunk_gap_s = inter_chunk_gaps;
+        let scores =
+            (description.test == TestKind::Correctness).then(|| CorrectnessStats::of(&records));
+        RunReport {
+            description,
+            window,
+            records,
+            stats,
+            scores,
+            timestamp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// One finished run, as a caller gets it: its description and statistics, the printed report, the files.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// What ran.
+    pub description: RunDescription,
+    /// When, and the launcher's counts.
+    pub window: RunWindow,
+    /// The statistics (the `_summary.json` holds the same numbers under LLMPerf's keys).
+    pub stats: Stats,
+    /// A correctness run's counts.
+    pub scores: Option<CorrectnessStats>,
+    /// The summary's `timestamp`.
+    pub timestamp: u64,
+    /// The human-readable report printed to stdout.
+    pub text: String,
+    /// Files written (none without a results directory).
+    pub files: Vec<PathBuf>,
+}
