@@ -88,6 +88,15 @@ fn template(text: &str) -> PreparedRequest {
     }
 }
 
+/// Waits (up to 10 s: generous on a busy machine) until `done()` holds, letting the actors run meanwhile.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within 10 s");
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCompleted>, usize) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -116,7 +125,11 @@ async fn run(texts: &[&str], turns: usize, concurrency: usize) -> (Vec<RequestCo
         })
         .await
         .unwrap();
-    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    // The driver forwards each turn before it replies; wait for the sink's mailbox rather than guess how long.
+    eventually("every turn sent reaches the sink", || {
+        seen.lock().unwrap().len() >= done.launched
+    })
+    .await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(done.launched, seen.len());
     // Every turn sent was counted for the live progress (nothing records here, so all are "in flight").
