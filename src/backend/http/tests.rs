@@ -148,14 +148,20 @@ async fn a_kept_alive_connection_is_reused() {
         }
     });
     let c = client(addr);
+    let t0 = std::time::Instant::now();
     let (b1, i1) = body_of(&c).await.expect("first");
-    // On probation: a connection idle for less than PROBATION is not taken yet.
     let (b2, i2) = body_of(&c).await.expect("second");
+    // The first connection went idle after t0 and the second request took its connection before now, so it
+    // had been idle for at most `both`.
+    let both = t0.elapsed();
     assert_eq!((b1.as_slice(), b2.as_slice()), (&b"ok"[..], &b"ok"[..]));
     assert!(i1.new_connection && i1.connect_s.is_some());
+    // On probation: a connection idle for less than PROBATION is not taken yet. How soon the second request
+    // comes is the machine's (a busy one can be later than PROBATION), so: reused only if it may have idled
+    // that long.
     assert!(
-        i2.new_connection,
-        "a fresh connection is not reused before the server has shown keep-alive"
+        i2.new_connection || both >= PROBATION,
+        "a fresh connection is not reused before the server has shown keep-alive: reused within {both:?}"
     );
     past_probation();
     let (_, i3) = body_of(&c).await.expect("third");
@@ -163,7 +169,9 @@ async fn a_kept_alive_connection_is_reused() {
     // Proven: from now on a connection is reused at once.
     let (_, i4) = body_of(&c).await.expect("fourth");
     assert!(!i4.new_connection);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    // A second connection only if the second request did not reuse the first.
+    let opened = if i2.new_connection { 2 } else { 1 };
+    assert_eq!(seen.connections.load(Ordering::SeqCst), opened);
 }
 
 /// Sleeps past the probation of a fresh pooled connection.
