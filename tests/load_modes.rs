@@ -50,8 +50,9 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
     assert_eq!(s["results_num_requests_started"], 10);
     assert_eq!(s["results_target_request_rate"], 10.0);
     // The schedule is exact (0.1 s apart) and nothing goes out early; how late each send is depends on the
-    // machine. So the achieved rate is checked against the starts it comes from, and only loosely against
-    // the target (a pacer off by a factor of two still fails).
+    // machine (precision is scripts/bench-pacing.sh's to measure). So the achieved rate is checked against
+    // the starts it comes from, and only loosely against the target: within a factor of three, what a
+    // 0.6 s stall of the whole process (seen once with both cores busy and builds running) can do to it.
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
     for l in jsonl(&low.path().join("out/m_60_2_requests.jsonl")) {
         let m = &l["metrics"];
@@ -59,6 +60,7 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
         assert!((f(&m["scheduled_start_s"]) - due).abs() < 1e-9, "{m}");
         let actual = f(&m["actual_start_s"]);
         assert!(actual >= f(&m["scheduled_start_s"]), "sent early: {m}");
+        assert_delay_relations(m);
         (first, last) = (first.min(actual), last.max(actual));
     }
     let achieved = f(&s["results_achieved_request_rate"]);
@@ -66,16 +68,19 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
         (achieved - 9.0 / (last - first)).abs() < 1e-9,
         "achieved {achieved}: 9 intervals over {first}..{last} s"
     );
-    assert!((achieved / 10.0 - 1.0).abs() < 0.5, "achieved {achieved}");
+    assert!(
+        (10.0 / 3.0..30.0).contains(&achieved),
+        "achieved {achieved}"
+    );
     let (actual, scheduled) = (
         f(&s["results_ttft_s_quantiles_p90"]),
         f(&s["results_scheduled_ttft_s_quantiles_p90"]),
     );
-    // Below capacity the two differ by the dispatch delay alone: never negative, and far below the queue of
-    // the run past capacity (>= 0.8 s, below); half a second is scheduling noise many times over (23 ms seen
-    // with both cores busy).
+    // Below capacity nothing queues: the two differ by the dispatch delay alone, never negative, and a few
+    // ms on an idle machine. The p90 of 10 is the second-worst request, so one stall of the process moves
+    // it: 0.6 s was seen with both cores busy. The bound is generous, 2 s.
     assert!(
-        scheduled >= actual && scheduled - actual < 0.5,
+        scheduled >= actual && scheduled - actual < 2.0,
         "below capacity they agree: {actual} vs {scheduled}"
     );
 
@@ -105,10 +110,12 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
         f(&s["results_ttft_s_quantiles_p90"]),
         f(&s["results_scheduled_ttft_s_quantiles_p90"]),
     );
-    // The server saw 40 ms (exact lower bound; half a second is a generous upper one); a user arriving on
-    // schedule waited for the queue too. With 2 slots of >= 40 ms request k cannot start before
-    // floor(k/2) × 40 ms, and is due at k × 5 ms: requests 53 to 59 wait >= 0.775 s, so the p90 of the
-    // scheduled-send TTFT is at least 0.815 s however the machine runs.
+    // A user arriving on schedule waited for the queue too. With 2 slots of >= 40 ms request k cannot start
+    // before floor(k/2) × 40 ms, and is due at k × 5 ms: requests 53 to 59 wait >= 0.775 s, so the p90 of
+    // the scheduled-send TTFT is at least 0.815 s however the machine runs (and each record's delay is at
+    // least its share of the queue, below). The server saw 40 ms (exact lower bound); the upper bound is
+    // generous: the p90 of 60 is the sixth-worst, and with two requests in flight it takes three separate
+    // stalls of half a second to move it there.
     assert!(
         (0.040 - 1e-6..0.5).contains(&actual),
         "actual-send ttft p90 {actual}"
@@ -126,16 +133,34 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
     );
     assert!(stdout.contains("from scheduled send"));
 
-    // Every record carries both starts, and the delay between them.
+    // Every record carries both starts and the delay between them, at least its share of the queue.
     for l in jsonl(&high.path().join("out/m_60_2_requests.jsonl")) {
         let m = &l["metrics"];
+        assert_delay_relations(m);
+        let k = l["index"].as_u64().unwrap();
+        let queue = (k / 2) as f64 * 0.040 - k as f64 * 0.005;
         let delay = f(&m["dispatch_delay_s"]);
-        assert!((f(&m["actual_start_s"]) - f(&m["scheduled_start_s"]) - delay).abs() < 1e-9);
         assert!(
-            (f(&m["scheduled_ttft_s"]) - f(&m["ttft_s"]) - delay).abs() < 1e-9,
-            "{m}"
+            delay >= queue - 1e-6,
+            "request {k}: delay {delay} < {queue}"
         );
+        assert!(f(&m["ttft_s"]) >= 0.040 - 1e-6, "{m}");
     }
+}
+
+/// A record's dispatch delay is its actual start less its scheduled one, and the scheduled-send TTFT is the
+/// TTFT plus that delay.
+fn assert_delay_relations(m: &Value) {
+    let delay = f(&m["dispatch_delay_s"]);
+    assert!(delay >= 0.0, "{m}");
+    assert!(
+        (f(&m["actual_start_s"]) - f(&m["scheduled_start_s"]) - delay).abs() < 1e-9,
+        "{m}"
+    );
+    assert!(
+        (f(&m["scheduled_ttft_s"]) - f(&m["ttft_s"]) - delay).abs() < 1e-9,
+        "{m}"
+    );
 }
 
 #[test]
