@@ -76,7 +76,10 @@ async fn run_with(
         })
         .await
         .unwrap();
-    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    scripted::eventually("every launched turn reaches the sink", || {
+        seen.lock().unwrap().len() >= done.launched
+    })
+    .await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(done.launched, seen.len());
     // Every turn sent was counted for the live progress (nothing records here, so all are "in flight").

@@ -195,13 +195,14 @@ fn flags_override_the_section_and_the_count_is_never_exceeded() {
 
 #[test]
 fn timeout_flags_apply_to_the_correctness_test() {
-    // Every 4th request stalls for a minute; --request-timeout 0.5 fails those within half a second.
+    // Every 4th request stalls for a minute; --request-timeout 2 fails those within 2 s, and leaves the others
+    // (a few ms each) seconds to spare on a busy machine, so exactly the five stalls fail.
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
         "{BASE}simulator:\n  ttft_ms: 2\n  itl_ms: 1\n  stall_ms: 60000\n  faults: [{{kind: stall, every: 4}}]\n"
     );
     let started = std::time::Instant::now();
-    run(dir.path(), &yaml, &["--request-timeout", "0.5"]);
+    run(dir.path(), &yaml, &["--request-timeout", "2"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     let s = json(&dir.path().join("out/sim-numbers_correctness_summary.json"));
     assert_eq!(s["number_errors"], 5);

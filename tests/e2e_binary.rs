@@ -112,11 +112,14 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
     assert_eq!(summary["results_number_errors"], 0);
     assert_eq!(summary["results_num_completed_requests"], 12);
     assert_eq!(summary["results_error_code_frequency"], "{}");
-    // Gaps between content chunks, pooled over all requests: the simulator's 15 ms.
-    let gap = summary["results_inter_chunk_gap_s_quantiles_p50"]
-        .as_f64()
-        .unwrap();
-    assert!((0.013..0.025).contains(&gap), "inter-chunk gap p50 {gap}");
+    // Gaps between content chunks, pooled over all requests (the simulator's 15 ms on an idle machine; how
+    // close they come is measured by the benchmarks, docs/performance.md). A busy machine delays reads and
+    // bunches chunks, so only the relations to the records are asserted, after them.
+    let gap = |q: &str| {
+        summary[format!("results_inter_chunk_gap_s_{q}")]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{q}: {summary:#}"))
+    };
 
     let records = read_json(&res.join("sim-llama_200_30_individual_responses.json"));
     let records = records.as_array().unwrap();
@@ -139,6 +142,8 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
         (0..12).collect::<Vec<_>>(),
         "every prompt sent exactly once"
     );
+    // Over all requests: the time from first to last content, and the chunks after the first.
+    let (mut content_span, mut later_chunks, mut longest_span) = (0.0, 0u64, 0.0f64);
     for l in &log {
         let m = &l["metrics"];
         let max_tokens = l["request_config"]["sampling_params"]["max_tokens"]
@@ -167,26 +172,56 @@ simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
                 <= m["number_input_tokens"].as_u64().unwrap()
         );
 
-        // Timings: the simulator sends chunk k at exactly ttft + k·itl after the request arrived.
+        // Timings. The simulator sends chunk k no earlier than ttft + k·itl after the request arrived, and the
+        // client's clock starts before it sends: those lower bounds are exact (1 µs for float rounding). A
+        // busy machine can only add delay, so the upper bounds are generous (seconds) or orderings.
         let ttft = m["ttft_s"].as_f64().unwrap();
-        assert!((0.080..0.080 + 0.060).contains(&ttft), "ttft {ttft}");
-        let tpot = m["tpot_s"].as_f64().unwrap();
-        assert!(
-            (0.015 - 0.002..0.015 + 0.010).contains(&tpot),
-            "tpot {tpot}"
-        );
         let e2e = m["end_to_end_latency_s"].as_f64().unwrap();
         let ideal_e2e = 0.080 + 0.015 * (max_tokens - 1) as f64;
         assert!(
-            e2e >= ideal_e2e - 0.002 && e2e < ideal_e2e + 0.1,
-            "e2e {e2e} vs {ideal_e2e}"
+            ttft >= 0.080 - 1e-6,
+            "ttft {ttft}: before the server's first token"
         );
         // The original's ITL: (last content − start) / data events; events = role + tokens + finish chunk.
         let events = m["number_stream_events"].as_u64().unwrap();
         assert_eq!(events, max_tokens + 2);
-        let itl = m["inter_token_latency_s"].as_f64().unwrap();
-        assert!((itl - e2e / events as f64).abs() < 0.002, "itl {itl}");
+        let last_content = m["inter_token_latency_s"].as_f64().unwrap() * events as f64;
+        assert!(
+            last_content >= ideal_e2e - 1e-6,
+            "last content {last_content}: before the server's last chunk at {ideal_e2e}"
+        );
+        assert!(
+            ttft <= last_content && last_content <= e2e + 1e-9,
+            "ttft {ttft}, last content {last_content}, e2e {e2e}"
+        );
+        assert!(
+            e2e < ideal_e2e + 2.0,
+            "e2e {e2e} vs {ideal_e2e}: seconds late"
+        );
+        // TPOT: (e2e − first token) / (generated − 1), the simulator's usage counting max_tokens.
+        assert_eq!(m["generated_tokens"].as_u64().unwrap(), max_tokens);
+        if max_tokens >= 2 {
+            let tpot = m["tpot_s"].as_f64().unwrap();
+            assert!(
+                (tpot * (max_tokens - 1) as f64 - (e2e - ttft)).abs() < 1e-9,
+                "tpot {tpot}, e2e {e2e}, ttft {ttft}"
+            );
+        }
+        content_span += last_content - ttft;
+        longest_span = longest_span.max(last_content - ttft);
+        later_chunks += max_tokens - 1;
     }
+    // Each request's gaps add up to its first-to-last content span, and there is at most one gap per chunk
+    // after the first (fewer when a read carries several chunks): so the pooled mean is at least the spans
+    // over the chunks, and no gap is longer than the longest span (gaps are stored as f32: 1e-6 relative).
+    assert!(
+        gap("mean") >= content_span / later_chunks as f64 * (1.0 - 1e-6),
+        "gap mean {} vs {content_span} s over {later_chunks} chunks",
+        gap("mean")
+    );
+    assert!(gap("max") <= longest_span * (1.0 + 1e-6) + 1e-9);
+    assert!(gap("min") > 0.0);
+    assert!(gap("quantiles_p50") <= gap("quantiles_p99"));
 }
 
 #[test]
@@ -472,8 +507,11 @@ simulator: {ttft_ms: 400, itl_ms: 1}
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Test timed out before all requests could be completed."));
     let s = read_json(&dir.path().join("slow_550_2_summary.json"));
+    // Each request takes at least the 400 ms to its first token, so launches come at ≥ 0, ≥ 0.4 and ≥ 0.8 s:
+    // never a fourth within the 1 s timeout. How many of those three start depends on the machine's load
+    // (the second needs the first done within 1 s), so the lower bound is the first alone.
     let started = s["results_num_requests_started"].as_u64().unwrap();
-    assert!((2..=3).contains(&started), "started {started}");
+    assert!((1..=3).contains(&started), "started {started}");
     assert_eq!(
         s["results_num_completed_requests"].as_u64().unwrap(),
         started

@@ -77,7 +77,7 @@ simulator:
   ttft_ms: {}
   itl_ms: 2
   output_tokens: {OUTPUT_TOKENS}
-  stall_ms: 20000
+  stall_ms: 60000
   trickle_ms: 50
   huge_line_bytes: 2000000
   faults:
@@ -110,9 +110,10 @@ fn run_matrix(api: &str, stream_error_code: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // Bounded: the longest faults are cut by the 3 s request timeout, not by the simulator's 20 s stall.
+    // Bounded: the longest faults are cut by the 3 s request timeout (a few seconds in all on an idle
+    // machine), not by the simulator's 60 s stall; 30 s leaves a busy machine room.
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(30),
         "{api}: the run took {took:?}"
     );
 

@@ -133,11 +133,17 @@ async fn framing_variants_split_reads_usage_and_done() {
     );
     let first = t.first_content_s.unwrap();
     let last = t.last_content_s.unwrap();
+    // Exact lower bounds from the request's start: the server writes the rest of the first content after a
+    // 30 ms pause and the second content after another 60 ms. Not `last - first >= 60 ms`: a client delayed
+    // past the second pause reads both at once.
     assert!(
         first >= 0.030,
         "the first content completes after the 30 ms pause: {first}"
     );
-    assert!(last - first >= 0.055, "{first} {last}");
+    assert!(
+        last >= 0.090 && last >= first,
+        "the second content after both pauses: {first} {last}"
+    );
     assert!(t.end_s >= last);
     assert_eq!(r.measured.usage.prompt_tokens, Some(5));
     assert_eq!(r.measured.usage.completion_tokens, Some(2));

@@ -137,7 +137,7 @@ fn baseline_comparison_shows_the_change_per_metric() {
     );
     run_config(
         dir.path(),
-        &format!("{YAML}simulator: {{ttft_ms: 60, itl_ms: 1}}\n"),
+        &format!("{YAML}simulator: {{ttft_ms: 300, itl_ms: 1}}\n"),
         &["--results-dir", "slow", "--progress", "off"],
         &[],
     );
@@ -168,7 +168,9 @@ fn baseline_comparison_shows_the_change_per_metric() {
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     let before: f64 = cells[2].parse().unwrap();
     let after: f64 = cells[3].parse().unwrap();
-    assert!(after >= 60.0 && after > before, "{row}");
+    // The slow run's TTFT is at least the server's 300 ms (exact); the baseline's 5 ms server would need
+    // most of its requests 300 ms late on a busy machine to reach it.
+    assert!(after >= 300.0 && after > before, "{row}");
     assert!(
         cells[4].starts_with('+') && cells[4].ends_with('%'),
         "{row}"

@@ -2,8 +2,10 @@
 //! flight the grace period, record the rest as cancelled and write complete, valid files; a second signal
 //! exits at once; SIGKILL leaves a per-request log the readers accept.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use llmperf_actors::report::parse_log;
@@ -20,6 +22,11 @@ fn start(dir: &Path) -> Child {
 
 /// [`start`], with more configuration lines.
 fn start_with(dir: &Path, extra_yaml: &str) -> Child {
+    start_config(dir, 1, extra_yaml)
+}
+
+/// [`start_with`], with a grace period of `grace_s` seconds.
+fn start_config(dir: &Path, grace_s: u64, extra_yaml: &str) -> Child {
     let yaml = format!(
         "openai_api_base: builtin
 model: sig
@@ -30,7 +37,7 @@ stddev_output_tokens: 0
 num_concurrent_requests: {CONCURRENCY}
 max_num_completed_requests: {REQUESTS}
 results_dir: out
-grace_period: 1
+grace_period: {grace_s}
 idle_timeout: 60
 simulator:
   ttft_ms: 20
@@ -202,19 +209,42 @@ fn after_the_timeout_a_multi_turn_run_gives_turns_in_flight_the_grace_period() {
 #[test]
 fn a_second_sigint_exits_at_once_leaving_a_readable_log() {
     let dir = tempfile::tempdir().unwrap();
-    let child = start(dir.path());
+    // A 60 s grace period: stopped gracefully, the run would wait that long for its stalled requests, so an
+    // exit within seconds of the second signal is that signal's doing, however busy the machine.
+    let mut child = start_config(dir.path(), 60, "");
     wait_for_records(dir.path(), 3);
+    // Read stderr as it comes, to send the second signal only once the first was handled (two sent close
+    // together may be delivered as one).
+    let stderr = child.stderr.take().unwrap();
+    let (acknowledged, first_handled) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("launching no more requests") {
+                let _ = acknowledged.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
     signal(&child, libc::SIGINT);
-    std::thread::sleep(Duration::from_millis(100));
+    if first_handled.recv_timeout(Duration::from_secs(30)).is_err() {
+        child.kill().ok();
+        panic!("the first SIGINT was not acknowledged within 30 s");
+    }
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
-    let (code, _, stderr) = wait(child, Duration::from_secs(10));
+    let (code, _, _) = wait(child, Duration::from_secs(30));
+    let stderr = reader.join().unwrap();
     assert!(
-        sent.elapsed() < Duration::from_millis(900),
-        "{:?}",
+        sent.elapsed() < Duration::from_secs(10),
+        "{:?}\n{stderr}",
         sent.elapsed()
     );
     assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("again: exiting now"), "{stderr}");
     let (lines, _) = parse_log(&std::fs::read_to_string(log_path(dir.path())).unwrap()).unwrap();
     assert!(lines.len() >= 3);
 }

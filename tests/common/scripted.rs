@@ -47,6 +47,9 @@ pub struct Counters {
     pub sent: AtomicUsize,
     /// When each request started, in order.
     pub starts: Mutex<Vec<Instant>>,
+    /// The first `gate` requests wait (up to 10 s) until `gate` have started, so that many are in flight together
+    /// however late a busy machine runs any one of them (see [`echo_gated`]).
+    gate: usize,
 }
 
 impl Counters {
@@ -76,6 +79,10 @@ impl LlmClient for ScriptedClient {
             c.sent.fetch_add(1, Ordering::SeqCst);
             let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             c.peak.fetch_max(now, Ordering::SeqCst);
+            if c.sent() <= c.gate {
+                let all_started = || c.sent() >= c.gate;
+                let _ = wait_until(Duration::from_secs(10), all_started).await;
+            }
             actix_rt::time::sleep(reply.delay).await;
             c.in_flight.fetch_sub(1, Ordering::SeqCst);
             ClientResponse {
@@ -106,7 +113,17 @@ impl LlmClient for ScriptedClient {
 pub fn scripted(
     script: impl Fn(&RequestConfig) -> Reply + Send + Sync + 'static,
 ) -> (ClientFactory, Arc<Counters>) {
-    let counters = Arc::new(Counters::default());
+    scripted_gated(0, script)
+}
+
+fn scripted_gated(
+    gate: usize,
+    script: impl Fn(&RequestConfig) -> Reply + Send + Sync + 'static,
+) -> (ClientFactory, Arc<Counters>) {
+    let counters = Arc::new(Counters {
+        gate,
+        ..Counters::default()
+    });
     let (script, c): (Script, _) = (Arc::new(script), counters.clone());
     let factory: ClientFactory = Arc::new(move || {
         Box::new(ScriptedClient {
@@ -120,6 +137,34 @@ pub fn scripted(
 /// Clients that answer each request after `delay` with its prompt text.
 pub fn echo(delay: Duration) -> (ClientFactory, Arc<Counters>) {
     scripted(move |c| Reply::after(delay, c.prompt.0.clone()))
+}
+
+/// Like [`echo`], but the first `gate` requests are held until `gate` have started: a peak of in-flight requests
+/// is then exactly what the dispatcher allows, not what the machine's scheduling happened to overlap.
+pub fn echo_gated(delay: Duration, gate: usize) -> (ClientFactory, Arc<Counters>) {
+    scripted_gated(gate, move |c| Reply::after(delay, c.prompt.0.clone()))
+}
+
+/// Polls `done` every millisecond, letting the actors run meanwhile, until it holds (true) or `limit` passes
+/// (false).
+pub async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= until {
+            return false;
+        }
+        actix_rt::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
+}
+
+/// Waits (up to 10 s: generous on a busy machine) until `done` holds; fails the test naming `what` otherwise.
+/// Use it instead of sleeping "long enough" for a mailbox to drain.
+pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    assert!(
+        wait_until(Duration::from_secs(10), done).await,
+        "{what}: not within 10 s"
+    );
 }
 
 /// `n` requests whose prompts are `prompt 0`, `prompt 1`, …
