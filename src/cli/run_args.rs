@@ -52,7 +52,8 @@ pub struct LoadTestArgs {
     /// Open loop: at most this many requests in flight; later ones wait (counted, never dropped).
     #[arg(long, value_name = "N", help_heading = "Load modes")]
     pub max_concurrency: Option<u64>,
-    /// Leave the first N requests out of the statistics (they stay, marked, in the per-request log).
+    /// Send N warm-up requests first, on top of --max-num-completed-requests, and leave them out of the
+    /// statistics (they stay, marked, in the per-request log).
     #[arg(long, value_name = "N", help_heading = "Load modes")]
     pub warmup_requests: Option<u64>,
     /// Leave requests due in the first S seconds out of the statistics (seconds, or 500ms, 1m).

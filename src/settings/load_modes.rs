@@ -31,7 +31,7 @@ pub struct LoadSettings {
     pub arrival: Arrival,
     /// Open loop: cap on requests in flight.
     pub max_concurrency: Option<u64>,
-    /// The first N requests are warm-up.
+    /// N warm-up requests, sent first, on top of `max_num_completed_requests`.
     pub warmup_requests: u64,
     /// Requests due in the first S seconds are warm-up.
     pub warmup_seconds: f64,
