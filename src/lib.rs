@@ -66,6 +66,8 @@ pub mod sources;
 // change between versions. Everything an embedding application needs from them is re-exported below.
 #[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
+pub mod duration;
 mod error;
 mod error_kind;
 #[doc(hidden)]

@@ -157,7 +157,9 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
     let load = &settings.load;
     let shard = settings.shard;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let max = settings.max_num_completed_requests as usize;
+    // Warm-up requests come on top of the measured ones (as vLLM's and guidellm's benchmarks do): asked for
+    // 10 with 3 of warm-up, 13 are sent and 10 measured.
+    let max = (settings.max_num_completed_requests + load.warmup_requests) as usize;
     let timeout = load.duration.unwrap_or(settings.timeout);
     // A duration run is not capped by count unless the cap was asked for.
     let limit = match load.duration {
@@ -261,8 +263,21 @@ fn load_test_plan(
         params: RunParams {
             model: spec.model.clone(),
             llm_api: settings.llm_api.to_string(),
-            mean_input_tokens: spec.input.mean,
-            stddev_input_tokens: spec.input.stddev,
+            // A dataset run used none of the prompt-length settings (the summary names the dataset instead).
+            mean_input_tokens: if dataset.is_some() {
+                0
+            } else {
+                spec.input.mean
+            },
+            stddev_input_tokens: if dataset.is_some() {
+                0
+            } else {
+                spec.input.stddev
+            },
+            dataset: dataset.as_ref().map(|d| d.file.clone()),
+            dataset_max_tokens: dataset
+                .as_ref()
+                .is_some_and(|d| d.gives_every_max_tokens(w.dataset_output_lengths)),
             mean_output_tokens: spec.output.mean,
             stddev_output_tokens: spec.output.stddev,
             num_concurrent_requests: shard.share(concurrency),
@@ -340,7 +355,8 @@ fn load_test_plan(
     Plan {
         description,
         warmup: Warmup {
-            requests: settings.load.warmup_requests,
+            // Multi-turn counts conversations, warm-up ones too: their every turn is warm-up.
+            requests: settings.load.warmup_requests * w.multi_turn,
             seconds: settings.load.warmup_seconds,
         },
         results_dir: settings.results_dir.clone(),
