@@ -49,9 +49,11 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A number as a reader wants it: integers whole, large values to 0.1, small ones to 4 decimals.
 fn num(v: Option<f64>) -> String {
     match v {
-        Some(x) if x.is_finite() && x.abs() >= 1000.0 => format!("{x:.0}"),
+        Some(x) if x.is_finite() && x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) if x.is_finite() && x.abs() >= 100.0 => format!("{x:.1}"),
         Some(x) if x.is_finite() => format!("{x:.4}"),
         _ => "–".into(),
     }

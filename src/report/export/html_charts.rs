@@ -147,7 +147,8 @@ pub fn server_svg(run: &ServerRun, records: &[RunRecord]) -> ChartResult {
         Panel {
             title: "Server KV-cache usage",
             y_desc: "Fraction used",
-            ymax: top(&[&kv]).max(1.0),
+            // The data's own range (a small cache use is still seen to move), never past full.
+            ymax: top(&[&kv]).clamp(0.01, 1.05),
             lines: vec![("KV-cache usage".into(), kv, COLORS[2])],
             dots: None,
         },
