@@ -89,7 +89,13 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
             window,
             records,
             inter_chunk_gaps: None,
-            server: crate::server_metrics::read_run(dir, base_name)?.map(Box::new),
+            server: match crate::server_metrics::read_run(dir, base_name) {
+                Ok(server) => server.map(Box::new),
+                Err(e) => {
+                    log::warn!("{base_name}: the server's samples are left out: {e}");
+                    None
+                }
+            },
         },
         torn: read.torn_last_line,
     })
