@@ -203,3 +203,47 @@ pub fn text(run: &ServerRun, records: &[RunRecord]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server_metrics::prom::parse;
+    use crate::server_metrics::samples::Attempt;
+
+    fn run(generated: [u64; 2]) -> ServerRun {
+        let scrape = |t: f64, g: u64| Attempt {
+            t,
+            result: Ok(parse(&format!(
+                "vllm:generation_tokens_total {g}\nvllm:prompt_tokens_total 0\n"
+            ))
+            .unwrap()),
+        };
+        ServerRun::of("u", &[scrape(0.0, generated[0]), scrape(1.0, generated[1])])
+    }
+
+    #[test]
+    fn counts_apart_by_more_than_the_threshold_warn_and_within_it_do_not() {
+        let client = ClientCounts {
+            generation_tokens: 1000,
+            ..ClientCounts::default()
+        };
+        assert!(warnings(&run([500, 1500]), &client).is_empty());
+        // 2.9% apart: within.
+        assert!(warnings(&run([0, 1030]), &client).is_empty());
+        let w = warnings(&run([0, 1040]), &client);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("1040 generated tokens") && w[0].contains("+3.8%"),
+            "{w:?}"
+        );
+        // One scrape: nothing known.
+        let none = ServerRun::of(
+            "u",
+            &[Attempt {
+                t: 0.0,
+                result: Err("HTTP 500".into()),
+            }],
+        );
+        assert!(warnings(&none, &client)[0].contains("only 0 of 1 scrapes"));
+    }
+}
