@@ -257,3 +257,27 @@ fn an_endpoint_that_vanishes_mid_run_leaves_the_scrapes_before_and_gaps_after() 
     assert_eq!(s["results_server_scrapes"], 3);
     drop(sim);
 }
+
+#[test]
+fn a_bad_metrics_url_or_interval_is_refused_before_the_run_naming_the_flag() {
+    for (args, what) in [
+        (
+            ["--server-metrics", "ftp://host/metrics"],
+            "--server-metrics",
+        ),
+        (
+            ["--server-metrics-interval", "soon"],
+            "--server-metrics-interval",
+        ),
+    ] {
+        let o = common::bin()
+            .args(["--model", "m", "--progress", "off"])
+            .args(args)
+            .env("OPENAI_API_BASE", "builtin")
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(what), "{args:?}: {stderr}");
+    }
+}
