@@ -70,7 +70,7 @@ pub struct ReportArgs {
     /// Compare with the runs in this results directory: the change per metric.
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
-    /// Reports to rebuild: any of table, csv, charts, all, none [default: all].
+    /// Reports to rebuild: any of table, csv, charts, html, all, none [default: all].
     #[arg(long, value_name = "LIST")]
     pub output_format: Option<String>,
     /// Write the CSV files and charts here instead of RESULTS_DIR.

@@ -75,6 +75,8 @@ pub mod report;
 mod runner;
 mod secret;
 #[doc(hidden)]
+pub mod server_metrics;
+#[doc(hidden)]
 pub mod settings;
 #[doc(hidden)]
 pub mod shard;

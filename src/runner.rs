@@ -27,6 +27,7 @@ use crate::report::{
     RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
     run_exporters, sanitize_base_name,
 };
+use crate::server_metrics::scraper::{ScrapeSpec, ScraperHandle};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
 use crate::tokenizer::Tokenizer;
@@ -59,6 +60,8 @@ struct Plan {
     shard: Shard,
     /// The load test's run file, completed and written when the run ends.
     run_file: Option<RunFile>,
+    /// `--server-metrics`: what to scrape during the run (set once the endpoint is known).
+    scrape: Option<ScrapeSpec>,
 }
 
 /// How a run's requests are sent.
@@ -365,6 +368,7 @@ fn load_test_plan(
         shape,
         shard,
         run_file: Some(run_file),
+        scrape: None,
     }
 }
 
@@ -435,6 +439,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         },
         shard: Shard::WHOLE,
         run_file: None,
+        scrape: None,
     }
 }
 
@@ -532,6 +537,17 @@ fn run_plans(
     };
     // The key and header values are redacted by ClientSpec's Debug.
     log::debug!("client: {spec:?}");
+    let scrape = match &settings.server_metrics {
+        Some(s) => Some(ScrapeSpec {
+            url: s.url_for(&spec.base_url)?,
+            interval: s.interval,
+            connect_timeout: settings.connect_timeout,
+            headers: spec.http.headers.clone(),
+            insecure: settings.insecure,
+            file: None,
+        }),
+        _ => None,
+    };
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
@@ -539,7 +555,10 @@ fn run_plans(
         crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
-        for plan in plans {
+        for mut plan in plans {
+            if plan.description.test == TestKind::LoadTest {
+                plan.scrape = scrape.clone();
+            }
             if crate::shutdown::requested().is_some() {
                 log::warn!(
                     "{}: not started (stopped by a signal)",
@@ -687,6 +706,16 @@ async fn run_one(
     let launcher = launcher.start();
     crate::shutdown::register(launcher.clone().recipient(), grace);
     let collector_recipient = collector.clone().recipient();
+    // `--server-metrics`: a baseline scrape just before the first request, on the scraper's own arbiter.
+    let scraper = match plan.scrape {
+        Some(mut s) => {
+            s.file = results_dir.map(|d| crate::server_metrics::file_path(d, &base_name));
+            let h = ScraperHandle::start(s).await;
+            h.begin(std::time::Instant::now());
+            Some(h)
+        }
+        None => None,
+    };
     let finished = if shape.turns > 1 {
         // Multi-turn: each turn is built from the previous reply.
         launcher
@@ -714,6 +743,11 @@ async fn run_one(
     }
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
     crate::shutdown::unregister();
+    // Just after the last reply: the last scrape.
+    let server = match scraper {
+        Some(h) => h.finish().await,
+        None => None,
+    };
     let finished = finished?;
     if let Some(sig) = crate::shutdown::requested() {
         println!("Run stopped by signal {sig}: requests not yet sent were not started.");
@@ -741,5 +775,6 @@ async fn run_one(
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
+    collected.result.server = server.map(Box::new);
     Ok(Some(collected))
 }

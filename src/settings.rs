@@ -158,6 +158,8 @@ pub struct Settings {
     /// The table, CSV, charts and progress to produce (`--output-format`, `--charts`, `--csv`, `--quiet`,
     /// `--progress`).
     pub report: ReportOutputs,
+    /// `--server-metrics`: scrape the server's Prometheus metrics during each run.
+    pub server_metrics: Option<crate::server_metrics::ServerMetricsSettings>,
     /// What is sent: sonnet prompts or a dataset, shared prefixes, conversations, trace replay.
     pub workload: WorkloadSettings,
 }

@@ -128,8 +128,8 @@ pub struct LoadTestArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     pub use_server_token_counts: bool,
-    /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), all,
-    /// none, comma-separated [default: table].
+    /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), html,
+    /// all, none, comma-separated [default: table].
     #[arg(long, value_name = "LIST", help_heading = "Reports")]
     pub output_format: Option<String>,
     /// Write SVG charts into the results directory (latency CDF, ITL histogram, timeline; sweep curve).
@@ -164,6 +164,15 @@ pub struct LoadTestArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// Scrape the server's Prometheus metrics during each run (vLLM, SGLang, TGI, llama.cpp names known):
+    /// from URL, or without one from the endpoint's scheme://host:port/metrics; writes B_server_metrics.jsonl
+    /// and server keys in the summary (see docs/server-metrics.md) [default: off].
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "auto",
+          help_heading = "Server metrics")]
+    pub server_metrics: Option<String>,
+    /// Time between two scrapes, e.g. 1s or 500ms [default: 1s].
+    #[arg(long, value_name = "DURATION", help_heading = "Server metrics")]
+    pub server_metrics_interval: Option<String>,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.

@@ -217,6 +217,10 @@ pub struct ConfigLayer {
     pub multi_turn: Option<u64>,
     /// `--replay-timestamps`.
     pub replay_timestamps: Option<bool>,
+    /// `--server-metrics [URL]`: a URL, or on/off.
+    pub server_metrics: Option<Value>,
+    /// `--server-metrics-interval`: seconds or text such as `500ms`.
+    pub server_metrics_interval: Option<Value>,
 }
 
 /// An error that only a mistake in this crate can cause (a struct whose fields are not keys).

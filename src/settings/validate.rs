@@ -214,6 +214,10 @@ impl ConfigLayer {
                 self.quiet,
                 self.progress,
             )?,
+            server_metrics: crate::server_metrics::settings(
+                self.server_metrics,
+                self.server_metrics_interval,
+            )?,
         })
     }
 }

@@ -348,7 +348,14 @@ impl LlmperfFiles {
 
 impl Exporter for LlmperfFiles {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        let summary = summary_object(&report.description, &report.stats, report.timestamp);
+        let mut summary = summary_object(&report.description, &report.stats, report.timestamp);
+        if let Some(server) = &report.server {
+            // `--server-metrics`: its keys after all others (server_metrics/summary.rs).
+            summary.extend(crate::server_metrics::summary::summary_keys(
+                server,
+                &report.records,
+            ));
+        }
         let records = report
             .records
             .iter()
