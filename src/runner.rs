@@ -699,8 +699,9 @@ async fn run_one(
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
     crate::shutdown::unregister();
     let finished = finished?;
-    if let Some(sig) = crate::shutdown::requested() {
-        println!("Run stopped by signal {sig}: requests not yet sent were not started.");
+    let interrupted = interruption(&finished);
+    if let Some(i) = &interrupted {
+        println!("{}", i.describe());
     } else if finished.timed_out && shape.limit != usize::MAX {
         // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");
@@ -714,6 +715,7 @@ async fn run_one(
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))?;
+    collected.result.window.interrupted = interrupted.clone();
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
         // messages order those writes before the final read), so the final line counts every result.
@@ -722,8 +724,23 @@ async fn run_one(
     }
     drop(pool);
     if let (Some(mut run_file), Some(dir)) = (run_file, results_dir) {
-        run_file.finish(finished.started, finished.ended, finished.launched as u64);
+        run_file.finish(
+            finished.started,
+            finished.ended,
+            finished.launched as u64,
+            interrupted,
+        );
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
     Ok(Some(collected))
+}
+
+/// How a stopped run was cut short: the signal (read through `shutdown`) and when the launcher stopped.
+fn interruption(finished: &crate::messages::RunFinished) -> Option<report::Interruption> {
+    let at = finished.stopped_at?;
+    Some(report::Interruption {
+        signal: crate::shutdown::requested().map(report::Interruption::signal_name),
+        at_unix_s: crate::report::export::run_file::unix_seconds(at),
+        after_s: at.saturating_duration_since(finished.started).as_secs_f64(),
+    })
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::Error;
 use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
 use crate::report::description::{RunDescription, RunParams};
-use crate::report::result::RunReport;
+use crate::report::result::{Interruption, RunReport};
 use crate::report::stats::{LoadStats, Metric, Stats};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
@@ -138,6 +138,10 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         .map(|(k, n)| (k.clone(), Value::from(*n)))
         .collect();
     m.insert("results_error_kind_counts".into(), Value::Object(kinds));
+    m.insert(
+        "results_number_cancelled".into(),
+        stats.number_cancelled.into(),
+    );
     for (metric, s) in original {
         m.insert(
             format!("results_{}_quantiles_p999", metric.name()),
@@ -161,6 +165,18 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         m.insert("results_ttft_s_by_turn".into(), Value::Object(by_turn));
     }
     m
+}
+
+/// Our keys saying whether the run ran its course: `complete`, and `interrupted` (the signal and when, or
+/// `null`), as in the run file.
+pub(crate) fn insert_interruption(m: &mut Map<String, Value>, interrupted: Option<&Interruption>) {
+    m.insert("complete".into(), interrupted.is_none().into());
+    m.insert(
+        "interrupted".into(),
+        interrupted
+            .and_then(|i| serde_json::to_value(i).ok())
+            .unwrap_or(Value::Null),
+    );
 }
 
 fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
@@ -336,7 +352,8 @@ impl LlmperfFiles {
 
 impl Exporter for LlmperfFiles {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        let summary = summary_object(&report.description, &report.stats, report.timestamp);
+        let mut summary = summary_object(&report.description, &report.stats, report.timestamp);
+        insert_interruption(&mut summary, report.window.interrupted.as_ref());
         let records = report
             .records
             .iter()

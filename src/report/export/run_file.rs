@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
 use crate::Error;
 use crate::report::description::{RunDescription, RunParams};
-use crate::report::result::RunReport;
+use crate::report::result::{Interruption, RunReport};
 use crate::shard::Shard;
 
 /// Value of [`RunFile::format`]; a reader refuses other formats.
@@ -52,10 +52,15 @@ pub struct RunFile {
     pub end_unix_s: f64,
     /// `end_unix_s − start_unix_s`, measured on the monotonic clock.
     pub elapsed_s: f64,
-    /// `false` while the run is going: the file is first written when the run starts, so a run that was
-    /// killed still has one; `merge` then takes the requests its log holds and the window they span.
+    /// Whether the run ran its course. `false` while it is going — the file is first written when the run
+    /// starts, so a run that was killed still has one, and `merge` and `report DIR` then take the requests its
+    /// log holds and the window they span — and `false` for a run a signal stopped (see `interrupted`).
     #[serde(default = "finished")]
     pub complete: bool,
+    /// A run stopped by Ctrl-C / SIGTERM: by which signal and when. Its window and counts are final (the
+    /// run ended gracefully and wrote its files); `complete` is `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
 }
 
 fn finished() -> bool {
@@ -102,7 +107,14 @@ impl RunFile {
             end_unix_s: 0.0,
             elapsed_s: 0.0,
             complete: true,
+            interrupted: None,
         }
+    }
+
+    /// Whether the process died during the run (killed, crashed): the file written at the start is all there
+    /// is, so its window and count are not final — take them from the per-request log.
+    pub fn killed(&self) -> bool {
+        !self.complete && self.interrupted.is_none()
     }
 
     /// The whole run this file belongs to (all shards together), as a load test named `base_name`.
@@ -120,9 +132,16 @@ impl RunFile {
         self.requests_recorded = 0;
     }
 
-    /// Fills in the times and the count of a finished run.
-    pub fn finish(&mut self, started: Instant, ended: Instant, recorded: u64) {
-        self.complete = true;
+    /// Fills in the times and the count of a finished run, and whether a signal cut it short.
+    pub fn finish(
+        &mut self,
+        started: Instant,
+        ended: Instant,
+        recorded: u64,
+        interrupted: Option<Interruption>,
+    ) {
+        self.complete = interrupted.is_none();
+        self.interrupted = interrupted;
         self.start_unix_s = unix_seconds(started);
         self.elapsed_s = ended.saturating_duration_since(started).as_secs_f64();
         self.end_unix_s = self.start_unix_s + self.elapsed_s;
