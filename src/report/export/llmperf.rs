@@ -61,8 +61,14 @@ fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int:
     map.insert(format!("results_{name}_stddev"), number(s.stddev, false));
 }
 
-/// Builds the `_summary.json` object in the original's key order, then our extra keys.
-pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> Map<String, Value> {
+/// Builds the `_summary.json` object in the original's key order, then our extra keys; `interrupted` says
+/// whether (and how) a signal cut the run short.
+pub fn summary_object(
+    info: &RunDescription,
+    stats: &Stats,
+    timestamp: u64,
+    interrupted: Option<&Interruption>,
+) -> Map<String, Value> {
     let p = &info.params;
     let mut m = Map::new();
     m.insert("version".into(), RESULTS_VERSION.into());
@@ -152,6 +158,7 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         insert_series(&mut m, metric.name(), s, metric.is_integer(), true);
     }
     insert_load(&mut m, &stats.load);
+    insert_interruption(&mut m, interrupted);
     if !stats.ttft_by_turn.is_empty() {
         let by_turn: Map<String, Value> = stats
             .ttft_by_turn
@@ -169,7 +176,7 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
 
 /// Our keys saying whether the run ran its course: `complete`, and `interrupted` (the signal and when, or
 /// `null`), as in the run file.
-pub(crate) fn insert_interruption(m: &mut Map<String, Value>, interrupted: Option<&Interruption>) {
+fn insert_interruption(m: &mut Map<String, Value>, interrupted: Option<&Interruption>) {
     m.insert("complete".into(), interrupted.is_none().into());
     m.insert(
         "interrupted".into(),
@@ -352,8 +359,12 @@ impl LlmperfFiles {
 
 impl Exporter for LlmperfFiles {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        let mut summary = summary_object(&report.description, &report.stats, report.timestamp);
-        insert_interruption(&mut summary, report.window.interrupted.as_ref());
+        let summary = summary_object(
+            &report.description,
+            &report.stats,
+            report.timestamp,
+            report.window.interrupted.as_ref(),
+        );
         let records = report
             .records
             .iter()
@@ -444,7 +455,7 @@ mod tests {
                 .goodput_fraction,
             Some(0.2)
         );
-        let m = summary_object(&info(), &s, 0);
+        let m = summary_object(&info(), &s, 0, None);
         assert_eq!(m["results_goodput_fraction"], 0.4);
         assert_eq!(m["results_target_request_rate"], 2.0);
         assert_eq!(m["results_num_queued_requests"], 3);
@@ -453,7 +464,7 @@ mod tests {
     #[test]
     fn summary_keys_in_the_original_order() {
         let recs = vec![record(0.1, 1.0, 11, None), record(0.2, 2.0, 21, None)];
-        let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000);
+        let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000, None);
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         let mut want = vec![
             "version",
@@ -512,13 +523,13 @@ mod tests {
     fn empty_params_disappear_and_single_sample_stddev_is_null() {
         let mut i = info();
         i.params.additional_sampling_params.clear();
-        let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0);
+        let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0, None);
         assert!(
             !m.keys()
                 .any(|k| k.starts_with("additional_sampling_params"))
         );
         assert_eq!(m["results_ttft_s_stddev"], Value::Null);
-        let none = summary_object(&i, &summarize(&[], 1.0), 0);
+        let none = summary_object(&i, &summarize(&[], 1.0), 0, None);
         assert_eq!(none["results_ttft_s_mean"], Value::Null);
         assert_eq!(none["results_error_code_frequency"], "{}");
         assert_eq!(none["results_error_rate"], 0.0);
@@ -528,7 +539,7 @@ mod tests {
     fn files_are_indented_valid_json() {
         let dir = tempfile::tempdir().unwrap();
         let recs = vec![record(0.1, 1.0, 11, None)];
-        let m = summary_object(&info(), &summarize(&recs, 1.0), 0);
+        let m = summary_object(&info(), &summarize(&recs, 1.0), 0, None);
         let files = write_final_files(dir.path(), "m_550_150", &m, &recs).unwrap();
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.starts_with("{\n    \"version\": \"2023-08-31\""));

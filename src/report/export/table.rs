@@ -179,8 +179,8 @@ pub fn warnings(stats: &Stats, records: &[RunRecord]) -> Vec<String> {
     let l = &stats.load;
     if stats.num_requests_started > 0 && stats.error_rate > 0.05 {
         out.push(format!(
-            "error rate {:.1} % ({} of {} finished requests failed, codes {}) — check the endpoint's logs, the API \
-             key, --timeout, or lower the concurrency / request rate",
+            "error rate {:.1} % ({} of {} requests failed, codes {}) — check the endpoint's logs, the API key, \
+             --timeout, or lower the concurrency / request rate",
             stats.error_rate * 100.0,
             stats.number_errors,
             stats.num_requests_started - stats.number_cancelled,
