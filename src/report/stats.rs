@@ -463,4 +463,46 @@ mod tests {
             "errored requests are not in the stats"
         );
     }
+
+    #[test]
+    fn cancelled_requests_are_neither_successes_nor_errors() {
+        let cancelled = || {
+            let mut m = record(0.0, 0.0, 0, Some(-1));
+            m.error_kind = Some("cancelled".into());
+            m
+        };
+        let recs = vec![
+            record(0.1, 1.0, 11, None),
+            record(0.1, 1.0, 11, None),
+            record(0.1, 1.0, 11, None),
+            record(0.3, 0.5, 1, Some(500)),
+            cancelled(),
+            cancelled(),
+        ];
+        let s = summarize(&recs, 10.0);
+        assert_eq!(s.num_requests_started, 6);
+        assert_eq!(
+            (
+                s.num_completed_requests,
+                s.number_errors,
+                s.number_cancelled
+            ),
+            (3, 1, 2)
+        );
+        assert!(
+            (s.error_rate - 0.25).abs() < 1e-12,
+            "1 of the 4 that finished"
+        );
+        assert_eq!(s.error_code_frequency(), "{500: 1}");
+        assert!(
+            s.error_kinds
+                .iter()
+                .any(|(k, n)| k == "cancelled" && *n == 2)
+        );
+        let all_cancelled = summarize(&[cancelled()], 1.0);
+        assert_eq!(
+            (all_cancelled.number_errors, all_cancelled.error_rate),
+            (0, 0.0)
+        );
+    }
 }

@@ -237,6 +237,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn killed_interrupted_and_complete_runs_are_told_apart() {
+        let desc = RunDescription::load_test("b", RunParams::default());
+        let mut f = RunFile::new(&desc, Shard::WHOLE, (1, 1), "b");
+        let t0 = Instant::now();
+        f.begin(t0);
+        assert!(f.killed(), "the file written at the start");
+        f.finish(t0, t0 + Duration::from_secs(2), 3, None);
+        assert!(f.complete && !f.killed());
+        let stop = Interruption {
+            signal: Some("SIGINT".into()),
+            at_unix_s: 1.5e9,
+            after_s: 1.0,
+        };
+        f.finish(t0, t0 + Duration::from_secs(2), 3, Some(stop.clone()));
+        assert!(!f.complete && !f.killed());
+        let dir = tempfile::tempdir().unwrap();
+        let path = f.write(dir.path()).unwrap();
+        let back = RunFile::read(&path).unwrap();
+        assert_eq!(back.interrupted, Some(stop));
+        // A file from before `interrupted` existed reads as not interrupted.
+        let mut v: Value = serde_json::to_value(&back).unwrap();
+        v.as_object_mut().unwrap().remove("interrupted");
+        let old: RunFile = serde_json::from_value(v).unwrap();
+        assert!(old.interrupted.is_none() && old.killed());
+    }
+
+    #[test]
     fn unix_seconds_tracks_the_wall_clock() {
         let wall = || {
             SystemTime::now()
