@@ -699,7 +699,10 @@ async fn run_one(
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
     crate::shutdown::unregister();
     let finished = finished?;
-    let interrupted = interruption(&finished);
+    // Stopped by a signal: which (read through `shutdown`), and when the launcher stopped.
+    let interrupted = finished.stopped_at.map(|at| {
+        report::Interruption::stopped(finished.started, at, crate::shutdown::requested())
+    });
     if let Some(i) = &interrupted {
         println!("{}", i.describe());
     } else if finished.timed_out && shape.limit != usize::MAX {
@@ -733,14 +736,4 @@ async fn run_one(
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
     Ok(Some(collected))
-}
-
-/// How a stopped run was cut short: the signal (read through `shutdown`) and when the launcher stopped.
-fn interruption(finished: &crate::messages::RunFinished) -> Option<report::Interruption> {
-    let at = finished.stopped_at?;
-    Some(report::Interruption {
-        signal: crate::shutdown::requested().map(report::Interruption::signal_name),
-        at_unix_s: crate::report::export::run_file::unix_seconds(at),
-        after_s: at.saturating_duration_since(finished.started).as_secs_f64(),
-    })
 }

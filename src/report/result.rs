@@ -8,12 +8,13 @@
 //!   files written.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::correctness::CorrectnessStats;
 use super::description::{RunDescription, TestKind};
+use super::export::run_file::unix_seconds;
 use super::records::RunRecord;
 use super::stats::{Stats, summarize_records};
 use crate::metrics::SeriesStats;
@@ -50,6 +51,15 @@ pub struct Interruption {
 }
 
 impl Interruption {
+    /// A run that started at `started` and was stopped at `at`, by `signal` (its number) if one did.
+    pub fn stopped(started: Instant, at: Instant, signal: Option<i32>) -> Interruption {
+        Interruption {
+            signal: signal.map(Interruption::signal_name),
+            at_unix_s: unix_seconds(at),
+            after_s: at.saturating_duration_since(started).as_secs_f64(),
+        }
+    }
+
     /// The name written for a signal number: `SIGINT`, `SIGTERM`, else `signal N`.
     pub fn signal_name(signal: i32) -> String {
         match signal {
