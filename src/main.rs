@@ -1,4 +1,9 @@
 //! `llmperf-actors`: parse the command line, call the library, map errors to exit codes.
+//!
+//! Exit status (docs/exit-codes.md; stable): 0 success; 1 a run-level error (unreachable endpoint, I/O,
+//! internal); 2 bad input (flags, config, prompts); 3 a threshold failed (`--fail-on`,
+//! `--max-mismatch-rate`, `report --max-regression`); 4 every request of a run failed; 130 / 143 stopped by
+//! SIGINT / SIGTERM (results written).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -6,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
+use llmperf_actors::report::gates;
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
 fn main() -> ExitCode {
@@ -17,35 +23,46 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
     llmperf_actors::shutdown::handle_signals();
-    let result = match cli.command {
-        Some(Command::ServeSim(args)) => serve_sim(args),
-        Some(Command::Merge(args)) => merge(&args),
+    // Ok(status): the run(s) ended; a gate may still fail them (see docs/exit-codes.md).
+    let result: Result<Option<u8>, Error> = match cli.command {
+        Some(Command::ServeSim(args)) => serve_sim(args).map(|()| None),
+        Some(Command::Merge(args)) => merge(&args).map(|()| None),
         Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            args.settings(&env)
-                .and_then(|s| llmperf_actors::run_correctness_tests(&s))
-                .map(|_| ())
+            args.settings(&env).and_then(|s| {
+                let runs = llmperf_actors::run_correctness_tests(&s)?;
+                Ok(gate(gates::check_correctness_runs(
+                    &runs,
+                    s.gates.max_mismatch_rate,
+                )))
+            })
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            cli.load
-                .settings(&env)
-                .and_then(|s| llmperf_actors::run_load_tests(&s))
-                .map(|_| ())
+            cli.load.settings(&env).and_then(|s| {
+                let runs = llmperf_actors::run_load_tests(&s)?;
+                Ok(gate(gates::check_load_runs(&runs, &s.gates.fail_on)))
+            })
         }
     };
     match result {
-        Ok(()) => match llmperf_actors::shutdown::requested() {
+        Ok(status) => match llmperf_actors::shutdown::requested() {
             // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
             Some(sig) => ExitCode::from(llmperf_actors::shutdown::exit_code(sig)),
-            None => ExitCode::SUCCESS,
+            None => status.map_or(ExitCode::SUCCESS, ExitCode::from),
         },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Prints what the checks found; returns the exit status they ask for.
+fn gate(outcome: gates::GateOutcome) -> Option<u8> {
+    print!("{}", outcome.text);
+    outcome.status
 }
 
 fn merge(args: &MergeArgs) -> Result<(), Error> {
@@ -58,20 +75,29 @@ fn merge(args: &MergeArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn report(args: &ReportArgs) -> Result<(), Error> {
+fn report(args: &ReportArgs) -> Result<Option<u8>, Error> {
     let mut outputs = llmperf_actors::report::ReportOutputs::default();
     let formats = args.output_format.clone().unwrap_or_else(|| "all".into());
     outputs
         .set_formats(&[formats])
         .map_err(|e| Error::Config(format!("--output-format: {e}")))?;
-    let text = llmperf_actors::report::rebuild::report_dir(
+    if let Some(pct) = args.max_regression
+        && !(pct.is_finite() && pct >= 0.0)
+    {
+        return Err(Error::Config(format!(
+            "--max-regression must be a percentage of 0 or more (10 = 10 % worse); got {pct}"
+        )));
+    }
+    let rebuilt = llmperf_actors::report::rebuild::report_dir(
         &args.dir,
         args.baseline.as_deref(),
         args.out.as_deref(),
         &outputs,
     )?;
-    print!("{text}");
-    Ok(())
+    print!("{}", rebuilt.text);
+    Ok(args
+        .max_regression
+        .and_then(|pct| gate(gates::check_regressions(&rebuilt.changes, pct))))
 }
 
 fn serve_sim(args: SimArgs) -> Result<(), Error> {

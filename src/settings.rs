@@ -22,6 +22,7 @@ use crate::{Error, Secret};
 
 mod builder;
 mod endpoint;
+mod gates;
 mod layers;
 mod load_modes;
 mod prompts;
@@ -31,6 +32,7 @@ mod tests;
 mod validate;
 mod values;
 pub use builder::SettingsBuilder;
+pub use gates::Gates;
 pub use layers::Mode;
 pub use load_modes::{DURATION_PROMPT_POOL, LoadSettings, Sweep};
 pub use prompts::{DatasetOrder, WorkloadSettings};
@@ -137,6 +139,8 @@ pub struct Settings {
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
     pub load: LoadSettings,
+    /// What fails a run (exit status 3): `fail_on` thresholds, the correctness test's mismatch limit.
+    pub gates: Gates,
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,
