@@ -8,12 +8,10 @@ use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
+mod console;
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
-    )
-    .format_target(false)
-    .init();
+    console::install_logger();
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
     llmperf_actors::shutdown::handle_signals();
@@ -23,16 +21,19 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            args.settings(&env)
-                .and_then(|s| llmperf_actors::run_correctness_tests(&s))
-                .map(|_| ())
+            args.settings(&env).and_then(|s| {
+                console::run(&s.report, |o| {
+                    llmperf_actors::run_correctness_tests_observed(&s, o)
+                })
+            })
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            cli.load
-                .settings(&env)
-                .and_then(|s| llmperf_actors::run_load_tests(&s))
-                .map(|_| ())
+            cli.load.settings(&env).and_then(|s| {
+                console::run(&s.report, |o| {
+                    llmperf_actors::run_load_tests_observed(&s, None, o)
+                })
+            })
         }
     };
     match result {

@@ -221,6 +221,7 @@ impl ConfigLayer {
                 self.csv,
                 self.quiet,
                 self.progress,
+                self.llmperf_stdout,
             )?,
         })
     }
