@@ -13,7 +13,7 @@
 //!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL log)
 //!  run() ──FinishRun──▶ Collector ──▶ RunResult ──▶ statistics ──▶ exporters: llmperf files, printed
 //!                                      summary (+ table, CSV, SVG charts on request) ──▶ RunSummary
-//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
+//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: snapshots to the RunObserver)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
 //! ```

@@ -197,7 +197,10 @@ fn run_plans(
         let mut start_at = settings.start_at;
         for plan in plans {
             if crate::shutdown::requested().is_some() {
-                observer.notice(&plan.description, "not started (stopped by a signal)");
+                log::warn!(
+                    "{}: not started (stopped by a signal)",
+                    plan.description.base_name
+                );
                 continue;
             }
             if across.skip(&plan.description)? {
@@ -279,7 +282,7 @@ async fn run_one(
     if let Some(at) = start_at {
         crate::start_at::wait_until(at).await;
         if crate::shutdown::requested().is_some() {
-            observer.notice(&plan.description, "not started (stopped by a signal)");
+            log::warn!("{base_name}: not started (stopped by a signal)");
             return Ok(None);
         }
     }

@@ -145,10 +145,10 @@ pub fn run_exporters(
             add_reports(&mut e, outputs, dir);
         }
         TestKind::Correctness => {
+            // The original's block already lists the counts and answers: the compact form replaces it.
             if outputs.llmperf_stdout {
                 e.push(CorrectnessText);
-            }
-            if outputs.table {
+            } else if outputs.table {
                 e.push(SummaryTable::default());
             }
             if let Some(dir) = dir {

@@ -1,7 +1,7 @@
 //! What a person reads after each run: one line with the run's totals, then the metric table (p50/p90/p95/
 //! p99, mean and max per metric), a few lines for the load modes when they apply, and — for a run where every
 //! request failed — a short explanation instead of a table of empty cells; then one compact table across the
-//! runs of a config matrix or a sweep. The warnings with advice are in [`warnings`]. Plain ASCII
+//! runs of a config matrix or a sweep. The warnings with advice are in `table/warnings.rs`. Plain ASCII
 //! (Markdown-style) so it reads the same on a terminal, in a log or in a pipe — no escape codes, no dependence
 //! on the terminal's width.
 
@@ -255,7 +255,7 @@ pub fn run_text(name: &str, stats: &Stats) -> String {
     out
 }
 
-/// [`run_text`], then a line per warning ([`warnings`]): what `report DIR` prints (a live run reports its
+/// [`run_text`], then a line per warning (`warnings`): what `report DIR` prints (a live run reports its
 /// warnings to its observer instead).
 pub fn summary_tables(name: &str, stats: &Stats, records: &[RunRecord]) -> String {
     let mut out = run_text(name, stats);
