@@ -237,3 +237,40 @@ fn correctness_takes_the_output_flags() {
     // --quiet wins: nothing but errors and the files (none here: no results directory).
     assert_eq!(text(&raw).0, "");
 }
+
+#[test]
+fn the_max_tokens_warning_fires_only_where_the_cap_cut_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // Dataset prompts have answers of their own length; the simulator stops every one at max_tokens.
+    let dataset = check(run(
+        dir.path(),
+        SMALL,
+        &[
+            "--dataset",
+            fixtures.join("prompts.jsonl").to_str().unwrap(),
+            "--progress",
+            "off",
+        ],
+    ));
+    let (stdout, _) = text(&dataset);
+    assert_eq!(
+        stdout.matches("responses stopped at max_tokens").count(),
+        1,
+        "{stdout}"
+    );
+    // ShareGPT with the recorded answers' lengths: the lengths asked for, nothing to say.
+    let asked = check(run(
+        dir.path(),
+        SMALL,
+        &[
+            "--dataset",
+            fixtures.join("sharegpt.json").to_str().unwrap(),
+            "--dataset-output-lengths",
+            "--progress",
+            "off",
+        ],
+    ));
+    let (stdout, _) = text(&asked);
+    assert!(!stdout.contains("max_tokens"), "{stdout}");
+}

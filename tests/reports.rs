@@ -288,3 +288,52 @@ fn timeline_series_come_from_the_records() {
         "{total}"
     );
 }
+
+/// One successful request of 10 tokens, due at `scheduled_s` and sent `late_s` after.
+fn paced(k: u64, scheduled_s: f64, late_s: f64) -> RunRecord {
+    let m = Measured {
+        timings: StreamTimings {
+            first_content_s: Some(0.1),
+            first_token_s: None,
+            last_content_s: Some(0.95),
+            end_s: 1.0,
+            data_events: 10,
+            ..StreamTimings::default()
+        },
+        usage: Usage::default(),
+        error: None,
+        error_kind: None,
+    };
+    let start = StartTimes {
+        scheduled_s,
+        actual_s: scheduled_s + late_s,
+    };
+    RunRecord::new(k, compute_metrics(&m, 11, 100, 101, start), Some(100))
+}
+
+#[test]
+fn the_pacing_warning_needs_lags_a_busy_machine_does_not_have() {
+    let opts = llmperf_actors::report::LoadOptions {
+        target_request_rate: Some(5.0),
+        ..Default::default()
+    };
+    let check = |r: &[RunRecord]| {
+        let metrics: Vec<_> = r.iter().map(|x| x.metrics.clone()).collect();
+        let s = llmperf_actors::report::summarize_with(&metrics, 4.0, &opts);
+        table::warnings(&s, r, &table::WarningContext::default())
+    };
+    // 20 requests at 5 req/s (due every 200 ms), every one 4 ms late: nothing to say.
+    let r: Vec<RunRecord> = (0..20).map(|k| paced(k, 0.2 * k as f64, 0.004)).collect();
+    assert!(check(&r).is_empty(), "{:?}", check(&r));
+    // A quarter of them 80 ms late, past max(20 ms, 200 ms / 4): one warning, with its numbers.
+    let r: Vec<RunRecord> = (0..20)
+        .map(|k| paced(k, 0.2 * k as f64, if k % 4 == 0 { 0.080 } else { 0.004 }))
+        .collect();
+    let w = check(&r);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("5 of 20 requests went out more than 50 ms late (max 80.0 ms)")
+            && w[0].contains("5 req/s is too high"),
+        "{w:?}"
+    );
+}
