@@ -125,17 +125,18 @@ impl RunObserver for Console {
     }
 }
 
-/// Runs `benchmark` with a console printing what `outputs` asks for; lists the files written at the end, also
-/// when a later run failed. `--quiet` (unless `RUST_LOG` is set) keeps only warnings and errors in the log.
+/// Runs `benchmark` with a console printing what `outputs` asks for, and returns what it returned; lists the
+/// files written at the end, also when a later run failed. `--quiet` (unless `RUST_LOG` is set) keeps only
+/// warnings and errors in the log.
 pub fn run<T>(
     outputs: &ReportOutputs,
     benchmark: impl FnOnce(Arc<dyn RunObserver>) -> Result<T, llmperf_actors::Error>,
-) -> Result<(), llmperf_actors::Error> {
+) -> Result<T, llmperf_actors::Error> {
     if outputs.quiet && std::env::var_os("RUST_LOG").is_none() {
         log::set_max_level(log::LevelFilter::Warn);
     }
     let console = Console::new(*outputs);
     let result = benchmark(console.clone());
     console.finish();
-    result.map(|_| ())
+    result
 }

@@ -21,19 +21,24 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            args.settings(&env).and_then(|s| {
-                console::run(&s.report, |o| {
-                    llmperf_actors::run_correctness_tests_observed(&s, o)
+            args.settings(&env)
+                .and_then(|s| {
+                    console::run(&s.report, |o| {
+                        llmperf_actors::run_correctness_tests_observed(&s, o)
+                    })
                 })
-            })
+                .map(|_| ())
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            cli.load.settings(&env).and_then(|s| {
-                console::run(&s.report, |o| {
-                    llmperf_actors::run_load_tests_observed(&s, None, o)
+            cli.load
+                .settings(&env)
+                .and_then(|s| {
+                    console::run(&s.report, |o| {
+                        llmperf_actors::run_load_tests_observed(&s, None, o)
+                    })
                 })
-            })
+                .map(|_| ())
         }
     };
     match result {
