@@ -13,7 +13,7 @@
 //!                              └──RequestCompleted──▶ Collector (own thread: token counts, JSONL log)
 //!  run() ──FinishRun──▶ Collector ──▶ RunResult ──▶ statistics ──▶ exporters: llmperf files, printed
 //!                                      summary (+ table, CSV, SVG charts on request) ──▶ RunSummary
-//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
+//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: snapshots to the RunObserver)
 //!
 //!  your code ──LaunchRequest / GetNextReady / SubscribeResults──▶ RequestsLauncher ──▶ RequestResult
 //! ```
@@ -60,6 +60,7 @@ pub mod actors;
 pub mod backend;
 pub mod messages;
 pub mod metrics;
+pub mod observer;
 pub mod sources;
 
 // Internals: public only so the test suite (and the binary) can reach them, hidden from the docs, and free to
@@ -103,8 +104,12 @@ pub use messages::{
     RunFinished, RunRequests, RunSource, StopRun, SubscribeResults,
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
+pub use observer::{LogObserver, ProgressSnapshot, RunObserver};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
-pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
+pub use runner::{
+    run_correctness_tests, run_correctness_tests_observed, run_load_tests, run_load_tests_observed,
+    run_load_tests_with_client,
+};
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};
 pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};

@@ -14,12 +14,10 @@ use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
 use llmperf_actors::report::gates;
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
+mod console;
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
-    )
-    .format_target(false)
-    .init();
+    console::install_logger();
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
     llmperf_actors::shutdown::handle_signals();
@@ -31,7 +29,9 @@ fn main() -> ExitCode {
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             args.settings(&env).and_then(|s| {
-                let runs = llmperf_actors::run_correctness_tests(&s)?;
+                let runs = console::run(&s.report, |o| {
+                    llmperf_actors::run_correctness_tests_observed(&s, o)
+                })?;
                 Ok(gate(gates::check_correctness_runs(
                     &runs,
                     s.gates.max_mismatch_rate,
@@ -41,7 +41,9 @@ fn main() -> ExitCode {
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
             cli.load.settings(&env).and_then(|s| {
-                let runs = llmperf_actors::run_load_tests(&s)?;
+                let runs = console::run(&s.report, |o| {
+                    llmperf_actors::run_load_tests_observed(&s, None, o)
+                })?;
                 Ok(gate(gates::check_load_runs(&runs, &s.gates.fail_on)))
             })
         }

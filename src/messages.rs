@@ -239,8 +239,8 @@ pub enum ProgressEvent {
     },
 }
 
-/// Runner → `Progress` actor: the run is over; draw the last state and clear the bar. Replies when done, so
-/// the summary is printed after it.
+/// Runner → `Progress` actor: the run is over; report the last state to the observer. Replies when done, so
+/// the summary is reported after it.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct FinishProgress;

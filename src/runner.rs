@@ -1,91 +1,42 @@
 //! Runs tests: prepares every request (before the clock starts), starts the actors, waits for the launcher,
-//! has the collector write the files, prints the report. One run per model (and, for the load test, per
-//! input × output length distribution, and per sweep step), in sequence.
+//! has the collector write the files, and reports each run to the caller's [`RunObserver`] (the library prints
+//! nothing). One run per model (and, for the load test, per input × output length distribution, and per sweep
+//! step), in sequence; [`plans`] says what each run is.
 //!
 //! A sharded load test (see [`crate::shard`]) builds the whole run's prompt list (and schedule) and keeps its
 //! shard's requests, runs with its share of the concurrency, and writes files with the shard suffix plus the
 //! run file (`<base>_run.json`) that `merge` joins shards by.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde_json::{Map, Value};
 
 use crate::Error;
-use crate::actors::collector::Warmup;
 use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
-use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConfig};
-use crate::messages::{
-    CollectedRun, FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests,
-};
+use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi};
+use crate::messages::{CollectedRun, FinishProgress, FinishRun, RunConversations, RunRequests};
+use crate::observer::{LogObserver, RunObserver};
 use crate::report::export::run_file::RunFileExport;
-use crate::report::{self, ReportOutputs};
-use crate::report::{
-    RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
-    run_exporters, sanitize_base_name,
-};
+use crate::report::table::WarningContext;
+use crate::report::{self, ProgressMode, RunSummary, TestKind, run_exporters};
 use crate::server_metrics::scraper::{ScrapeSpec, ScraperHandle};
-use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
-use crate::shard::Shard;
+use crate::settings::{Endpoint, Settings};
 use crate::tokenizer::Tokenizer;
-use crate::workload::correctness::{self, MAX_NUMBER};
-use crate::workload::pyrandom::PyRandom;
-use crate::workload::schedule::Schedule;
-use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
+mod plans;
 mod reporting;
+mod url;
 mod workload;
+use plans::Plan;
 use reporting::AcrossRuns;
-use workload::Dataset;
-
-/// Builds a run's requests; called before the clock starts.
-type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
-
-/// One run to execute: what it is, how to build its requests, and how to send them.
-struct Plan {
-    /// What the run is (its sweep step included).
-    description: RunDescription,
-    /// The requests left out of the statistics.
-    warmup: Warmup,
-    /// Where its files go; `None` writes none.
-    results_dir: Option<PathBuf>,
-    /// Correctness runs: how each answer is scored.
-    scorer: Option<Scorer>,
-    prepare: Prepare,
-    shape: Shape,
-    /// Maps this process's request positions to the whole run's indices.
-    shard: Shard,
-    /// The load test's run file, completed and written when the run ends.
-    run_file: Option<RunFile>,
-    /// `--server-metrics`: what to scrape during the run (set once the endpoint is known).
-    scrape: Option<ScrapeSpec>,
-}
-
-/// How a run's requests are sent.
-#[derive(Debug, Clone)]
-struct Shape {
-    /// Requests to launch in all (the prompt pool is reused when this is larger).
-    limit: usize,
-    /// Prompts to build.
-    pool: usize,
-    /// Closed loop: in flight; open loop: the cap on in flight.
-    concurrency: usize,
-    /// Client actors to start.
-    clients: usize,
-    /// Open loop: due times.
-    schedule: Option<Schedule>,
-    /// Stop launching after this long.
-    timeout: Duration,
-    /// Multi-turn: turns per conversation (`limit` and `concurrency` then count conversations); 1 otherwise.
-    turns: usize,
-}
+use url::shown_url;
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
+/// Prints nothing: warnings go to the `log` crate ([`LogObserver`]).
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    run_load_tests_with_client(settings, None)
+    run_load_tests_observed(settings, None, Arc::new(LogObserver))
 }
 
 /// [`run_load_tests`] with clients built by `factory` instead of the ones `settings.llm_api` names: plug in
@@ -95,352 +46,43 @@ pub fn run_load_tests_with_client(
     settings: &Settings,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
+    run_load_tests_observed(settings, factory, Arc::new(LogObserver))
+}
+
+/// [`run_load_tests_with_client`], reporting each run's start, progress, warnings, summary and files to
+/// `observer` as they happen (the binary's console prints them).
+pub fn run_load_tests_observed(
+    settings: &Settings,
+    factory: Option<ClientFactory>,
+    observer: Arc<dyn RunObserver>,
+) -> Result<Vec<RunSummary>, Error> {
     if settings.shard.is_sharded() && settings.results_dir.is_none() {
-        log::warn!(
-            "shard {} of {} writes no files (results_dir is empty), so there is nothing to merge; \
-             pass --results-dir",
-            settings.shard.index,
-            settings.shard.count
+        observer.warning(
+            None,
+            &format!(
+                "shard {} of {} writes no files (results_dir is empty), so there is nothing to merge; \
+                 pass --results-dir",
+                settings.shard.index, settings.shard.count
+            ),
         );
     }
     // The whole dataset is read and checked before anything starts.
     let dataset = workload::load_dataset(&settings.workload)?;
-    let mut plans = Vec::new();
-    for spec in settings.runs() {
-        match &settings.load.sweep {
-            None => plans.push(load_test_plan(settings, spec, None, dataset.clone())),
-            Some(Sweep::Concurrency(values)) => {
-                for &c in values {
-                    let step = SweepStep {
-                        group: format!("{}{}", spec.base_name, settings.shard.file_suffix()),
-                        kind: SweepKind::Concurrency,
-                        value: c as f64,
-                    };
-                    plans.push(load_test_plan(
-                        settings,
-                        spec.clone(),
-                        Some(step),
-                        dataset.clone(),
-                    ));
-                }
-            }
-            Some(Sweep::Rates(values)) => {
-                for &r in values {
-                    let step = SweepStep {
-                        group: format!("{}{}", spec.base_name, settings.shard.file_suffix()),
-                        kind: SweepKind::Rate,
-                        value: r,
-                    };
-                    plans.push(load_test_plan(
-                        settings,
-                        spec.clone(),
-                        Some(step),
-                        dataset.clone(),
-                    ));
-                }
-            }
-        }
-    }
-    run_plans(settings, plans, factory)
+    let plans = plans::load_test_plans(settings, dataset);
+    run_plans(settings, plans, factory, observer)
 }
 
 /// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
 pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    let plans = settings
-        .models
-        .iter()
-        .map(|model| correctness_plan(settings, model))
-        .collect();
-    run_plans(settings, plans, None)
+    run_correctness_tests_observed(settings, Arc::new(LogObserver))
 }
 
-/// How many requests, at what concurrency, on what schedule — for this shard: its share of the concurrency,
-/// and of the whole run's requests the ones whose index is ≡ shard index (mod shard count).
-fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape {
-    let load = &settings.load;
-    let shard = settings.shard;
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    // Warm-up requests come on top of the measured ones (as vLLM's and guidellm's benchmarks do): asked for
-    // 10 with 3 of warm-up, 13 are sent and 10 measured.
-    let max = (settings.max_num_completed_requests + load.warmup_requests) as usize;
-    let timeout = load.duration.unwrap_or(settings.timeout);
-    // A duration run is not capped by count unless the cap was asked for.
-    let limit = match load.duration {
-        Some(_) if !load.max_requests_explicit => usize::MAX,
-        _ => max,
-    };
-    match rate {
-        None => {
-            let pool = limit.min(if load.duration.is_some() {
-                DURATION_PROMPT_POOL as usize
-            } else {
-                max
-            });
-            let limit = if limit == usize::MAX {
-                limit
-            } else {
-                shard.share(limit as u64) as usize
-            };
-            let concurrency = (shard.share(concurrency) as usize).min(limit.max(1));
-            Shape {
-                limit,
-                pool,
-                concurrency,
-                clients: concurrency,
-                schedule: None,
-                timeout,
-                turns: 1,
-            }
-        }
-        Some(rate) => {
-            // Drawn as the pacer goes: a day-long run at thousands of requests/s holds no list of offsets.
-            let schedule = Schedule::drawn(
-                rate,
-                load.arrival,
-                settings.seed,
-                load.duration.map(|d| d.as_secs_f64()),
-                limit,
-                (shard.index as usize, shard.count as usize),
-            );
-            // The whole run's request count (all shards, to within one per shard), for the prompt pool.
-            let n = match load.duration {
-                Some(_) => (schedule.len() * shard.count as usize).max(1),
-                None => limit,
-            };
-            Shape {
-                limit: schedule.len(),
-                pool: n.min(DURATION_PROMPT_POOL as usize).max(1),
-                concurrency: load
-                    .max_concurrency
-                    .map_or(usize::MAX, |c| shard.share(c).max(1) as usize),
-                clients: cores,
-                schedule: Some(schedule),
-                timeout,
-                turns: 1,
-            }
-        }
-    }
-}
-
-fn load_test_plan(
+/// [`run_correctness_tests`], reporting to `observer` (see [`run_load_tests_observed`]).
+pub fn run_correctness_tests_observed(
     settings: &Settings,
-    spec: RunSpec,
-    step: Option<SweepStep>,
-    dataset: Option<Arc<Dataset>>,
-) -> Plan {
-    let (concurrency, rate, base_name) = match &step {
-        None => (
-            settings.num_concurrent_requests,
-            settings.load.request_rate,
-            spec.base_name.clone(),
-        ),
-        Some(s) => match s.kind {
-            SweepKind::Concurrency => (
-                s.value as u64,
-                None,
-                format!("{}_c{}", spec.base_name, s.value),
-            ),
-            SweepKind::Rate => (
-                settings.num_concurrent_requests,
-                Some(s.value),
-                sanitize_base_name(&format!("{}_r{}", spec.base_name, s.value)),
-            ),
-        },
-    };
-    let mut shape = load_shape(settings, concurrency, rate);
-    let w = &settings.workload;
-    if let (true, Some(d)) = (w.replay_timestamps, &dataset) {
-        shape = workload::replay_shape(settings, d);
-    }
-    if w.multi_turn > 1 {
-        // `limit` conversations of `turns` requests; the builder makes one template per turn.
-        shape.turns = w.multi_turn as usize;
-        shape.pool = shape.limit * shape.turns;
-    }
-    let shard = settings.shard;
-    let run_base_name = base_name;
-    let base_name = format!("{run_base_name}{}", shard.file_suffix());
-    let description = RunDescription {
-        test: TestKind::LoadTest,
-        base_name,
-        params: RunParams {
-            model: spec.model.clone(),
-            llm_api: settings.llm_api.to_string(),
-            // A dataset run used none of the prompt-length settings (the summary names the dataset instead).
-            mean_input_tokens: if dataset.is_some() {
-                0
-            } else {
-                spec.input.mean
-            },
-            stddev_input_tokens: if dataset.is_some() {
-                0
-            } else {
-                spec.input.stddev
-            },
-            dataset: dataset.as_ref().map(|d| d.file.clone()),
-            dataset_max_tokens: dataset
-                .as_ref()
-                .is_some_and(|d| d.gives_every_max_tokens(w.dataset_output_lengths)),
-            mean_output_tokens: spec.output.mean,
-            stddev_output_tokens: spec.output.stddev,
-            num_concurrent_requests: shard.share(concurrency),
-            max_num_completed_requests: shard.share(settings.max_num_completed_requests),
-            additional_sampling_params: settings.additional_sampling_params.clone(),
-            metadata: settings.metadata.clone(),
-            timeout_s: shape.timeout.as_secs_f64(),
-            seed: settings.seed,
-        },
-        target_request_rate: rate,
-        slo: settings.load.slo,
-        custom_tokenizer: settings.tokenizer.is_some(),
-        sweep: step,
-    };
-    let run_file = RunFile::new(
-        &description,
-        shard,
-        (concurrency, settings.max_num_completed_requests),
-        &run_base_name,
-    );
-    // The whole run's prompts, from the seed; a closed-loop shard keeps the indices ≡ shard index (mod
-    // shard count). (An open-loop shard keeps every prompt: its schedule positions pick them.)
-    let n = shape.pool;
-    let select_prompts = shape.schedule.is_none() || w.replay_timestamps;
-    let custom = dataset.is_some() || w.shared_prefix_tokens > 0 || w.multi_turn > 1;
-    let build = workload::Build::new(settings, &spec);
-    let seed = settings.seed;
-    let extra = settings.additional_sampling_params.clone();
-    let llm_api = settings.llm_api.to_string();
-    let prepare = move |tokenizer: &Tokenizer| {
-        if custom {
-            let requests = workload::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
-            return Ok(if select_prompts {
-                shard.select(requests)
-            } else {
-                requests
-            });
-        }
-        let prompt_spec = PromptSpec {
-            mean_input_tokens: spec.input.mean as f64,
-            stddev_input_tokens: spec.input.stddev as f64,
-            mean_output_tokens: spec.output.mean as f64,
-            stddev_output_tokens: spec.output.stddev as f64,
-        };
-        // The embedded tokenizer's sonnet counts are precomputed, so nothing is parsed or tokenized before the
-        // first request; the collector counts each prompt's real tokens when its result arrives.
-        let mut prompts = if tokenizer.is_embedded_llama() {
-            sample_prompts(&prompt_spec, n, seed, &LlamaSonnetCounts)?
-        } else {
-            sample_prompts(&prompt_spec, n, seed, &MeasuredSonnetCounts::new(tokenizer))?
-        };
-        if select_prompts {
-            prompts = shard.select(prompts);
-        }
-        Ok(prompts
-            .into_iter()
-            .map(|p| {
-                let mut sampling_params = Map::new();
-                sampling_params.insert("max_tokens".into(), Value::from(p.max_tokens));
-                sampling_params.extend(extra.clone());
-                PreparedRequest {
-                    config: RequestConfig {
-                        model: spec.model.clone(),
-                        prompt: (p.text, p.target_tokens),
-                        sampling_params,
-                        llm_api: llm_api.clone(),
-                        metadata: Map::new(),
-                        messages: None,
-                    },
-                    actual_input_tokens: None,
-                }
-            })
-            .collect())
-    };
-    Plan {
-        description,
-        warmup: Warmup {
-            // Multi-turn counts conversations, warm-up ones too: their every turn is warm-up.
-            requests: settings.load.warmup_requests * w.multi_turn,
-            seconds: settings.load.warmup_seconds,
-        },
-        results_dir: settings.results_dir.clone(),
-        scorer: None,
-        prepare: Box::new(prepare),
-        shape,
-        shard,
-        run_file: Some(run_file),
-        scrape: None,
-    }
-}
-
-fn correctness_plan(settings: &Settings, model: &str) -> Plan {
-    let base_name = sanitize_base_name(&format!("{model}_correctness"));
-    let description = RunDescription {
-        test: TestKind::Correctness,
-        base_name,
-        params: RunParams {
-            model: model.to_string(),
-            llm_api: settings.llm_api.to_string(),
-            num_concurrent_requests: settings.num_concurrent_requests,
-            max_num_completed_requests: settings.max_num_completed_requests,
-            additional_sampling_params: settings.additional_sampling_params.clone(),
-            metadata: settings.metadata.clone(),
-            timeout_s: settings.timeout.as_secs_f64(),
-            seed: settings.seed,
-            ..RunParams::default()
-        },
-        ..RunDescription::default()
-    };
-    let n = settings.max_num_completed_requests as usize;
-    let seed = settings.seed;
-    let mut sampling_params = Map::new();
-    sampling_params.insert("temperature".into(), Value::from(0.0));
-    sampling_params.extend(settings.additional_sampling_params.clone());
-    let llm_api = settings.llm_api.to_string();
-    let model = model.to_string();
-    let prepare = move |_: &Tokenizer| {
-        // random.randint(0, 10000) of a generator seeded like Python's.
-        let mut rng = PyRandom::new(seed);
-        Ok((0..n)
-            .map(|_| {
-                let number = rng.randbelow(MAX_NUMBER + 1);
-                let text = correctness::prompt(&correctness::number_to_words(number));
-                let mut metadata = Map::new();
-                metadata.insert("rnd_number".into(), Value::from(number));
-                PreparedRequest {
-                    actual_input_tokens: None,
-                    config: RequestConfig {
-                        model: model.clone(),
-                        prompt: (text, 0),
-                        sampling_params: sampling_params.clone(),
-                        llm_api: llm_api.clone(),
-                        metadata,
-                        messages: None,
-                    },
-                }
-            })
-            .collect())
-    };
-    let limit = settings.max_num_completed_requests as usize;
-    let concurrency = (settings.num_concurrent_requests as usize).min(limit.max(1));
-    Plan {
-        description,
-        warmup: Warmup::default(),
-        results_dir: settings.results_dir.clone(),
-        scorer: Some(report::score_answer),
-        prepare: Box::new(prepare),
-        shape: Shape {
-            limit,
-            pool: limit,
-            concurrency,
-            clients: concurrency,
-            schedule: None,
-            timeout: settings.timeout,
-            turns: 1,
-        },
-        shard: Shard::WHOLE,
-        run_file: None,
-        scrape: None,
-    }
+    observer: Arc<dyn RunObserver>,
+) -> Result<Vec<RunSummary>, Error> {
+    run_plans(settings, plans::correctness_plans(settings), None, observer)
 }
 
 /// The tokenizer of the run: `--tokenizer PATH`, else the embedded Llama tokenizer.
@@ -474,6 +116,7 @@ fn run_plans(
     settings: &Settings,
     plans: Vec<Plan>,
     factory: Option<ClientFactory>,
+    observer: Arc<dyn RunObserver>,
 ) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tokenizer = load_tokenizer(settings)?;
@@ -537,6 +180,15 @@ fn run_plans(
     };
     // The key and header values are redacted by ClientSpec's Debug.
     log::debug!("client: {spec:?}");
+    // Warnings name the URL requests go to (a client of the caller's own may send them elsewhere).
+    let context = WarningContext {
+        url: factory
+            .is_none()
+            .then(|| shown_url(&url::request_url(&spec))),
+        lengths_are_caps: settings.workload.dataset.is_some()
+            && !settings.workload.dataset_output_lengths,
+        correctness: false,
+    };
     let scrape = match &settings.server_metrics {
         Some(s) => Some(ScrapeSpec {
             url: s.url_for(&spec.base_url)?,
@@ -551,7 +203,7 @@ fn run_plans(
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
-        let mut across = AcrossRuns::new(settings);
+        let mut across = AcrossRuns::new(settings, observer.clone(), context);
         crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
@@ -573,10 +225,9 @@ fn run_plans(
                 plan,
                 &tokenizer,
                 factory.clone(),
-                settings.use_server_token_counts,
-                &settings.report,
-                settings.grace_period,
+                settings,
                 start_at.take(),
+                &observer,
             )
             .await?
             else {
@@ -631,11 +282,11 @@ async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
-    server_counts: bool,
-    outputs: &ReportOutputs,
-    grace: Duration,
+    settings: &Settings,
     start_at: Option<std::time::SystemTime>,
+    observer: &Arc<dyn RunObserver>,
 ) -> Result<Option<CollectedRun>, Error> {
+    let (outputs, grace) = (&settings.report, settings.grace_period);
     let shape = plan.shape;
     let base_name = plan.description.base_name.clone();
     let results_dir = plan.results_dir.as_deref();
@@ -651,20 +302,26 @@ async fn run_one(
         }
     }
     let exporters = run_exporters(&plan.description, outputs, results_dir)?;
+    // Progress counts requests: a multi-turn run sends `turns` of them per conversation.
+    let total = (shape.limit != usize::MAX).then(|| (shape.limit * shape.turns.max(1)) as u64);
+    observer.run_started(&plan.description, total);
     let tally = ProgressTally::default();
-    let progress = Progress::start_own_arbiter(
-        ProgressPlan {
-            label: base_name.clone(),
-            total: (shape.limit != usize::MAX).then_some(shape.limit as u64),
-            duration_s: Some(shape.timeout.as_secs_f64()),
-        },
-        outputs.progress,
-        tally.clone(),
-    );
+    let progress = (outputs.progress != ProgressMode::Off).then(|| {
+        Progress::start_own_arbiter(
+            ProgressPlan {
+                label: base_name.clone(),
+                total,
+                duration_s: Some(shape.timeout.as_secs_f64()),
+            },
+            observer.clone(),
+            tally.clone(),
+        )
+    });
+    let description = plan.description.clone();
     let mut collector = Collector::new(plan.description, tokenizer.clone(), exporters)
         .with_warmup(plan.warmup)
         .with_shard(plan.shard)
-        .with_server_counts(server_counts);
+        .with_server_counts(settings.use_server_token_counts);
     if let Some(scorer) = plan.scorer {
         collector = collector.with_scorer(scorer);
     }
@@ -749,16 +406,6 @@ async fn run_one(
         None => None,
     };
     let finished = finished?;
-    // Stopped by a signal: which (read through `shutdown`), and when the launcher stopped.
-    let interrupted = finished.stopped_at.map(|at| {
-        report::Interruption::stopped(finished.started, at, crate::shutdown::requested())
-    });
-    if let Some(i) = &interrupted {
-        println!("{}", i.describe());
-    } else if finished.timed_out && shape.limit != usize::MAX {
-        // (A --duration run without a request cap ends at its duration by design: nothing to report.)
-        println!("Test timed out before all requests could be completed.");
-    }
     let mut collected = collector
         .send(FinishRun {
             started: finished.started,
@@ -768,12 +415,26 @@ async fn run_one(
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))?;
+    // Stopped by a signal: which (read through `shutdown`), and when the launcher stopped.
+    let interrupted = finished.stopped_at.map(|at| {
+        report::Interruption::stopped(finished.started, at, crate::shutdown::requested())
+    });
     collected.result.window.interrupted = interrupted.clone();
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
         // messages order those writes before the final read), so the final line counts every result.
         let _ = p.send(FinishProgress).await;
         arbiter.stop();
+    }
+    // After the last progress, so a bar never has text glued to it.
+    if let Some(i) = &interrupted {
+        observer.notice(&description, &i.describe());
+    } else if finished.timed_out && shape.limit != usize::MAX {
+        // (A --duration run without a request cap ends at its duration by design: nothing to report.)
+        observer.notice(
+            &description,
+            "Test timed out before all requests could be completed.",
+        );
     }
     drop(pool);
     if let (Some(mut run_file), Some(dir)) = (run_file, results_dir) {

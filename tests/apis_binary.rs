@@ -80,7 +80,7 @@ max_num_completed_requests: 6
 results_dir: out
 simulator: {ttft_ms: 60, itl_ms: 8}
 ",
-        &[],
+        &["--llmperf-stdout"],
         &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -193,9 +193,9 @@ simulator: {ttft_ms: 2, itl_ms: 1, tokens_per_chunk: 2}
     for server in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let args: &[&str] = if server {
-            &["--use-server-token-counts"]
+            &["--use-server-token-counts", "--llmperf-stdout"]
         } else {
-            &[]
+            &["--llmperf-stdout"]
         };
         let out = run(dir.path(), yaml, args, &[]);
         let stdout = String::from_utf8_lossy(&out.stdout);

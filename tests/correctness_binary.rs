@@ -30,7 +30,8 @@ correctness:
 fn all_correct_answers_give_no_mismatches_and_the_original_files() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!("{BASE}simulator: {{ttft_ms: 2, itl_ms: 1}}\n");
-    let out = run(dir.path(), &yaml, &[]);
+    // The original's printed block, as scripts parse it.
+    let out = run(dir.path(), &yaml, &["--llmperf-stdout"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
@@ -108,10 +109,15 @@ fn a_known_wrong_fraction_gives_that_many_mismatches() {
     let yaml = format!("{BASE}simulator: {{ttft_ms: 2, itl_ms: 1, wrong_answer_fraction: 0.25}}\n");
     let out = run(dir.path(), &yaml, &["--seed", "7"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The default output: the counts with formatted rates, then the answers (the original's block needs
+    // --llmperf-stdout).
     assert!(
-        stdout.contains("Mismatched: 5, Mismatch rate: 0.25"),
+        stdout.contains(
+            "sim-numbers_correctness: 20 requests, 0 errors (0.0 %), 5 mismatched (25.0 %), 15 answered correctly"
+        ),
         "{stdout}"
     );
+    assert!(!stdout.contains("Mismatch rate"), "{stdout}");
     assert!(stdout.contains("Mismatched requests:"));
     let s = json(&dir.path().join("out/sim-numbers_correctness_summary.json"));
     assert_eq!(s["num_mismatched_requests"], 5);
@@ -142,7 +148,7 @@ fn an_erroring_endpoint_gives_errors_not_mismatches() {
     let yaml = format!(
         "{BASE}simulator:\n  ttft_ms: 2\n  itl_ms: 1\n  faults: [{{kind: http_500, every: 2}}, {{kind: close_mid_stream, every: 5}}]\n"
     );
-    let out = run(dir.path(), &yaml, &[]);
+    let out = run(dir.path(), &yaml, &["--llmperf-stdout"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 2, 4, …, 20 → 500 (10); 5, 15 → cut (2); the other 8 answer correctly.
     assert!(stdout.contains("Errors: 12, Error rate: 0.6"), "{stdout}");

@@ -85,7 +85,8 @@ max_num_completed_requests: 12
 results_dir: out
 simulator: {ttft_ms: 80, itl_ms: 15, tokens_per_chunk: 1}
 ",
-        &[],
+        // The original's printed blocks, as scripts parse them.
+        &["--llmperf-stdout"],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -400,7 +401,11 @@ fn environment_sets_the_endpoint_and_no_results_dir_writes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Number Of Completed Requests: 2"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("m_550_3: 2 requests, 0 errors (0.0 %)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 

@@ -155,6 +155,12 @@ async fn a_format_written_in_one_file_runs_through_the_same_pipeline() {
             .count(),
         6
     );
-    assert!(summary.text.contains("Number Of Completed Requests: 4"));
-    assert!(summary.text.contains("Summary (successful requests)"));
+    assert!(
+        summary
+            .text
+            .contains("m_10_10: 6 requests, 2 errors (33.3 %)"),
+        "{}",
+        summary.text
+    );
+    assert!(summary.text.contains("| TTFT (ms)"), "{}", summary.text);
 }

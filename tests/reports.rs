@@ -51,10 +51,10 @@ fn stats(records: &[RunRecord]) -> llmperf_actors::report::Stats {
 #[test]
 fn table_snapshot_with_fixed_numbers() {
     let r = records();
-    let text = table::summary_tables(&stats(&r), &r);
+    let text = table::summary_tables("run", &stats(&r), &r);
     let want = "
-Summary (successful requests)
-| Metric                        |    p50 |    p90 |    p95 |    p99 |   mean |    max |
+run: 5 requests, 1 errors (20.0 %), 5.00 s | 0.8 req/s, 20 output tok/s, 80.8 input tok/s | 0 new connections
+| Metric (successful requests)  |    p50 |    p90 |    p95 |    p99 |   mean |    max |
 |-------------------------------|--------|--------|--------|--------|--------|--------|
 | TTFT (ms)                     |  250.0 |  370.0 |  385.0 |  397.0 |  250.0 |  400.0 |
 | ITL (ms)                      |   97.9 |   98.6 |   98.7 |   98.7 |   97.4 |   98.8 |
@@ -63,22 +63,41 @@ Summary (successful requests)
 | Output throughput (tok/s/req) |   10.0 |   10.0 |   10.0 |   10.0 |   10.0 |   10.0 |
 | Input tokens                  |  101.0 |  101.0 |  101.0 |  101.0 |  101.0 |  101.0 |
 | Output tokens                 |   25.0 |   37.0 |   38.5 |   39.7 |   25.0 |   40.0 |
-
-| Total                      |      value |
-|----------------------------|------------|
-| Requests                   |          5 |
-| Completed                  |          4 |
-| Errors                     | 1 (20.0 %) |
-| Elapsed (s)                |       5.00 |
-| Output throughput (tok/s)  |       20.0 |
-| Input throughput (tok/s)   |       80.8 |
-| Request throughput (req/s) |      0.800 |
-| New connections            |          0 |
 Token counts: the tokenizer (the server sent no usage)
-Warning: error rate 20.0 % (1 of 5 requests failed, codes {500: 1}) — check the endpoint's logs, the API key, --timeout, or lower the concurrency / request rate
+Warning: error rate 20.0 % (1 of 5 requests failed, codes {500: 1}); HTTP 500, body: boom, \"quoted\" — check the endpoint's logs, --timeout, or lower the concurrency / request rate
 ";
     assert_eq!(text, want, "got:\n{text}");
     assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn a_run_where_every_request_failed_explains_itself_in_a_line() {
+    let r: Vec<RunRecord> = records()
+        .into_iter()
+        .filter(|x| !x.metrics.is_ok())
+        .collect();
+    let text = table::summary_tables("run", &stats(&r), &r);
+    assert!(!text.contains("nan") && !text.contains("| TTFT"), "{text}");
+    assert!(
+        text.contains("Every request failed (codes {500: 1}"),
+        "{text}"
+    );
+    assert!(text.lines().count() < 6, "{text}");
+}
+
+#[test]
+fn http_errors_name_the_url_and_show_the_body() {
+    let r = records();
+    let context = table::WarningContext {
+        url: Some("http://h:1/v1/chat/completions".into()),
+        ..Default::default()
+    };
+    let w = table::warnings(&stats(&r), &r, &context);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("HTTP 500 from POST http://h:1/v1/chat/completions, body: boom"),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -90,14 +109,23 @@ fn warnings_for_max_tokens_and_server_counts() {
         // The server counted 10 % more tokens than the tokenizer.
         x.metrics.server_completion_tokens = Some((x.metrics.number_output_tokens - 1) * 11 / 10);
     }
-    let w = table::warnings(&stats(&r), &r);
+    // Every response reached the max_tokens asked for: the lengths the user asked for, no warning …
+    let asked = table::WarningContext::default();
+    let w = table::warnings(&stats(&r), &r, &asked);
+    assert_eq!(w.len(), 1, "{w:?}");
+    // … unless max_tokens capped answers of their own length (dataset prompts).
+    let capped = table::WarningContext {
+        lengths_are_caps: true,
+        ..Default::default()
+    };
+    let w = table::warnings(&stats(&r), &r, &capped);
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
         w[0].contains("-9.1 %") && w[0].contains("--tokenizer PATH"),
         "{w:?}"
     );
     assert!(
-        w[1].contains("every response stopped at max_tokens"),
+        w[1].contains("all 4 responses stopped at max_tokens"),
         "{w:?}"
     );
     // With a tokenizer of the user's own, the warning does not advise one.
@@ -107,7 +135,7 @@ fn warnings_for_max_tokens_and_server_counts() {
         ..Default::default()
     };
     let s = llmperf_actors::report::summarize_with(&metrics, 5.0, &opts);
-    let w = table::warnings(&s, &r);
+    let w = table::warnings(&s, &r, &asked);
     assert!(
         w[0].contains("-9.1 %") && !w[0].contains("--tokenizer"),
         "{w:?}"
@@ -116,7 +144,7 @@ fn warnings_for_max_tokens_and_server_counts() {
     for x in &mut r {
         x.metrics.server_completion_tokens = Some(x.metrics.number_output_tokens - 1);
     }
-    let w = table::warnings(&stats(&r), &r);
+    let w = table::warnings(&stats(&r), &r, &asked);
     assert!(
         w.iter().all(|w| !w.contains("output tokens against")),
         "{w:?}"
@@ -258,5 +286,54 @@ fn timeline_series_come_from_the_records() {
     assert!(
         (total - (11.0 + 21.0 + 31.0 + 41.0)).abs() < 1e-9,
         "{total}"
+    );
+}
+
+/// One successful request of 10 tokens, due at `scheduled_s` and sent `late_s` after.
+fn paced(k: u64, scheduled_s: f64, late_s: f64) -> RunRecord {
+    let m = Measured {
+        timings: StreamTimings {
+            first_content_s: Some(0.1),
+            first_token_s: None,
+            last_content_s: Some(0.95),
+            end_s: 1.0,
+            data_events: 10,
+            ..StreamTimings::default()
+        },
+        usage: Usage::default(),
+        error: None,
+        error_kind: None,
+    };
+    let start = StartTimes {
+        scheduled_s,
+        actual_s: scheduled_s + late_s,
+    };
+    RunRecord::new(k, compute_metrics(&m, 11, 100, 101, start), Some(100))
+}
+
+#[test]
+fn the_pacing_warning_needs_lags_a_busy_machine_does_not_have() {
+    let opts = llmperf_actors::report::LoadOptions {
+        target_request_rate: Some(5.0),
+        ..Default::default()
+    };
+    let check = |r: &[RunRecord]| {
+        let metrics: Vec<_> = r.iter().map(|x| x.metrics.clone()).collect();
+        let s = llmperf_actors::report::summarize_with(&metrics, 4.0, &opts);
+        table::warnings(&s, r, &table::WarningContext::default())
+    };
+    // 20 requests at 5 req/s (due every 200 ms), every one 4 ms late: nothing to say.
+    let r: Vec<RunRecord> = (0..20).map(|k| paced(k, 0.2 * k as f64, 0.004)).collect();
+    assert!(check(&r).is_empty(), "{:?}", check(&r));
+    // A quarter of them 80 ms late, past max(20 ms, 200 ms / 4): one warning, with its numbers.
+    let r: Vec<RunRecord> = (0..20)
+        .map(|k| paced(k, 0.2 * k as f64, if k % 4 == 0 { 0.080 } else { 0.004 }))
+        .collect();
+    let w = check(&r);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("5 of 20 requests went out more than 50 ms late (max 80.0 ms)")
+            && w[0].contains("5 req/s is too high"),
+        "{w:?}"
     );
 }

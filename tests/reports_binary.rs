@@ -23,12 +23,16 @@ fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The printed report without the `Wrote …` lines (paths differ between a run and `report`).
+/// The printed report without the files written (paths differ between a run and `report`): a run lists
+/// them at the end, `report` after each `Wrote`.
 fn without_paths(text: &str) -> String {
+    let text = text.split("\nFiles written").next().unwrap_or(text);
     text.lines()
         .filter(|l| !l.starts_with("Wrote "))
         .collect::<Vec<_>>()
         .join("\n")
+        .trim_end()
+        .to_string()
 }
 
 fn svg_texts(path: &Path) -> Vec<String> {
@@ -46,26 +50,29 @@ fn svg_texts(path: &Path) -> Vec<String> {
 fn fixture_run_writes_table_csv_and_charts_and_report_reproduces_it() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!("{YAML}simulator: {{ttft_ms: 5, itl_ms: 2}}\n");
-    let out = run_config(dir.path(), &yaml, &["--charts", "--csv"], &[]);
+    let out = run_config(
+        dir.path(),
+        &yaml,
+        &["--charts", "--csv", "--llmperf-stdout"],
+        &[],
+    );
     let text = stdout(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     // Piped: plain text, no escape codes, a plain progress line on stderr.
     assert!(!text.contains("\x1b["), "escape codes on stdout:\n{text}");
     assert!(!err.contains("\x1b["), "escape codes on stderr:\n{err}");
     assert!(
-        err.contains("sim_60_8: 12/12 done, 0 in flight, 0 errors"),
+        err.contains("sim_60_8: 12/12 requests, 0 in flight, 0 errors"),
         "{err}"
     );
-    // The original's block, then the table.
+    // The original's block (--llmperf-stdout), then the totals and the table.
     let original = text.find("Number Of Completed Requests: 12").unwrap();
-    let table = text.find("Summary (successful requests)").unwrap();
-    assert!(original < table);
+    let table = text
+        .find("sim_60_8: 12 requests, 0 errors (0.0 %)")
+        .unwrap();
+    assert!(original < table, "{text}");
     assert!(text.contains("| TTFT (ms)"), "{text}");
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("| Completed ") && l.ends_with(" 12 |")),
-        "{text}"
-    );
+    assert!(text.contains("\nFiles written ("), "{text}");
 
     let r = dir.path().join("r");
     let csv = std::fs::read_to_string(r.join("sim_60_8_requests.csv")).unwrap();
@@ -219,9 +226,10 @@ fn config_keys_choose_the_outputs_and_flags_override_them() {
     );
     let out = run_config(dir.path(), &yaml, &["--no-charts"], &[]);
     let text = stdout(&out);
-    // No table (not in the list), the original's summary still printed.
-    assert!(text.contains("Number Of Completed Requests: 12"));
-    assert!(!text.contains("Summary (successful requests)"));
+    // No table (not in the list), no original block (no --llmperf-stdout): only the files written.
+    assert!(!text.contains("Number Of Completed Requests"), "{text}");
+    assert!(!text.contains("| TTFT (ms)"), "{text}");
+    assert!(text.starts_with("\nFiles written ("), "{text}");
     let r = dir.path().join("r");
     assert!(r.join("sim_60_8_requests.csv").exists());
     assert!(!r.join("sim_60_8_latency_cdf.svg").exists());

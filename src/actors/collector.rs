@@ -46,6 +46,8 @@ pub struct Collector {
     gaps: PooledSeries,
     /// Told of every recorded result (live progress).
     progress: Option<ProgressTally>,
+    /// Error codes whose first failure was logged as a warning (the others go to the debug level).
+    logged_codes: Vec<serde_json::Value>,
 }
 
 /// Which requests are warm-up: kept in the log, left out of the statistics.
@@ -79,6 +81,7 @@ impl Collector {
             records: Vec::new(),
             gaps: PooledSeries::default(),
             progress: None,
+            logged_codes: Vec::new(),
         }
     }
 
@@ -187,7 +190,16 @@ impl Handler<RequestCompleted> for Collector {
             metrics.output_tokens_source
         );
         if let Some(e) = &metrics.error_code {
-            log::warn!("request {index} failed: {e} {}", metrics.error_msg);
+            // The first failure of each code as a warning; a hundred identical lines would hide the rest.
+            if self.logged_codes.contains(e) {
+                log::debug!("request {index} failed: {e} {}", metrics.error_msg);
+            } else {
+                log::warn!(
+                    "request {index} failed: {e} {} (more failures with this code: RUST_LOG=debug)",
+                    metrics.error_msg
+                );
+                self.logged_codes.push(e.clone());
+            }
         }
         let RequestCompleted {
             request, response, ..

@@ -9,7 +9,7 @@
 //!                               └──CountPrompt / one-at-a-time results──▶ Counter (own thread: tokenizing)
 //!  pacer thread ──Dispatch (a due time)──▶ RequestsLauncher
 //!  runner ──FinishRun──▶ Collector ──▶ RunResult (typed records) ──report::export_run──▶ exporters
-//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: live progress on stderr)
+//!  launcher, collector ──ProgressTally──▶ Progress (own arbiter: snapshots to the RunObserver)
 //! ```
 
 pub mod client;

@@ -1,31 +1,28 @@
 //! The `Progress` actor: live progress of a run — completed / in flight / errors, current request and token
-//! throughput, elapsed and remaining time (by requests or by duration).
+//! throughput, elapsed and remaining time (by requests or by duration) — reported to the run's
+//! [`RunObserver`] as [`ProgressSnapshot`]s. It draws nothing: the binary's console turns the snapshots into a
+//! bar or plain lines on stderr.
 //!
-//! It runs on an arbiter of its own, off the client arbiters, so drawing never delays a timestamp. The
+//! It runs on an arbiter of its own, off the client arbiters, so observing never delays a timestamp. The
 //! launcher counts [`ProgressEvent::Launched`] per request sent and the collector [`ProgressEvent::Recorded`]
 //! per result into a shared [`ProgressTally`] (a few atomic additions, no message: two mailbox messages per
 //! request would wake this arbiter's thread 2,000 times a second at 1,000 requests/s, for counters nobody
-//! reads between redraws). A timer redraws twice a second from the tally; the current rates come from a short
-//! ring of counter snapshots (the last ~5 s). Events sent as messages are counted into the same tally. The
-//! runner sends [`FinishProgress`] at the end of the run, and waits for it before printing the summary.
-//!
-//! Output goes to stderr: an indicatif bar when stdout and stderr are terminals and `NO_COLOR` is unset
-//! ([`ProgressMode::Auto`]), otherwise a plain line every 5 s and one at the end — no escape codes.
+//! reads between snapshots). A timer takes a snapshot twice a second from the tally; the current rates come
+//! from a short ring of counter snapshots (the last ~5 s). Events sent as messages are counted into the same
+//! tally. The runner sends [`FinishProgress`] at the end of the run, and waits for it before reporting the
+//! run's summary, so the last snapshot counts every result.
 
 use std::collections::VecDeque;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::messages::{FinishProgress, ProgressEvent};
-use crate::report::ProgressMode;
+use crate::observer::{ProgressSnapshot, RunObserver};
 
 const TICK: Duration = Duration::from_millis(500);
-const PLAIN_EVERY: Duration = Duration::from_secs(5);
 const WINDOW: usize = 10;
 
 /// What a run is expected to do, for the "remaining" estimate.
@@ -78,7 +75,7 @@ impl ProgressTally {
     }
 }
 
-/// The counters, separate from drawing so they can be tested alone.
+/// The counters, separate from reporting so they can be tested alone.
 #[derive(Debug, Clone)]
 pub struct ProgressState {
     plan: ProgressPlan,
@@ -174,118 +171,48 @@ impl ProgressState {
         }
     }
 
+    /// The counters at `now`.
+    pub fn snapshot(&self, now: Instant) -> ProgressSnapshot {
+        let (requests_per_s, tokens_per_s) = self.rates(now);
+        ProgressSnapshot {
+            label: self.plan.label.clone(),
+            completed: self.recorded(),
+            total: self.plan.total,
+            in_flight: self.in_flight(),
+            errors: self.errors(),
+            requests_per_s,
+            tokens_per_s,
+            elapsed_s: now.saturating_duration_since(self.started).as_secs_f64(),
+            remaining_s: self.remaining_s(now),
+        }
+    }
+
     /// The counters as one plain line.
     pub fn line(&self, now: Instant) -> String {
-        let (rps, tps) = self.rates(now);
-        let total = self.plan.total.map_or(String::new(), |t| format!("/{t}"));
-        let remaining = self
-            .remaining_s(now)
-            .map_or("?".into(), |s| clock(s.round() as u64));
-        format!(
-            "{}: {}{total} done, {} in flight, {} errors | {rps:.1} req/s, {tps:.0} tok/s | {} elapsed, {remaining} left",
-            self.plan.label,
-            self.recorded(),
-            self.in_flight(),
-            self.errors(),
-            clock(now.saturating_duration_since(self.started).as_secs()),
-        )
+        self.snapshot(now).to_string()
     }
 }
 
-fn clock(s: u64) -> String {
-    format!("{:02}:{:02}", s / 60, s % 60)
-}
-
-/// Whether progress is drawn as a bar for `mode` here: stdout and stderr are terminals and `NO_COLOR` unset.
-pub fn use_bar(mode: ProgressMode) -> bool {
-    match mode {
-        ProgressMode::Bar => true,
-        ProgressMode::Auto => {
-            std::io::stdout().is_terminal()
-                && std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-        ProgressMode::Plain | ProgressMode::Off => false,
-    }
-}
-
-enum Draw {
-    Bar(ProgressBar),
-    Plain { last: Instant },
-}
-
-/// Shows a run's progress (see the module docs).
+/// Reports a run's progress to its observer (see the module docs).
 pub struct Progress {
     state: ProgressState,
-    draw: Draw,
+    observer: Arc<dyn RunObserver>,
 }
 
 impl Progress {
-    /// Starts the actor on an arbiter of its own, reading its counters from `tally`; returns its address and
-    /// the arbiter (stop it when done). `None` for [`ProgressMode::Off`].
+    /// Starts the actor on an arbiter of its own, reading its counters from `tally` and reporting to
+    /// `observer`; returns its address and the arbiter (stop it when done).
     pub fn start_own_arbiter(
         plan: ProgressPlan,
-        mode: ProgressMode,
+        observer: Arc<dyn RunObserver>,
         tally: ProgressTally,
-    ) -> Option<(Addr<Progress>, Arbiter)> {
-        if mode == ProgressMode::Off {
-            return None;
-        }
-        let bar = use_bar(mode);
+    ) -> (Addr<Progress>, Arbiter) {
         let arbiter = Arbiter::new();
-        let addr = Progress::start_in_arbiter(&arbiter.handle(), move |_| {
-            let state = ProgressState::with_tally(plan, tally);
-            let draw = if bar {
-                let pb = match state.plan.total {
-                    Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-                    None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-                };
-                let template = if state.plan.total.is_some() {
-                    "{prefix} [{bar:20}] {pos}/{len} {wide_msg}"
-                } else {
-                    "{prefix} {spinner} {pos} {wide_msg}"
-                };
-                if let Ok(style) = ProgressStyle::with_template(template) {
-                    pb.set_style(style.progress_chars("=> "));
-                }
-                pb.set_prefix(state.plan.label.clone());
-                Draw::Bar(pb)
-            } else {
-                Draw::Plain {
-                    last: Instant::now(),
-                }
-            };
-            Progress { state, draw }
+        let addr = Progress::start_in_arbiter(&arbiter.handle(), move |_| Progress {
+            state: ProgressState::with_tally(plan, tally),
+            observer,
         });
-        Some((addr, arbiter))
-    }
-
-    fn redraw(&mut self, now: Instant, force: bool) {
-        match &mut self.draw {
-            Draw::Bar(pb) => {
-                let (rps, tps) = self.state.rates(now);
-                let remaining = self
-                    .state
-                    .remaining_s(now)
-                    .map_or("?".into(), |s| clock(s.round() as u64));
-                pb.set_position(self.state.completed());
-                pb.set_message(format!(
-                    "{} in flight, {} errors | {rps:.1} req/s, {tps:.0} tok/s | {} elapsed, {remaining} left",
-                    self.state.in_flight(),
-                    self.state.errors(),
-                    clock(
-                        now.saturating_duration_since(self.state.started)
-                            .as_secs()
-                    ),
-                ));
-            }
-            Draw::Plain { last } => {
-                if force || now.saturating_duration_since(*last) >= PLAIN_EVERY {
-                    *last = now;
-                    eprintln!("{}", self.state.line(now));
-                }
-            }
-        }
+        (addr, arbiter)
     }
 }
 
@@ -296,7 +223,7 @@ impl Actor for Progress {
         ctx.run_interval(TICK, |act, _| {
             let now = Instant::now();
             act.state.sample(now);
-            act.redraw(now, false);
+            act.observer.progress(&act.state.snapshot(now));
         });
     }
 }
@@ -314,10 +241,7 @@ impl Handler<FinishProgress> for Progress {
 
     fn handle(&mut self, _: FinishProgress, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        self.redraw(now, true);
-        if let Draw::Bar(pb) = &self.draw {
-            pb.finish();
-        }
+        self.observer.progress_finished(&self.state.snapshot(now));
         ctx.stop();
     }
 }
@@ -353,7 +277,7 @@ mod tests {
         assert_eq!(s.remaining_s(now), Some(8.0));
         assert_eq!(
             s.line(now),
-            "run: 2/10 done, 2 in flight, 1 errors | 1.0 req/s, 50 tok/s | 00:02 elapsed, 00:08 left"
+            "run: 2/10 requests, 2 in flight, 1 errors | 1.0 req/s, 50 tok/s | 00:02 elapsed, 00:08 left"
         );
         assert!(!s.line(now).contains('\x1b'));
     }

@@ -155,14 +155,10 @@ pub struct LoadTestArgs {
     #[arg(long, help_heading = "Reports")]
     #[serde(skip)]
     pub no_csv: bool,
-    /// Progress as a plain line every few seconds instead of a bar.
-    #[arg(long, help_heading = "Reports")]
-    #[serde(skip_serializing_if = "is_false")]
-    pub quiet: bool,
-    /// Live progress on stderr: auto (a bar on a terminal, plain lines otherwise or with NO_COLOR), bar,
-    /// plain, off [default: auto].
-    #[arg(long, value_name = "MODE", help_heading = "Reports")]
-    pub progress: Option<String>,
+    /// What is printed: quiet, progress, the original's blocks.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub output: OutputArgs,
     /// Per-request timeouts and the grace period.
     #[command(flatten)]
     #[serde(flatten)]
@@ -224,6 +220,28 @@ pub struct CorrectnessArgs {
     /// [default: no limit].
     #[arg(long, value_name = "F", help_heading = "Exit status")]
     pub max_mismatch_rate: Option<f64>,
+    /// What is printed: quiet, progress, the original's blocks.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What is printed (see docs/output.md), shared by every subcommand that runs requests.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+pub struct OutputArgs {
+    /// Print only errors and, at the end, the files written (no progress, tables or warnings).
+    #[arg(long, help_heading = "Reports")]
+    #[serde(skip_serializing_if = "is_false")]
+    pub quiet: bool,
+    /// Live progress on stderr: auto (a bar on a terminal, plain lines otherwise or with NO_COLOR), bar,
+    /// plain, off [default: auto; off with --quiet].
+    #[arg(long, value_name = "MODE", help_heading = "Reports")]
+    pub progress: Option<String>,
+    /// Also print the original LLMPerf's result blocks on stdout (each metric's quantiles, mean, min, max,
+    /// stddev), before the table, for scripts that parse them.
+    #[arg(long, help_heading = "Reports")]
+    #[serde(skip_serializing_if = "is_false")]
+    pub llmperf_stdout: bool,
 }
 
 /// The run's size and what goes with it, shared by the load and correctness tests.

@@ -52,7 +52,7 @@ impl FromStr for ProgressMode {
 /// The reports to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportOutputs {
-    /// The summary table (and warnings) after the original's summary on stdout.
+    /// The summary table after each run (its text in the run's summary).
     pub table: bool,
     /// `B_requests.csv` and `B_summary_table.csv` in the results directory.
     pub csv: bool,
@@ -62,6 +62,11 @@ pub struct ReportOutputs {
     pub html: bool,
     /// Live progress.
     pub progress: ProgressMode,
+    /// The original LLMPerf's printed blocks (`--llmperf-stdout`), before the table: for scripts that parse
+    /// stdout.
+    pub llmperf_stdout: bool,
+    /// `--quiet`: the caller shows only errors and the files written (the library's text is the same).
+    pub quiet: bool,
 }
 
 impl Default for ReportOutputs {
@@ -73,6 +78,8 @@ impl Default for ReportOutputs {
             charts: false,
             html: false,
             progress: ProgressMode::Auto,
+            llmperf_stdout: false,
+            quiet: false,
         }
     }
 }
@@ -123,8 +130,8 @@ impl fmt::Display for ReportOutputs {
     }
 }
 
-/// The exporters of one run: the original's outputs (its printed block; its files and the per-request log
-/// when there is a results directory), then the reports `outputs` asks for. The log is created here, so an
+/// The exporters of one run: the original's outputs (its printed block with `llmperf_stdout`; its files and
+/// the per-request log when there is a results directory), then the reports `outputs` asks for. The log is created here, so an
 /// unwritable directory fails before the run starts.
 pub fn run_exporters(
     description: &RunDescription,
@@ -134,15 +141,25 @@ pub fn run_exporters(
     let mut e = Exporters::default();
     match description.test {
         TestKind::LoadTest => {
-            e.push(OriginalSummary);
+            if outputs.llmperf_stdout {
+                e.push(OriginalSummary);
+            }
             e.push(ServerMetricsText);
             if let Some(dir) = dir {
                 e.push(LlmperfFiles::new(dir));
             }
+            if outputs.table {
+                e.push(SummaryTable::default());
+            }
             add_reports(&mut e, outputs, dir);
         }
         TestKind::Correctness => {
-            e.push(CorrectnessText);
+            // The original's block already lists the counts and answers: the compact form replaces it.
+            if outputs.llmperf_stdout {
+                e.push(CorrectnessText);
+            } else if outputs.table {
+                e.push(SummaryTable::default());
+            }
             if let Some(dir) = dir {
                 e.push(CorrectnessFiles::new(dir));
             }
@@ -160,15 +177,15 @@ pub fn rebuild_exporters(outputs: &ReportOutputs, dir: &Path) -> Exporters {
     let mut e = Exporters::default()
         .with(OriginalSummary)
         .with(ServerMetricsText);
+    if outputs.table {
+        e.push(SummaryTable::with_warnings());
+    }
     add_reports(&mut e, outputs, Some(dir));
     e
 }
 
-/// The table, CSV files and charts, as `outputs` asks (files only with a directory).
+/// CSV files and charts, as `outputs` asks (only with a directory).
 fn add_reports(e: &mut Exporters, outputs: &ReportOutputs, dir: Option<&Path>) {
-    if outputs.table {
-        e.push(SummaryTable);
-    }
     if let Some(dir) = dir {
         if outputs.csv {
             e.push(Csv::new(dir));

@@ -1,15 +1,18 @@
-//! The runner's side of the report pipeline: each collected run goes through [`report::export_run`] (its
-//! statistics, then its exporters and those across runs), on the runner's thread once the run's client pool
-//! is gone — never on a network arbiter — and what it produced is printed. Across runs it keeps the sweep in
-//! progress (whose stop rules decide whether the sweep's next steps run) and the table of all runs.
+//! The runner's side of the report pipeline: each collected run goes through its statistics, then its
+//! exporters and those across runs ([`report::export_report`]), on the runner's thread once the run's client
+//! pool is gone — never on a network arbiter — and what it produced goes to the [`RunObserver`]: the run's
+//! summary, then its warnings. Across runs it keeps the sweep in progress (whose stop rules decide whether
+//! the sweep's next steps run) and the table of all runs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::Error;
 use crate::messages::CollectedRun;
-use crate::report::export::table::RunsTable;
+use crate::observer::RunObserver;
+use crate::report::export::table::{RunsTable, WarningContext, warnings};
 use crate::report::{
-    self, Exported, Exporter, RunDescription, RunSummary, SweepExporter, SweepLimits,
+    self, Exported, Exporter, RunDescription, RunReport, RunSummary, SweepExporter, SweepLimits,
 };
 use crate::settings::Settings;
 
@@ -23,11 +26,18 @@ pub(super) struct AcrossRuns {
     dir: Option<PathBuf>,
     charts: bool,
     html: bool,
+    observer: Arc<dyn RunObserver>,
+    context: WarningContext,
 }
 
 impl AcrossRuns {
-    /// The outputs across runs `settings` asks for.
-    pub fn new(settings: &Settings) -> AcrossRuns {
+    /// The outputs across runs `settings` asks for, reported to `observer`; `context` is what the warnings
+    /// need to know beyond the run's results.
+    pub fn new(
+        settings: &Settings,
+        observer: Arc<dyn RunObserver>,
+        context: WarningContext,
+    ) -> AcrossRuns {
         AcrossRuns {
             sweep: None,
             all_runs: settings.report.table.then(RunsTable::default),
@@ -38,10 +48,12 @@ impl AcrossRuns {
             dir: settings.results_dir.clone(),
             charts: settings.report.charts,
             html: settings.report.html,
+            observer,
+            context,
         }
     }
 
-    /// Before the run `next`: ends the sweep in progress when `next` starts another one (printing its
+    /// Before the run `next`: ends the sweep in progress when `next` starts another one (reporting its
     /// summary). Returns whether to skip `next`: a step of a sweep a limit has stopped.
     pub fn skip(&mut self, next: &RunDescription) -> Result<bool, Error> {
         let Some(step) = &next.sweep else {
@@ -50,7 +62,7 @@ impl AcrossRuns {
         match &self.sweep {
             Some(s) if s.group() == step.group => Ok(s.stopped()),
             _ => {
-                finish(self.sweep.take())?;
+                finish(self.sweep.take(), &*self.observer)?;
                 self.sweep = Some(
                     SweepExporter::new(step, self.limits, self.dir.as_deref())
                         .with_chart(self.charts)
@@ -61,12 +73,18 @@ impl AcrossRuns {
         }
     }
 
-    /// The report pipeline of a collected run; prints its report and the files written.
+    /// The report pipeline of a collected run; reports its summary (text and files), then its warnings.
     pub fn report(&mut self, collected: CollectedRun) -> Result<RunSummary, Error> {
         let CollectedRun {
             result,
             mut exporters,
         } = collected;
+        let report = RunReport::new(result);
+        let context = WarningContext {
+            correctness: report.scores.is_some(),
+            ..self.context.clone()
+        };
+        let found = warnings(&report.stats, &report.records, &context);
         let mut list: Vec<&mut dyn Exporter> = vec![&mut exporters];
         if let Some(s) = self.sweep.as_mut() {
             list.push(s);
@@ -74,32 +92,30 @@ impl AcrossRuns {
         if let Some(t) = self.all_runs.as_mut() {
             list.push(t);
         }
-        let summary = report::export_run(result, &mut list)?;
-        print(&summary.text, &summary.files);
+        let summary = report::export_report(report, &mut list)?;
+        self.observer.run_finished(&summary);
+        for w in &found {
+            self.observer.warning(Some(&summary.description), w);
+        }
         Ok(summary)
     }
 
-    /// Every run is over: prints the last sweep's summary, then the table of all runs.
+    /// Every run is over: reports the last sweep's summary, then the table of all runs.
     pub fn finish(self) -> Result<(), Error> {
-        finish(self.sweep)?;
-        finish(self.all_runs)
+        finish(self.sweep, &*self.observer)?;
+        finish(self.all_runs, &*self.observer)
     }
 }
 
-/// Ends an output across runs and prints what it produced (also when it then fails).
-fn finish(exporter: Option<impl Exporter>) -> Result<(), Error> {
+/// Ends an output across runs and reports what it produced (also when it then fails).
+fn finish(exporter: Option<impl Exporter>, observer: &dyn RunObserver) -> Result<(), Error> {
     let Some(mut exporter) = exporter else {
         return Ok(());
     };
     let mut out = Exported::default();
     let finished = exporter.finish(&mut out);
-    print(&out.text, &out.files);
-    finished
-}
-
-fn print(text: &str, files: &[PathBuf]) {
-    print!("{text}");
-    for f in files {
-        println!("Wrote {}", f.display());
+    if !out.text.is_empty() || !out.files.is_empty() {
+        observer.across_runs(&out.text, &out.files);
     }
+    finished
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::Shape;
+use super::plans::Shape;
 use crate::Error;
 use crate::backend::{RequestConfig, flatten_messages};
 use crate::messages::PreparedRequest;

@@ -208,6 +208,8 @@ pub struct ConfigLayer {
     pub csv: Option<bool>,
     /// `--quiet`.
     pub quiet: Option<bool>,
+    /// `--llmperf-stdout`: print the original LLMPerf's blocks too.
+    pub llmperf_stdout: Option<bool>,
     /// `--progress`.
     pub progress: Option<String>,
     /// `--dataset`.

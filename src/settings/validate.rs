@@ -215,6 +215,7 @@ impl ConfigLayer {
                 self.csv,
                 self.quiet,
                 self.progress,
+                self.llmperf_stdout,
             )?,
             server_metrics: crate::server_metrics::settings(
                 self.server_metrics,

@@ -18,13 +18,14 @@ pub fn on_off(s: &str) -> Result<bool, String> {
 }
 
 /// The reports to produce: `output_format` (a list or comma-separated names), then `charts` / `csv`, then
-/// `progress` (`quiet` makes the automatic mode plain lines).
+/// `progress` (`quiet` turns the automatic mode off), and the original's printed blocks (`llmperf_stdout`).
 pub(super) fn report_outputs(
     formats: Option<Value>,
     charts: Option<bool>,
     csv: Option<bool>,
     quiet: Option<bool>,
     progress: Option<String>,
+    llmperf_stdout: Option<bool>,
 ) -> Result<ReportOutputs, Error> {
     let mut o = ReportOutputs::default();
     if let Some(v) = formats {
@@ -55,9 +56,11 @@ pub(super) fn report_outputs(
             .parse()
             .map_err(|e| Error::Config(format!("progress / --progress: {e}")))?;
     }
-    if quiet == Some(true) && o.progress == ProgressMode::Auto {
-        o.progress = ProgressMode::Plain;
+    o.quiet = quiet == Some(true);
+    if o.quiet && o.progress == ProgressMode::Auto {
+        o.progress = ProgressMode::Off;
     }
+    o.llmperf_stdout = llmperf_stdout == Some(true);
     Ok(o)
 }
 

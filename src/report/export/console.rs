@@ -153,7 +153,7 @@ fn print_load(out: &mut String, stats: &Stats) {
     if l.late_dispatches > 0 && l.target_request_rate.is_some() {
         let _ = writeln!(
             out,
-            "Warning: the client fell behind the schedule: {} requests went out more than 1 ms late (max {:.1} ms)",
+            "Late Dispatches: {} requests went out more than 1 ms after they were due (max {:.1} ms)",
             l.late_dispatches,
             l.max_dispatch_delay_s * 1e3
         );

@@ -113,6 +113,13 @@ pub fn correctness_text(
         "Completed without errors: {}",
         stats.num_non_errored_requests
     );
+    out.push_str(&answer_lists(records));
+    out
+}
+
+/// The mismatched and errored answers (expected vs got), at most 20 of each, truncated.
+pub fn answer_lists(records: &[RunRecord]) -> String {
+    let mut out = String::new();
     let list = |out: &mut String, outcome: Outcome, title: &str| {
         let items: Vec<(&Metrics, &ScoredAnswer)> = answers(records)
             .filter(|(_, a)| a.outcome == outcome)

@@ -197,46 +197,49 @@ impl SweepExporter {
         }
     }
 
-    /// The table printed at the end of a sweep.
+    /// The table printed at the end of a sweep: rates as numbers, latencies in ms (as the run tables),
+    /// errors in %.
     pub fn table(&self) -> String {
+        use super::table::number;
         let mut out = String::new();
         let kind = self.kind.name();
         let _ = writeln!(out, "\nSweep {} by {kind}:", self.group);
         let _ = writeln!(
             out,
-            "{:>12} {:>9} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+            "{:>12} {:>9} {:>9} {:>10} {:>14} {:>14} {:>14} {:>13} {:>13} {:>7}",
             kind,
             "req/s",
             "achieved",
             "out tok/s",
-            "ttft p50",
-            "ttft p99",
-            "tpot p50",
-            "e2e p50",
-            "e2e p99",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "TPOT p50 (ms)",
+            "E2E p50 (ms)",
+            "E2E p99 (ms)",
             "errors"
         );
-        let f = |v: Option<f64>| {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), number);
+        let ms = |v: Option<f64>| {
             v.filter(|x| x.is_finite())
-                .map_or("-".to_string(), |x| format!("{x:.3}"))
+                .map_or("-".to_string(), |x| format!("{:.1}", x * 1e3))
         };
         for st in &self.steps {
             let _ = writeln!(
                 out,
-                "{:>12} {:>9} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+                "{:>12} {:>9} {:>9} {:>10} {:>14} {:>14} {:>14} {:>13} {:>13} {:>7}",
                 f(Some(st.value)),
                 f(st.request_throughput_per_s),
                 f(st.achieved_request_rate),
                 f(st.output_token_throughput_token_per_s),
-                f(st.ttft_s_p50),
-                f(st.ttft_s_p99),
-                f(st.tpot_s_p50),
-                f(st.end_to_end_latency_s_p50),
-                f(st.end_to_end_latency_s_p99),
-                f(st.error_rate),
+                ms(st.ttft_s_p50),
+                ms(st.ttft_s_p99),
+                ms(st.tpot_s_p50),
+                ms(st.end_to_end_latency_s_p50),
+                ms(st.end_to_end_latency_s_p99),
+                st.error_rate
+                    .map_or("-".to_string(), |e| format!("{:.1} %", e * 100.0)),
             );
         }
-        let _ = writeln!(out, "(latencies in seconds)");
         if let Some(why) = &self.stopped {
             let _ = writeln!(out, "Sweep stopped early: {why}");
         }

@@ -1,16 +1,23 @@
-//! The summary table printed after the original's summary block: one row per metric with p50/p90/p95/p99,
-//! mean and max; the run totals; warnings with advice; and one compact table across the runs of a config
-//! matrix or a sweep. Plain ASCII (Markdown-style) so it reads the same on a terminal, in a log or in a
-//! pipe — no escape codes, no dependence on the terminal's width.
+//! What a person reads after each run: one line with the run's totals, then the metric table (p50/p90/p95/
+//! p99, mean and max per metric), a few lines for the load modes when they apply, and — for a run where every
+//! request failed — a short explanation instead of a table of empty cells; then one compact table across the
+//! runs of a config matrix or a sweep. The warnings with advice are in `table/warnings.rs`. Plain ASCII
+//! (Markdown-style) so it reads the same on a terminal, in a log or in a pipe — no escape codes, no dependence
+//! on the terminal's width.
 
 use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
+mod warnings;
+pub use warnings::{WarningContext, warnings};
+
 use super::{Exported, Exporter};
 use crate::Error;
 use crate::metrics::SeriesStats;
+use crate::report::correctness::CorrectnessStats;
 use crate::report::description::RunDescription;
+use crate::report::export::correctness::answer_lists;
 use crate::report::records::RunRecord;
 use crate::report::result::RunReport;
 use crate::report::stats::{LoadStats, Metric, Stats};
@@ -88,7 +95,15 @@ fn align_numbers(t: &mut Table, from: usize) {
 /// The metric table of one run: p50/p90/p95/p99/mean/max per metric, over the successful measured requests.
 pub fn metrics_table(stats: &Stats) -> String {
     let open = stats.load.target_request_rate.is_some();
-    let mut t = new_table(&["Metric", "p50", "p90", "p95", "p99", "mean", "max"]);
+    let mut t = new_table(&[
+        "Metric (successful requests)",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "mean",
+        "max",
+    ]);
     for r in ROWS.iter().filter(|r| open || !r.open_loop_only) {
         let s = stats.series(r.metric);
         let mut cells = vec![r.label.to_string()];
@@ -101,64 +116,102 @@ pub fn metrics_table(stats: &Stats) -> String {
     t.to_string()
 }
 
-/// The run totals: requests, errors, wall time, throughputs, goodput.
-pub fn totals_table(stats: &Stats) -> String {
-    let l = &stats.load;
-    let mut t = new_table(&["Total", "value"]);
-    let mut add = |k: &str, v: String| {
-        t.add_row(vec![k.to_string(), v]);
-    };
-    add("Requests", stats.num_requests_started.to_string());
-    add("Completed", stats.num_completed_requests.to_string());
-    add(
-        "Errors",
-        format!(
-            "{} ({:.1} %)",
-            stats.number_errors,
-            stats.error_rate * 100.0
-        ),
-    );
-    if stats.number_cancelled > 0 {
-        add(
-            "Cancelled (run stopped; not errors)",
-            stats.number_cancelled.to_string(),
-        );
+/// A number as a person reads it: 4 significant digits at most below 100 (`0.333`, `12.36`), one decimal
+/// above (`523.4`), no trailing zeros (`5`, not `5.000`); `-` when not finite.
+pub fn number(x: f64) -> String {
+    if !x.is_finite() {
+        return "-".into();
     }
-    add("Elapsed (s)", format!("{:.2}", stats.elapsed_s));
-    add(
-        "Output throughput (tok/s)",
-        format!("{:.1}", l.output_token_throughput_token_per_s),
-    );
-    add(
-        "Input throughput (tok/s)",
-        format!("{:.1}", l.input_token_throughput_token_per_s),
-    );
-    add(
-        "Request throughput (req/s)",
-        format!("{:.3}", l.request_throughput_per_s),
-    );
+    let a = x.abs();
+    let text = if a >= 100.0 {
+        format!("{x:.1}")
+    } else if a >= 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// Successful measured requests.
+fn successful(stats: &Stats) -> u64 {
+    stats.num_completed_requests
+}
+
+/// The run's totals on one line: requests, errors, wall time, throughputs, new connections.
+pub fn totals_line(name: &str, stats: &Stats) -> String {
+    let l = &stats.load;
+    let cancelled = if stats.number_cancelled > 0 {
+        format!(
+            ", {} cancelled (run stopped; not errors)",
+            stats.number_cancelled
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{name}: {} requests, {} errors ({:.1} %){cancelled}, {:.2} s | {} req/s, {} output tok/s, {} input tok/s | \
+         {} new connections",
+        stats.num_requests_started,
+        stats.number_errors,
+        stats.error_rate * 100.0,
+        stats.elapsed_s,
+        number(l.request_throughput_per_s),
+        number(l.output_token_throughput_token_per_s),
+        number(l.input_token_throughput_token_per_s),
+        l.new_connections
+    )
+}
+
+/// The lines for what applies to this run only: the open loop's rate and queue, goodput, warm-up, TTFT by
+/// turn, and where token counts come from when it is not the server.
+fn extra_lines(stats: &Stats) -> Vec<String> {
+    let l = &stats.load;
+    let mut out = Vec::new();
     if let Some(target) = l.target_request_rate {
-        add(
-            "Request rate target / achieved (req/s)",
-            format!("{target} / {}", cell(l.achieved_request_rate, 1.0)),
+        let mut line = format!(
+            "Request rate: target {} req/s, achieved {} req/s",
+            number(target),
+            l.achieved_request_rate.map_or("-".into(), number)
         );
+        if l.queued > 0 {
+            let _ = write!(
+                line,
+                "; {} requests waited for a free slot (--max-concurrency)",
+                l.queued
+            );
+        }
+        out.push(line);
     }
     if let (Some(slo), Some(f)) = (&l.slo, l.goodput_fraction) {
-        add(
-            &format!("Goodput ({slo})"),
-            format!(
-                "{:.1} %, {:.3} req/s",
-                f * 100.0,
-                l.goodput_request_rate.unwrap_or(0.0)
-            ),
-        );
+        out.push(format!(
+            "Goodput ({slo}): {:.1} % of requests, {} req/s",
+            f * 100.0,
+            number(l.goodput_request_rate.unwrap_or(0.0))
+        ));
     }
     if l.warmup_requests > 0 {
-        add("Warm-up requests (excluded)", l.warmup_requests.to_string());
+        out.push(format!(
+            "Warm-up: {} requests left out of the statistics",
+            l.warmup_requests
+        ));
     }
-    add("New connections", l.new_connections.to_string());
-    align_numbers(&mut t, 1);
-    t.to_string()
+    if !stats.ttft_by_turn.is_empty() {
+        let turns: Vec<String> = stats
+            .ttft_by_turn
+            .iter()
+            .map(|t| format!("{}: {}", t.turn, cell(t.ttft.p50(), 1e3)))
+            .collect();
+        out.push(format!("TTFT p50 by turn (ms): {}", turns.join(", ")));
+    }
+    if l.token_counts_source() != "server" && successful(stats) > 0 {
+        out.push(format!("Token counts: {}", token_counts_note(l)));
+    }
+    out
 }
 
 /// Where the token rows and throughputs come from.
@@ -172,96 +225,93 @@ fn token_counts_note(l: &LoadStats) -> String {
     }
 }
 
-/// Things that look wrong in a run, each with advice. `records` are the run's records (warm-up included; it
-/// is skipped), with the `max_tokens` each request asked for.
-pub fn warnings(stats: &Stats, records: &[RunRecord]) -> Vec<String> {
-    let mut out = Vec::new();
-    let l = &stats.load;
-    if stats.num_requests_started > 0 && stats.error_rate > 0.05 {
-        out.push(format!(
-            "error rate {:.1} % ({} of {} requests failed, codes {}) — check the endpoint's logs, the API key, \
-             --timeout, or lower the concurrency / request rate",
-            stats.error_rate * 100.0,
-            stats.number_errors,
-            stats.num_requests_started - stats.number_cancelled,
-            stats.error_code_frequency()
-        ));
+/// A run with no successful request: what happened, in one line, instead of a table of empty cells.
+fn failed_run(stats: &Stats) -> String {
+    if stats.num_requests_started == 0 {
+        return "No request was sent: nothing to measure.".into();
     }
-    if stats.number_cancelled > 0 {
-        out.push(format!(
-            "{} requests were still in flight when the run was stopped and were cancelled; they are not errors \
-             and are left out of the error rate and the statistics — raise --grace-period to let them finish",
-            stats.number_cancelled
-        ));
-    }
-    let measured = records.iter().filter(|r| !r.metrics.warmup).count() as f64;
-    if l.target_request_rate.is_some()
-        && measured > 0.0
-        && (l.late_dispatches as f64 / measured > 0.05 || l.max_dispatch_delay_s > 0.010)
-    {
-        out.push(format!(
-            "the client fell behind the schedule: {} of {} requests went out more than 1 ms late (max {:.1} ms) — \
-             the rate is too high for this machine, or --max-concurrency queues requests; compare the scheduled \
-             latencies with the actual ones",
-            l.late_dispatches,
-            measured,
-            l.max_dispatch_delay_s * 1e3
-        ));
-    }
-    if let Some(ratio) = l.output_tokens_vs_server_ratio
-        && (ratio - 1.0).abs() > 0.03
-    {
-        let mut advice = String::from(
-            "the table and the standard metrics use the server's counts; the llmperf keys \
-             (number_output_tokens, …) use the tokenizer's",
-        );
-        if !l.custom_tokenizer {
-            advice.push_str(
-                " — pass the model's own tokenizer.json with --tokenizer PATH, or \
-                 --use-server-token-counts to put the server's counts in the llmperf keys too",
-            );
-        }
-        out.push(format!(
-            "the tokenizer counts {:+.1} % output tokens against the server's (special tokens such as BOS \
-             excluded, reasoning included); {advice}",
-            (ratio - 1.0) * 100.0
-        ));
-    }
-    let ok: Vec<&RunRecord> = records
+    let kinds: Vec<String> = stats
+        .error_kinds
         .iter()
-        .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
+        .map(|(k, n)| format!("{k}: {n}"))
         .collect();
-    if !ok.is_empty() && ok.iter().all(|r| r.hit_max_tokens()) {
-        out.push(
-            "every response stopped at max_tokens — output lengths are the cap you set, not the model's; raise \
-             --mean-output-tokens to measure natural lengths, or keep it to measure fixed-length generation"
-                .into(),
-        );
+    format!(
+        "Every request failed (codes {}{}): no latency or throughput to show. The warning below says why; each \
+         error is in the per-request log.",
+        stats.error_code_frequency(),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!("; kinds {}", kinds.join(", "))
+        }
+    )
+}
+
+/// What is printed for one run: its totals line, then the metric table (or, when every request failed, a
+/// short explanation), then the lines for what applies to this run only.
+pub fn run_text(name: &str, stats: &Stats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{}", totals_line(name, stats));
+    if successful(stats) == 0 {
+        let _ = writeln!(out, "{}", failed_run(stats));
+    } else {
+        let _ = writeln!(out, "{}", metrics_table(stats));
+    }
+    for line in extra_lines(stats) {
+        let _ = writeln!(out, "{line}");
     }
     out
 }
 
-/// The whole block printed after the original's summary: metric table, totals, warnings.
-pub fn summary_tables(stats: &Stats, records: &[RunRecord]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "\nSummary (successful requests)");
-    let _ = writeln!(out, "{}\n", metrics_table(stats));
-    let _ = writeln!(out, "{}", totals_table(stats));
-    let _ = writeln!(out, "Token counts: {}", token_counts_note(&stats.load));
-    for w in warnings(stats, records) {
+/// [`run_text`], then a line per warning (`warnings`): what `report DIR` prints (a live run reports its
+/// warnings to its observer instead).
+pub fn summary_tables(name: &str, stats: &Stats, records: &[RunRecord]) -> String {
+    let mut out = run_text(name, stats);
+    for w in warnings(stats, records, &WarningContext::default()) {
         let _ = writeln!(out, "Warning: {w}");
     }
     out
 }
 
-/// The exporter of the summary table block after the original's.
+/// A correctness run: its counts on one line (rates formatted), then the mismatched and errored answers.
+pub fn correctness_text(name: &str, scores: &CorrectnessStats, records: &[RunRecord]) -> String {
+    format!(
+        "\n{name}: {} requests, {} errors ({:.1} %), {} mismatched ({:.1} %), {} answered correctly\n{}",
+        scores.num_completed_requests,
+        scores.number_errors,
+        scores.error_rate * 100.0,
+        scores.num_mismatched_requests,
+        scores.mismatch_rate * 100.0,
+        scores
+            .num_non_errored_requests
+            .saturating_sub(scores.num_mismatched_requests),
+        answer_lists(records)
+    )
+}
+
+/// The exporter of the text after each run: [`run_text`] for a load test (and its warnings, with
+/// [`SummaryTable::with_warnings`]); [`correctness_text`] for a correctness run.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SummaryTable;
+pub struct SummaryTable {
+    warnings: bool,
+}
+
+impl SummaryTable {
+    /// Also prints the warnings (for `report DIR`, which has no observer).
+    pub fn with_warnings() -> SummaryTable {
+        SummaryTable { warnings: true }
+    }
+}
 
 impl Exporter for SummaryTable {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        out.text
-            .push_str(&summary_tables(&report.stats, &report.records));
+        let name = &report.description.base_name;
+        let text = match &report.scores {
+            Some(scores) => correctness_text(name, scores, &report.records),
+            None if self.warnings => summary_tables(name, &report.stats, &report.records),
+            None => run_text(name, &report.stats),
+        };
+        out.text.push_str(&text);
         Ok(())
     }
 }
@@ -287,7 +337,7 @@ impl RunsTable {
                 .to_string(),
             description.params.num_concurrent_requests.to_string(),
             load.and_then(|l| l.target_request_rate)
-                .map_or("-".into(), |r| r.to_string()),
+                .map_or("-".into(), number),
             format!("{:.3}", load.map_or(0.0, |l| l.request_throughput_per_s)),
             cell(stats.map(|s| s.mean_output_throughput_token_per_s), 1.0),
             cell(series(Metric::Ttft).p50(), 1e3),
