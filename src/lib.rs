@@ -77,10 +77,10 @@ pub mod settings;
 #[doc(hidden)]
 pub mod shard;
 #[doc(hidden)]
-pub mod shutdown;
-#[doc(hidden)]
 pub mod sim;
 mod start_at;
+#[doc(hidden)]
+pub mod stop;
 #[doc(hidden)]
 pub mod tokenizer;
 #[doc(hidden)]
@@ -100,10 +100,14 @@ pub use messages::{
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
-pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
+pub use runner::{
+    RunOptions, run_correctness_tests, run_correctness_tests_with, run_load_tests,
+    run_load_tests_with, run_load_tests_with_client,
+};
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};
 pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
+pub use stop::StopHandle;
 pub use tokenizer::Tokenizer;
 
 /// Runs the load test(s) `settings` describe — one run per model × input × output length distribution — and

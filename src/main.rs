@@ -16,7 +16,8 @@ fn main() -> ExitCode {
     .init();
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
-    llmperf_actors::shutdown::handle_signals();
+    let stop = llmperf_actors::StopHandle::new();
+    let runs = llmperf_actors::RunOptions::new().stop_handle(stop.clone());
     let result = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args),
         Some(Command::Merge(args)) => merge(&args),
@@ -24,21 +25,23 @@ fn main() -> ExitCode {
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             args.settings(&env)
-                .and_then(|s| llmperf_actors::run_correctness_tests(&s))
+                .and_then(|s| stop_on_signals(&stop).map(|()| s))
+                .and_then(|s| llmperf_actors::run_correctness_tests_with(&s, &runs))
                 .map(|_| ())
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
             cli.load
                 .settings(&env)
-                .and_then(|s| llmperf_actors::run_load_tests(&s))
+                .and_then(|s| stop_on_signals(&stop).map(|()| s))
+                .and_then(|s| llmperf_actors::run_load_tests_with(&s, &runs))
                 .map(|_| ())
         }
     };
     match result {
-        Ok(()) => match llmperf_actors::shutdown::requested() {
+        Ok(()) => match stop.exit_code() {
             // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
-            Some(sig) => ExitCode::from(llmperf_actors::shutdown::exit_code(sig)),
+            Some(code) => ExitCode::from(code),
             None => ExitCode::SUCCESS,
         },
         Err(e) => {
@@ -46,6 +49,14 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Wires Ctrl-C and SIGTERM to the runs' stop handle (only for runs: `serve-sim` keeps the default action).
+fn stop_on_signals(stop: &llmperf_actors::StopHandle) -> Result<(), Error> {
+    stop.stop_on_signals().map_err(|e| Error::Io {
+        what: "installing the SIGINT/SIGTERM handlers".into(),
+        source: e,
+    })
 }
 
 fn merge(args: &MergeArgs) -> Result<(), Error> {

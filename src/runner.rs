@@ -21,22 +21,25 @@ use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi, RequestConf
 use crate::messages::{
     CollectedRun, FinishProgress, FinishRun, PreparedRequest, RunConversations, RunRequests,
 };
+use crate::report;
 use crate::report::export::run_file::RunFileExport;
-use crate::report::{self, ReportOutputs};
 use crate::report::{
     RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
     run_exporters, sanitize_base_name,
 };
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
+use crate::stop::StopHandle;
 use crate::tokenizer::Tokenizer;
 use crate::workload::correctness::{self, MAX_NUMBER};
 use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::Schedule;
 use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
+mod options;
 mod reporting;
 mod workload;
+pub use options::RunOptions;
 use reporting::AcrossRuns;
 use workload::Dataset;
 
@@ -82,7 +85,7 @@ struct Shape {
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    run_load_tests_with_client(settings, None)
+    run_load_tests_with(settings, &RunOptions::new())
 }
 
 /// [`run_load_tests`] with clients built by `factory` instead of the ones `settings.llm_api` names: plug in
@@ -91,6 +94,18 @@ pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
 pub fn run_load_tests_with_client(
     settings: &Settings,
     factory: Option<ClientFactory>,
+) -> Result<Vec<RunSummary>, Error> {
+    let mut options = RunOptions::new();
+    if let Some(factory) = factory {
+        options = options.client(factory);
+    }
+    run_load_tests_with(settings, &options)
+}
+
+/// [`run_load_tests`] with [`RunOptions`]: your own clients, a [`StopHandle`] that stops these runs.
+pub fn run_load_tests_with(
+    settings: &Settings,
+    options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
     if settings.shard.is_sharded() && settings.results_dir.is_none() {
         log::warn!(
@@ -138,17 +153,25 @@ pub fn run_load_tests_with_client(
             }
         }
     }
-    run_plans(settings, plans, factory)
+    run_plans(settings, plans, options)
 }
 
 /// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
 pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
+    run_correctness_tests_with(settings, &RunOptions::new())
+}
+
+/// [`run_correctness_tests`] with [`RunOptions`]: your own clients, a [`StopHandle`] that stops these runs.
+pub fn run_correctness_tests_with(
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<Vec<RunSummary>, Error> {
     let plans = settings
         .models
         .iter()
         .map(|model| correctness_plan(settings, model))
         .collect();
-    run_plans(settings, plans, None)
+    run_plans(settings, plans, options)
 }
 
 /// How many requests, at what concurrency, on what schedule — for this shard: its share of the concurrency,
@@ -452,8 +475,10 @@ fn endpoint_hint(api: LlmApi) -> &'static str {
 fn run_plans(
     settings: &Settings,
     plans: Vec<Plan>,
-    factory: Option<ClientFactory>,
+    options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
+    let factory = options.client.clone();
+    let stop = &options.stop;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tokenizer = load_tokenizer(settings)?;
     if settings.insecure {
@@ -520,14 +545,14 @@ fn run_plans(
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut across = AcrossRuns::new(settings);
-        crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
         for plan in plans {
-            if crate::shutdown::requested().is_some() {
+            if stop.is_stopped() {
                 log::warn!(
-                    "{}: not started (stopped by a signal)",
-                    plan.description.base_name
+                    "{}: not started ({})",
+                    plan.description.base_name,
+                    stop.why()
                 );
                 continue;
             }
@@ -538,10 +563,9 @@ fn run_plans(
                 plan,
                 &tokenizer,
                 factory.clone(),
-                settings.use_server_token_counts,
-                &settings.report,
-                settings.grace_period,
+                settings,
                 start_at.take(),
+                stop,
             )
             .await?
             else {
@@ -591,16 +615,20 @@ fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), 
     )))
 }
 
-/// Runs one plan and collects its results; `None` when a signal arrived while it waited for `start_at`.
+/// Runs one plan and collects its results; `None` when `stop` was stopped while it waited for `start_at`.
 async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
-    server_counts: bool,
-    outputs: &ReportOutputs,
-    grace: Duration,
+    settings: &Settings,
     start_at: Option<std::time::SystemTime>,
+    stop: &StopHandle,
 ) -> Result<Option<CollectedRun>, Error> {
+    let (server_counts, outputs, grace) = (
+        settings.use_server_token_counts,
+        &settings.report,
+        settings.grace_period,
+    );
     let shape = plan.shape;
     let base_name = plan.description.base_name.clone();
     let results_dir = plan.results_dir.as_deref();
@@ -609,9 +637,9 @@ async fn run_one(
     // A shared start time: after building the prompts (the slow part of a run's setup), before anything is
     // written or started; a signal during the wait skips the run, like a run not yet started.
     if let Some(at) = start_at {
-        crate::start_at::wait_until(at).await;
-        if crate::shutdown::requested().is_some() {
-            log::warn!("{base_name}: not started (stopped by a signal)");
+        crate::start_at::wait_until(at, stop).await;
+        if stop.is_stopped() {
+            log::warn!("{base_name}: not started ({})", stop.why());
             return Ok(None);
         }
     }
@@ -669,7 +697,7 @@ async fn run_one(
         launcher = launcher.with_progress(tally);
     }
     let launcher = launcher.start();
-    crate::shutdown::register(launcher.clone().recipient(), grace);
+    stop.register(launcher.clone().recipient(), grace);
     let collector_recipient = collector.clone().recipient();
     let finished = if shape.turns > 1 {
         // Multi-turn: each turn is built from the previous reply.
@@ -697,10 +725,12 @@ async fn run_one(
             .await
     }
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
-    crate::shutdown::unregister();
+    stop.unregister();
     let finished = finished?;
-    if let Some(sig) = crate::shutdown::requested() {
+    if let Some(sig) = stop.signal() {
         println!("Run stopped by signal {sig}: requests not yet sent were not started.");
+    } else if stop.is_stopped() {
+        println!("Run stopped: requests not yet sent were not started.");
     } else if finished.timed_out && shape.limit != usize::MAX {
         // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");

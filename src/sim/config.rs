@@ -115,12 +115,12 @@ pub struct SimConfig {
     /// wait in a FIFO queue; `ttft_ms` becomes the fixed time of a prefill step. `None` (the default): the
     /// fixed timing model.
     pub batch_slots: Option<usize>,
-    /// Engine: prefill time per prompt token, in milliseconds [0].
+    /// Engine: prefill time per prompt token, in milliseconds (default 0).
     pub prefill_ms_per_token: Option<f64>,
     /// Engine: the fixed time of a decode step (one token for every running request), in milliseconds
-    /// [`itl_ms`].
+    /// (default: `itl_ms`).
     pub decode_step_ms: Option<f64>,
-    /// Engine: decode-step time per running request, in milliseconds [0].
+    /// Engine: decode-step time per running request, in milliseconds (default 0).
     pub decode_ms_per_running: Option<f64>,
     /// Engine: the KV-cache budget in tokens; a request reserves its prompt and its whole output when admitted
     /// [no limit].
