@@ -98,7 +98,7 @@ pub use messages::{
     FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
     RunFinished, RunRequests, RunSource, StopRun, SubscribeResults,
 };
-pub use metrics::{Measured, Metrics, StreamTimings, Usage};
+pub use metrics::{Measured, Metrics, StreamTimer, StreamTimings, Usage};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
 pub use runner::{
     RunOptions, run_correctness_tests, run_correctness_tests_with, run_load_tests,
