@@ -106,7 +106,9 @@ pub use runner::{
 };
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};
-pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
+pub use sim::SimConfig;
+#[cfg(feature = "sim")]
+pub use sim::{SimServer, start_in_background as start_simulator};
 pub use stop::StopHandle;
 pub use tokenizer::Tokenizer;
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
+#[cfg(feature = "sim")]
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
 fn main() -> ExitCode {
@@ -85,6 +86,16 @@ fn report(args: &ReportArgs) -> Result<(), Error> {
     Ok(())
 }
 
+#[cfg(not(feature = "sim"))]
+fn serve_sim(_args: SimArgs) -> Result<(), Error> {
+    Err(Error::Config(
+        "serve-sim: this build has no simulator (built without the `sim` cargo feature); build with the \
+         default features"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "sim")]
 fn serve_sim(args: SimArgs) -> Result<(), Error> {
     let faults = args
         .faults

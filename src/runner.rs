@@ -493,11 +493,7 @@ fn run_plans(
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
         Endpoint::Builtin => {
-            let sim = crate::sim::start_in_background(settings.simulator.clone(), "127.0.0.1", 0)
-                .map_err(|e| Error::Io {
-                what: "starting the built-in simulator".into(),
-                source: e,
-            })?;
+            let sim = crate::sim::start_builtin(settings.simulator.clone())?;
             let url = sim.base_url();
             log::info!("built-in simulator listening on {url}");
             (Some(sim), url)
