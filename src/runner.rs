@@ -38,10 +38,10 @@ use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sampl
 
 mod options;
 mod reporting;
-mod workload;
+mod requests;
 pub use options::RunOptions;
 use reporting::AcrossRuns;
-use workload::Dataset;
+use requests::Dataset;
 
 /// Builds a run's requests; called before the clock starts.
 type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
@@ -116,7 +116,7 @@ pub fn run_load_tests_with(
         );
     }
     // The whole dataset is read and checked before anything starts.
-    let dataset = workload::load_dataset(&settings.workload)?;
+    let dataset = requests::load_dataset(&settings.workload)?;
     let mut plans = Vec::new();
     for spec in settings.runs() {
         match &settings.load.sweep {
@@ -268,7 +268,7 @@ fn load_test_plan(
     let mut shape = load_shape(settings, concurrency, rate);
     let w = &settings.workload;
     if let (true, Some(d)) = (w.replay_timestamps, &dataset) {
-        shape = workload::replay_shape(settings, d);
+        shape = requests::replay_shape(settings, d);
     }
     if w.multi_turn > 1 {
         // `limit` conversations of `turns` requests; the builder makes one template per turn.
@@ -311,13 +311,13 @@ fn load_test_plan(
     let n = shape.pool;
     let select_prompts = shape.schedule.is_none() || w.replay_timestamps;
     let custom = dataset.is_some() || w.shared_prefix_tokens > 0 || w.multi_turn > 1;
-    let build = workload::Build::new(settings, &spec);
+    let build = requests::Build::new(settings, &spec);
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         if custom {
-            let requests = workload::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
+            let requests = requests::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
             return Ok(if select_prompts {
                 shard.select(requests)
             } else {
