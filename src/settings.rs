@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 
 use crate::backend::LlmApi;
 use crate::report::{ReportOutputs, sanitize_base_name};
-use crate::shard::Shard;
 use crate::sim::SimConfig;
 
 use crate::{Error, Secret};
@@ -30,13 +29,16 @@ mod schema;
 mod tests;
 mod validate;
 mod values;
+/// Which part of a split run this process sends (`shard_index`, `shard_count`).
+pub use crate::shard::Shard;
+/// The open loop's arrival process (`arrival`, `burstiness`).
+pub use crate::workload::schedule::Arrival;
 pub use builder::SettingsBuilder;
 pub use layers::Mode;
 pub use load_modes::{DURATION_PROMPT_POOL, LoadSettings, Sweep};
 pub use prompts::{DatasetOrder, WorkloadSettings};
 pub use schema::{ConfigLayer, CorrectnessSection, TokenConf, TokenConfs};
 pub use values::{on_off, parse_metadata};
-
 /// The original's defaults (spec §2).
 pub mod defaults {
     /// `--mean-input-tokens`.
@@ -137,7 +139,7 @@ pub struct Settings {
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
     pub load: LoadSettings,
-    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
+    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`Shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,
     /// Wall-clock time to wait for before the first request (`--start-at`, `start_at`); `None` starts at once.

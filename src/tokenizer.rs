@@ -53,7 +53,7 @@ impl Tokenizer {
     /// first call that counts (or by [`Tokenizer::preload`]).
     ///
     /// ```
-    /// use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
+    /// use llmperf_actors::{TokenCount, Tokenizer};
     /// assert_eq!(Tokenizer::llama().count("Hello world!"), 4); // BOS included
     /// ```
     pub fn llama() -> Tokenizer {
