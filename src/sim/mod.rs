@@ -21,9 +21,9 @@
 //! shows vLLM's metrics (queue, batch, KV usage, token counters, latency histograms).
 //!
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
-//! and the habits), `http` (reading requests: heads, bodies, limits), `chunked` (chunked request bodies),
-//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `generate` (when pieces
-//! are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
+//! and the habits), `http` (reading requests: heads, bodies), `chunked` (chunked request bodies),
+//! `read_error` (a request refused, and the limits), `response` (what the routes answer, and its bytes),
+//! `server` (routes and answers), `generate` (when pieces are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
 //! thread), `metrics` (`GET /metrics`), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing`
 //! (the timing log), `answers` (correctness questions).
 //!
@@ -53,6 +53,8 @@ mod http;
 mod listen;
 #[cfg(feature = "sim")]
 mod metrics;
+#[cfg(feature = "sim")]
+mod read_error;
 #[cfg(feature = "sim")]
 mod response;
 #[cfg(feature = "sim")]
