@@ -23,7 +23,7 @@
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
 //! and the habits), `http` (reading requests: heads, bodies), `chunked` (chunked request bodies),
 //! `read_error` (a request refused, and the limits), `response` (what the routes answer, and its bytes),
-//! `server` (routes and answers), `generate` (when pieces are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
+//! `server` (routes and answers), `state` (what the connections share), `generate` (when pieces are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
 //! thread), `metrics` (`GET /metrics`), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing`
 //! (the timing log), `answers` (correctness questions).
 //!
@@ -62,6 +62,8 @@ mod scheduler;
 #[cfg(feature = "sim")]
 mod server;
 #[cfg(feature = "sim")]
+mod state;
+#[cfg(feature = "sim")]
 mod timing;
 #[cfg(feature = "sim")]
 mod wire;
@@ -70,7 +72,7 @@ pub use config::{SimConfig, UsageChunk};
 #[cfg(feature = "sim")]
 pub use listen::{SimServer, serve_foreground, start_in_background};
 #[cfg(feature = "sim")]
-pub use server::ReceivedRequest;
+pub use state::ReceivedRequest;
 
 /// The built-in simulator serving a run (`openai_api_base: builtin`); it stops when dropped.
 #[cfg(feature = "sim")]
