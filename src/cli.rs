@@ -10,10 +10,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::duration;
+
 mod run_args;
 pub use crate::settings::on_off;
 pub use run_args::{
-    ClientArgs, ConnectionArgs, CorrectnessArgs, LoadTestArgs, RunArgs, TimeoutArgs,
+    ApiKeyArg, ClientArgs, ConnectionArgs, CorrectnessArgs, LoadTestArgs, RunArgs, TimeoutArgs,
 };
 
 /// LLMPerf-compatible load test for LLM APIs, built on actix actors.
@@ -72,7 +74,7 @@ pub struct ReportArgs {
     /// Compare with the runs in this results directory: the change per metric.
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
-    /// Reports to rebuild: any of table, csv, charts, all, none [default: all].
+    /// Reports to rebuild: any of table, csv, charts, html, all, none [default: all].
     #[arg(long, value_name = "LIST")]
     pub output_format: Option<String>,
     /// Write the CSV files and charts here instead of RESULTS_DIR.
@@ -80,7 +82,7 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `serve-sim` flags.
+/// `serve-sim` flags. Times are milliseconds, or a duration with a unit (`0.5s`).
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
     /// Port to listen on (0 picks a free one and prints it).
@@ -89,11 +91,11 @@ pub struct SimArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Time to first token, in milliseconds.
-    #[arg(long, default_value_t = 100.0)]
+    /// Time to first token, in milliseconds (or 0.1s).
+    #[arg(long, value_name = "MS", default_value_t = 100.0, value_parser = duration::millis_arg)]
     pub ttft_ms: f64,
-    /// Delay between chunks, in milliseconds.
-    #[arg(long, default_value_t = 10.0)]
+    /// Delay between chunks, in milliseconds (or 0.01s).
+    #[arg(long, value_name = "MS", default_value_t = 10.0, value_parser = duration::millis_arg)]
     pub itl_ms: f64,
     /// Tokens per streamed chunk.
     #[arg(long, default_value_t = 1)]
@@ -130,11 +132,11 @@ pub struct SimArgs {
     pub close_after_stream: bool,
     /// With --close-after-stream: wait this long after the last byte before closing (still not reading), so
     /// a request sent on the reused connection meets a reset.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = duration::whole_millis_arg)]
     pub close_delay_ms: u64,
     /// Close a connection silently once it has waited this long for its next request (a proxy's keep-alive
     /// timeout) [default: never].
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = duration::whole_millis_arg)]
     pub idle_close_ms: Option<u64>,
     /// Streamed responses without Content-Length or Transfer-Encoding: the body ends when the connection
     /// closes.
@@ -160,7 +162,7 @@ pub struct SimArgs {
     pub prefill_ms_per_token: Option<f64>,
     /// Engine: fixed time of a decode step (one token for every running request), in milliseconds
     /// [default: --itl-ms].
-    #[arg(long, value_name = "MS", help_heading = "Saturating engine")]
+    #[arg(long, value_name = "MS", value_parser = duration::millis_arg, help_heading = "Saturating engine")]
     pub decode_step_ms: Option<f64>,
     /// Engine: decode-step time per running request, in milliseconds [default: 0].
     #[arg(long, value_name = "MS", help_heading = "Saturating engine")]

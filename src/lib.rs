@@ -49,10 +49,10 @@
 //! shipped clients, SSE framing, [`RequestConfig`]), the per-request record, its formulas and the
 //! [`StreamTimer`] that fills it ([`metrics`]), the configuration schema ([`settings`]: [`Settings`],
 //! [`ConfigLayer`]), the command line ([`cli`], whose flags are as stable as the config keys), the typed
-//! results and their exporters ([`report`]), the simulator ([`sim`]; its server needs the cargo feature
-//! `sim`, on by default), and what the crate root re-exports ([`run`], [`run_load_tests_with`] with
-//! [`RunOptions`] and a [`StopHandle`], [`Tokenizer`]). Prompt sampling, schedules, sharding and signal
-//! handling are private to the crate.
+//! results and their exporters ([`report`]), the server's metrics beside them ([`server_metrics`]), the
+//! simulator ([`sim`]; its server needs the cargo feature `sim`, on by default), and what the crate root
+//! re-exports ([`run`], [`run_load_tests_with`] with [`RunOptions`] and a [`StopHandle`], [`Tokenizer`]).
+//! Prompt sampling, schedules, durations, sharding and signal handling are private to the crate.
 
 #![warn(missing_docs)]
 #![warn(unnameable_types)] // every type a public signature uses can be named from outside
@@ -65,14 +65,17 @@ pub mod messages;
 pub mod metrics;
 pub mod sources;
 
-// The command line, the results pipeline, the configuration schema and the simulator are part of the API too:
+// The command line, the results pipeline (with the server's metrics), the configuration schema and the
+// simulator are part of the API too:
 // the flags and config keys are as stable as the result files.
 pub mod cli;
+pub(crate) mod duration;
 mod error;
 mod error_kind;
 pub mod report;
 mod runner;
 mod secret;
+pub mod server_metrics;
 pub mod settings;
 pub(crate) mod shard;
 #[cfg_attr(not(feature = "sim"), allow(dead_code))]

@@ -27,6 +27,7 @@ use crate::report::{
     RunDescription, RunFile, RunParams, RunSummary, Scorer, SweepKind, SweepStep, TestKind,
     run_exporters, sanitize_base_name,
 };
+use crate::server_metrics::scraper::{ScrapeSpec, ScraperHandle};
 use crate::settings::{DURATION_PROMPT_POOL, Endpoint, RunSpec, Settings, Sweep};
 use crate::shard::Shard;
 use crate::stop::StopHandle;
@@ -62,6 +63,8 @@ struct Plan {
     shard: Shard,
     /// The load test's run file, completed and written when the run ends.
     run_file: Option<RunFile>,
+    /// `--server-metrics`: what to scrape during the run (set once the endpoint is known).
+    scrape: Option<ScrapeSpec>,
 }
 
 /// How a run's requests are sent.
@@ -180,7 +183,9 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
     let load = &settings.load;
     let shard = settings.shard;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let max = settings.max_num_completed_requests as usize;
+    // Warm-up requests come on top of the measured ones (as vLLM's and guidellm's benchmarks do): asked for
+    // 10 with 3 of warm-up, 13 are sent and 10 measured.
+    let max = (settings.max_num_completed_requests + load.warmup_requests) as usize;
     let timeout = load.duration.unwrap_or(settings.timeout);
     // A duration run is not capped by count unless the cap was asked for.
     let limit = match load.duration {
@@ -284,8 +289,21 @@ fn load_test_plan(
         params: RunParams {
             model: spec.model.clone(),
             llm_api: settings.llm_api.to_string(),
-            mean_input_tokens: spec.input.mean,
-            stddev_input_tokens: spec.input.stddev,
+            // A dataset run used none of the prompt-length settings (the summary names the dataset instead).
+            mean_input_tokens: if dataset.is_some() {
+                0
+            } else {
+                spec.input.mean
+            },
+            stddev_input_tokens: if dataset.is_some() {
+                0
+            } else {
+                spec.input.stddev
+            },
+            dataset: dataset.as_ref().map(|d| d.file.clone()),
+            dataset_max_tokens: dataset
+                .as_ref()
+                .is_some_and(|d| d.gives_every_max_tokens(w.dataset_output_lengths)),
             mean_output_tokens: spec.output.mean,
             stddev_output_tokens: spec.output.stddev,
             num_concurrent_requests: shard.share(concurrency),
@@ -363,7 +381,8 @@ fn load_test_plan(
     Plan {
         description,
         warmup: Warmup {
-            requests: settings.load.warmup_requests,
+            // Multi-turn counts conversations, warm-up ones too: their every turn is warm-up.
+            requests: settings.load.warmup_requests * w.multi_turn,
             seconds: settings.load.warmup_seconds,
         },
         results_dir: settings.results_dir.clone(),
@@ -372,6 +391,7 @@ fn load_test_plan(
         shape,
         shard,
         run_file: Some(run_file),
+        scrape: None,
     }
 }
 
@@ -442,6 +462,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         },
         shard: Shard::WHOLE,
         run_file: None,
+        scrape: None,
     }
 }
 
@@ -537,13 +558,27 @@ fn run_plans(
     };
     // The key and header values are redacted by ClientSpec's Debug.
     log::debug!("client: {spec:?}");
+    let scrape = match &settings.server_metrics {
+        Some(s) => Some(ScrapeSpec {
+            url: s.url_for(&spec.base_url)?,
+            interval: s.interval,
+            connect_timeout: settings.connect_timeout,
+            headers: spec.http.headers.clone(),
+            insecure: settings.insecure,
+            file: None,
+        }),
+        _ => None,
+    };
     let factory: ClientFactory = factory.unwrap_or_else(|| spec.factory());
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut across = AcrossRuns::new(settings);
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
-        for plan in plans {
+        for mut plan in plans {
+            if plan.description.test == TestKind::LoadTest {
+                plan.scrape = scrape.clone();
+            }
             if stop.is_stopped() {
                 log::warn!(
                     "{}: not started ({})",
@@ -695,6 +730,16 @@ async fn run_one(
     let launcher = launcher.start();
     stop.register(launcher.clone().recipient(), grace);
     let collector_recipient = collector.clone().recipient();
+    // `--server-metrics`: a baseline scrape just before the first request, on the scraper's own arbiter.
+    let scraper = match plan.scrape {
+        Some(mut s) => {
+            s.file = results_dir.map(|d| crate::server_metrics::file_path(d, &base_name));
+            let h = ScraperHandle::start(s).await;
+            h.begin(std::time::Instant::now());
+            Some(h)
+        }
+        None => None,
+    };
     let finished = if shape.turns > 1 {
         // Multi-turn: each turn is built from the previous reply.
         launcher
@@ -722,6 +767,11 @@ async fn run_one(
     }
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
     stop.unregister();
+    // Just after the last reply: the last scrape.
+    let server = match scraper {
+        Some(h) => h.finish().await,
+        None => None,
+    };
     let finished = finished?;
     if let Some(sig) = stop.signal() {
         println!("Run stopped by signal {sig}: requests not yet sent were not started.");
@@ -751,5 +801,6 @@ async fn run_one(
         run_file.finish(finished.started, finished.ended, finished.launched as u64);
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
+    collected.result.server = server.map(Box::new);
     Ok(Some(collected))
 }

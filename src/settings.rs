@@ -148,7 +148,8 @@ pub struct Settings {
     pub headers: Vec<(String, Secret)>,
     /// Accept any TLS certificate (`--insecure`).
     pub insecure: bool,
-    /// A Hugging Face `tokenizer.json` instead of the embedded Llama tokenizer.
+    /// A Hugging Face `tokenizer.json` instead of the embedded Llama tokenizer (`--tokenizer`'s path, or the
+    /// cached file of its model id).
     pub tokenizer: Option<PathBuf>,
     /// `number_output_tokens` from the server's usage where present.
     pub use_server_token_counts: bool,
@@ -159,6 +160,8 @@ pub struct Settings {
     /// The table, CSV, charts and progress to produce (`--output-format`, `--charts`, `--csv`, `--quiet`,
     /// `--progress`).
     pub report: ReportOutputs,
+    /// `--server-metrics`: scrape the server's Prometheus metrics during each run.
+    pub server_metrics: Option<crate::server_metrics::ServerMetricsSettings>,
     /// What is sent: sonnet prompts or a dataset, shared prefixes, conversations, trace replay.
     pub workload: WorkloadSettings,
 }
@@ -179,13 +182,31 @@ pub struct RunSpec {
 impl Settings {
     /// The matrix of runs, models × input confs × output confs, in that nesting order (like the fork's run.py),
     /// with file names made unique.
+    ///
+    /// A dataset run takes its prompts from the file, so the input confs do not apply: one run per model and
+    /// output conf, named after the dataset, `<model>_<dataset stem>` (with `_<mean output>` when there are
+    /// several output confs), not `<model>_<mean input>_<mean output>`.
     pub fn runs(&self) -> Vec<RunSpec> {
+        let stem = self.workload.dataset.as_ref().map(|p| {
+            p.file_stem()
+                .map_or_else(|| "dataset".into(), |s| s.to_string_lossy().into_owned())
+        });
+        let inputs = match stem {
+            Some(_) => &self.input_confs[..self.input_confs.len().min(1)],
+            None => &self.input_confs[..],
+        };
         let mut runs = Vec::new();
         for model in &self.models {
-            for input in &self.input_confs {
+            for input in inputs {
                 for output in &self.output_confs {
-                    let base_name =
-                        sanitize_base_name(&format!("{model}_{}_{}", input.mean, output.mean));
+                    let name = match &stem {
+                        Some(stem) if self.output_confs.len() > 1 => {
+                            format!("{model}_{stem}_{}", output.mean)
+                        }
+                        Some(stem) => format!("{model}_{stem}"),
+                        None => format!("{model}_{}_{}", input.mean, output.mean),
+                    };
+                    let base_name = sanitize_base_name(&name);
                     runs.push(RunSpec {
                         model: model.clone(),
                         input: input.clone(),

@@ -111,6 +111,7 @@ fn merged_summary_is_the_summary_of_all_raw_records() {
             metadata: serde_json::from_str(r#"{"team": "perf"}"#).unwrap(),
             timeout_s: 90.0,
             seed: 11111,
+            ..RunParams::default()
         },
     );
     let want = llmperf_summary_object(&info, &summarize(&records, end - start), 0);

@@ -240,10 +240,13 @@ fn connection_reuse_off_opens_a_connection_per_request() {
         assert_eq!(m["new_connection"], true, "{m}");
         assert!(m["connect_s"].as_f64().is_some(), "{m}");
     }
-    // And on by default: a handful of connections for 200 requests.
+    // And on by default: a handful of connections for 200 requests. Each client typically opens two (until a
+    // reused connection has carried a whole response, only one idle for the probation period is reused, so the
+    // second request opens another); a stalled machine can make it a few more, so the bound is the property
+    // itself: most requests (here at least 4 in 5) reuse a connection.
     let o = run(sim(|_| {}), "openai", 8, 200, &[]);
     assert!(
-        o.server_connections <= 16,
+        o.server_connections <= 40,
         "{} connections",
         o.server_connections
     );

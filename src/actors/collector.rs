@@ -253,6 +253,7 @@ impl Handler<FinishRun> for Collector {
                 window,
                 records,
                 inter_chunk_gaps: Some(self.gaps.stats()),
+                server: None,
             },
             exporters: std::mem::take(&mut self.exporters),
         })

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::Error;
+use crate::{Error, duration};
+
 use crate::settings::{ConfigLayer, Settings, SettingsBuilder, on_off};
 
 /// The load test's flags (`token_benchmark_ray.py`).
@@ -51,15 +52,16 @@ pub struct LoadTestArgs {
     /// Open loop: at most this many requests in flight; later ones wait (counted, never dropped).
     #[arg(long, value_name = "N", help_heading = "Load modes")]
     pub max_concurrency: Option<u64>,
-    /// Leave the first N requests out of the statistics (they stay, marked, in the per-request log).
+    /// Send N warm-up requests first, on top of --max-num-completed-requests, and leave them out of the
+    /// statistics (they stay, marked, in the per-request log).
     #[arg(long, value_name = "N", help_heading = "Load modes")]
     pub warmup_requests: Option<u64>,
-    /// Leave requests due in the first S seconds out of the statistics.
-    #[arg(long, value_name = "S", help_heading = "Load modes")]
+    /// Leave requests due in the first S seconds out of the statistics (seconds, or 500ms, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Load modes")]
     pub warmup_seconds: Option<f64>,
-    /// Run a steady state for S seconds (replaces --timeout; requests are not capped unless
-    /// --max-num-completed-requests is given; prompts come from a pool of 1000, reused).
-    #[arg(long, value_name = "S", help_heading = "Load modes")]
+    /// Run a steady state this long: seconds, or 30s, 5m, 1h (replaces --timeout; requests are not capped
+    /// unless --max-num-completed-requests is given; prompts come from a pool of 1000, reused).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text, help_heading = "Load modes")]
     pub duration: Option<String>,
     /// Sweep: one run per concurrency, e.g. 1,2,4,8 (each writes its files, plus a sweep summary).
     #[arg(long, value_name = "LIST", help_heading = "Load modes")]
@@ -70,8 +72,9 @@ pub struct LoadTestArgs {
     /// Stop a sweep after a step whose error rate is above this fraction.
     #[arg(long, value_name = "F", help_heading = "Load modes")]
     pub sweep_max_error_rate: Option<f64>,
-    /// Stop a sweep after a step whose p99 end-to-end latency (from the scheduled start) is above this.
-    #[arg(long, value_name = "DURATION", help_heading = "Load modes")]
+    /// Stop a sweep after a step whose p99 end-to-end latency (from the scheduled start) is above this
+    /// (seconds, or 500ms, 2s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_text, help_heading = "Load modes")]
     pub sweep_max_e2e_p99: Option<String>,
     /// Goodput targets, e.g. ttft=500ms,tpot=50ms,e2e=10s (any subset).
     #[arg(long, value_name = "TARGETS", help_heading = "Load modes")]
@@ -115,7 +118,7 @@ pub struct LoadTestArgs {
     /// at once, with a warning [default: start at once].
     #[arg(long, value_name = "TIME")]
     pub start_at: Option<String>,
-    /// Headers, TLS verification and the tokenizer.
+    /// Endpoint, key, headers, TLS verification and the tokenizer.
     #[command(flatten)]
     #[serde(flatten)]
     pub client: ClientArgs,
@@ -125,8 +128,8 @@ pub struct LoadTestArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     pub use_server_token_counts: bool,
-    /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), all,
-    /// none, comma-separated [default: table].
+    /// Reports beside the llmperf JSON files (always written): any of table (stdout), csv, charts (SVG), html,
+    /// all, none, comma-separated [default: table].
     #[arg(long, value_name = "LIST", help_heading = "Reports")]
     pub output_format: Option<String>,
     /// Write SVG charts into the results directory (latency CDF, ITL histogram, timeline; sweep curve).
@@ -161,6 +164,15 @@ pub struct LoadTestArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// Scrape the server's Prometheus metrics during each run (vLLM, SGLang, TGI, llama.cpp names known):
+    /// from URL, or without one from the endpoint's scheme://host:port/metrics; writes B_server_metrics.jsonl
+    /// and server keys in the summary (see docs/server-metrics.md) [default: off].
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "auto",
+          help_heading = "Server metrics")]
+    pub server_metrics: Option<String>,
+    /// Time between two scrapes, e.g. 1s or 500ms [default: 1s].
+    #[arg(long, value_name = "DURATION", help_heading = "Server metrics")]
+    pub server_metrics_interval: Option<String>,
 }
 
 /// The correctness test's flags (`llm_correctness.py`), plus `--config` and `--seed`.
@@ -168,7 +180,7 @@ pub struct LoadTestArgs {
 /// The config file's top-level keys apply, and a `correctness:` section overrides them for this test.
 #[derive(Debug, Default, Clone, Args, Serialize)]
 #[command(
-    mut_arg("timeout", |a| a.help("Seconds after which no new request is started [default: 90]")),
+    mut_arg("timeout", |a| a.help("No new request is started after this long (seconds, or 30s, 5m, 1h) [default: 90]")),
     mut_arg("max_num_completed_requests", |a| {
         a.help("Number of requests to send (and record) in all [default: 50]")
     }),
@@ -189,7 +201,7 @@ pub struct CorrectnessArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub run: RunArgs,
-    /// Headers, TLS verification and the tokenizer.
+    /// Endpoint, key, headers, TLS verification and the tokenizer.
     #[command(flatten)]
     #[serde(flatten)]
     pub client: ClientArgs,
@@ -209,8 +221,9 @@ pub struct RunArgs {
     /// Number of requests in flight at once (closed loop) [default: 10].
     #[arg(long, value_name = "N")]
     pub num_concurrent_requests: Option<u64>,
-    /// Seconds after which no new request is started; requests in flight are awaited [default: 90].
-    #[arg(long, value_name = "SECONDS")]
+    /// No new request is started after this long (seconds, or 500ms, 30s, 5m, 1h); requests in flight are
+    /// awaited [default: 90].
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg)]
     pub timeout: Option<f64>,
     /// Number of requests to send (and record) in all [default: 10].
     #[arg(long, value_name = "N")]
@@ -235,9 +248,18 @@ pub struct RunArgs {
     pub seed: Option<u64>,
 }
 
-/// How requests are sent and counted, shared by the load and correctness tests.
+/// Where requests go, how they are sent and counted, shared by the load and correctness tests.
 #[derive(Debug, Default, Clone, Args, Serialize)]
 pub struct ClientArgs {
+    /// API base URL of the chosen --llm-api, e.g. http://localhost:8000/v1 (or `builtin`, the built-in
+    /// simulator); over OPENAI_API_BASE / ANTHROPIC_BASE_URL / VERTEXAI_BASE_URL and the config file.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// API key of the chosen --llm-api (OpenAI and Vertex: Bearer; Anthropic: x-api-key); over
+    /// OPENAI_API_KEY / ANTHROPIC_API_KEY / GCLOUD_ACCESS_TOKEN and the config file. Never printed; on a
+    /// shared machine prefer the environment (other users can see a process's flags).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<ApiKeyArg>,
     /// Extra request header 'Name: value', for gateways (repeatable; replaces the config's `headers`, and a
     /// header the API sets itself, e.g. Authorization).
     #[arg(long = "header", value_name = "'NAME: VALUE'")]
@@ -247,9 +269,10 @@ pub struct ClientArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     pub insecure: bool,
-    /// Count tokens with this Hugging Face tokenizer.json instead of the embedded Llama tokenizer (prompt
-    /// budget and output counts).
-    #[arg(long, value_name = "PATH")]
+    /// Count tokens with this Hugging Face tokenizer instead of the embedded Llama tokenizer (prompt budget
+    /// and output counts): a tokenizer.json path, or a model id such as meta-llama/Llama-2-7b-hf, looked up in
+    /// the Hugging Face cache (HF_HOME) and fetched into it unless HF_HUB_OFFLINE is set.
+    #[arg(long, value_name = "PATH|ID")]
     pub tokenizer: Option<String>,
 }
 
@@ -267,27 +290,51 @@ pub struct ConnectionArgs {
     pub stream_usage: Option<bool>,
 }
 
-/// The per-request timeouts and the shutdown grace period, shared by the load and correctness tests.
+/// The per-request timeouts and the shutdown grace period, shared by the load and correctness tests. Each takes
+/// seconds or a duration with a unit (500ms, 30s, 5m, 1h).
 #[derive(Debug, Default, Clone, Args, Serialize)]
 pub struct TimeoutArgs {
     /// TCP/TLS connect timeout, seconds (error kind connect_timeout) [default: 30].
-    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Timeouts")]
     pub connect_timeout: Option<f64>,
     /// From a request's start to the response headers, seconds (error kind first_byte_timeout)
     /// [default: read_timeout, 180].
-    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Timeouts")]
     pub first_byte_timeout: Option<f64>,
     /// Longest silence between two reads of a stream, seconds (error kind idle_timeout) [default: read_timeout,
     /// 180].
-    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Timeouts")]
     pub idle_timeout: Option<f64>,
     /// Longest a whole request may take, seconds (error kind request_timeout) [default: no limit].
-    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Timeouts")]
     pub request_timeout: Option<f64>,
     /// After --timeout, or a first Ctrl-C / SIGTERM, how long requests in flight may finish before they are
     /// recorded as cancelled, seconds [default: 20].
-    #[arg(long, value_name = "SECONDS", help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds_arg, help_heading = "Timeouts")]
     pub grace_period: Option<f64>,
+}
+
+/// `--api-key`'s value: `Debug` does not show it (the argument structs are `Debug`).
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct ApiKeyArg(String);
+
+impl std::str::FromStr for ApiKeyArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ApiKeyArg(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for ApiKeyArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyArg(***)")
+    }
+}
+
+/// A duration flag kept as text (its config key takes text too): checked here, so clap's error names the flag.
+fn duration_text(text: &str) -> Result<String, String> {
+    duration::seconds_arg(text).map(|_| text.to_string())
 }
 
 /// A switch not given sets no key (serde skips it), so it leaves the config file's value alone.

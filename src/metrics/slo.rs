@@ -76,17 +76,8 @@ impl std::fmt::Display for Slo {
     }
 }
 
-/// `500ms`, `2s`, `1.5` (seconds) → seconds; `None` if it is not a non-negative duration.
+/// `500ms`, `2s`, `5m`, `1.5` (seconds) → seconds; `None` if it is not a non-negative duration (the syntax
+/// of every time flag, `duration.rs`).
 pub fn parse_seconds(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (text, 1.0)
-    };
-    let v: f64 = number.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some(v * scale)
+    crate::duration::parse_seconds(text).ok()
 }

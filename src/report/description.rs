@@ -47,6 +47,15 @@ pub struct RunParams {
     pub timeout_s: f64,
     /// Seed of the draws.
     pub seed: u64,
+    /// A dataset run: the dataset file (as given). Its prompts came from the file, so the prompt-length
+    /// settings were not used: the summary records `dataset` instead of `mean_input_tokens` and
+    /// `stddev_input_tokens` (0 here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// A dataset run whose every line gave its `max_tokens`: the output-length settings were not used either
+    /// (the summary leaves them out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dataset_max_tokens: bool,
 }
 
 /// What a sweep varies.

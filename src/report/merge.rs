@@ -314,6 +314,7 @@ fn merge_run(
         },
         records,
         inter_chunk_gaps: None,
+        server: None,
     };
     let mut report = RunReport::new(result);
     // Merge has never written TTFT by turn.

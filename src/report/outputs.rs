@@ -13,8 +13,10 @@ use super::export::charts::Charts;
 use super::export::console::OriginalSummary;
 use super::export::correctness::{CorrectnessFiles, CorrectnessText};
 use super::export::csv::Csv;
+use super::export::html::HtmlReport;
 use super::export::jsonl::RequestLog;
 use super::export::llmperf::LlmperfFiles;
+use super::export::server::ServerMetricsText;
 use super::export::table::SummaryTable;
 use crate::Error;
 
@@ -56,6 +58,8 @@ pub struct ReportOutputs {
     pub csv: bool,
     /// SVG charts in the results directory.
     pub charts: bool,
+    /// One self-contained HTML report per run (and per sweep) in the results directory.
+    pub html: bool,
     /// Live progress.
     pub progress: ProgressMode,
 }
@@ -67,28 +71,31 @@ impl Default for ReportOutputs {
             table: true,
             csv: false,
             charts: false,
+            html: false,
             progress: ProgressMode::Auto,
         }
     }
 }
 
 impl ReportOutputs {
-    /// Sets `table`, `csv` and `charts` from an `--output-format` list: names among `table`, `csv`, `charts`
-    /// (`svg`), `all`, or `none`, separated by commas.
+    /// Sets `table`, `csv`, `charts` and `html` from an `--output-format` list: names among `table`, `csv`,
+    /// `charts` (`svg`), `html`, `all`, or `none`, separated by commas.
     pub fn set_formats(&mut self, list: &[String]) -> Result<(), String> {
         self.table = false;
         self.csv = false;
         self.charts = false;
+        self.html = false;
         for name in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
             match name.to_ascii_lowercase().as_str() {
                 "table" => self.table = true,
                 "csv" => self.csv = true,
                 "charts" | "svg" => self.charts = true,
-                "all" => (self.table, self.csv, self.charts) = (true, true, true),
+                "html" => self.html = true,
+                "all" => (self.table, self.csv, self.charts, self.html) = (true, true, true, true),
                 "none" | "" => {}
                 other => {
                     return Err(format!(
-                        "unknown output format '{other}': use table, csv, charts, all or none"
+                        "unknown output format '{other}': use table, csv, charts, html, all or none"
                     ));
                 }
             }
@@ -103,6 +110,7 @@ impl fmt::Display for ReportOutputs {
             (self.table, "table"),
             (self.csv, "csv"),
             (self.charts, "charts"),
+            (self.html, "html"),
         ]
         .into_iter()
         .filter_map(|(on, n)| on.then_some(n))
@@ -127,6 +135,7 @@ pub fn run_exporters(
     match description.test {
         TestKind::LoadTest => {
             e.push(OriginalSummary);
+            e.push(ServerMetricsText);
             if let Some(dir) = dir {
                 e.push(LlmperfFiles::new(dir));
             }
@@ -148,7 +157,9 @@ pub fn run_exporters(
 /// The exporters `report DIR` runs on each run it reads back: the original's printed block, then the reports
 /// `outputs` asks for, written into `dir`.
 pub fn rebuild_exporters(outputs: &ReportOutputs, dir: &Path) -> Exporters {
-    let mut e = Exporters::default().with(OriginalSummary);
+    let mut e = Exporters::default()
+        .with(OriginalSummary)
+        .with(ServerMetricsText);
     add_reports(&mut e, outputs, Some(dir));
     e
 }
@@ -165,6 +176,9 @@ fn add_reports(e: &mut Exporters, outputs: &ReportOutputs, dir: Option<&Path>) {
         if outputs.charts {
             e.push(Charts::new(dir));
         }
+        if outputs.html {
+            e.push(HtmlReport::new(dir));
+        }
     }
 }
 
@@ -178,7 +192,7 @@ mod tests {
         o.set_formats(&["csv,charts".into()]).unwrap();
         assert_eq!((o.table, o.csv, o.charts), (false, true, true));
         o.set_formats(&["all".into()]).unwrap();
-        assert_eq!(o.to_string(), "table,csv,charts");
+        assert_eq!(o.to_string(), "table,csv,charts,html");
         o.set_formats(&["none".into()]).unwrap();
         assert_eq!(o.to_string(), "none");
         assert!(o.set_formats(&["pdf".into()]).unwrap_err().contains("pdf"));

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::compare::compare_runs;
 use super::description::RunDescription;
+use super::export::html::write_sweep_html;
 use super::export::llmperf::SummaryFacts;
 use super::export::run_file::RunFile;
 use super::export::sweep::{SweepSummary, write_sweep_chart};
@@ -88,6 +89,13 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
             window,
             records,
             inter_chunk_gaps: None,
+            server: match crate::server_metrics::read_run(dir, base_name) {
+                Ok(server) => server.map(Box::new),
+                Err(e) => {
+                    log::warn!("{base_name}: the server's samples are left out: {e}");
+                    None
+                }
+            },
         },
         torn: read.torn_last_line,
     })
@@ -153,8 +161,8 @@ pub fn report_dir(
         all_runs.finish(&mut across)?;
         text.push_str(&across.text);
     }
-    if outputs.charts {
-        text.push_str(&sweep_charts(dir, out_dir)?);
+    if outputs.charts || outputs.html {
+        text.push_str(&sweep_charts(dir, out_dir, outputs)?);
     }
     if let Some(base) = baseline {
         let before = load_dir(base)?
@@ -174,8 +182,9 @@ fn print_into(text: &mut String, printed: &str, files: &[PathBuf]) {
     }
 }
 
-/// Redraws the chart of every sweep summary (`*_sweep_summary.json`) in `dir`.
-fn sweep_charts(dir: &Path, out_dir: &Path) -> Result<String, Error> {
+/// Redraws the chart (and the HTML page, as `outputs` asks) of every sweep summary (`*_sweep_summary.json`) in
+/// `dir`.
+fn sweep_charts(dir: &Path, out_dir: &Path, outputs: &ReportOutputs) -> Result<String, Error> {
     let mut text = String::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(text);
@@ -194,12 +203,23 @@ fn sweep_charts(dir: &Path, out_dir: &Path) -> Result<String, Error> {
             continue;
         };
         let what = summary.sweep.as_deref().unwrap_or("step");
-        let written =
-            write_sweep_chart(out_dir, &group, &summary.steps, what).map_err(|e| Error::Io {
-                what: format!("writing the sweep chart of {group}"),
+        if outputs.charts {
+            let written =
+                write_sweep_chart(out_dir, &group, &summary.steps, what).map_err(|e| {
+                    Error::Io {
+                        what: format!("writing the sweep chart of {group}"),
+                        source: e,
+                    }
+                })?;
+            let _ = writeln!(text, "Wrote {}", written.display());
+        }
+        if outputs.html {
+            let written = write_sweep_html(out_dir, &group, &summary).map_err(|e| Error::Io {
+                what: format!("writing the sweep report of {group}"),
                 source: e,
             })?;
-        let _ = writeln!(text, "Wrote {}", written.display());
+            let _ = writeln!(text, "Wrote {}", written.display());
+        }
     }
     Ok(text)
 }

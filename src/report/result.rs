@@ -15,6 +15,7 @@ use super::description::{RunDescription, TestKind};
 use super::records::RunRecord;
 use super::stats::{Stats, summarize_records};
 use crate::metrics::SeriesStats;
+use crate::server_metrics::ServerRun;
 
 /// When a run ran, and the launcher's counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -43,6 +44,8 @@ pub struct RunResult {
     /// The gaps between content chunks, pooled across the successful measured requests (only a live run has
     /// them: the log keeps no chunk timings).
     pub inter_chunk_gaps: Option<SeriesStats>,
+    /// The server's metrics over the run (`--server-metrics`).
+    pub server: Option<Box<ServerRun>>,
 }
 
 /// A run with its statistics: what every exporter is fed.
@@ -60,6 +63,8 @@ pub struct RunReport {
     pub scores: Option<CorrectnessStats>,
     /// When the statistics were computed, Unix seconds (the summary's `timestamp`).
     pub timestamp: u64,
+    /// The server's metrics over the run (`--server-metrics`).
+    pub server: Option<Box<ServerRun>>,
 }
 
 impl RunReport {
@@ -70,6 +75,7 @@ impl RunReport {
             window,
             records,
             inter_chunk_gaps,
+            server,
         } = result;
         let opts = description.load_options(window.queued as usize);
         let mut stats = summarize_records(
@@ -90,6 +96,7 @@ impl RunReport {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            server,
         }
     }
 }

@@ -22,6 +22,7 @@ pub(super) struct AcrossRuns {
     limits: SweepLimits,
     dir: Option<PathBuf>,
     charts: bool,
+    html: bool,
 }
 
 impl AcrossRuns {
@@ -36,6 +37,7 @@ impl AcrossRuns {
             },
             dir: settings.results_dir.clone(),
             charts: settings.report.charts,
+            html: settings.report.html,
         }
     }
 
@@ -51,7 +53,8 @@ impl AcrossRuns {
                 finish(self.sweep.take())?;
                 self.sweep = Some(
                     SweepExporter::new(step, self.limits, self.dir.as_deref())
-                        .with_chart(self.charts),
+                        .with_chart(self.charts)
+                        .with_html(self.html),
                 );
                 Ok(false)
             }

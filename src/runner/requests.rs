@@ -27,6 +27,16 @@ pub(super) struct Dataset {
     pub entries: Vec<DatasetEntry>,
 }
 
+impl Dataset {
+    /// Whether every line gives its request's `max_tokens` (its own, or with `output_lengths` its recorded
+    /// answer's length), so no output length is sampled from the output-length settings.
+    pub fn gives_every_max_tokens(&self, output_lengths: bool) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.max_tokens.is_some() || (output_lengths && e.answer.is_some()))
+    }
+}
+
 /// Reads and checks the dataset of `w`, if any. Every error names the file (and the line).
 pub(super) fn load_dataset(w: &WorkloadSettings) -> Result<Option<Arc<Dataset>>, Error> {
     let Some(path) = &w.dataset else {

@@ -134,7 +134,7 @@ impl SettingsBuilder {
         request_rate: f64,
         /// Open loop: at most this many requests in flight.
         max_concurrency: u64,
-        /// The first N requests are warm-up.
+        /// N warm-up requests, sent first, on top of the measured ones.
         warmup_requests: u64,
         /// This process's shard of a split run.
         shard_index: u64,

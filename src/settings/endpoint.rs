@@ -7,6 +7,13 @@
 //! | `vertexai` | `vertexai_base_url` / `VERTEXAI_BASE_URL`, else built from `GCLOUD_PROJECT_ID` and `GCLOUD_REGION` | `GCLOUD_ACCESS_TOKEN` (required for a real endpoint) |
 //!
 //! Any base may be `builtin`: the built-in simulator, which serves every shape.
+//!
+//! `--base-url` and `--api-key` (keys `base_url`, `api_key`) set the base and the credential of whichever API
+//! is chosen. They layer like every key — flags over the environment over the config file — and a layer that
+//! sets them replaces the per-API bases and keys of the layers below it (so `--base-url` beats
+//! `OPENAI_API_BASE`, and `OPENAI_API_BASE` beats a `base_url` in the config file). Within one layer the per-API
+//! key wins for its API. The credential is a [`Secret`]: never printed, and refused (without showing it) if it
+//! cannot be sent in a header.
 
 use std::collections::HashMap;
 
@@ -23,6 +30,7 @@ pub(super) struct Bases {
     pub anthropic: Option<String>,
     pub anthropic_key: Option<String>,
     pub vertexai: Option<String>,
+    pub vertexai_key: Option<String>,
 }
 
 /// `builtin`, or an http(s) URL; errors name `key`.
@@ -60,29 +68,30 @@ pub(super) fn resolve_endpoint(
         LlmApi::OpenAi | LlmApi::OpenAiCompletions => {
             let Some(base) = non_empty(bases.openai.clone()) else {
                 return Err(Error::Config(
-                    "no endpoint: set OPENAI_API_BASE (e.g. http://localhost:8000/v1), or `openai_api_base` in \
-                     the --config file; `openai_api_base: builtin` uses the built-in simulator"
+                    "no endpoint: pass --base-url URL (e.g. http://localhost:8000/v1) or set OPENAI_API_BASE, \
+                     or `base_url` / `openai_api_base` in the --config file; `builtin` uses the built-in \
+                     simulator"
                         .into(),
                 ));
             };
-            let endpoint = parse_endpoint("openai_api_base", &base)?;
+            let endpoint = parse_endpoint("the API base (--base-url / OPENAI_API_BASE)", &base)?;
             Ok((
                 endpoint,
-                non_empty(bases.openai_key.clone()).map(Secret::new),
+                credential("--api-key / OPENAI_API_KEY", bases.openai_key.clone())?,
             ))
         }
         LlmApi::Anthropic => {
             let base = non_empty(bases.anthropic.clone())
                 .unwrap_or_else(|| defaults::ANTHROPIC_BASE_URL.to_string());
-            let endpoint = parse_endpoint("anthropic_base_url", &base)?;
-            let key = non_empty(bases.anthropic_key.clone()).map(Secret::new);
+            let endpoint = parse_endpoint("the API base (--base-url / ANTHROPIC_BASE_URL)", &base)?;
+            let key = credential("--api-key / ANTHROPIC_API_KEY", bases.anthropic_key.clone())?;
             if key.is_none()
                 && endpoint != Endpoint::Builtin
                 && !has_header(&["x-api-key", "authorization"])
             {
                 return Err(Error::Config(
-                    "--llm-api anthropic needs an API key: set ANTHROPIC_API_KEY (or `anthropic_api_key`, or a \
-                     custom --header 'x-api-key: …' for a gateway)"
+                    "--llm-api anthropic needs an API key: pass --api-key or set ANTHROPIC_API_KEY (or \
+                     `anthropic_api_key`, or a custom --header 'x-api-key: …' for a gateway)"
                         .into(),
                 ));
             }
@@ -92,11 +101,15 @@ pub(super) fn resolve_endpoint(
             let get = |k: &str| non_empty(env.get(k).cloned());
             let base = vertex::base_from_env(non_empty(bases.vertexai.clone()).as_deref(), get)
                 .map_err(Error::Config)?;
-            let endpoint = parse_endpoint("vertexai_base_url", &base)?;
-            let token = get(vertex::TOKEN_VAR).map(Secret::new);
+            let endpoint = parse_endpoint("the API base (--base-url / VERTEXAI_BASE_URL)", &base)?;
+            let token = credential(
+                "--api-key / GCLOUD_ACCESS_TOKEN",
+                non_empty(bases.vertexai_key.clone()).or_else(|| get(vertex::TOKEN_VAR)),
+            )?;
             if token.is_none() && endpoint != Endpoint::Builtin && !has_header(&["authorization"]) {
                 return Err(Error::Config(format!(
-                    "--llm-api vertexai needs {}: export {}=$(gcloud auth print-access-token)",
+                    "--llm-api vertexai needs {}: export {}=$(gcloud auth print-access-token) (or pass \
+                     --api-key)",
                     vertex::TOKEN_VAR,
                     vertex::TOKEN_VAR
                 )));
@@ -104,6 +117,22 @@ pub(super) fn resolve_endpoint(
             Ok((endpoint, token))
         }
     }
+}
+
+/// The credential, if given, checked as a header value can carry it; the error names where it came from and
+/// never shows it.
+fn credential(source: &str, key: Option<String>) -> Result<Option<Secret>, Error> {
+    let Some(key) = non_empty(key) else {
+        return Ok(None);
+    };
+    if http::header::HeaderValue::from_str(&key).is_err() {
+        return Err(Error::Config(format!(
+            "the API key ({source}, {} characters; not shown) cannot be sent in an HTTP header: it has a \
+             control character or a non-ASCII one; copy it again without line breaks",
+            key.chars().count()
+        )));
+    }
+    Ok(Some(Secret::new(key)))
 }
 
 /// One `Name: value` header (the `--header` syntax).
@@ -185,6 +214,7 @@ pub(super) fn parse_headers(v: Option<Value>) -> Result<Vec<(String, Secret)>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::ConfigLayer;
 
     fn bases() -> Bases {
         Bases {
@@ -193,6 +223,7 @@ mod tests {
             anthropic: None,
             anthropic_key: None,
             vertexai: None,
+            vertexai_key: None,
         }
     }
 
@@ -259,6 +290,100 @@ mod tests {
         no_region.remove("GCLOUD_REGION");
         let e = resolve_endpoint(LlmApi::VertexAi, &bases(), &[], &no_region).unwrap_err();
         assert!(e.to_string().contains("GCLOUD_REGION"), "{e}");
+    }
+
+    /// The endpoint and key `file` (a config file's text), `env` and the flag-level `cli` layer give.
+    fn resolved(
+        file: &str,
+        env: &[(&str, &str)],
+        cli: ConfigLayer,
+    ) -> Result<(Endpoint, Option<String>), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yml");
+        std::fs::write(&cfg, format!("model: m\n{file}")).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        super::super::Settings::builder()
+            .config_file(cfg)
+            .env(env)
+            .layer(&cli)
+            .and_then(|b| b.build())
+            .map(|s| (s.endpoint, s.api_key.map(|k| k.expose().to_string())))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn base_url_and_api_key_layer_over_the_per_api_keys() {
+        let url = |u: &str| Endpoint::Url(u.into());
+        let flags = |base: &str, key: &str| ConfigLayer {
+            base_url: Some(base.into()),
+            api_key: Some(key.into()),
+            ..ConfigLayer::default()
+        };
+        let file = "openai_api_base: http://file/v1\nopenai_api_key: file-key\n";
+        let env = [
+            ("OPENAI_API_BASE", "http://env/v1"),
+            ("OPENAI_API_KEY", "env-key"),
+        ];
+        // flags > environment > file.
+        assert_eq!(
+            resolved(file, &env, flags("http://flag/v1", "flag-key")),
+            Ok((url("http://flag/v1"), Some("flag-key".into())))
+        );
+        assert_eq!(
+            resolved(file, &env, ConfigLayer::default()),
+            Ok((url("http://env/v1"), Some("env-key".into())))
+        );
+        let generic_file = "base_url: http://file/v1\napi_key: file-key\n";
+        assert_eq!(
+            resolved(generic_file, &env, ConfigLayer::default()),
+            Ok((url("http://env/v1"), Some("env-key".into())))
+        );
+        assert_eq!(
+            resolved(generic_file, &[], ConfigLayer::default()),
+            Ok((url("http://file/v1"), Some("file-key".into())))
+        );
+        // LLMPERF_BASE_URL is environment too: above the file's per-API base.
+        assert_eq!(
+            resolved(
+                file,
+                &[("LLMPERF_BASE_URL", "http://llmperf/v1")],
+                ConfigLayer::default()
+            ),
+            Ok((url("http://llmperf/v1"), Some("file-key".into())))
+        );
+        // The generic keys serve whichever API is chosen.
+        let anthropic = ConfigLayer {
+            llm_api: Some("anthropic".into()),
+            ..flags("http://gw", "ant-key")
+        };
+        let env = [
+            ("ANTHROPIC_API_KEY", "env-ant"),
+            ("ANTHROPIC_BASE_URL", "http://a"),
+        ];
+        assert_eq!(
+            resolved("", &env, anthropic),
+            Ok((url("http://gw"), Some("ant-key".into())))
+        );
+        let vertex = ConfigLayer {
+            llm_api: Some("vertexai".into()),
+            ..flags("builtin", "ya29-flag")
+        };
+        assert_eq!(
+            resolved("", &[("GCLOUD_ACCESS_TOKEN", "ya29-env")], vertex),
+            Ok((Endpoint::Builtin, Some("ya29-flag".into())))
+        );
+        // Within one layer, the per-API key wins for its API.
+        let both = "base_url: http://generic\nanthropic_base_url: http://ant\nllm_api: anthropic\n\
+                    anthropic_api_key: k\n";
+        assert_eq!(
+            resolved(both, &[], ConfigLayer::default()).map(|r| r.0),
+            Ok(url("http://ant"))
+        );
+        let e = resolved("", &[], ConfigLayer::default()).unwrap_err();
+        assert!(e.contains("--base-url"), "{e}");
     }
 
     #[test]

@@ -59,12 +59,56 @@ fn file_and_env(
             .try_parsing(true)
             .source(Some(llmperf_env)),
     );
-    b.build().and_then(|c| c.try_deserialize()).map_err(|e| {
+    let mut layer: ConfigLayer = b.build().and_then(|c| c.try_deserialize()).map_err(|e| {
         Error::Config(format!(
             "invalid configuration: {e}. Check the key names and types against settings/config.yml \
              (or `llmperf-actors --help`)"
         ))
-    })
+    })?;
+    // LLMPERF_BASE_URL / LLMPERF_API_KEY are above the file: they replace its per-API bases and keys (the
+    // config crate merged the two without knowing that), unless the environment names those too.
+    let set = |k: &str| env.get(k).is_some_and(|v| !v.is_empty());
+    let generic = ConfigLayer {
+        base_url: set("LLMPERF_BASE_URL").then(String::new),
+        api_key: set("LLMPERF_API_KEY").then(String::new),
+        ..ConfigLayer::default()
+    };
+    let kept = (
+        (
+            set("LLMPERF_OPENAI_API_BASE"),
+            layer.openai_api_base.clone(),
+        ),
+        (
+            set("LLMPERF_ANTHROPIC_BASE_URL"),
+            layer.anthropic_base_url.clone(),
+        ),
+        (
+            set("LLMPERF_VERTEXAI_BASE_URL"),
+            layer.vertexai_base_url.clone(),
+        ),
+        (set("LLMPERF_OPENAI_API_KEY"), layer.openai_api_key.clone()),
+        (
+            set("LLMPERF_ANTHROPIC_API_KEY"),
+            layer.anthropic_api_key.clone(),
+        ),
+        (
+            set("LLMPERF_VERTEXAI_ACCESS_TOKEN"),
+            layer.vertexai_access_token.clone(),
+        ),
+    );
+    layer.yield_endpoint_to(&generic);
+    let restore = |(from_env, v): (bool, Option<String>), slot: &mut Option<String>| {
+        if from_env {
+            *slot = v;
+        }
+    };
+    restore(kept.0, &mut layer.openai_api_base);
+    restore(kept.1, &mut layer.anthropic_base_url);
+    restore(kept.2, &mut layer.vertexai_base_url);
+    restore(kept.3, &mut layer.openai_api_key);
+    restore(kept.4, &mut layer.anthropic_api_key);
+    restore(kept.5, &mut layer.vertexai_access_token);
+    Ok(layer)
 }
 
 /// The well-known variables, over `LLMPERF_*`: the API bases and keys as the original and the vendors name them,
@@ -77,6 +121,7 @@ fn well_known_env(mode: Mode, env: &HashMap<String, String>) -> Result<ConfigLay
         anthropic_api_key: non_empty("ANTHROPIC_API_KEY"),
         anthropic_base_url: non_empty("ANTHROPIC_BASE_URL"),
         vertexai_base_url: non_empty(crate::backend::vertex::BASE_URL_VAR),
+        vertexai_access_token: non_empty(crate::backend::vertex::TOKEN_VAR),
         ..ConfigLayer::default()
     };
     if mode == Mode::LoadTest

@@ -31,7 +31,7 @@ pub struct LoadSettings {
     pub arrival: Arrival,
     /// Open loop: cap on requests in flight.
     pub max_concurrency: Option<u64>,
-    /// The first N requests are warm-up.
+    /// N warm-up requests, sent first, on top of `max_num_completed_requests`.
     pub warmup_requests: u64,
     /// Requests due in the first S seconds are warm-up.
     pub warmup_seconds: f64,
@@ -53,7 +53,7 @@ pub struct LoadSettings {
 fn seconds_value(key: &str, v: Option<Value>) -> Result<Option<f64>, Error> {
     let bad = |got: &dyn std::fmt::Display| {
         Error::Config(format!(
-            "{key} must be a duration such as 30, 30s or 500ms; got {got}"
+            "{key} must be a duration: a number of seconds (30) or 500ms, 30s, 5m, 1h; got {got}"
         ))
     };
     match v {

@@ -50,6 +50,7 @@ pub struct CorrectnessSection {
     /// As the top-level key.
     pub num_concurrent_requests: Option<u64>,
     /// As the top-level key.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub timeout: Option<f64>,
     /// As the top-level key (the correctness test's default is 50).
     pub max_num_completed_requests: Option<u64>,
@@ -91,6 +92,7 @@ pub struct ConfigLayer {
     /// `--num-concurrent-requests`.
     pub num_concurrent_requests: Option<u64>,
     /// `--timeout`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub timeout: Option<f64>,
     /// `--max-num-completed-requests`.
     pub max_num_completed_requests: Option<u64>,
@@ -110,21 +112,33 @@ pub struct ConfigLayer {
     pub shard_count: Option<u64>,
     /// `--start-at`: RFC 3339 text or Unix seconds.
     pub start_at: Option<Value>,
+    /// `--base-url`: the API base of whichever `llm_api` is chosen, or `builtin`. A layer that sets it
+    /// replaces the per-API bases of the layers below; within one layer a per-API base wins for its API.
+    pub base_url: Option<String>,
+    /// `--api-key`: the credential of whichever `llm_api` is chosen (a layer that sets it replaces the per-API
+    /// keys of the layers below; within one layer a per-API key wins for its API).
+    pub api_key: Option<String>,
     /// The OpenAI-compatible API base, or `builtin` (`OPENAI_API_BASE`).
     pub openai_api_base: Option<String>,
     /// The OpenAI key (`OPENAI_API_KEY`).
     pub openai_api_key: Option<String>,
     /// Seconds for the response headers and for each read of the stream (the original's 180).
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub read_timeout: Option<f64>,
     /// `--connect-timeout`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub connect_timeout: Option<f64>,
     /// `--first-byte-timeout`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub first_byte_timeout: Option<f64>,
     /// `--idle-timeout`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub idle_timeout: Option<f64>,
     /// `--request-timeout`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub request_timeout: Option<f64>,
     /// `--grace-period`, seconds.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub grace_period: Option<f64>,
     /// Longest SSE line accepted, bytes.
     pub max_line_bytes: Option<u64>,
@@ -140,11 +154,13 @@ pub struct ConfigLayer {
     pub anthropic_api_key: Option<String>,
     /// Vertex AI's API base, or `builtin` (`VERTEXAI_BASE_URL`).
     pub vertexai_base_url: Option<String>,
+    /// Vertex AI's access token (`GCLOUD_ACCESS_TOKEN`).
+    pub vertexai_access_token: Option<String>,
     /// `--header`: a mapping `{Name: value}`, a list of `Name: value` or one such text.
     pub headers: Option<Value>,
     /// `--insecure`.
     pub insecure: Option<bool>,
-    /// `--tokenizer`: a `tokenizer.json` path.
+    /// `--tokenizer`: a `tokenizer.json` path, or a Hugging Face model id.
     pub tokenizer: Option<String>,
     /// `--use-server-token-counts`.
     pub use_server_token_counts: Option<bool>,
@@ -163,6 +179,7 @@ pub struct ConfigLayer {
     /// `--warmup-requests`.
     pub warmup_requests: Option<u64>,
     /// `--warmup-seconds`.
+    #[serde(default, with = "crate::duration::serde_seconds")]
     pub warmup_seconds: Option<f64>,
     /// `--duration`: seconds or text such as `500ms`.
     pub duration: Option<Value>,
@@ -200,6 +217,10 @@ pub struct ConfigLayer {
     pub multi_turn: Option<u64>,
     /// `--replay-timestamps`.
     pub replay_timestamps: Option<bool>,
+    /// `--server-metrics [URL]`: a URL, or on/off.
+    pub server_metrics: Option<Value>,
+    /// `--server-metrics-interval`: seconds or text such as `500ms`.
+    pub server_metrics_interval: Option<Value>,
 }
 
 /// An error that only a mistake in this crate can cause (a struct whose fields are not keys).
@@ -228,11 +249,27 @@ impl ConfigLayer {
         serde_json::from_value(Value::Object(given_keys(fields)?)).map_err(internal)
     }
 
-    /// This layer under `over`: every key `over` sets replaces this layer's value.
-    pub fn overlay(self, over: &ConfigLayer) -> Result<ConfigLayer, Error> {
+    /// This layer under `over`: every key `over` sets replaces this layer's value; `over`'s `base_url` /
+    /// `api_key` also replace this layer's per-API bases / keys (a flag beats the environment whatever the API).
+    pub fn overlay(mut self, over: &ConfigLayer) -> Result<ConfigLayer, Error> {
+        self.yield_endpoint_to(over);
         let mut merged = given_keys(&self)?;
         merged.extend(given_keys(over)?);
         serde_json::from_value(Value::Object(merged)).map_err(internal)
+    }
+
+    /// Drops the per-API bases and keys that `over`'s generic `base_url` / `api_key` replace.
+    pub(super) fn yield_endpoint_to(&mut self, over: &ConfigLayer) {
+        if over.base_url.is_some() {
+            self.openai_api_base = None;
+            self.anthropic_base_url = None;
+            self.vertexai_base_url = None;
+        }
+        if over.api_key.is_some() {
+            self.openai_api_key = None;
+            self.anthropic_api_key = None;
+            self.vertexai_access_token = None;
+        }
     }
 
     /// For the correctness test: the `correctness:` section's keys replace the top-level ones, and a `model`

@@ -90,28 +90,20 @@ impl ConfigLayer {
         let (endpoint, api_key) = resolve_endpoint(
             llm_api,
             &Bases {
-                openai: self.openai_api_base.take(),
-                openai_key: self.openai_api_key.take(),
-                anthropic: self.anthropic_base_url.take(),
-                anthropic_key: self.anthropic_api_key.take(),
-                vertexai: self.vertexai_base_url.take(),
+                openai: self.openai_api_base.take().or(self.base_url.clone()),
+                openai_key: self.openai_api_key.take().or(self.api_key.clone()),
+                anthropic: self.anthropic_base_url.take().or(self.base_url.clone()),
+                anthropic_key: self.anthropic_api_key.take().or(self.api_key.clone()),
+                vertexai: self.vertexai_base_url.take().or(self.base_url.clone()),
+                vertexai_key: self.vertexai_access_token.take().or(self.api_key.clone()),
             },
             &headers,
             env,
         )?;
+        // A path, or a Hugging Face model id resolved from the cache (or fetched into it).
         let tokenizer = match self.tokenizer.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(p) => {
-                let p = PathBuf::from(p);
-                if !p.is_file() {
-                    return Err(Error::Config(format!(
-                        "tokenizer file {} (--tokenizer / `tokenizer`) does not exist or is not a file; \
-                         pass the path of a Hugging Face tokenizer.json",
-                        p.display()
-                    )));
-                }
-                Some(p)
-            }
+            Some(t) => Some(crate::tokenizer::hub::resolve(t, env).map_err(Error::Config)?),
         };
         let results_dir = match self.results_dir.take() {
             Some(d) if !d.trim().is_empty() => {
@@ -221,6 +213,10 @@ impl ConfigLayer {
                 self.csv,
                 self.quiet,
                 self.progress,
+            )?,
+            server_metrics: crate::server_metrics::settings(
+                self.server_metrics,
+                self.server_metrics_interval,
             )?,
         })
     }

@@ -35,7 +35,7 @@ pub(super) fn report_outputs(
                 .map(|i| match i {
                     Value::String(s) => Ok(s),
                     other => Err(Error::Config(format!(
-                        "output_format: {other} is not a name; use table, csv, charts, all or none"
+                        "output_format: {other} is not a name; use table, csv, charts, html, all or none"
                     ))),
                 })
                 .collect::<Result<_, _>>()?,

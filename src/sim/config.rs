@@ -52,9 +52,12 @@ impl std::str::FromStr for UsageChunk {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
+    // The `*_ms` times also read a duration with a unit (`0.5s`); see `duration.rs`.
     /// Delay from request arrival to the first content chunk, in milliseconds.
+    #[serde(with = "crate::duration::serde_millis::f64")]
     pub ttft_ms: f64,
     /// Delay between content chunks, in milliseconds.
+    #[serde(with = "crate::duration::serde_millis::f64")]
     pub itl_ms: f64,
     /// Tokens per content chunk.
     pub tokens_per_chunk: u32,
@@ -77,8 +80,10 @@ pub struct SimConfig {
     /// completion tokens, as servers do.
     pub reasoning_tokens: u64,
     /// `stall` and `never_answer`: how long nothing is sent, in milliseconds.
+    #[serde(with = "crate::duration::serde_millis::u64")]
     pub stall_ms: u64,
     /// `slow_trickle`: delay between bytes, in milliseconds.
+    #[serde(with = "crate::duration::serde_millis::u64")]
     pub trickle_ms: u64,
     /// `huge_line`: length of the line, in bytes.
     pub huge_line_bytes: usize,
@@ -96,9 +101,11 @@ pub struct SimConfig {
     pub close_after_stream: bool,
     /// With `close_after_stream`: wait this long (milliseconds) after the last byte before closing, still
     /// without reading, so a request the client sends on the reused connection meets a reset (RST).
+    #[serde(with = "crate::duration::serde_millis::u64")]
     pub close_delay_ms: u64,
     /// Close a connection that has waited this long (milliseconds) for its next request, silently, like a
     /// proxy's keep-alive timeout (a request arriving at that moment is not read). `None`: never.
+    #[serde(with = "crate::duration::serde_millis::option_u64")]
     pub idle_close_ms: Option<u64>,
     /// Streamed responses carry neither `Content-Length` nor `Transfer-Encoding`: the body ends when the
     /// server closes the connection (RFC 9112 §6.3). Other responses keep `Content-Length`.
@@ -115,12 +122,13 @@ pub struct SimConfig {
     /// wait in a FIFO queue; `ttft_ms` becomes the fixed time of a prefill step. `None` (the default): the
     /// fixed timing model.
     pub batch_slots: Option<usize>,
-    /// Engine: prefill time per prompt token, in milliseconds (default 0).
+    /// Engine: prefill time per prompt token, in milliseconds \[0\].
     pub prefill_ms_per_token: Option<f64>,
     /// Engine: the fixed time of a decode step (one token for every running request), in milliseconds
-    /// (default: `itl_ms`).
+    /// \[`itl_ms`\].
+    #[serde(with = "crate::duration::serde_millis::option_f64")]
     pub decode_step_ms: Option<f64>,
-    /// Engine: decode-step time per running request, in milliseconds (default 0).
+    /// Engine: decode-step time per running request, in milliseconds \[0\].
     pub decode_ms_per_running: Option<f64>,
     /// Engine: the KV-cache budget in tokens; a request reserves its prompt and its whole output when admitted
     /// [no limit].

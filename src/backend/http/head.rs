@@ -148,6 +148,23 @@ pub fn post_request(
     body: &[u8],
     close: bool,
 ) -> Vec<u8> {
+    request("POST", path, authority, headers, Some(body), close)
+}
+
+/// The bytes of `GET path HTTP/1.1` without a body; headers as [`post_request`]'s (no Content-Type, no
+/// Content-Length).
+pub fn get_request(path: &str, authority: &str, headers: &[(&str, &str)], close: bool) -> Vec<u8> {
+    request("GET", path, authority, headers, None, close)
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    authority: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    close: bool,
+) -> Vec<u8> {
     let mut all: Vec<(&str, &str)> = vec![
         ("Host", authority),
         (
@@ -170,8 +187,12 @@ pub fn post_request(
             None => all.push((name, value)),
         }
     }
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(b"POST ");
+    if body.is_none() {
+        all.retain(|(n, _)| *n != "Content-Type");
+    }
+    let mut out = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
+    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(b" ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (n, v) in all {
@@ -183,10 +204,14 @@ pub fn post_request(
     if close {
         out.extend_from_slice(b"Connection: close\r\n");
     }
-    out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(body.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
-    out.extend_from_slice(body);
+    if let Some(body) = body {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(body);
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 
@@ -278,5 +303,14 @@ mod tests {
         assert!(text.contains("Authorization: Bearer k\r\n"));
         assert!(text.ends_with("Connection: close\r\nContent-Length: 2\r\n\r\n{}"));
         assert_eq!(text.matches("Content-Length").count(), 1);
+    }
+
+    #[test]
+    fn get_request_bytes_have_no_body_headers() {
+        let req = get_request("/metrics", "h:8000", &[("X-A", "1")], false);
+        let text = String::from_utf8(req).unwrap();
+        assert!(text.starts_with("GET /metrics HTTP/1.1\r\nHost: h:8000\r\n"));
+        assert!(text.contains("X-A: 1\r\n") && text.ends_with("\r\n\r\n"));
+        assert!(!text.contains("Content-"));
     }
 }

@@ -342,7 +342,10 @@ impl HttpClient {
         body: &[u8],
     ) -> Result<Response, SendFailure> {
         let mut tried = (None, None);
-        self.post_inner(headers, body, &mut tried)
+        let build = |close: bool| {
+            head::post_request(&self.ep.path, &self.ep.authority, headers, body, close)
+        };
+        self.send_inner(&build, &mut tried)
             .await
             .map_err(|error| SendFailure {
                 error,
@@ -351,19 +354,34 @@ impl HttpClient {
             })
     }
 
-    /// [`HttpClient::post`]; `tried` says whether the last attempt opened a connection and how long that took.
-    async fn post_inner(
+    /// Sends `GET` with the extra `headers` (e.g. a Prometheus scrape), and returns once the response head has
+    /// arrived. A GET is idempotent, but it goes through the same path as a POST: re-sent only when the server
+    /// provably never read it.
+    pub async fn get(&self, headers: &[(&str, &str)]) -> Result<Response, SendFailure> {
+        let mut tried = (None, None);
+        let build =
+            |close: bool| head::get_request(&self.ep.path, &self.ep.authority, headers, close);
+        self.send_inner(&build, &mut tried)
+            .await
+            .map_err(|error| SendFailure {
+                error,
+                new_connection: tried.0,
+                connect_s: tried.1,
+            })
+    }
+
+    /// Sends the request `build` writes (given whether to ask for `Connection: close`); `tried` says whether the
+    /// last attempt opened a connection and how long that took.
+    async fn send_inner(
         &self,
-        headers: &[(&str, &str)],
-        body: &[u8],
+        build: &dyn Fn(bool) -> Vec<u8>,
         tried: &mut (Option<bool>, Option<f64>),
     ) -> Result<Response, SendError> {
         let mut resent = false;
         'send: loop {
             // Again on each attempt: a failed one may have taught that the server closes connections.
             let reuse = self.reusing();
-            let request =
-                head::post_request(&self.ep.path, &self.ep.authority, headers, body, !reuse);
+            let request = build(!reuse);
             let pooled = if reuse { self.checkout() } else { None };
             let (mut conn, connect_s) = match pooled {
                 Some(c) => (c, None),

@@ -68,10 +68,20 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
     m.insert("version".into(), RESULTS_VERSION.into());
     m.insert("name".into(), format!("{}_summary", info.base_name).into());
     m.insert("model".into(), p.model.clone().into());
-    m.insert("mean_input_tokens".into(), p.mean_input_tokens.into());
-    m.insert("stddev_input_tokens".into(), p.stddev_input_tokens.into());
-    m.insert("mean_output_tokens".into(), p.mean_output_tokens.into());
-    m.insert("stddev_output_tokens".into(), p.stddev_output_tokens.into());
+    // A dataset run records its dataset instead of the length settings it did not use.
+    match &p.dataset {
+        None => {
+            m.insert("mean_input_tokens".into(), p.mean_input_tokens.into());
+            m.insert("stddev_input_tokens".into(), p.stddev_input_tokens.into());
+        }
+        Some(dataset) => {
+            m.insert("dataset".into(), dataset.clone().into());
+        }
+    }
+    if !p.dataset_max_tokens {
+        m.insert("mean_output_tokens".into(), p.mean_output_tokens.into());
+        m.insert("stddev_output_tokens".into(), p.stddev_output_tokens.into());
+    }
     m.insert(
         "num_concurrent_requests".into(),
         p.num_concurrent_requests.into(),
@@ -271,6 +281,8 @@ impl SummaryFacts {
                 metadata: Map::new(),
                 timeout_s: float("timeout").unwrap_or(0.0),
                 seed: int("seed"),
+                dataset: get("dataset").and_then(Value::as_str).map(String::from),
+                dataset_max_tokens: get("dataset").is_some() && get("mean_output_tokens").is_none(),
             },
             target_request_rate: float("results_target_request_rate"),
             slo: get("results_slo")
@@ -336,7 +348,14 @@ impl LlmperfFiles {
 
 impl Exporter for LlmperfFiles {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        let summary = summary_object(&report.description, &report.stats, report.timestamp);
+        let mut summary = summary_object(&report.description, &report.stats, report.timestamp);
+        if let Some(server) = &report.server {
+            // `--server-metrics`: its keys after all others (server_metrics/summary.rs).
+            summary.extend(crate::server_metrics::summary::summary_keys(
+                server,
+                &report.records,
+            ));
+        }
         let records = report
             .records
             .iter()
@@ -381,6 +400,7 @@ mod tests {
                 timeout_s: 90.0,
                 max_num_completed_requests: 10,
                 seed: 11111,
+                ..RunParams::default()
             },
         )
     }

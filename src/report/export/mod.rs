@@ -13,9 +13,12 @@ pub mod charts;
 pub mod console;
 pub mod correctness;
 pub mod csv;
+pub mod html;
+pub mod html_charts;
 pub mod jsonl;
 pub mod llmperf;
 pub mod run_file;
+pub mod server;
 pub mod sweep;
 pub mod table;
 

@@ -124,6 +124,8 @@ pub struct SweepExporter {
     dir: Option<PathBuf>,
     /// Also draw the latency-vs-throughput chart.
     chart: bool,
+    /// Also write the sweep's HTML page.
+    html: bool,
 }
 
 impl SweepExporter {
@@ -137,12 +139,19 @@ impl SweepExporter {
             stopped: None,
             dir: dir.map(Path::to_path_buf),
             chart: false,
+            html: false,
         }
     }
 
     /// Draws `G_sweep_latency_vs_throughput.svg` beside the sweep summary when `on`.
     pub fn with_chart(mut self, on: bool) -> SweepExporter {
         self.chart = on;
+        self
+    }
+
+    /// Writes `G_sweep_report.html` (`html.rs`) beside the sweep summary when `on`.
+    pub fn with_html(mut self, on: bool) -> SweepExporter {
+        self.html = on;
         self
     }
 
@@ -266,6 +275,12 @@ impl Exporter for SweepExporter {
                 match write_sweep_chart(dir, group, &self.steps, self.kind.name()) {
                     Ok(p) => out.files.push(p),
                     Err(e) => log::error!("writing the sweep chart of {group}: {e}"),
+                }
+            }
+            if self.html {
+                match super::html::write_sweep_html(dir, group, &self.summary()) {
+                    Ok(p) => out.files.push(p),
+                    Err(e) => log::error!("writing the sweep report of {group}: {e}"),
                 }
             }
         }
