@@ -80,6 +80,10 @@ pub struct ReportArgs {
     /// Write the CSV files and charts here instead of RESULTS_DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// With --baseline: fail (exit status 3) when a metric is more than PCT percent worse than the baseline
+    /// (latencies up, throughputs down; the error rate by more than PCT percentage points).
+    #[arg(long, value_name = "PCT", requires = "baseline")]
+    pub max_regression: Option<f64>,
 }
 
 /// `serve-sim` flags. Times are milliseconds, or a duration with a unit (`0.5s`).

@@ -27,7 +27,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for bad input, 1 otherwise.
+    /// The process exit code for this error: 2 for bad input, 1 otherwise. The binary's other codes (stable,
+    /// see `docs/exit-codes.md`): 0 success, 3 a threshold failed, 4 every request of a run failed, 130 / 143
+    /// stopped by SIGINT / SIGTERM.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Prompt(_) => 2,

@@ -1,4 +1,9 @@
 //! `llmperf-actors`: parse the command line, call the library, map errors to exit codes.
+//!
+//! Exit status (docs/exit-codes.md; stable): 0 success; 1 a run-level error (unreachable endpoint, I/O,
+//! internal); 2 bad input (flags, config, prompts); 3 a threshold failed (`--fail-on`,
+//! `--max-mismatch-rate`, `report --max-regression`); 4 every request of a run failed; 130 / 143 stopped by
+//! SIGINT / SIGTERM (results written).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -6,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
+use llmperf_actors::report::gates;
 #[cfg(feature = "sim")]
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
@@ -19,31 +25,36 @@ fn main() -> ExitCode {
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
     let stop = llmperf_actors::StopHandle::new();
     let runs = llmperf_actors::RunOptions::new().stop_handle(stop.clone());
-    let result = match cli.command {
-        Some(Command::ServeSim(args)) => serve_sim(args),
-        Some(Command::Merge(args)) => merge(&args),
+    // Ok(status): the run(s) ended; a gate may still fail them (see docs/exit-codes.md).
+    let result: Result<Option<u8>, Error> = match cli.command {
+        Some(Command::ServeSim(args)) => serve_sim(args).map(|()| None),
+        Some(Command::Merge(args)) => merge(&args).map(|()| None),
         Some(Command::Report(args)) => report(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            args.settings(&env)
-                .and_then(|s| stop_on_signals(&stop).map(|()| s))
-                .and_then(|s| llmperf_actors::run_correctness_tests_with(&s, &runs))
-                .map(|_| ())
+            args.settings(&env).and_then(|s| {
+                stop_on_signals(&stop)?;
+                let runs = llmperf_actors::run_correctness_tests_with(&s, &runs)?;
+                Ok(gate(gates::check_correctness_runs(
+                    &runs,
+                    s.gates.max_mismatch_rate,
+                )))
+            })
         }
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
-            cli.load
-                .settings(&env)
-                .and_then(|s| stop_on_signals(&stop).map(|()| s))
-                .and_then(|s| llmperf_actors::run_load_tests_with(&s, &runs))
-                .map(|_| ())
+            cli.load.settings(&env).and_then(|s| {
+                stop_on_signals(&stop)?;
+                let runs = llmperf_actors::run_load_tests_with(&s, &runs)?;
+                Ok(gate(gates::check_load_runs(&runs, &s.gates.fail_on)))
+            })
         }
     };
     match result {
-        Ok(()) => match stop.exit_code() {
+        Ok(status) => match stop.exit_code() {
             // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
             Some(code) => ExitCode::from(code),
-            None => ExitCode::SUCCESS,
+            None => status.map_or(ExitCode::SUCCESS, ExitCode::from),
         },
         Err(e) => {
             eprintln!("error: {e}");
@@ -60,6 +71,12 @@ fn stop_on_signals(stop: &llmperf_actors::StopHandle) -> Result<(), Error> {
     })
 }
 
+/// Prints what the checks found; returns the exit status they ask for.
+fn gate(outcome: gates::GateOutcome) -> Option<u8> {
+    print!("{}", outcome.text);
+    outcome.status
+}
+
 fn merge(args: &MergeArgs) -> Result<(), Error> {
     for summary in llmperf_actors::report::merge_dirs(&args.dirs, &args.results_dir)? {
         print!("{}", summary.text);
@@ -70,20 +87,29 @@ fn merge(args: &MergeArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn report(args: &ReportArgs) -> Result<(), Error> {
+fn report(args: &ReportArgs) -> Result<Option<u8>, Error> {
     let mut outputs = llmperf_actors::report::ReportOutputs::default();
     let formats = args.output_format.clone().unwrap_or_else(|| "all".into());
     outputs
         .set_formats(&[formats])
         .map_err(|e| Error::Config(format!("--output-format: {e}")))?;
-    let text = llmperf_actors::report::rebuild::report_dir(
+    if let Some(pct) = args.max_regression
+        && !(pct.is_finite() && pct >= 0.0)
+    {
+        return Err(Error::Config(format!(
+            "--max-regression must be a percentage of 0 or more (10 = 10 % worse); got {pct}"
+        )));
+    }
+    let rebuilt = llmperf_actors::report::rebuild::report_dir(
         &args.dir,
         args.baseline.as_deref(),
         args.out.as_deref(),
         &outputs,
     )?;
-    print!("{text}");
-    Ok(())
+    print!("{}", rebuilt.text);
+    Ok(args
+        .max_regression
+        .and_then(|pct| gate(gates::check_regressions(&rebuilt.changes, pct))))
 }
 
 #[cfg(not(feature = "sim"))]

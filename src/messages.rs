@@ -145,6 +145,8 @@ pub struct RunFinished {
     pub timed_out: bool,
     /// Open loop: requests that had to wait for a free slot (`--max-concurrency`).
     pub queued: usize,
+    /// When a [`StopRun`] stopped the run (Ctrl-C / SIGTERM in the binary); `None` when it ran its course.
+    pub stopped_at: Option<Instant>,
 }
 
 /// Launcher → collector: one request finished (successfully or not). No reply.

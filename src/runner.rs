@@ -773,10 +773,12 @@ async fn run_one(
         None => None,
     };
     let finished = finished?;
-    if let Some(sig) = stop.signal() {
-        println!("Run stopped by signal {sig}: requests not yet sent were not started.");
-    } else if stop.is_stopped() {
-        println!("Run stopped: requests not yet sent were not started.");
+    // Stopped (by a signal, or the stop handle): which signal, and when the launcher stopped.
+    let interrupted = finished
+        .stopped_at
+        .map(|at| report::Interruption::stopped(finished.started, at, stop.signal()));
+    if let Some(i) = &interrupted {
+        println!("{}", i.describe());
     } else if finished.timed_out && shape.limit != usize::MAX {
         // (A --duration run without a request cap ends at its duration by design: nothing to report.)
         println!("Test timed out before all requests could be completed.");
@@ -790,6 +792,7 @@ async fn run_one(
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))?;
+    collected.result.window.interrupted = interrupted.clone();
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and
         // messages order those writes before the final read), so the final line counts every result.
@@ -798,7 +801,12 @@ async fn run_one(
     }
     drop(pool);
     if let (Some(mut run_file), Some(dir)) = (run_file, results_dir) {
-        run_file.finish(finished.started, finished.ended, finished.launched as u64);
+        run_file.finish(
+            finished.started,
+            finished.ended,
+            finished.launched as u64,
+            interrupted,
+        );
         collected.exporters.push(RunFileExport::new(run_file, dir));
     }
     collected.result.server = server.map(Box::new);

@@ -21,6 +21,7 @@ use crate::{Error, Secret};
 
 mod builder;
 mod endpoint;
+mod gates;
 mod layers;
 mod load_modes;
 mod prompts;
@@ -34,6 +35,7 @@ pub use crate::shard::Shard;
 /// The open loop's arrival process (`arrival`, `burstiness`).
 pub use crate::workload::schedule::Arrival;
 pub use builder::SettingsBuilder;
+pub use gates::Gates;
 pub use layers::Mode;
 pub use load_modes::{DURATION_PROMPT_POOL, LoadSettings, Sweep};
 pub use prompts::{DatasetOrder, WorkloadSettings};
@@ -139,6 +141,8 @@ pub struct Settings {
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
     pub load: LoadSettings,
+    /// What fails a run (exit status 3): `fail_on` thresholds, the correctness test's mismatch limit.
+    pub gates: Gates,
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`Shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,

@@ -114,7 +114,7 @@ fn merged_summary_is_the_summary_of_all_raw_records() {
             ..RunParams::default()
         },
     );
-    let want = llmperf_summary_object(&info, &summarize(&records, end - start), 0);
+    let want = llmperf_summary_object(&info, &summarize(&records, end - start), 0, None);
     let got = common::read_json(&out.join(format!("{BASE}_summary.json")));
     let want = without_timestamp(&Value::Object(want));
     let got = without_timestamp(&got);

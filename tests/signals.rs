@@ -116,6 +116,14 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn signal_name(sig: i32) -> &'static str {
+    if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
+}
+
 fn graceful(sig: i32, expected_exit: i32) {
     graceful_with(sig, expected_exit, "", REQUESTS);
 }
@@ -145,18 +153,23 @@ fn graceful_with(sig: i32, expected_exit: i32, extra_yaml: &str, requests: u64) 
     let started = summary["results_num_requests_started"].as_u64().unwrap();
     let ok = summary["results_num_completed_requests"].as_u64().unwrap();
     let errors = summary["results_number_errors"].as_u64().unwrap();
-    assert_eq!(started, ok + errors);
+    let cancelled = summary["results_number_cancelled"].as_u64().unwrap();
+    assert_eq!(started, ok + errors + cancelled);
     assert_eq!(started, records.len() as u64);
     assert!(started < requests, "the run was not stopped: {started}");
-    // The stalled requests in flight at the signal were recorded as cancelled, and only those failed.
-    let cancelled = summary["results_error_kind_counts"]["cancelled"]
-        .as_u64()
-        .unwrap_or(0);
+    // The stalled requests in flight at the signal were recorded as cancelled: not errors.
+    assert_eq!(
+        summary["results_error_kind_counts"]["cancelled"].as_u64(),
+        Some(cancelled)
+    );
     assert!(
         (1..=CONCURRENCY).contains(&cancelled),
         "{cancelled} cancelled: {summary:#}"
     );
-    assert_eq!(cancelled, errors);
+    assert_eq!(errors, 0, "{summary:#}");
+    assert_eq!(summary["results_error_rate"], 0.0);
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["interrupted"]["signal"], signal_name(sig));
     for r in records {
         if r["error_kind"] == "cancelled" {
             assert_eq!(r["error_code"], -1);
@@ -203,7 +216,14 @@ fn after_the_timeout_a_multi_turn_run_gives_turns_in_flight_the_grace_period() {
         (1..=CONCURRENCY).contains(&cancelled),
         "{cancelled} cancelled: {summary:#}"
     );
-    assert_eq!(summary["results_number_errors"].as_u64(), Some(cancelled));
+    // Cancelled, not errors; and a timeout is not an interruption.
+    assert_eq!(summary["results_number_errors"].as_u64(), Some(0));
+    assert_eq!(
+        summary["results_number_cancelled"].as_u64(),
+        Some(cancelled)
+    );
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["interrupted"], Value::Null);
 }
 
 #[test]

@@ -149,7 +149,9 @@ fn through_the_binary_errors_are_recorded_unless_insecure() {
         }
         let out = c.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        // Without --insecure every request fails: exit status 4 (docs/exit-codes.md), files written.
+        let want = if insecure { 0 } else { 4 };
+        assert_eq!(out.status.code(), Some(want), "{stderr}");
         let s: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("m_550_150_summary.json")).unwrap(),
         )

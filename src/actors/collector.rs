@@ -246,6 +246,7 @@ impl Handler<FinishRun> for Collector {
             measured_elapsed_s: measured_elapsed(&records, elapsed_s),
             launched: msg.launched as u64,
             queued: msg.queued as u64,
+            interrupted: None,
         };
         MessageResult(CollectedRun {
             result: RunResult {

@@ -350,6 +350,7 @@ fn nothing_run(started: Instant) -> RunFinished {
         launched: 0,
         timed_out: false,
         queued: 0,
+        stopped_at: None,
     }
 }
 
@@ -404,6 +405,7 @@ impl Handler<StopRun> for RequestsLauncher {
             .filter(|j| !j.is_session() && !j.stopped)
         {
             job.stopped = true;
+            job.stop_requested = Some(Instant::now());
             job.halt();
             let id = job.id;
             ctx.run_later(msg.grace, move |act, _| act.cancel(id));

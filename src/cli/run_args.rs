@@ -79,6 +79,13 @@ pub struct LoadTestArgs {
     /// Goodput targets, e.g. ttft=500ms,tpot=50ms,e2e=10s (any subset).
     #[arg(long, value_name = "TARGETS", help_heading = "Load modes")]
     pub slo: Option<String>,
+    /// Fail the run (exit status 3) when any of these holds at its end, k6-style, e.g.
+    /// 'error_rate>0.01,ttft_p99>2s,goodput<0.9': NAME then >, >=, < or <=, then a limit (2s, 500ms, 0.01,
+    /// 1%). Names: error_rate, errors, completed, goodput, goodput_rate, output_throughput, input_throughput,
+    /// request_throughput, or ttft/itl/tpot/e2e/… with _p50/_p90/_p95/_p99/_p999/_mean/_min/_max (see
+    /// docs/exit-codes.md).
+    #[arg(long, value_name = "EXPR", help_heading = "Exit status")]
+    pub fail_on: Option<String>,
     /// Prompts from this file instead of sonnet lines: JSON Lines ({"prompt": ...} or {"messages": [...]} per
     /// line, optional max_tokens, id, timestamp) or ShareGPT JSON (the human turns).
     #[arg(long, value_name = "PATH", help_heading = "Workloads")]
@@ -213,6 +220,10 @@ pub struct CorrectnessArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// Fail (exit status 3) when more than this fraction of the answers lack their number, e.g. 0.05
+    /// [default: no limit].
+    #[arg(long, value_name = "F", help_heading = "Exit status")]
+    pub max_mismatch_rate: Option<f64>,
 }
 
 /// The run's size and what goes with it, shared by the load and correctness tests.

@@ -63,7 +63,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error
     for (base_name, shards) in groups {
         let mut shards = check_shards(&base_name, shards)?;
         // A shard that did not finish: its window ends with the last request its log holds.
-        for shard in shards.iter_mut().filter(|s| !s.run.complete) {
+        for shard in shards.iter_mut().filter(|s| s.run.killed()) {
             let requests = read_log(shard)?;
             let end = requests
                 .iter()
@@ -222,7 +222,7 @@ fn read_log(shard: &FoundShard) -> Result<Vec<LoggedRequest>, Error> {
             line: value,
         });
     }
-    if !run.complete {
+    if run.killed() {
         log::warn!(
             "{}: the run did not finish (killed?); merging the {} requests its log holds",
             shard.path.display(),
@@ -278,6 +278,8 @@ fn merge_run(
         .map(|s| s.run.end_unix_s)
         .fold(f64::NEG_INFINITY, f64::max);
     let elapsed = (end - start).max(0.0);
+    // A shard stopped by a signal stops the merged run too (the first one found says when).
+    let interrupted = shards.iter().find_map(|s| s.run.interrupted.clone());
     // Warm-up is already marked on each record; rate and goodput targets are not in the run file.
     let info = first.whole_run(base_name);
     let mut merged = RunFile::new(
@@ -294,6 +296,8 @@ fn merge_run(
     merged.start_unix_s = start;
     merged.end_unix_s = end;
     merged.elapsed_s = elapsed;
+    merged.complete = interrupted.is_none();
+    merged.interrupted = interrupted.clone();
     let mut log = MergedLog {
         path: out.join(format!("{base_name}_requests.jsonl")),
         lines: requests.iter().map(|r| r.line.clone()).collect(),
@@ -311,6 +315,7 @@ fn merge_run(
             measured_elapsed_s: elapsed,
             launched: merged.requests_recorded,
             queued: 0,
+            interrupted: interrupted.clone(),
         },
         records,
         inter_chunk_gaps: None,

@@ -19,6 +19,7 @@ pub mod compare;
 pub mod correctness;
 mod description;
 pub mod export;
+pub mod gates;
 pub mod merge;
 mod names;
 pub mod outputs;
@@ -26,6 +27,7 @@ pub mod rebuild;
 pub mod records;
 mod result;
 mod stats;
+pub mod thresholds;
 pub mod turns;
 
 pub use correctness::{CorrectnessStats, Scorer, score, score_answer};
@@ -44,7 +46,7 @@ pub use merge::merge_dirs;
 pub use names::sanitize_base_name;
 pub use outputs::{ProgressMode, ReportOutputs, rebuild_exporters, run_exporters};
 pub use records::{Outcome, ParsedLog, RunRecord, ScoredAnswer, parse_log};
-pub use result::{RunReport, RunResult, RunSummary, RunWindow};
+pub use result::{Interruption, RunReport, RunResult, RunSummary, RunWindow};
 pub use stats::{
     LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_records, summarize_with,
 };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::compare::compare_runs;
+use super::compare::{Regression, compare_runs};
 use super::description::RunDescription;
 use super::export::html::write_sweep_html;
 use super::export::llmperf::SummaryFacts;
@@ -29,6 +29,8 @@ pub struct LoadedRun {
     pub result: RunResult,
     /// The last line of the log was torn (a crashed run) and skipped.
     pub torn: bool,
+    /// The process died during the run (its run file was never completed): the window comes from the log.
+    pub killed: bool,
 }
 
 impl LoadedRun {
@@ -57,8 +59,11 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
     let facts =
         SummaryFacts::read(read_json(&dir.join(format!("{base_name}_summary.json"))).as_ref());
     let records = read.records;
+    // A killed run's file is the one written at its start (no elapsed time yet): like `merge`, take the
+    // window its log spans.
+    let killed = run.as_ref().is_some_and(RunFile::killed);
     let (elapsed, measured) = match (&run, facts.elapsed_s) {
-        (Some(r), _) => (
+        (Some(r), _) if !killed => (
             r.elapsed_s,
             records::measured_elapsed(&records, r.elapsed_s),
         ),
@@ -82,6 +87,7 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
         measured_elapsed_s: measured,
         launched: records.len() as u64,
         queued: facts.queued,
+        interrupted: run.as_ref().and_then(|r| r.interrupted.clone()),
     };
     Ok(LoadedRun {
         result: RunResult {
@@ -98,6 +104,7 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
             },
         },
         torn: read.torn_last_line,
+        killed,
     })
 }
 
@@ -125,15 +132,24 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedRun>, Error> {
     bases.iter().map(|b| load_run(dir, b)).collect()
 }
 
+/// What `report DIR` produced: the printed text and, with a baseline, every compared metric's change.
+#[derive(Debug, Clone, Default)]
+pub struct Rebuilt {
+    /// The text to print.
+    pub text: String,
+    /// With `--baseline`: how much worse each compared metric got (negative: better).
+    pub changes: Vec<Regression>,
+}
+
 /// `llmperf-actors report DIR [--baseline DIR2]`: prints each run's summary and table (and, with a baseline,
 /// the change per metric), writes the CSV files and charts `outputs` asks for into `out` (default `dir`).
-/// Returns the printed text.
+/// Returns the printed text and the changes against the baseline.
 pub fn report_dir(
     dir: &Path,
     baseline: Option<&Path>,
     out: Option<&Path>,
     outputs: &ReportOutputs,
-) -> Result<String, Error> {
+) -> Result<Rebuilt, Error> {
     let runs = load_dir(dir)?;
     let out_dir = out.unwrap_or(dir);
     std::fs::create_dir_all(out_dir).map_err(|e| Error::Io {
@@ -143,6 +159,7 @@ pub fn report_dir(
     let mut text = String::new();
     let mut all_runs = RunsTable::default();
     let mut summaries = Vec::new();
+    let mut changes = Vec::new();
     for run in runs {
         if run.torn {
             let _ = writeln!(
@@ -150,6 +167,18 @@ pub fn report_dir(
                 "Note: the last line of {}_requests.jsonl was incomplete (the run did not finish) and was skipped.",
                 run.result.description.base_name
             );
+        }
+        if run.killed {
+            let _ = writeln!(
+                text,
+                "Note: {} did not finish (the process was killed: its run file is the one written at the start); \
+                 elapsed time and throughputs are derived from the {} requests in its per-request log.",
+                run.result.description.base_name,
+                run.result.records.len()
+            );
+        }
+        if let Some(i) = &run.result.window.interrupted {
+            let _ = writeln!(text, "Note: {}", i.describe());
         }
         let mut exporters = rebuild_exporters(outputs, out_dir);
         let summary = export_report(run.report(), &mut [&mut exporters, &mut all_runs])?;
@@ -169,9 +198,11 @@ pub fn report_dir(
             .into_iter()
             .map(|run| export_report(run.report(), &mut []))
             .collect::<Result<Vec<RunSummary>, Error>>()?;
-        text.push_str(&compare_runs(&before, &summaries));
+        let (compared, found) = compare_runs(&before, &summaries);
+        text.push_str(&compared);
+        changes = found;
     }
-    Ok(text)
+    Ok(Rebuilt { text, changes })
 }
 
 /// Appends `printed`, then a `Wrote …` line per file.

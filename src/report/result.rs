@@ -8,17 +8,20 @@
 //!   files written.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 use super::correctness::CorrectnessStats;
 use super::description::{RunDescription, TestKind};
+use super::export::run_file::unix_seconds;
 use super::records::RunRecord;
 use super::stats::{Stats, summarize_records};
 use crate::metrics::SeriesStats;
 use crate::server_metrics::ServerRun;
 
 /// When a run ran, and the launcher's counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunWindow {
     /// Wall-clock start of the timed section (the client actors were ready), Unix seconds.
     pub start_unix_s: f64,
@@ -30,6 +33,53 @@ pub struct RunWindow {
     pub launched: u64,
     /// Open loop: requests that waited for a free slot (`--max-concurrency`).
     pub queued: u64,
+    /// The run was stopped before it ran its course (Ctrl-C / SIGTERM): when, and by what.
+    pub interrupted: Option<Interruption>,
+}
+
+/// How a run was cut short: the first Ctrl-C / SIGTERM stopped its launches (its requests in flight got the
+/// grace period, the rest were recorded as cancelled, its files were written). Written into the run file and
+/// the summary as `"interrupted": {"signal": "SIGINT", "at_unix_s": …, "after_s": …}` beside
+/// `"complete": false`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// `SIGINT` or `SIGTERM`; `null` when embedding code stopped the run (a `StopRun` without a signal).
+    pub signal: Option<String>,
+    /// When the run was stopped, Unix seconds.
+    pub at_unix_s: f64,
+    /// When the run was stopped, seconds after its start.
+    pub after_s: f64,
+}
+
+impl Interruption {
+    /// A run that started at `started` and was stopped at `at`, by `signal` (its number) if one did.
+    pub fn stopped(started: Instant, at: Instant, signal: Option<i32>) -> Interruption {
+        Interruption {
+            signal: signal.map(Interruption::signal_name),
+            at_unix_s: unix_seconds(at),
+            after_s: at.saturating_duration_since(started).as_secs_f64(),
+        }
+    }
+
+    /// The name written for a signal number: `SIGINT`, `SIGTERM`, else `signal N`.
+    pub fn signal_name(signal: i32) -> String {
+        match signal {
+            libc::SIGINT => "SIGINT".into(),
+            libc::SIGTERM => "SIGTERM".into(),
+            n => format!("signal {n}"),
+        }
+    }
+
+    /// The line printed under a stopped run's report.
+    pub fn describe(&self) -> String {
+        format!(
+            "The run was interrupted by {} {:.1} s after its start: it did not finish; requests not yet sent \
+             were not started, those still in flight after the grace period are counted as cancelled, not as \
+             errors.",
+            self.signal.as_deref().unwrap_or("a stop request"),
+            self.after_s
+        )
+    }
 }
 
 /// One finished run, as the collector yields it.

@@ -142,13 +142,18 @@ pub struct Stats {
     pub series: Vec<(Metric, SeriesStats)>,
     /// Recorded results, successful or not (the original's `num_requests_started`).
     pub num_requests_started: u64,
-    /// Requests with a non-null error code.
+    /// Requests that failed: a non-null error code, the cancelled ones left out.
     pub number_errors: u64,
-    /// `number_errors / num_requests_started` (0 when nothing was recorded).
+    /// Requests still in flight when the run was stopped (a signal, or `--timeout` plus the grace period),
+    /// recorded as cancelled (error kind `cancelled`): neither successes nor errors.
+    pub number_cancelled: u64,
+    /// `number_errors / (num_requests_started − number_cancelled)`: the failures among the requests that
+    /// finished (0 when none did).
     pub error_rate: f64,
-    /// Error code (as JSON) → count, most frequent first.
+    /// Error code (as JSON) → count over the errored requests (not the cancelled ones), most frequent first.
     pub error_codes: Vec<(Value, u64)>,
-    /// Error kind (see [`crate::ErrorKind`]) → count, most frequent first (ties by name).
+    /// Kind (see [`crate::ErrorKind`]) → count over every request that did not succeed, `cancelled` included,
+    /// most frequent first (ties by name).
     pub error_kinds: Vec<(String, u64)>,
     /// Σ output tokens of successful requests / wall time (an aggregate, despite the name).
     pub mean_output_throughput_token_per_s: f64,
@@ -242,6 +247,7 @@ pub fn summarize_records<'a>(
     let records: Vec<&Metrics> = all.iter().copied().filter(|m| !m.warmup).collect();
     let records = &records[..];
     let ok: Vec<&Metrics> = records.iter().copied().filter(|m| m.is_ok()).collect();
+    let cancelled = records.iter().filter(|m| is_cancelled(m)).count() as u64;
     let series = Metric::ALL
         .iter()
         .map(|&metric| {
@@ -252,7 +258,11 @@ pub fn summarize_records<'a>(
         })
         .collect();
     let mut counts: BTreeMap<String, (Value, u64)> = BTreeMap::new();
-    for code in records.iter().filter_map(|m| m.error_code.as_ref()) {
+    for code in records
+        .iter()
+        .filter(|m| !is_cancelled(m))
+        .filter_map(|m| m.error_code.as_ref())
+    {
         counts
             .entry(code.to_string())
             .or_insert((code.clone(), 0))
@@ -270,15 +280,17 @@ pub fn summarize_records<'a>(
         kinds.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
     error_kinds.sort_by_key(|c| std::cmp::Reverse(c.1));
     let started = records.len() as u64;
-    let errors = started - ok.len() as u64;
+    let errors = started - ok.len() as u64 - cancelled;
+    let finished = started - cancelled;
     let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
     let output_tokens: u64 = ok.iter().map(|m| m.number_output_tokens).sum();
     Stats {
         series,
         num_requests_started: started,
         number_errors: errors,
-        error_rate: if started > 0 {
-            errors as f64 / started as f64
+        number_cancelled: cancelled,
+        error_rate: if finished > 0 {
+            errors as f64 / finished as f64
         } else {
             0.0
         },
@@ -291,6 +303,11 @@ pub fn summarize_records<'a>(
         load: load_stats(all.len(), records, &ok, elapsed_s, opts),
         ttft_by_turn: ttft_by_turn(records.iter().copied()),
     }
+}
+
+/// Whether a record is of a request the run cancelled (not an error).
+pub(crate) fn is_cancelled(m: &Metrics) -> bool {
+    m.error_kind.as_deref() == Some(crate::ErrorKind::Cancelled.as_str())
 }
 
 fn load_stats(
@@ -444,6 +461,48 @@ mod tests {
             s.series(Metric::Ttft).max,
             Some(0.2),
             "errored requests are not in the stats"
+        );
+    }
+
+    #[test]
+    fn cancelled_requests_are_neither_successes_nor_errors() {
+        let cancelled = || {
+            let mut m = record(0.0, 0.0, 0, Some(-1));
+            m.error_kind = Some("cancelled".into());
+            m
+        };
+        let recs = vec![
+            record(0.1, 1.0, 11, None),
+            record(0.1, 1.0, 11, None),
+            record(0.1, 1.0, 11, None),
+            record(0.3, 0.5, 1, Some(500)),
+            cancelled(),
+            cancelled(),
+        ];
+        let s = summarize(&recs, 10.0);
+        assert_eq!(s.num_requests_started, 6);
+        assert_eq!(
+            (
+                s.num_completed_requests,
+                s.number_errors,
+                s.number_cancelled
+            ),
+            (3, 1, 2)
+        );
+        assert!(
+            (s.error_rate - 0.25).abs() < 1e-12,
+            "1 of the 4 that finished"
+        );
+        assert_eq!(s.error_code_frequency(), "{500: 1}");
+        assert!(
+            s.error_kinds
+                .iter()
+                .any(|(k, n)| k == "cancelled" && *n == 2)
+        );
+        let all_cancelled = summarize(&[cancelled()], 1.0);
+        assert_eq!(
+            (all_cancelled.number_errors, all_cancelled.error_rate),
+            (0, 0.0)
         );
     }
 }

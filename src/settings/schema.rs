@@ -64,6 +64,8 @@ pub struct CorrectnessSection {
     pub metadata: Option<Value>,
     /// As the top-level key.
     pub seed: Option<u64>,
+    /// As the top-level key.
+    pub max_mismatch_rate: Option<f64>,
 }
 
 /// One layer of configuration: every key the config file, the environment, the flags and the builder may set.
@@ -193,6 +195,11 @@ pub struct ConfigLayer {
     pub sweep_max_e2e_p99: Option<Value>,
     /// `--slo`: text such as `ttft=500ms,e2e=10s` or a mapping.
     pub slo: Option<Value>,
+    /// `--fail-on`: thresholds that fail the run (exit status 3), text `error_rate>0.01,ttft_p99>2s` or a
+    /// list of items.
+    pub fail_on: Option<Value>,
+    /// `--max-mismatch-rate`: the correctness test fails (exit status 3) above this fraction.
+    pub max_mismatch_rate: Option<f64>,
     /// `--output-format`: a list or comma-separated names.
     pub output_format: Option<Value>,
     /// `--charts` / `--no-charts`.
@@ -328,9 +335,10 @@ mod tests {
             llm_api: Some("openai".into()),
             metadata: Some(Value::from("a=1")),
             seed: Some(1),
+            max_mismatch_rate: Some(0.1),
         };
         let layer = ConfigLayer::from_fields(&section).unwrap();
-        assert_eq!(given_keys(&layer).unwrap().len(), 10);
+        assert_eq!(given_keys(&layer).unwrap().len(), 11);
         let base = ConfigLayer {
             models: Some(vec!["top".into()]),
             seed: Some(2),

@@ -44,6 +44,7 @@ impl ConfigLayer {
             Some(other) => Some(crate::start_at::parse(&other.to_string())?),
         };
         let load = self.load_settings()?;
+        let gates = self.gates(&load)?;
         let models = match (self.model.take(), self.models.take()) {
             (Some(m), _) => vec![m],
             (None, Some(ms)) if !ms.is_empty() => ms,
@@ -137,6 +138,7 @@ impl ConfigLayer {
         Ok(Settings {
             workload,
             load,
+            gates,
             models,
             input_confs,
             output_confs,

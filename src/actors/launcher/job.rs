@@ -61,6 +61,8 @@ pub(super) struct Job {
     pub stopped: bool,
     /// The timeout refused a request or cut a timeline short.
     pub timed_out: bool,
+    /// When a [`StopRun`](crate::messages::StopRun) stopped it (a signal), if one did.
+    pub stop_requested: Option<Instant>,
 }
 
 impl Job {
@@ -91,6 +93,7 @@ impl Job {
             done: false,
             stopped: false,
             timed_out: false,
+            stop_requested: None,
         }
     }
 
@@ -180,6 +183,7 @@ impl Job {
                 launched: self.launched,
                 timed_out,
                 queued: self.queued,
+                stopped_at: self.stop_requested,
             });
         }
     }

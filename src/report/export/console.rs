@@ -50,6 +50,13 @@ pub fn print_summary(info: &RunDescription, stats: &Stats) -> String {
         let _ = writeln!(out, "    stddev = {}", num(s.stddev));
     }
     let _ = writeln!(out, "Number Of Errored Requests: {}", stats.number_errors);
+    if stats.number_cancelled > 0 {
+        let _ = writeln!(
+            out,
+            "Number Of Cancelled Requests: {} (in flight when the run was stopped; not errors)",
+            stats.number_cancelled
+        );
+    }
     if stats.number_errors > 0 {
         let _ = writeln!(out, "Error Code Frequency");
         let _ = writeln!(out, "{}", stats.error_code_frequency());

@@ -13,7 +13,7 @@ use super::{
 use crate::Error;
 use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
 use crate::report::description::{RunDescription, RunParams};
-use crate::report::result::RunReport;
+use crate::report::result::{Interruption, RunReport};
 use crate::report::stats::{LoadStats, Metric, Stats};
 
 /// `version` written into every summary, as the original's RESULTS_VERSION.
@@ -61,8 +61,14 @@ fn insert_series(map: &mut Map<String, Value>, name: &str, s: &SeriesStats, int:
     map.insert(format!("results_{name}_stddev"), number(s.stddev, false));
 }
 
-/// Builds the `_summary.json` object in the original's key order, then our extra keys.
-pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> Map<String, Value> {
+/// Builds the `_summary.json` object in the original's key order, then our extra keys; `interrupted` says
+/// whether (and how) a signal cut the run short.
+pub fn summary_object(
+    info: &RunDescription,
+    stats: &Stats,
+    timestamp: u64,
+    interrupted: Option<&Interruption>,
+) -> Map<String, Value> {
     let p = &info.params;
     let mut m = Map::new();
     m.insert("version".into(), RESULTS_VERSION.into());
@@ -148,6 +154,10 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         .map(|(k, n)| (k.clone(), Value::from(*n)))
         .collect();
     m.insert("results_error_kind_counts".into(), Value::Object(kinds));
+    m.insert(
+        "results_number_cancelled".into(),
+        stats.number_cancelled.into(),
+    );
     for (metric, s) in original {
         m.insert(
             format!("results_{}_quantiles_p999", metric.name()),
@@ -158,6 +168,7 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         insert_series(&mut m, metric.name(), s, metric.is_integer(), true);
     }
     insert_load(&mut m, &stats.load);
+    insert_interruption(&mut m, interrupted);
     if !stats.ttft_by_turn.is_empty() {
         let by_turn: Map<String, Value> = stats
             .ttft_by_turn
@@ -171,6 +182,18 @@ pub fn summary_object(info: &RunDescription, stats: &Stats, timestamp: u64) -> M
         m.insert("results_ttft_s_by_turn".into(), Value::Object(by_turn));
     }
     m
+}
+
+/// Our keys saying whether the run ran its course: `complete`, and `interrupted` (the signal and when, or
+/// `null`), as in the run file.
+fn insert_interruption(m: &mut Map<String, Value>, interrupted: Option<&Interruption>) {
+    m.insert("complete".into(), interrupted.is_none().into());
+    m.insert(
+        "interrupted".into(),
+        interrupted
+            .and_then(|i| serde_json::to_value(i).ok())
+            .unwrap_or(Value::Null),
+    );
 }
 
 fn insert_load(m: &mut Map<String, Value>, l: &LoadStats) {
@@ -348,7 +371,12 @@ impl LlmperfFiles {
 
 impl Exporter for LlmperfFiles {
     fn run(&mut self, report: &RunReport, out: &mut Exported) -> Result<(), Error> {
-        let mut summary = summary_object(&report.description, &report.stats, report.timestamp);
+        let mut summary = summary_object(
+            &report.description,
+            &report.stats,
+            report.timestamp,
+            report.window.interrupted.as_ref(),
+        );
         if let Some(server) = &report.server {
             // `--server-metrics`: its keys after all others (server_metrics/summary.rs).
             summary.extend(crate::server_metrics::summary::summary_keys(
@@ -447,7 +475,7 @@ mod tests {
                 .goodput_fraction,
             Some(0.2)
         );
-        let m = summary_object(&info(), &s, 0);
+        let m = summary_object(&info(), &s, 0, None);
         assert_eq!(m["results_goodput_fraction"], 0.4);
         assert_eq!(m["results_target_request_rate"], 2.0);
         assert_eq!(m["results_num_queued_requests"], 3);
@@ -456,7 +484,7 @@ mod tests {
     #[test]
     fn summary_keys_in_the_original_order() {
         let recs = vec![record(0.1, 1.0, 11, None), record(0.2, 2.0, 21, None)];
-        let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000);
+        let m = summary_object(&info(), &summarize(&recs, 4.0), 1_700_000_000, None);
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         let mut want = vec![
             "version",
@@ -515,13 +543,13 @@ mod tests {
     fn empty_params_disappear_and_single_sample_stddev_is_null() {
         let mut i = info();
         i.params.additional_sampling_params.clear();
-        let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0);
+        let m = summary_object(&i, &summarize(&[record(0.1, 1.0, 11, None)], 1.0), 0, None);
         assert!(
             !m.keys()
                 .any(|k| k.starts_with("additional_sampling_params"))
         );
         assert_eq!(m["results_ttft_s_stddev"], Value::Null);
-        let none = summary_object(&i, &summarize(&[], 1.0), 0);
+        let none = summary_object(&i, &summarize(&[], 1.0), 0, None);
         assert_eq!(none["results_ttft_s_mean"], Value::Null);
         assert_eq!(none["results_error_code_frequency"], "{}");
         assert_eq!(none["results_error_rate"], 0.0);
@@ -531,7 +559,7 @@ mod tests {
     fn files_are_indented_valid_json() {
         let dir = tempfile::tempdir().unwrap();
         let recs = vec![record(0.1, 1.0, 11, None)];
-        let m = summary_object(&info(), &summarize(&recs, 1.0), 0);
+        let m = summary_object(&info(), &summarize(&recs, 1.0), 0, None);
         let files = write_final_files(dir.path(), "m_550_150", &m, &recs).unwrap();
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.starts_with("{\n    \"version\": \"2023-08-31\""));

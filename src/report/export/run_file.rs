@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
 use crate::Error;
 use crate::report::description::{RunDescription, RunParams};
-use crate::report::result::RunReport;
+use crate::report::result::{Interruption, RunReport};
 use crate::shard::Shard;
 
 /// Value of [`RunFile::format`]; a reader refuses other formats.
@@ -52,10 +52,15 @@ pub struct RunFile {
     pub end_unix_s: f64,
     /// `end_unix_s − start_unix_s`, measured on the monotonic clock.
     pub elapsed_s: f64,
-    /// `false` while the run is going: the file is first written when the run starts, so a run that was
-    /// killed still has one; `merge` then takes the requests its log holds and the window they span.
+    /// Whether the run ran its course. `false` while it is going — the file is first written when the run
+    /// starts, so a run that was killed still has one, and `merge` and `report DIR` then take the requests its
+    /// log holds and the window they span — and `false` for a run a signal stopped (see `interrupted`).
     #[serde(default = "finished")]
     pub complete: bool,
+    /// A run stopped by Ctrl-C / SIGTERM: by which signal and when. Its window and counts are final (the
+    /// run ended gracefully and wrote its files); `complete` is `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
 }
 
 fn finished() -> bool {
@@ -102,7 +107,14 @@ impl RunFile {
             end_unix_s: 0.0,
             elapsed_s: 0.0,
             complete: true,
+            interrupted: None,
         }
+    }
+
+    /// Whether the process died during the run (killed, crashed): the file written at the start is all there
+    /// is, so its window and count are not final — take them from the per-request log.
+    pub fn killed(&self) -> bool {
+        !self.complete && self.interrupted.is_none()
     }
 
     /// The whole run this file belongs to (all shards together), as a load test named `base_name`.
@@ -120,9 +132,16 @@ impl RunFile {
         self.requests_recorded = 0;
     }
 
-    /// Fills in the times and the count of a finished run.
-    pub fn finish(&mut self, started: Instant, ended: Instant, recorded: u64) {
-        self.complete = true;
+    /// Fills in the times and the count of a finished run, and whether a signal cut it short.
+    pub fn finish(
+        &mut self,
+        started: Instant,
+        ended: Instant,
+        recorded: u64,
+        interrupted: Option<Interruption>,
+    ) {
+        self.complete = interrupted.is_none();
+        self.interrupted = interrupted;
         self.start_unix_s = unix_seconds(started);
         self.elapsed_s = ended.saturating_duration_since(started).as_secs_f64();
         self.end_unix_s = self.start_unix_s + self.elapsed_s;
@@ -216,6 +235,33 @@ impl Exporter for RunFileExport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn killed_interrupted_and_complete_runs_are_told_apart() {
+        let desc = RunDescription::load_test("b", RunParams::default());
+        let mut f = RunFile::new(&desc, Shard::WHOLE, (1, 1), "b");
+        let t0 = Instant::now();
+        f.begin(t0);
+        assert!(f.killed(), "the file written at the start");
+        f.finish(t0, t0 + Duration::from_secs(2), 3, None);
+        assert!(f.complete && !f.killed());
+        let stop = Interruption {
+            signal: Some("SIGINT".into()),
+            at_unix_s: 1.5e9,
+            after_s: 1.0,
+        };
+        f.finish(t0, t0 + Duration::from_secs(2), 3, Some(stop.clone()));
+        assert!(!f.complete && !f.killed());
+        let dir = tempfile::tempdir().unwrap();
+        let path = f.write(dir.path()).unwrap();
+        let back = RunFile::read(&path).unwrap();
+        assert_eq!(back.interrupted, Some(stop));
+        // A file from before `interrupted` existed reads as not interrupted.
+        let mut v: Value = serde_json::to_value(&back).unwrap();
+        v.as_object_mut().unwrap().remove("interrupted");
+        let old: RunFile = serde_json::from_value(v).unwrap();
+        assert!(old.interrupted.is_none() && old.killed());
+    }
 
     #[test]
     fn unix_seconds_tracks_the_wall_clock() {

@@ -118,6 +118,12 @@ pub fn totals_table(stats: &Stats) -> String {
             stats.error_rate * 100.0
         ),
     );
+    if stats.number_cancelled > 0 {
+        add(
+            "Cancelled (run stopped; not errors)",
+            stats.number_cancelled.to_string(),
+        );
+    }
     add("Elapsed (s)", format!("{:.2}", stats.elapsed_s));
     add(
         "Output throughput (tok/s)",
@@ -177,8 +183,15 @@ pub fn warnings(stats: &Stats, records: &[RunRecord]) -> Vec<String> {
              --timeout, or lower the concurrency / request rate",
             stats.error_rate * 100.0,
             stats.number_errors,
-            stats.num_requests_started,
+            stats.num_requests_started - stats.number_cancelled,
             stats.error_code_frequency()
+        ));
+    }
+    if stats.number_cancelled > 0 {
+        out.push(format!(
+            "{} requests were still in flight when the run was stopped and were cancelled; they are not errors \
+             and are left out of the error rate and the statistics — raise --grace-period to let them finish",
+            stats.number_cancelled
         ));
     }
     let measured = records.iter().filter(|r| !r.metrics.warmup).count() as f64;
