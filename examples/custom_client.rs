@@ -1,17 +1,19 @@
 //! A user-defined client driven by the same launcher, producing the same metrics and llmperf files.
 //!
-//! `EchoClient` stands in for an API this crate does not ship: it "streams" the prompt's first words back,
-//! one every 2 ms after a 10 ms wait. Plug yours in the same way: implement `LlmClient::llm_request`, measure
-//! with the `Instant` you start at, and return the text, timings and any error.
+//! `EchoClient` stands in for an API this crate does not ship: after a 10 ms wait it "thinks" (one reasoning
+//! chunk), then "streams" the prompt's first words back, one every 2 ms. Plug yours in the same way:
+//! implement `LlmClient::llm_request`, start a `StreamTimer` first, tell it about every event, reasoning and
+//! answer chunk as it arrives, and return the text, the timer's timings and any error. Read the request's
+//! parameters with `RequestConfig`'s accessors (`max_tokens()`, `temperature()`, …), never by indexing.
 //! Run it with `cargo run --example custom_client` (files go to `results/custom`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use llmperf_actors::{
     ClientFactory, ClientResponse, LlmClient, Measured, RequestConfig, RunSummary, Settings,
-    StreamTimings, Usage,
+    StreamTimer, Usage,
 };
 
 /// Echoes up to `max_tokens` words of the prompt, as a streaming API would.
@@ -24,39 +26,42 @@ impl LlmClient for EchoClient {
     fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
         let (first, between) = (self.first_token, self.between_tokens);
         Box::pin(async move {
-            let started = Instant::now();
-            let max_tokens = config.sampling_params["max_tokens"].as_u64().unwrap_or(16) as usize;
+            // The request's start: before anything else, as LLMPerf measures it.
+            let mut timer = StreamTimer::start();
+            let max_tokens = config.max_tokens().unwrap_or(16) as usize;
             let words: Vec<&str> = config
-                .prompt
-                .0
+                .prompt_text()
                 .split_whitespace()
                 .take(max_tokens)
                 .collect();
-            let mut timings = StreamTimings::default();
-            let mut text = String::new();
             actix_rt::time::sleep(first).await;
+            // A reasoning chunk: the first token of any kind (`ttft_any_s`), not the answer's TTFT.
+            let reasoning = "Echoing the prompt.";
+            timer.data_event();
+            timer.reasoning(reasoning, timer.now_s());
+            let mut text = String::new();
             for (i, w) in words.iter().enumerate() {
-                if i > 0 {
-                    actix_rt::time::sleep(between).await;
-                    text.push(' ');
-                }
-                text.push_str(w);
-                let now = started.elapsed().as_secs_f64();
-                timings.first_content_s.get_or_insert(now);
-                timings.last_content_s = Some(now);
-                timings.data_events += 1;
+                actix_rt::time::sleep(between).await;
+                let piece = if i > 0 {
+                    format!(" {w}")
+                } else {
+                    w.to_string()
+                };
+                // One event carrying answer text: TTFT, the last content time, the gaps between chunks.
+                timer.data_event();
+                timer.content(&piece, timer.now_s());
+                text.push_str(&piece);
             }
-            timings.end_s = started.elapsed().as_secs_f64();
             ClientResponse {
-                started,
+                started: timer.started(),
                 measured: Measured {
-                    timings,
+                    timings: timer.finish(),
                     usage: Usage::default(),
                     error: None,
                     error_kind: None,
                 },
                 generated_text: text,
-                reasoning_text: String::new(),
+                reasoning_text: reasoning.into(),
             }
         })
     }
@@ -109,7 +114,11 @@ mod tests {
         // 12 echoed words → 12 content chunks; the Llama count of the echoed text is at least 13 with BOS.
         assert!(s.series(Metric::OutputTokens).min.unwrap() >= 13.0);
         let ttft = s.series(Metric::Ttft).p50().unwrap();
-        assert!(ttft >= 0.010, "ttft {ttft}");
+        assert!(ttft >= 0.012, "ttft {ttft}: the reasoning chunk came first");
+        // The timer filled the fields the example used to leave unset: the gaps between content chunks
+        // (11 per request) and the first token of any kind (the reasoning, before the answer).
+        let gaps = s.load.inter_chunk_gap_s.as_ref().expect("chunk gaps");
+        assert!(gaps.min.expect("gaps recorded") > 0.0, "{gaps:?}");
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -127,6 +136,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(records.as_array().unwrap().len(), 9);
-        assert_eq!(records[0]["number_stream_events"], 12);
+        for r in records.as_array().unwrap() {
+            assert_eq!(
+                r["number_stream_events"], 13,
+                "a reasoning event and 12 answer events"
+            );
+            let any = r["ttft_any_s"].as_f64().expect("ttft_any_s set");
+            let ttft = r["ttft_s"].as_f64().unwrap();
+            let e2e = r["end_to_end_latency_s"].as_f64().unwrap();
+            assert!(0.010 <= any && any < ttft && ttft < e2e, "{r}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Command-line interface: the original's flags (spec §2) plus `--config` and `--seed`, and the `serve-sim`,
+//! The command line (public: the flags are as stable as the result files, and tools may generate docs from
+//! [`Cli`]). Command-line interface: the original's flags (spec §2) plus `--config` and `--seed`, and the `serve-sim`,
 //! `merge` and `report` subcommands. `docs/cli.md` is generated from these definitions (`tests/cli_docs.rs`).
 //!
 //! The load and correctness tests' flags (`run_args`) have no clap defaults on purpose: a flag given on the
@@ -14,7 +15,8 @@ use crate::duration;
 mod run_args;
 pub use crate::settings::on_off;
 pub use run_args::{
-    ApiKeyArg, ClientArgs, ConnectionArgs, CorrectnessArgs, LoadTestArgs, RunArgs, TimeoutArgs,
+    ApiKeyArg, ClientArgs, ConnectionArgs, CorrectnessArgs, LoadTestArgs, OutputArgs, RunArgs,
+    TimeoutArgs,
 };
 
 /// LLMPerf-compatible load test for LLM APIs, built on actix actors.
@@ -30,12 +32,15 @@ pub use run_args::{
 )]
 pub struct Cli {
     #[command(subcommand)]
+    #[allow(missing_docs)] // clap would print a doc comment here as help
     pub command: Option<Command>,
     #[command(flatten)]
+    #[allow(missing_docs)] // clap would print a doc comment here as help
     pub load: LoadTestArgs,
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(missing_docs)] // clap would print a doc comment here as help; the variants are documented
 pub enum Command {
     /// Run the correctness test: ask the model to turn number words into digits and count mismatches.
     Correctness(CorrectnessArgs),

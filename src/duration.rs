@@ -8,8 +8,7 @@
 //! helpers ([`serde_seconds`], [`serde_millis`]) let the config file and the `LLMPERF_*` environment give the
 //! same text, and always write a plain number back (the layers are merged through JSON).
 //!
-//! ```
-//! use llmperf_actors::duration::{Unit, parse};
+//! ```text
 //! assert_eq!(parse("5m", Unit::Seconds), Ok(300.0));
 //! assert_eq!(parse("600", Unit::Seconds), Ok(600.0));
 //! assert_eq!(parse("1.5s", Unit::Milliseconds), Ok(1500.0));
@@ -235,6 +234,14 @@ pub mod serde_millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_module_examples_hold() {
+        assert_eq!(parse("5m", Unit::Seconds), Ok(300.0));
+        assert_eq!(parse("600", Unit::Seconds), Ok(600.0));
+        assert_eq!(parse("1.5s", Unit::Milliseconds), Ok(1500.0));
+        assert!(parse("5 parsecs", Unit::Seconds).is_err());
+    }
 
     #[test]
     fn units_and_plain_numbers() {

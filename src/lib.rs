@@ -44,18 +44,21 @@
 //!
 //! ## Layout
 //!
-//! The documented API is small: the [`actors`] and their [`messages`], the load modes ([`sources`]: write a
-//! [`sources::RequestSource`] and run it with [`RunSource`]), the [`backend`] (the [`LlmClient`]
-//! trait, the shipped clients, SSE framing), the per-request record and its formulas ([`metrics`]), and what
-//! the crate root re-exports ([`Settings`], [`run`], [`run_with_client`], the simulator). The other modules —
-//! `workload` (prompts, number words, schedules), `report` (llmperf files, summaries, merge), `sim`,
-//! `settings`, `shard`, `tokenizer` — are internals: reachable for the test suite, hidden from these docs, and
-//! not covered by semver.
+//! The API: the [`actors`] and their [`messages`], the load modes ([`sources`]: write a
+//! [`sources::RequestSource`] and run it with [`RunSource`]), the [`backend`] (the [`LlmClient`] trait, the
+//! shipped clients, SSE framing, [`RequestConfig`]), the per-request record, its formulas and the
+//! [`StreamTimer`] that fills it ([`metrics`]), the configuration schema ([`settings`]: [`Settings`],
+//! [`ConfigLayer`]), the command line ([`cli`], whose flags are as stable as the config keys), the typed
+//! results and their exporters ([`report`]), the server's metrics beside them ([`server_metrics`]), the
+//! simulator ([`sim`]; its server needs the cargo feature `sim`, on by default), and what the crate root
+//! re-exports ([`run`], [`run_load_tests_with`] with [`RunOptions`] and a [`StopHandle`], [`Tokenizer`]).
+//! Prompt sampling, schedules, durations, sharding and signal handling are private to the crate.
 
 #![warn(missing_docs)]
+#![warn(unnameable_types)] // every type a public signature uses can be named from outside
 
-// The stable API: the actors, their messages, the client trait and shipped clients, the per-request record,
-// and what the crate root re-exports.
+// The API: the actors, their messages, the client trait and shipped clients, the per-request record, the
+// load modes, and what the crate root re-exports.
 pub mod actors;
 pub mod backend;
 pub mod messages;
@@ -63,57 +66,52 @@ pub mod metrics;
 pub mod observer;
 pub mod sources;
 
-// Internals: public only so the test suite (and the binary) can reach them, hidden from the docs, and free to
-// change between versions. Everything an embedding application needs from them is re-exported below.
-#[doc(hidden)]
+// The command line, the results pipeline (with the server's metrics), the configuration schema and the
+// simulator are part of the API too:
+// the flags and config keys are as stable as the result files.
 pub mod cli;
-#[doc(hidden)]
-pub mod duration;
+pub(crate) mod duration;
 mod error;
 mod error_kind;
-#[doc(hidden)]
 pub mod report;
 mod runner;
 mod secret;
-#[doc(hidden)]
 pub mod server_metrics;
-#[doc(hidden)]
 pub mod settings;
-#[doc(hidden)]
-pub mod shard;
-#[doc(hidden)]
-pub mod shutdown;
-#[doc(hidden)]
+pub(crate) mod shard;
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 pub mod sim;
 mod start_at;
-#[doc(hidden)]
-pub mod tokenizer;
-#[doc(hidden)]
-pub mod workload;
+mod stop;
+pub(crate) mod tokenizer;
+pub(crate) mod workload;
 
 pub use actors::{ClientActor, ClientPool, Collector, Progress, RequestsLauncher};
 pub use backend::openai::{OpenAiChatClient, OpenAiConfig};
 pub use backend::stream::HttpOptions;
 pub use backend::{ClientFactory, ClientResponse, LlmClient, RequestConfig};
-#[doc(hidden)]
-pub use cli::{CorrectnessArgs, LoadTestArgs};
 pub use error::Error;
 pub use error_kind::ErrorKind;
 pub use messages::{
     FinishRun, GetNextReady, LaunchRequest, PreparedRequest, RequestCompleted, RequestResult,
     RunFinished, RunRequests, RunSource, StopRun, SubscribeResults,
 };
-pub use metrics::{Measured, Metrics, StreamTimings, Usage};
+pub use metrics::{Measured, Metrics, StreamTimer, StreamTimings, Usage};
 pub use observer::{LogObserver, ProgressSnapshot, RunObserver};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
 pub use runner::{
-    run_correctness_tests, run_correctness_tests_observed, run_load_tests, run_load_tests_observed,
-    run_load_tests_with_client,
+    RunOptions, run_correctness_tests, run_correctness_tests_with, run_load_tests,
+    run_load_tests_with, run_load_tests_with_client,
 };
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};
-pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};
-pub use tokenizer::Tokenizer;
+pub use sim::SimConfig;
+#[cfg(feature = "sim")]
+pub use sim::{SimServer, start_in_background as start_simulator};
+pub use stop::StopHandle;
+pub use tokenizer::{TokenCount, Tokenizer};
+/// Why the prompts could not be built (inside [`Error::Prompt`]).
+pub use workload::PromptError;
 
 /// Runs the load test(s) `settings` describe — one run per model × input × output length distribution — and
 /// returns each run's summary (the content of its `_summary.json`). Blocks; starts its own actix system, so

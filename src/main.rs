@@ -12,6 +12,7 @@ use clap::Parser;
 use llmperf_actors::Error;
 use llmperf_actors::cli::{Cli, Command, MergeArgs, ReportArgs, SimArgs};
 use llmperf_actors::report::gates;
+#[cfg(feature = "sim")]
 use llmperf_actors::sim::{FaultRule, SimConfig};
 
 mod console;
@@ -20,7 +21,8 @@ fn main() -> ExitCode {
     console::install_logger();
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM stop a run gracefully (results written); the library leaves signals alone otherwise.
-    llmperf_actors::shutdown::handle_signals();
+    let stop = llmperf_actors::StopHandle::new();
+    let runs = llmperf_actors::RunOptions::new().stop_handle(stop.clone());
     // Ok(status): the run(s) ended; a gate may still fail them (see docs/exit-codes.md).
     let result: Result<Option<u8>, Error> = match cli.command {
         Some(Command::ServeSim(args)) => serve_sim(args).map(|()| None),
@@ -29,8 +31,9 @@ fn main() -> ExitCode {
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             args.settings(&env).and_then(|s| {
+                stop_on_signals(&stop)?;
                 let runs = console::run(&s.report, |o| {
-                    llmperf_actors::run_correctness_tests_observed(&s, o)
+                    llmperf_actors::run_correctness_tests_with(&s, &runs.clone().observer(o))
                 })?;
                 Ok(gate(gates::check_correctness_runs(
                     &runs,
@@ -41,17 +44,18 @@ fn main() -> ExitCode {
         None => {
             let env: HashMap<String, String> = std::env::vars().collect();
             cli.load.settings(&env).and_then(|s| {
+                stop_on_signals(&stop)?;
                 let runs = console::run(&s.report, |o| {
-                    llmperf_actors::run_load_tests_observed(&s, None, o)
+                    llmperf_actors::run_load_tests_with(&s, &runs.clone().observer(o))
                 })?;
                 Ok(gate(gates::check_load_runs(&runs, &s.gates.fail_on)))
             })
         }
     };
     match result {
-        Ok(status) => match llmperf_actors::shutdown::requested() {
+        Ok(status) => match stop.exit_code() {
             // Stopped by Ctrl-C / SIGTERM: the results are written, the exit code says it was cut short.
-            Some(sig) => ExitCode::from(llmperf_actors::shutdown::exit_code(sig)),
+            Some(code) => ExitCode::from(code),
             None => status.map_or(ExitCode::SUCCESS, ExitCode::from),
         },
         Err(e) => {
@@ -59,6 +63,14 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Wires Ctrl-C and SIGTERM to the runs' stop handle (only for runs: `serve-sim` keeps the default action).
+fn stop_on_signals(stop: &llmperf_actors::StopHandle) -> Result<(), Error> {
+    stop.stop_on_signals().map_err(|e| Error::Io {
+        what: "installing the SIGINT/SIGTERM handlers".into(),
+        source: e,
+    })
 }
 
 /// Prints what the checks found; returns the exit status they ask for.
@@ -102,6 +114,16 @@ fn report(args: &ReportArgs) -> Result<Option<u8>, Error> {
         .and_then(|pct| gate(gates::check_regressions(&rebuilt.changes, pct))))
 }
 
+#[cfg(not(feature = "sim"))]
+fn serve_sim(_args: SimArgs) -> Result<(), Error> {
+    Err(Error::Config(
+        "serve-sim: this build has no simulator (built without the `sim` cargo feature); build with the \
+         default features"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "sim")]
 fn serve_sim(args: SimArgs) -> Result<(), Error> {
     let faults = args
         .faults

@@ -31,7 +31,8 @@
 //!     .build()?;
 //! settings.simulator.ttft_ms = 1.0;
 //! settings.simulator.itl_ms = 1.0;
-//! llmperf_actors::run_load_tests_observed(&settings, None, names.clone())?;
+//! let options = llmperf_actors::RunOptions::new().observer(names.clone());
+//! llmperf_actors::run_load_tests_with(&settings, &options)?;
 //! assert_eq!(names.0.lock().unwrap().len(), 1);
 //! # Ok::<(), llmperf_actors::Error>(())
 //! ```

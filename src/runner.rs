@@ -17,26 +17,29 @@ use crate::actors::progress::{Progress, ProgressPlan, ProgressTally};
 use crate::actors::{ClientPool, Collector, RequestsLauncher};
 use crate::backend::{ClientFactory, ClientSpec, HttpOptions, LlmApi};
 use crate::messages::{CollectedRun, FinishProgress, FinishRun, RunConversations, RunRequests};
-use crate::observer::{LogObserver, RunObserver};
+use crate::observer::RunObserver;
 use crate::report::export::run_file::RunFileExport;
 use crate::report::table::WarningContext;
 use crate::report::{self, ProgressMode, RunSummary, TestKind, run_exporters};
 use crate::server_metrics::scraper::{ScrapeSpec, ScraperHandle};
 use crate::settings::{Endpoint, Settings};
+use crate::stop::StopHandle;
 use crate::tokenizer::Tokenizer;
 
+mod options;
 mod plans;
 mod reporting;
+mod requests;
 mod url;
-mod workload;
+pub use options::RunOptions;
 use plans::Plan;
 use reporting::AcrossRuns;
 use url::shown_url;
 
 /// Runs every load test of `settings` and returns their summaries. Blocks; starts its own actix system.
-/// Prints nothing: warnings go to the `log` crate ([`LogObserver`]).
+/// Prints nothing: warnings go to the `log` crate ([`LogObserver`](crate::LogObserver)).
 pub fn run_load_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    run_load_tests_observed(settings, None, Arc::new(LogObserver))
+    run_load_tests_with(settings, &RunOptions::new())
 }
 
 /// [`run_load_tests`] with clients built by `factory` instead of the ones `settings.llm_api` names: plug in
@@ -46,18 +49,22 @@ pub fn run_load_tests_with_client(
     settings: &Settings,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
-    run_load_tests_observed(settings, factory, Arc::new(LogObserver))
+    let mut options = RunOptions::new();
+    if let Some(factory) = factory {
+        options = options.client(factory);
+    }
+    run_load_tests_with(settings, &options)
 }
 
-/// [`run_load_tests_with_client`], reporting each run's start, progress, warnings, summary and files to
-/// `observer` as they happen (the binary's console prints them).
-pub fn run_load_tests_observed(
+/// [`run_load_tests`] with [`RunOptions`]: your own clients, a [`StopHandle`](crate::StopHandle) that stops
+/// these runs, a [`RunObserver`] told each run's start, progress, warnings, summary and files as they happen
+/// (the binary's console prints them).
+pub fn run_load_tests_with(
     settings: &Settings,
-    factory: Option<ClientFactory>,
-    observer: Arc<dyn RunObserver>,
+    options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
     if settings.shard.is_sharded() && settings.results_dir.is_none() {
-        observer.warning(
+        options.observer_or_log().warning(
             None,
             &format!(
                 "shard {} of {} writes no files (results_dir is empty), so there is nothing to merge; \
@@ -67,22 +74,22 @@ pub fn run_load_tests_observed(
         );
     }
     // The whole dataset is read and checked before anything starts.
-    let dataset = workload::load_dataset(&settings.workload)?;
+    let dataset = requests::load_dataset(&settings.workload)?;
     let plans = plans::load_test_plans(settings, dataset);
-    run_plans(settings, plans, factory, observer)
+    run_plans(settings, plans, options)
 }
 
 /// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
 pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    run_correctness_tests_observed(settings, Arc::new(LogObserver))
+    run_correctness_tests_with(settings, &RunOptions::new())
 }
 
-/// [`run_correctness_tests`], reporting to `observer` (see [`run_load_tests_observed`]).
-pub fn run_correctness_tests_observed(
+/// [`run_correctness_tests`] with [`RunOptions`] (see [`run_load_tests_with`]).
+pub fn run_correctness_tests_with(
     settings: &Settings,
-    observer: Arc<dyn RunObserver>,
+    options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
-    run_plans(settings, plans::correctness_plans(settings), None, observer)
+    run_plans(settings, plans::correctness_plans(settings), options)
 }
 
 /// The tokenizer of the run: `--tokenizer PATH`, else the embedded Llama tokenizer.
@@ -115,9 +122,11 @@ fn endpoint_hint(api: LlmApi) -> &'static str {
 fn run_plans(
     settings: &Settings,
     plans: Vec<Plan>,
-    factory: Option<ClientFactory>,
-    observer: Arc<dyn RunObserver>,
+    options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
+    let factory = options.client.clone();
+    let stop = &options.stop;
+    let observer = options.observer_or_log();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tokenizer = load_tokenizer(settings)?;
     if settings.insecure {
@@ -132,11 +141,7 @@ fn run_plans(
     // The simulator lives on its own threads for all the runs.
     let (sim, base_url) = match &settings.endpoint {
         Endpoint::Builtin => {
-            let sim = crate::sim::start_in_background(settings.simulator.clone(), "127.0.0.1", 0)
-                .map_err(|e| Error::Io {
-                what: "starting the built-in simulator".into(),
-                source: e,
-            })?;
+            let sim = crate::sim::start_builtin(settings.simulator.clone())?;
             let url = sim.base_url();
             log::info!("built-in simulator listening on {url}");
             (Some(sim), url)
@@ -204,17 +209,17 @@ fn run_plans(
     let result = actix_rt::System::new().block_on(async {
         let mut out = Vec::new();
         let mut across = AcrossRuns::new(settings, observer.clone(), context);
-        crate::shutdown::listen();
         // A shared start time holds the first run that starts (see run_one).
         let mut start_at = settings.start_at;
         for mut plan in plans {
             if plan.description.test == TestKind::LoadTest {
                 plan.scrape = scrape.clone();
             }
-            if crate::shutdown::requested().is_some() {
+            if stop.is_stopped() {
                 log::warn!(
-                    "{}: not started (stopped by a signal)",
-                    plan.description.base_name
+                    "{}: not started ({})",
+                    plan.description.base_name,
+                    stop.why()
                 );
                 continue;
             }
@@ -227,7 +232,7 @@ fn run_plans(
                 factory.clone(),
                 settings,
                 start_at.take(),
-                &observer,
+                (&observer, stop),
             )
             .await?
             else {
@@ -277,14 +282,14 @@ fn check_reachable(base_url: &str, timeout: Duration, hint: &str) -> Result<(), 
     )))
 }
 
-/// Runs one plan and collects its results; `None` when a signal arrived while it waited for `start_at`.
+/// Runs one plan and collects its results; `None` when `stop` was stopped while it waited for `start_at`.
 async fn run_one(
     plan: Plan,
     tokenizer: &Tokenizer,
     factory: ClientFactory,
     settings: &Settings,
     start_at: Option<std::time::SystemTime>,
-    observer: &Arc<dyn RunObserver>,
+    (observer, stop): (&Arc<dyn RunObserver>, &StopHandle),
 ) -> Result<Option<CollectedRun>, Error> {
     let (outputs, grace) = (&settings.report, settings.grace_period);
     let shape = plan.shape;
@@ -295,9 +300,9 @@ async fn run_one(
     // A shared start time: after building the prompts (the slow part of a run's setup), before anything is
     // written or started; a signal during the wait skips the run, like a run not yet started.
     if let Some(at) = start_at {
-        crate::start_at::wait_until(at).await;
-        if crate::shutdown::requested().is_some() {
-            log::warn!("{base_name}: not started (stopped by a signal)");
+        crate::start_at::wait_until(at, stop).await;
+        if stop.is_stopped() {
+            log::warn!("{base_name}: not started ({})", stop.why());
             return Ok(None);
         }
     }
@@ -361,7 +366,7 @@ async fn run_one(
         launcher = launcher.with_progress(tally);
     }
     let launcher = launcher.start();
-    crate::shutdown::register(launcher.clone().recipient(), grace);
+    stop.register(launcher.clone().recipient(), grace);
     let collector_recipient = collector.clone().recipient();
     // `--server-metrics`: a baseline scrape just before the first request, on the scraper's own arbiter.
     let scraper = match plan.scrape {
@@ -399,7 +404,7 @@ async fn run_one(
             .await
     }
     .map_err(|e| Error::Internal(format!("launcher: {e}")));
-    crate::shutdown::unregister();
+    stop.unregister();
     // Just after the last reply: the last scrape.
     let server = match scraper {
         Some(h) => h.finish().await,
@@ -415,10 +420,10 @@ async fn run_one(
         })
         .await
         .map_err(|e| Error::Internal(format!("collector: {e}")))?;
-    // Stopped by a signal: which (read through `shutdown`), and when the launcher stopped.
-    let interrupted = finished.stopped_at.map(|at| {
-        report::Interruption::stopped(finished.started, at, crate::shutdown::requested())
-    });
+    // Stopped (by a signal, or the stop handle): which signal, and when the launcher stopped.
+    let interrupted = finished
+        .stopped_at
+        .map(|at| report::Interruption::stopped(finished.started, at, stop.signal()));
     collected.result.window.interrupted = interrupted.clone();
     if let Some((p, arbiter)) = progress {
         // The collector counted its last result into the tally before answering `FinishRun` (and the replies and

@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 
 use crate::backend::LlmApi;
 use crate::report::{ReportOutputs, sanitize_base_name};
-use crate::shard::Shard;
 use crate::sim::SimConfig;
 
 use crate::{Error, Secret};
@@ -31,6 +30,10 @@ mod schema;
 mod tests;
 mod validate;
 mod values;
+/// Which part of a split run this process sends (`shard_index`, `shard_count`).
+pub use crate::shard::Shard;
+/// The open loop's arrival process (`arrival`, `burstiness`).
+pub use crate::workload::schedule::Arrival;
 pub use builder::SettingsBuilder;
 pub use gates::Gates;
 pub use layers::Mode;
@@ -38,7 +41,6 @@ pub use load_modes::{DURATION_PROMPT_POOL, LoadSettings, Sweep};
 pub use prompts::{DatasetOrder, WorkloadSettings};
 pub use schema::{ConfigLayer, CorrectnessSection, TokenConf, TokenConfs};
 pub use values::{on_off, parse_metadata};
-
 /// The original's defaults (spec §2).
 pub mod defaults {
     /// `--mean-input-tokens`.
@@ -141,7 +143,7 @@ pub struct Settings {
     pub load: LoadSettings,
     /// What fails a run (exit status 3): `fail_on` thresholds, the correctness test's mismatch limit.
     pub gates: Gates,
-    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
+    /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`Shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,
     /// Wall-clock time to wait for before the first request (`--start-at`, `start_at`); `None` starts at once.

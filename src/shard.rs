@@ -81,7 +81,7 @@ impl Shard {
     /// `total mod N` shards.
     ///
     /// ```
-    /// use llmperf_actors::shard::Shard;
+    /// use llmperf_actors::settings::Shard;
     /// let shares: Vec<u64> = (0..3).map(|i| Shard { index: i, count: 3 }.share(10)).collect();
     /// assert_eq!(shares, [4, 3, 3]);
     /// ```

@@ -130,10 +130,10 @@ fn unix(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-/// Waits until the wall clock reads `at`, or until Ctrl-C / SIGTERM (then the caller's signal handling skips
+/// Waits until the wall clock reads `at`, or until `stop` is stopped (then the caller's signal handling skips
 /// the runs). Re-reads the wall clock at least every 250 ms, so a clock stepped by NTP during a long wait is
 /// followed; it never returns before `at` unless stopped.
-pub(crate) async fn wait_until(at: SystemTime) {
+pub(crate) async fn wait_until(at: SystemTime, stop: &crate::stop::StopHandle) {
     match at.duration_since(SystemTime::now()) {
         Err(late) => log::warn!(
             "start_at {:.3} (Unix seconds) was {:.1} s ago: starting now, not in step with the other shards; \
@@ -147,7 +147,7 @@ pub(crate) async fn wait_until(at: SystemTime) {
                 left.as_secs_f64(),
                 unix(at)
             );
-            while crate::shutdown::requested().is_none() {
+            while !stop.is_stopped() {
                 match at.duration_since(SystemTime::now()) {
                     Ok(left) if !left.is_zero() => {
                         actix_rt::time::sleep(left.min(Duration::from_millis(250))).await;

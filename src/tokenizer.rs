@@ -13,7 +13,6 @@
 use std::sync::{Arc, OnceLock};
 
 pub mod hub;
-pub use hub::TokenizerRef;
 
 /// Anything that counts tokens the way LLMPerf does (BOS included).
 pub trait TokenCount {
@@ -57,7 +56,7 @@ impl Tokenizer {
     /// first call that counts (or by [`Tokenizer::preload`]).
     ///
     /// ```
-    /// use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
+    /// use llmperf_actors::{TokenCount, Tokenizer};
     /// assert_eq!(Tokenizer::llama().count("Hello world!"), 4); // BOS included
     /// ```
     pub fn llama() -> Tokenizer {

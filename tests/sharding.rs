@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use llmperf_actors::settings::JOB_COMPLETION_INDEX;
-use llmperf_actors::shard::Shard;
+use llmperf_actors::settings::Shard;
 use llmperf_actors::{Settings, SettingsBuilder};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The embedded Llama tokenizer counts like LlamaTokenizerFast (BOS included) and agrees with llama.cpp's
 //! reference tokenizations of this vocabulary (tests/fixtures, MIT).
 
-use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
+use llmperf_actors::{TokenCount, Tokenizer};
 
 #[test]
 fn counts_include_bos_like_llama_tokenizer_fast() {

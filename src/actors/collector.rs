@@ -19,7 +19,7 @@ use super::progress::ProgressTally;
 use crate::messages::{CollectedRun, FinishRun, ProgressEvent, RequestCompleted};
 use crate::metrics::{Metrics, OutputCount, PooledSeries, StartTimes, compute_metrics_counted};
 use crate::report::export::run_file::unix_seconds;
-use crate::report::records::{RunRecord, ScoredAnswer, max_tokens_of, measured_elapsed};
+use crate::report::records::{RunRecord, ScoredAnswer, measured_elapsed};
 use crate::report::{
     Exporter, Exporters, RecordedRequest, RunDescription, RunResult, RunWindow, Scorer,
 };
@@ -232,7 +232,7 @@ impl Handler<RequestCompleted> for Collector {
         }
         self.records.push(RunRecord {
             index,
-            max_tokens: max_tokens_of(&config.sampling_params),
+            max_tokens: config.max_tokens(),
             metrics,
             answer: outcome.map(|outcome| {
                 Box::new(ScoredAnswer {

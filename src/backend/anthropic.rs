@@ -60,8 +60,7 @@ impl AnthropicConfig {
     /// The request body for `config`.
     pub fn body(config: RequestConfig) -> Value {
         let max_tokens = config
-            .sampling_params
-            .get("max_tokens")
+            .sampling_param("max_tokens")
             .cloned()
             .unwrap_or_else(|| Value::from(DEFAULT_MAX_TOKENS));
         let (system, messages) = match &config.messages {
@@ -177,7 +176,7 @@ impl WireFormat for AnthropicWire {
                     state.reasoning(t, at);
                 }
                 if let Some(t) = text("text").filter(|t| !t.is_empty()) {
-                    state.timings.data_events += 1;
+                    state.timer.data_event();
                     state.answer(t, at);
                 }
             }
@@ -187,7 +186,7 @@ impl WireFormat for AnthropicWire {
                     Some("text_delta") => {
                         let t = delta_str("text").unwrap_or("");
                         if !t.is_empty() {
-                            state.timings.data_events += 1;
+                            state.timer.data_event();
                             state.answer(t, at);
                         }
                     }
@@ -233,7 +232,7 @@ impl WireFormat for AnthropicWire {
         } else {
             Err(transport(format!(
                 "stream closed before message_stop after {} content events",
-                state.timings.data_events
+                state.timings().data_events
             )))
         }
     }
@@ -305,10 +304,10 @@ data: {\"type\":\"message_stop\"}\n\n";
         assert_eq!(s.usage.prompt_tokens, Some(25));
         assert_eq!(s.usage.completion_tokens, Some(15));
         // events: 0 start, 1 block start, 2 ping, 3 thinking, 4 signature, 5 stop, 6 start, 7 "Hello", 8 "", 9 " world"
-        assert_eq!(s.timings.first_token_s, Some(0.3));
-        assert_eq!(s.timings.first_content_s, Some(0.7));
-        assert_eq!(s.timings.last_content_s, Some(0.9));
-        assert_eq!(s.timings.data_events, 2, "non-empty text deltas");
+        assert_eq!(s.timings().first_token_s, Some(0.3));
+        assert_eq!(s.timings().first_content_s, Some(0.7));
+        assert_eq!(s.timings().last_content_s, Some(0.9));
+        assert_eq!(s.timings().data_events, 2, "non-empty text deltas");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub mod http;
 pub mod openai;
+pub(crate) mod request;
 pub mod sse;
 pub mod stream;
 pub mod tls;
@@ -29,6 +30,8 @@ use crate::metrics::Measured;
 pub use stream::HttpOptions;
 
 /// One request to send, in the shape of the original's `RequestConfig` (`prompt` is `[text, target_tokens]`).
+/// Build one with [`RequestConfig::new`]; read its common sampling parameters with the typed accessors
+/// ([`max_tokens`](RequestConfig::max_tokens), [`temperature`](RequestConfig::temperature), …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestConfig {
     /// Sent verbatim as `"model"`.

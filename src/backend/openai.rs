@@ -241,7 +241,7 @@ impl WireFormat for OpenAiWire {
         // for usage, which the original never did, so it is not counted.
         let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
         if !usage_only {
-            state.timings.data_events += 1;
+            state.timer.data_event();
         }
         if let Some(err) = chunk.error {
             return Err(stream_error(err));
@@ -277,7 +277,7 @@ impl WireFormat for OpenAiWire {
         } else {
             Err(transport(format!(
                 "stream closed before [DONE] after {} events",
-                state.timings.data_events
+                state.timings().data_events
             )))
         }
     }
@@ -420,11 +420,12 @@ mod tests {
         assert!(feed(&mut w, &mut s, usage, 0.5).unwrap());
         assert!(!feed(&mut w, &mut s, "[DONE]", 0.6).unwrap());
         assert_eq!(s.text, "Hi \"there\"");
-        assert_eq!(s.timings.first_content_s, Some(0.2));
-        assert_eq!(s.timings.first_token_s, Some(0.2));
-        assert_eq!(s.timings.last_content_s, Some(0.3));
+        assert_eq!(s.timings().first_content_s, Some(0.2));
+        assert_eq!(s.timings().first_token_s, Some(0.2));
+        assert_eq!(s.timings().last_content_s, Some(0.3));
         assert_eq!(
-            s.timings.data_events, 4,
+            s.timings().data_events,
+            4,
             "the usage-only chunk is not counted"
         );
         assert_eq!(s.usage.prompt_tokens, Some(7));
@@ -442,8 +443,8 @@ mod tests {
         feed(&mut w, &mut s, r1, 0.1).unwrap();
         feed(&mut w, &mut s, r2, 0.2).unwrap();
         feed(&mut w, &mut s, a, 0.5).unwrap();
-        assert_eq!(s.timings.first_token_s, Some(0.1));
-        assert_eq!(s.timings.first_content_s, Some(0.5));
+        assert_eq!(s.timings().first_token_s, Some(0.1));
+        assert_eq!(s.timings().first_content_s, Some(0.5));
         assert_eq!(
             (s.reasoning.as_str(), s.text.as_str()),
             ("think more", "42")

@@ -17,7 +17,7 @@ use super::ClientResponse;
 use super::http::{BodyReadError, Endpoint, EndpointKnowledge, HttpClient, SendError};
 use super::sse::{SseError, SseEvent, SseFramer};
 use crate::error_kind::ErrorKind;
-use crate::metrics::{Measured, StreamTimings, Usage};
+use crate::metrics::{Measured, StreamTimer, StreamTimings, Usage};
 
 /// Largest error body kept in `error_msg`.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -128,10 +128,8 @@ impl HttpOptions {
 /// What has been read of one response so far.
 #[derive(Debug)]
 pub struct StreamState {
-    /// When the request started.
-    pub started: Instant,
-    /// Content arrival times so far.
-    pub timings: StreamTimings,
+    /// The request's start and the timings so far, recorded as a custom client would.
+    pub timer: StreamTimer,
     /// The server's usage, if reported.
     pub usage: Usage,
     /// The answer text (what is tokenized for `number_output_tokens`).
@@ -144,51 +142,43 @@ impl StreamState {
     /// A fresh state for a request started at `started`.
     pub fn new(started: Instant) -> Self {
         StreamState {
-            started,
-            timings: StreamTimings::default(),
+            timer: StreamTimer::started_at(started),
             usage: Usage::default(),
             text: String::new(),
             reasoning: String::new(),
         }
     }
 
+    /// The timings so far.
+    pub fn timings(&self) -> &StreamTimings {
+        self.timer.timings()
+    }
+
     /// Answer text that arrived at `at` seconds; empty text is ignored (as the original).
+    #[inline]
     pub fn answer(&mut self, text: &str, at: f64) {
-        if text.is_empty() {
-            return;
-        }
-        if self.timings.first_content_s.is_none() {
-            self.timings.first_content_s = Some(at);
-        }
-        self.timings.first_token_s.get_or_insert(at);
-        if let Some(prev) = self.timings.last_content_s
-            && at > prev
-        {
-            self.timings.chunk_gaps_s.push((at - prev) as f32);
-        }
-        self.timings.last_content_s = Some(at);
+        self.timer.content(text, at);
         self.text.push_str(text);
     }
 
     /// Reasoning text that arrived at `at` seconds; it counts for the first token of any kind only.
+    #[inline]
     pub fn reasoning(&mut self, text: &str, at: f64) {
-        if text.is_empty() {
-            return;
-        }
-        self.timings.first_token_s.get_or_insert(at);
+        self.timer.reasoning(text, at);
         self.reasoning.push_str(text);
     }
 
-    fn finish(mut self, result: Result<(), KindedFailure>) -> ClientResponse {
-        self.timings.end_s = self.started.elapsed().as_secs_f64();
+    fn finish(self, result: Result<(), KindedFailure>) -> ClientResponse {
+        let started = self.timer.started();
+        let timings = self.timer.finish();
         let (error_kind, error) = match result {
             Ok(()) => (None, None),
             Err((kind, failure)) => (Some(kind), Some(failure)),
         };
         ClientResponse {
-            started: self.started,
+            started,
             measured: Measured {
-                timings: self.timings,
+                timings,
                 usage: self.usage,
                 error,
                 error_kind,
@@ -317,7 +307,7 @@ async fn stream(
     state: &mut StreamState,
     wire: &mut impl WireFormat,
 ) -> Result<(), KindedFailure> {
-    let deadline = opts.request_timeout.map(|t| state.started + t);
+    let deadline = opts.request_timeout.map(|t| state.timer.started() + t);
     let request_timeout = |events: u64| {
         kinded(
             ErrorKind::RequestTimeout,
@@ -332,7 +322,7 @@ async fn stream(
         .map_err(|e| kinded(ErrorKind::Transport, format!("request body: {e}")))?;
     let first_byte = opts
         .first_byte_timeout
-        .saturating_sub(state.started.elapsed());
+        .saturating_sub(state.timer.started().elapsed());
     let (wait, total) = bounded(first_byte, deadline);
     let mut resp = match actix_rt::time::timeout(wait, http.post(headers, &bytes)).await {
         Err(_) if total => return Err(request_timeout(0)),
@@ -346,14 +336,16 @@ async fn stream(
             ));
         }
         Ok(Err(f)) => {
-            state.timings.new_connection = f.new_connection;
-            state.timings.connect_s = f.connect_s;
+            if let Some(new) = f.new_connection {
+                state.timer.connection(new, f.connect_s);
+            }
             return Err(send_error(f.error));
         }
         Ok(Ok(r)) => r,
     };
-    state.timings.new_connection = Some(resp.info.new_connection);
-    state.timings.connect_s = resp.info.connect_s;
+    state
+        .timer
+        .connection(resp.info.new_connection, resp.info.connect_s);
     let status = resp.head.status;
     if (300..400).contains(&status) {
         let location = resp
@@ -387,7 +379,7 @@ async fn stream(
     let mut received: usize = 0;
     loop {
         let (wait, total) = bounded(opts.read_timeout, deadline);
-        let events = state.timings.data_events;
+        let events = state.timings().data_events;
         let (data, at) = match actix_rt::time::timeout(wait, resp.next()).await {
             Err(_) if total => return Err(request_timeout(events)),
             Err(_) => {
@@ -414,7 +406,7 @@ async fn stream(
             }
             Ok(Ok(Some(read))) => read,
         };
-        let at = at.saturating_duration_since(state.started).as_secs_f64();
+        let at = state.timer.since_start(at);
         received += data.len();
         if received > opts.max_response_bytes {
             return Err(kinded(
@@ -439,7 +431,7 @@ async fn stream(
             return Ok(());
         }
     }
-    let at = state.started.elapsed().as_secs_f64();
+    let at = state.timer.now_s();
     if let Some(ev) = framer.finish().map_err(from_framer)?
         && !wire.on_event(&ev, at, state).map_err(from_wire)?
     {

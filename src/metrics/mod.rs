@@ -28,6 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// How long a request took, as measured by a client. All durations in seconds from the request's start.
+/// A client fills it with a [`StreamTimer`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StreamTimings {
     /// First non-empty content (answer) chunk.
@@ -369,9 +370,11 @@ impl StartTimes {
 
 mod series;
 mod slo;
+mod timer;
 
 pub use series::{PooledSeries, QUANTILES, SeriesStats, quantile, sample_stddev};
 pub use slo::{Slo, parse_seconds};
+pub use timer::StreamTimer;
 
 #[cfg(test)]
 mod tests {

@@ -72,10 +72,7 @@ impl RunRecord {
 
 /// `max_tokens` from a request's sampling parameters.
 pub fn max_tokens_of(sampling_params: &serde_json::Map<String, Value>) -> Option<u64> {
-    sampling_params
-        .get("max_tokens")
-        .or_else(|| sampling_params.get("max_completion_tokens"))
-        .and_then(Value::as_u64)
+    crate::backend::request::max_tokens_in(sampling_params)
 }
 
 /// What reading a log found.

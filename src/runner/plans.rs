@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::workload::{self, Dataset};
+use super::requests::{self, Dataset};
 use crate::Error;
 use crate::actors::collector::Warmup;
 use crate::backend::RequestConfig;
@@ -214,7 +214,7 @@ fn load_test_plan(
     let mut shape = load_shape(settings, concurrency, rate);
     let w = &settings.workload;
     if let (true, Some(d)) = (w.replay_timestamps, &dataset) {
-        shape = workload::replay_shape(settings, d);
+        shape = requests::replay_shape(settings, d);
     }
     if w.multi_turn > 1 {
         // `limit` conversations of `turns` requests; the builder makes one template per turn.
@@ -270,13 +270,13 @@ fn load_test_plan(
     let n = shape.pool;
     let select_prompts = shape.schedule.is_none() || w.replay_timestamps;
     let custom = dataset.is_some() || w.shared_prefix_tokens > 0 || w.multi_turn > 1;
-    let build = workload::Build::new(settings, &spec);
+    let build = requests::Build::new(settings, &spec);
     let seed = settings.seed;
     let extra = settings.additional_sampling_params.clone();
     let llm_api = settings.llm_api.to_string();
     let prepare = move |tokenizer: &Tokenizer| {
         if custom {
-            let requests = workload::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
+            let requests = requests::build_requests(&build, dataset.as_deref(), n, tokenizer)?;
             return Ok(if select_prompts {
                 shard.select(requests)
             } else {

@@ -5,7 +5,7 @@
 //! Limits: a chunk-size line of 4 KiB, a trailer section of 64 KiB (both 400 beyond), a body of 64 MiB (413).
 //! Bad input is refused, never a panic.
 
-use super::http::{BODY_LIMIT, HEAD_LIMIT, ReadError, refuse};
+use super::read_error::{BODY_LIMIT, HEAD_LIMIT, ReadError, refuse};
 
 /// The longest chunk-size line (size and extensions) of a chunked request body.
 const CHUNK_LINE_LIMIT: usize = 4096;

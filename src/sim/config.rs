@@ -309,6 +309,7 @@ impl SimConfig {
 
     /// The engine's parameters, if `batch_slots` turns it on: the fixed prefill time is `ttft_ms`, the fixed
     /// decode step `decode_step_ms` (else `itl_ms`).
+    #[cfg(feature = "sim")]
     pub(super) fn engine_params(&self) -> Option<super::scheduler::EngineParams> {
         Some(super::scheduler::EngineParams {
             slots: self.batch_slots?,
@@ -408,17 +409,6 @@ mod tests {
                 .contains("simulator.decode_ms_per_running")
         );
         assert!(err(engine(|c| c.kv_cache_tokens = Some(0))).contains("simulator.kv_cache_tokens"));
-        let on = engine(|c| {
-            c.ttft_ms = 20.0;
-            c.itl_ms = 7.0;
-            c.kv_cache_tokens = Some(4096);
-        })
-        .validated()
-        .expect("valid");
-        let p = on.engine_params().expect("on");
-        assert_eq!((p.slots, p.prefill_ms, p.decode_step_ms), (4, 20.0, 7.0));
-        assert_eq!(p.kv_cache_tokens, Some(4096));
-        assert_eq!(SimConfig::default().engine_params(), None);
     }
 
     #[test]
@@ -440,5 +430,29 @@ mod tests {
             Ok(UsageChunk::WithLastChoice)
         );
         assert!("last".parse::<UsageChunk>().is_err());
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn the_engine_takes_its_fixed_times_from_ttft_and_itl() {
+        let engine = |f: fn(&mut SimConfig)| {
+            let mut c = SimConfig {
+                batch_slots: Some(4),
+                ..SimConfig::default()
+            };
+            f(&mut c);
+            c
+        };
+        let on = engine(|c| {
+            c.ttft_ms = 20.0;
+            c.itl_ms = 7.0;
+            c.kv_cache_tokens = Some(4096);
+        })
+        .validated()
+        .expect("valid");
+        let p = on.engine_params().expect("on");
+        assert_eq!((p.slots, p.prefill_ms, p.decode_step_ms), (4, 20.0, 7.0));
+        assert_eq!(p.kv_cache_tokens, Some(4096));
+        assert_eq!(SimConfig::default().engine_params(), None);
     }
 }

@@ -37,7 +37,8 @@ use super::faults::{Cut, Step, Stream};
 use super::generate::Due;
 use super::http::{self, ReadError, Request};
 use super::response::{self, Body, Response};
-use super::server::{self, SimState};
+use super::server;
+use super::state::SimState;
 use super::wire::openai_error;
 
 /// How long a refused request's connection is drained before it is closed.

@@ -14,29 +14,45 @@ use tokio::time::sleep;
 
 use super::engine::Ticket;
 use super::generate::{Due, Outcome};
-use super::response::Response;
 use super::timing::TimingRecord;
 use super::wire::{Script, Shape};
 use super::{Fault, SimConfig};
 
-/// The response of a fault decided before any streaming: an HTTP status with a body, a redirect, or (after
+/// The answer of a fault decided before any streaming (the server turns it into a response).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum EarlyAnswer {
+    /// An HTTP error status with its message and error type, in the request's API shape.
+    Error {
+        status: u16,
+        message: String,
+        kind: &'static str,
+    },
+    /// A `307` to this location.
+    Redirect(&'static str),
+}
+
+/// The answer of a fault decided before any streaming: an HTTP status with a body, a redirect, or (after
 /// `stall_ms`) a late 504 for `never_answer`. `None` for the stream faults.
 ///
 /// `http_401` echoes the credential it was sent, as some servers do ("incorrect API key provided: …"), so
 /// tests can check that the client keeps it out of its records.
-pub(super) async fn early_response(
+pub(super) async fn early_answer(
     shape: Shape,
     fault: Option<Fault>,
     cfg: &SimConfig,
     credential: Option<&str>,
-    error: impl Fn(Shape, u16, &str, &str) -> Response,
-) -> Option<Response> {
+) -> Option<EarlyAnswer> {
+    let error = |status, message: &str, kind| EarlyAnswer::Error {
+        status,
+        message: message.to_string(),
+        kind,
+    };
     if fault == Some(Fault::Http401) {
         let msg = format!(
             "simulated authentication failure: incorrect API key provided: {}",
             credential.unwrap_or("(none)")
         );
-        return Some(error(shape, 401, &msg, "authentication_error"));
+        return Some(error(401, &msg, "authentication_error"));
     }
     let (status, msg, kind) = match fault? {
         Fault::Http400 => (400, "simulated bad request", "invalid_request_error"),
@@ -45,12 +61,11 @@ pub(super) async fn early_response(
         Fault::Http500 => (500, "simulated internal server error", "server_error"),
         Fault::Http503 => (503, "simulated overload", "service_unavailable"),
         Fault::Redirect => {
-            let to = match shape {
+            return Some(EarlyAnswer::Redirect(match shape {
                 Shape::Chat => "/v1/moved/chat/completions",
                 Shape::Completions => "/v1/moved/completions",
                 Shape::Messages => "/v1/moved/messages",
-            };
-            return Some(Response::empty(307).header("Location", to));
+            }));
         }
         Fault::NeverAnswer => {
             sleep(Duration::from_millis(cfg.stall_ms)).await;
@@ -58,7 +73,7 @@ pub(super) async fn early_response(
         }
         _ => return None,
     };
-    Some(error(shape, status, msg, kind))
+    Some(error(status, msg, kind))
 }
 
 /// One step of a streamed response.

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::engine::Ticket;
 use super::metrics::{Finished, Metrics};
-use super::server::SimState;
+use super::state::SimState;
 
 /// When a piece of a streamed response is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The largest request head (request line and header fields) read, in bytes.
-pub(super) const HEAD_LIMIT: usize = 64 * 1024;
-/// The largest request body read, in bytes.
-pub(super) const BODY_LIMIT: usize = 64 * 1024 * 1024;
+pub(super) use super::read_error::{BODY_LIMIT, HEAD_LIMIT, ReadError, refuse};
+
 /// The most header fields in a request head.
 const MAX_HEADERS: usize = 128;
 /// Room made in the read buffer before each read.
@@ -73,24 +71,6 @@ fn tokens(headers: &[(String, String)], name: &str) -> Vec<String> {
 
 fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
     tokens(headers, name).iter().any(|t| t == token)
-}
-
-/// Why no request came off the connection.
-#[derive(Debug, PartialEq)]
-pub(super) enum ReadError {
-    /// The connection ended (EOF, reset, an error) before a request began or in the middle of one.
-    Gone,
-    /// The idle time passed without a byte of a new request.
-    Idle,
-    /// A request to answer with this status and message, and then close the connection.
-    Refuse { status: u16, message: String },
-}
-
-pub(super) fn refuse(status: u16, message: impl Into<String>) -> ReadError {
-    ReadError::Refuse {
-        status,
-        message: message.into(),
-    }
 }
 
 /// Reads the next request from `io`. `buf` holds bytes read but not yet used (a pipelined request's) and keeps

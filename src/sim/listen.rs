@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::SimConfig;
-use super::server::{ReceivedRequest, SimState};
+use super::state::{ReceivedRequest, SimState};
 
 /// Pending connections the kernel queues per listening socket (what actix-web used).
 const BACKLOG: i32 = 2048;

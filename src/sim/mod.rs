@@ -21,9 +21,9 @@
 //! shows vLLM's metrics (queue, batch, KV usage, token counters, latency histograms).
 //!
 //! Modules: `config` (settings), `listen` (threads, accepting, stopping), `conn` (one connection: keep-alive
-//! and the habits), `http` (reading requests: heads, bodies, limits), `chunked` (chunked request bodies),
-//! `response` (what the routes answer, and its bytes), `server` (routes and answers), `generate` (when pieces
-//! are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
+//! and the habits), `http` (reading requests: heads, bodies), `chunked` (chunked request bodies),
+//! `read_error` (a request refused, and the limits), `response` (what the routes answer, and its bytes),
+//! `server` (routes and answers), `state` (what the connections share), `generate` (when pieces are due: fixed timing or the engine), `scheduler` (the engine's schedule, pure), `engine` (the engine's
 //! thread), `metrics` (`GET /metrics`), `faults` (what goes wrong), `wire` (the JSON event shapes), `timing`
 //! (the timing log), `answers` (correctness questions).
 //!
@@ -32,25 +32,89 @@
 //! A correctness-test question ("Convert the following sequence of words into a number: …") is answered with
 //! the number (wrong for a configurable fraction), instead of filler words.
 
+// Without the `sim` cargo feature only the configuration stays (the `simulator:` config section still
+// parses, so one config file serves both builds); the server is left out.
+#[cfg(feature = "sim")]
 mod answers;
+#[cfg(feature = "sim")]
 mod chunked;
 mod config;
+#[cfg(feature = "sim")]
 mod conn;
+#[cfg(feature = "sim")]
 mod engine;
+#[cfg(feature = "sim")]
 mod faults;
+#[cfg(feature = "sim")]
 mod generate;
+#[cfg(feature = "sim")]
 mod http;
+#[cfg(feature = "sim")]
 mod listen;
+#[cfg(feature = "sim")]
 mod metrics;
+#[cfg(feature = "sim")]
+mod read_error;
+#[cfg(feature = "sim")]
 mod response;
+#[cfg(feature = "sim")]
 mod scheduler;
+#[cfg(feature = "sim")]
 mod server;
+#[cfg(feature = "sim")]
+mod state;
+#[cfg(feature = "sim")]
 mod timing;
+#[cfg(feature = "sim")]
 mod wire;
 
 pub use config::{SimConfig, UsageChunk};
+#[cfg(feature = "sim")]
 pub use listen::{SimServer, serve_foreground, start_in_background};
-pub use server::ReceivedRequest;
+#[cfg(feature = "sim")]
+pub use state::ReceivedRequest;
+
+/// The built-in simulator serving a run (`openai_api_base: builtin`); it stops when dropped.
+#[cfg(feature = "sim")]
+pub(crate) type Builtin = SimServer;
+
+/// Built without the `sim` feature there is no simulator to serve a run.
+#[cfg(not(feature = "sim"))]
+pub(crate) enum Builtin {}
+
+#[cfg(not(feature = "sim"))]
+impl Drop for Builtin {
+    fn drop(&mut self) {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "sim"))]
+impl Builtin {
+    pub(crate) fn base_url(&self) -> String {
+        match *self {}
+    }
+}
+
+/// Starts the built-in simulator on a free loopback port for a run's `builtin` endpoint.
+#[cfg(feature = "sim")]
+pub(crate) fn start_builtin(config: SimConfig) -> Result<Builtin, crate::Error> {
+    start_in_background(config, "127.0.0.1", 0).map_err(|e| crate::Error::Io {
+        what: "starting the built-in simulator".into(),
+        source: e,
+    })
+}
+
+/// Built without the `sim` feature: a `builtin` endpoint is an error that says how to get one.
+#[cfg(not(feature = "sim"))]
+pub(crate) fn start_builtin(_config: SimConfig) -> Result<Builtin, crate::Error> {
+    Err(crate::Error::Config(
+        "the API base is `builtin`, but this build has no simulator (built without the `sim` cargo \
+         feature): give a real endpoint (OPENAI_API_BASE, or `openai_api_base` in the config), or build with the default \
+         features"
+            .into(),
+    ))
+}
 
 use serde::{Deserialize, Serialize};
 

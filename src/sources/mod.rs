@@ -32,8 +32,11 @@ pub mod conversation;
 pub mod open;
 pub mod single;
 
+/// An open loop's due times (`RunRequests::schedule`): drawn from a seed as they are consumed, or explicit
+/// offsets (trace replay).
+pub use crate::workload::schedule::{Drawn, Schedule};
+
 use crate::backend::{ClientResponse, RequestConfig};
-use crate::workload::schedule::Schedule;
 
 /// A request ready to send: its config plus what we know of its prompt.
 #[derive(Debug, Clone)]

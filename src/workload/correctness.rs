@@ -51,8 +51,7 @@ fn below_thousand(n: u32) -> String {
 /// thirty-four", "ten thousand". " and " joins a remainder below 100 to hundreds or thousands; ", " follows
 /// "thousand" when hundreds follow.
 ///
-/// ```
-/// use llmperf_actors::workload::correctness::number_to_words;
+/// ```text
 /// assert_eq!(number_to_words(1234), "one thousand, two hundred and thirty-four");
 /// assert_eq!(number_to_words(1099), "one thousand and ninety-nine");
 /// ```
@@ -77,8 +76,7 @@ pub fn prompt(words: &str) -> String {
 /// Whether `text` answers `expected`: commas between digits are removed (`1,234` → `1234`), then the answer
 /// matches if any maximal run of digits equals `expected` in decimal. `1 234` and `1.234` do not match.
 ///
-/// ```
-/// use llmperf_actors::workload::correctness::answer_matches;
+/// ```text
 /// assert!(answer_matches("The answer is 1,234.", 1234));
 /// assert!(!answer_matches("1 234", 1234));
 /// ```
@@ -113,6 +111,17 @@ pub fn digit_runs(text: &str) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_examples_hold() {
+        assert_eq!(
+            number_to_words(1234),
+            "one thousand, two hundred and thirty-four"
+        );
+        assert_eq!(number_to_words(1099), "one thousand and ninety-nine");
+        assert!(answer_matches("The answer is 1,234.", 1234));
+        assert!(!answer_matches("1 234", 1234));
+    }
 
     #[test]
     fn spec_examples() {

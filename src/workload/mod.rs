@@ -7,8 +7,10 @@ pub mod prefix;
 pub mod prompt;
 pub mod pyrandom;
 pub mod schedule;
+#[cfg(test)]
+mod tests;
 
 pub use prompt::{
-    GeneratedPrompt, LlamaSonnetCounts, MeasuredSonnetCounts, PromptError, PromptSpec,
-    SampledPrompt, SonnetCounts, generate_prompts, sample_prompts,
+    LlamaSonnetCounts, MeasuredSonnetCounts, PromptError, PromptSpec, generate_prompts,
+    sample_prompts,
 };

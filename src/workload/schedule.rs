@@ -45,10 +45,10 @@ impl Arrival {
 
 /// Offsets (seconds from the start) of `n` requests arriving at `rate` per second.
 ///
-/// ```
-/// use llmperf_actors::workload::schedule::{Arrival, schedule};
+/// ```text
 /// assert_eq!(schedule(4.0, Arrival::Constant, 3, 1), [0.0, 0.25, 0.5]);
 /// ```
+#[cfg(test)]
 pub fn schedule(rate: f64, arrival: Arrival, n: usize, seed: u64) -> Vec<f64> {
     Arrivals::new(rate, arrival, seed).take(n).collect()
 }
@@ -229,6 +229,7 @@ impl From<Vec<f64>> for Schedule {
 }
 
 /// The number of requests a schedule at `rate` holds within `duration` seconds: offsets 0, …, < duration.
+#[cfg(test)]
 pub fn count_within(offsets: &[f64], duration: f64) -> usize {
     offsets.partition_point(|&t| t < duration)
 }
@@ -236,6 +237,11 @@ pub fn count_within(offsets: &[f64], duration: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constant_schedule_is_evenly_spaced() {
+        assert_eq!(schedule(4.0, Arrival::Constant, 3, 1), [0.0, 0.25, 0.5]);
+    }
 
     #[test]
     fn drawn_schedules_are_the_precomputed_ones_without_the_list() {

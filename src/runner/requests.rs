@@ -1,6 +1,7 @@
-//! The runner's side of the workloads beyond sonnet lines: reads and checks the dataset file (all of it,
-//! before anything is sent), and builds a run's requests from sonnet prompts or dataset entries, with shared
-//! prefixes; the trace-replay schedule; the multi-turn request list (one template per conversation turn).
+//! A run's requests, built before the clock starts (the runner's side of the workloads in `crate::workload`):
+//! reads and checks the dataset file (all of it, before anything is sent), and builds a run's requests from
+//! sonnet prompts or dataset entries, with shared prefixes; the trace-replay schedule; the multi-turn request
+//! list (one template per conversation turn).
 
 use std::sync::Arc;
 

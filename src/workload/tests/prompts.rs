@@ -1,11 +1,10 @@
 //! The original's prompts, reproduced: spec §4.2's test vector for the defaults (550/150 in, 150/80 out,
 //! seed 11111), computed with the same vocabulary.
 
-use llmperf_actors::tokenizer::{TokenCount, Tokenizer};
-use llmperf_actors::workload::prompt::{SONNET, prefix};
-use llmperf_actors::workload::{
-    LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, SonnetCounts, generate_prompts,
-    sample_prompts,
+use crate::tokenizer::{TokenCount, Tokenizer};
+use crate::workload::prompt::{SONNET, SonnetCounts, prefix};
+use crate::workload::{
+    LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, generate_prompts, sample_prompts,
 };
 
 /// (max_tokens, P, first five line indices of the shuffled order, characters, real tokens incl. BOS)

@@ -1,7 +1,7 @@
 //! Number words for the correctness test: every number of 0..=10000 well-formed, and exactly Python
 //! num2words' text on a sample it wrote (tests/fixtures/num2words-0.5.14-en.tsv).
 
-use llmperf_actors::workload::correctness::{MAX_NUMBER, number_to_words};
+use crate::workload::correctness::{MAX_NUMBER, number_to_words};
 
 /// Reads the words back into a number, accepting only the grammar num2words uses.
 fn parse(words: &str) -> Option<u32> {
@@ -86,7 +86,7 @@ fn every_number_is_well_formed_and_reads_back() {
 
 #[test]
 fn equals_python_num2words_on_the_sample() {
-    let text = include_str!("fixtures/num2words-0.5.14-en.tsv");
+    let text = include_str!("../../../tests/fixtures/num2words-0.5.14-en.tsv");
     let mut count = 0;
     for line in text.lines() {
         let (n, words) = line.split_once('\t').unwrap();
