@@ -58,6 +58,7 @@
 // and what the crate root re-exports.
 pub mod actors;
 pub mod backend;
+pub mod capacity;
 pub mod messages;
 pub mod metrics;
 pub mod sources;
@@ -100,7 +101,9 @@ pub use messages::{
 };
 pub use metrics::{Measured, Metrics, StreamTimings, Usage};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
-pub use runner::{run_correctness_tests, run_load_tests, run_load_tests_with_client};
+pub use runner::{
+    run_capacity_search, run_correctness_tests, run_load_tests, run_load_tests_with_client,
+};
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};
 pub use sim::{SimConfig, SimServer, start_in_background as start_simulator};

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Some(Command::ServeSim(args)) => serve_sim(args),
         Some(Command::Merge(args)) => merge(&args),
         Some(Command::Report(args)) => report(&args),
+        Some(Command::Capacity(args)) => capacity(&args),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             args.settings(&env)
@@ -46,6 +47,17 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+fn capacity(args: &llmperf_actors::cli::CapacityArgs) -> Result<(), Error> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = args.settings(&env)?;
+    let (report, files) = llmperf_actors::run_capacity_search(&settings)?;
+    print!("{}", report.text());
+    for f in &files {
+        println!("Wrote {}", f.display());
+    }
+    Ok(())
 }
 
 fn merge(args: &MergeArgs) -> Result<(), Error> {

@@ -35,13 +35,17 @@ use crate::workload::pyrandom::PyRandom;
 use crate::workload::schedule::Schedule;
 use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sample_prompts};
 
+mod capacity;
 mod reporting;
 mod workload;
+pub use capacity::run_capacity_search;
 use reporting::AcrossRuns;
 use workload::Dataset;
 
 /// Builds a run's requests; called before the clock starts.
 type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
+/// A load mode of its own for a run (a capacity step), made from the run's requests.
+type MakeSource = Box<dyn FnOnce(Vec<PreparedRequest>) -> Box<dyn crate::sources::RequestSource>>;
 
 /// One run to execute: what it is, how to build its requests, and how to send them.
 struct Plan {
@@ -59,6 +63,8 @@ struct Plan {
     shard: Shard,
     /// The load test's run file, completed and written when the run ends.
     run_file: Option<RunFile>,
+    /// Sends the requests through this source instead of the shape's closed or open loop.
+    source: Option<MakeSource>,
 }
 
 /// How a run's requests are sent.
@@ -143,7 +149,7 @@ pub fn run_load_tests_with_client(
 
 /// Runs the correctness test for every model of `settings`. Blocks; starts its own actix system.
 pub fn run_correctness_tests(settings: &Settings) -> Result<Vec<RunSummary>, Error> {
-    let plans = settings
+    let plans: Vec<Plan> = settings
         .models
         .iter()
         .map(|model| correctness_plan(settings, model))
@@ -349,6 +355,7 @@ fn load_test_plan(
         shape,
         shard,
         run_file: Some(run_file),
+        source: None,
     }
 }
 
@@ -419,6 +426,7 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         },
         shard: Shard::WHOLE,
         run_file: None,
+        source: None,
     }
 }
 
@@ -451,7 +459,7 @@ fn endpoint_hint(api: LlmApi) -> &'static str {
 
 fn run_plans(
     settings: &Settings,
-    plans: Vec<Plan>,
+    plans: impl IntoIterator<Item = Plan>,
     factory: Option<ClientFactory>,
 ) -> Result<Vec<RunSummary>, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -671,7 +679,16 @@ async fn run_one(
     let launcher = launcher.start();
     crate::shutdown::register(launcher.clone().recipient(), grace);
     let collector_recipient = collector.clone().recipient();
-    let finished = if shape.turns > 1 {
+    let finished = if let Some(make) = plan.source {
+        launcher
+            .send(crate::messages::RunSource {
+                source: make(requests),
+                timeout: shape.timeout,
+                collector: collector_recipient,
+                grace: Some(grace),
+            })
+            .await
+    } else if shape.turns > 1 {
         // Multi-turn: each turn is built from the previous reply.
         launcher
             .send(RunConversations {

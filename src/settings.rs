@@ -137,6 +137,8 @@ pub struct Settings {
     pub simulator: SimConfig,
     /// Load modes beyond the original's closed loop.
     pub load: LoadSettings,
+    /// The `capacity` subcommand's search (`capacity:` section), when one is set.
+    pub capacity: Option<crate::capacity::CapacitySettings>,
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`crate::shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,

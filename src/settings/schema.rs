@@ -200,6 +200,8 @@ pub struct ConfigLayer {
     pub multi_turn: Option<u64>,
     /// `--replay-timestamps`.
     pub replay_timestamps: Option<bool>,
+    /// The `capacity` subcommand's search (its flags set these keys).
+    pub capacity: Option<crate::capacity::CapacitySection>,
 }
 
 /// An error that only a mistake in this crate can cause (a struct whose fields are not keys).
@@ -231,7 +233,17 @@ impl ConfigLayer {
     /// This layer under `over`: every key `over` sets replaces this layer's value.
     pub fn overlay(self, over: &ConfigLayer) -> Result<ConfigLayer, Error> {
         let mut merged = given_keys(&self)?;
-        merged.extend(given_keys(over)?);
+        for (key, value) in given_keys(over)? {
+            match (merged.get_mut(&key), value) {
+                // The capacity section is merged key by key, so a flag keeps the file's other keys.
+                (Some(Value::Object(low)), Value::Object(high)) if key == "capacity" => {
+                    low.extend(high.into_iter().filter(|(_, v)| !v.is_null()));
+                }
+                (_, value) => {
+                    merged.insert(key, value);
+                }
+            }
+        }
         serde_json::from_value(Value::Object(merged)).map_err(internal)
     }
 

@@ -207,6 +207,7 @@ impl ConfigLayer {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+            capacity: self.capacity.as_ref().map(|c| c.validated()).transpose()?,
             shard,
             start_at,
             headers,
