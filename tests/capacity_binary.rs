@@ -119,6 +119,7 @@ fn check_against_model(json: &Value, model: f64, limit: &str) {
     assert_eq!(json["verdict"], "found", "{json:#}");
     assert_eq!(json["limited_by"], limit, "{json:#}");
     let (cap, lo, hi) = (f(json, "capacity"), f(json, "ci_low"), f(json, "ci_high"));
+    println!("{limit}: the model's capacity {model:.2}, found {cap:.2} ({lo}–{hi})");
     assert!(lo <= cap && cap <= hi, "{lo} {cap} {hi}");
     assert!(
         (cap - model).abs() <= 0.15 * model,
@@ -191,7 +192,7 @@ fn the_capacity_limited_by_ttft_through_queueing_matches_the_model() {
             "--tolerance",
             "0.1",
             "--max-step-requests",
-            "200",
+            "120",
         ],
     );
     println!("{stdout}");
@@ -235,7 +236,7 @@ fn the_capacity_limited_by_tpot_through_the_batch_size_matches_the_model() {
             "--tolerance",
             "0.1",
             "--max-step-requests",
-            "200",
+            "120",
         ],
     );
     check_against_model(&json, model, "tpot_p90");

@@ -112,3 +112,72 @@ impl CapacityArgs {
         b.layer(&self.to_config()?)?.build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> CapacityArgs {
+        let argv = ["llmperf-actors", "capacity"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Capacity(c)) => *c,
+            other => panic!("not the capacity subcommand: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_flag_sets_a_key_of_the_schema() {
+        let root = Cli::command();
+        let cmd = root.find_subcommand("capacity").unwrap();
+        let mut seen = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if ["config", "help"].contains(&long) {
+                continue;
+            }
+            let flag = format!("--{long}");
+            let args: Vec<&str> = if arg.get_action().takes_values() {
+                vec![&flag, "1"]
+            } else {
+                vec![&flag]
+            };
+            let layer = parse(&args).to_config().unwrap();
+            assert_ne!(layer, ConfigLayer::default(), "{flag} sets no key");
+            seen += 1;
+        }
+        assert!(seen > 60, "{seen}");
+    }
+
+    #[test]
+    fn the_flags_fill_the_capacity_section_over_the_files_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yml");
+        std::fs::write(
+            &cfg,
+            "openai_api_base: builtin\nmodel: m\ncapacity: {max_rate: 64, goodput: 0.9, slo: ttft_p50=1s}\n",
+        )
+        .unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let s = parse(&[
+            "--config",
+            cfg,
+            "--slo",
+            "ttft_p99=500ms",
+            "--min-rate",
+            "2",
+        ])
+        .settings(&HashMap::new())
+        .unwrap();
+        let c = s.capacity.unwrap();
+        assert_eq!(c.rules.slo.targets[0].name(), "ttft_p99");
+        assert_eq!(
+            (c.search.min, c.search.max, c.rules.goodput),
+            (2.0, 64.0, 0.9)
+        );
+        // The load test's --slo keeps its own meaning: the capacity flag does not set the top-level key.
+        assert_eq!(s.load.slo, crate::metrics::Slo::default());
+    }
+}
