@@ -360,7 +360,8 @@ fn the_time_budget_stops_the_search() {
     let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    // At 2 req/s a 55-request step would take 27 s; the budget is 4 s.
+    // A pass needs 100 judged requests: 26 s at 4 req/s; the budget is 8 s. The first step is cut by the
+    // budget (and decided by its point estimates); no other fits in what is left.
     let (json, stdout) = search(
         dir.path(),
         LIGHT,
@@ -368,16 +369,22 @@ fn the_time_budget_stops_the_search() {
             "--slo",
             "e2e_p50=5s",
             "--min-rate",
-            "2",
+            "4",
+            "--step-requests",
+            "100",
             "--time-budget",
-            "4s",
+            "8s",
         ],
     );
     let took = started.elapsed().as_secs_f64();
     assert_eq!(json["verdict"], "incomplete", "{json:#}");
     assert_eq!(json["stopped_by"], "time_budget");
-    assert_eq!(json["steps"].as_array().unwrap().len(), 1);
-    assert!(f(&json, "elapsed_s") < 4.0 + 10.0, "{json:#}");
+    let steps = json["steps"].as_array().unwrap();
+    assert!(!steps.is_empty(), "{json:#}");
+    assert!(steps[0]["n"].as_u64().unwrap() < 100, "{json:#}");
+    assert_eq!(steps[0]["confident"], false);
+    // The budget, plus the draining of the last requests (each about 45 ms) and the process' start.
+    assert!(f(&json, "elapsed_s") < 8.0 + 5.0, "{json:#}");
     assert!(took < 60.0, "{took}");
     assert!(
         stdout.contains("Search incomplete (stopped by time_budget)"),
@@ -409,4 +416,72 @@ fn bad_capacity_flags_are_refused_with_the_flag_named() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// The highest concurrency whose TTFT quantile `q` stays within `limit_ms` in the model: a closed loop of C
+/// clients, 400 requests each C.
+fn model_concurrency(e: Engine, q: f64, limit_ms: f64) -> usize {
+    (1..=32)
+        .take_while(|&c| {
+            let lives = simulate(
+                e,
+                &Load::Closed {
+                    concurrency: c,
+                    requests: 400,
+                },
+                PROMPT,
+                OUTPUT,
+            );
+            quantile(lives.iter().map(|l| l.ttft()).collect(), q) <= limit_ms
+        })
+        .last()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_concurrency_search_finds_the_batch_size_the_model_predicts() {
+    let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    // 4 slots: up to 4 clients nobody waits for a slot (TTFT ≈ one prefill and one decode step); from 5 on,
+    // a fifth of the requests or more wait a whole request (≈ 100 ms) for one.
+    let e = Engine {
+        slots: 4,
+        f: 5.0,
+        p: 0.0,
+        d: 5.0,
+        r: 0.0,
+        kv: None,
+    };
+    let model = model_concurrency(e, 0.9, 50.0);
+    assert_eq!(model, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let (json, stdout) = search(
+        dir.path(),
+        e,
+        &[
+            "--search",
+            "concurrency",
+            "--slo",
+            "ttft_p90=50ms",
+            "--goodput",
+            "0.8",
+            "--min-rate",
+            "1",
+            "--max-rate",
+            "32",
+            "--max-step-requests",
+            "120",
+        ],
+    );
+    assert_eq!(json["search"], "concurrency");
+    assert_eq!(json["verdict"], "found", "{json:#}");
+    let loads: Vec<f64> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["load"].as_f64().unwrap())
+        .collect();
+    assert!(loads.iter().all(|l| l.fract() == 0.0), "{loads:?}");
+    assert_eq!(f(&json, "capacity"), model as f64, "{stdout}");
+    assert_eq!((f(&json, "ci_low"), f(&json, "ci_high")), (4.0, 5.0));
+    assert!(stdout.contains("Capacity: 4 in flight"), "{stdout}");
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::workload::{self, Dataset};
 use super::{Plan, load_test_plan, run_plans};
@@ -94,13 +94,21 @@ impl Iterator for Steps {
         }
         let load = st.search.next_load()?;
         let left = self.cap.time_budget.saturating_sub(st.started.elapsed());
-        // A step shorter than a second could not judge anything.
-        if left < Duration::from_secs(1) {
+        let kind = self.cap.search.kind;
+        // The least time in which the step could decide anything: its warm-up and 20 judged requests at its
+        // rate (over concurrency, unknown: a second).
+        let least = match kind {
+            SearchKind::Rate => (self.cap.step_warmup + 20) as f64 / load,
+            SearchKind::Concurrency => 1.0,
+        };
+        if left.as_secs_f64() < least {
             st.stopped_by = Some("time_budget".into());
-            log::warn!("capacity: the time budget is spent; the search stops before {load}");
+            log::warn!(
+                "capacity: {:.1} s of the time budget left, too little for a step at {load}; the search stops",
+                left.as_secs_f64()
+            );
             return None;
         }
-        let kind = self.cap.search.kind;
         let step = SweepStep {
             group: format!("{}_capacity", self.spec.base_name),
             kind: match kind {
