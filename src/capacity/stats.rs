@@ -183,7 +183,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 /// use llmperf_actors::capacity::stats::quantile_interval;
 /// let v: Vec<f64> = (1..=100).map(f64::from).collect();
 /// let ci = quantile_interval(&v, 0.5, 0.95);
-/// assert_eq!((ci.low, ci.high), (Some(40.0), Some(60.0)));
+/// assert_eq!((ci.low, ci.high), (Some(40.0), Some(61.0)));
 /// ```
 pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Interval {
     let n = sorted.len();
