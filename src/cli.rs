@@ -10,10 +10,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod capacity_args;
 use crate::duration;
 
 mod run_args;
 pub use crate::settings::on_off;
+pub use capacity_args::{CapacityArgs, CapacitySearchArgs};
 pub use run_args::{
     ApiKeyArg, ClientArgs, ConnectionArgs, CorrectnessArgs, LoadTestArgs, OutputArgs, RunArgs,
     TimeoutArgs,
@@ -52,6 +54,10 @@ pub enum Command {
     /// Rebuild the summary table, CSV files and charts from a results directory (also a crashed run's
     /// per-request log), optionally compared with a baseline results directory.
     Report(ReportArgs),
+    /// Find the highest request rate (or concurrency) at which the endpoint meets an SLO on latency
+    /// quantiles with a goodput target: bracket, bisect, judge each step by confidence intervals
+    /// (docs/capacity.md).
+    Capacity(Box<CapacityArgs>),
 }
 
 /// `merge` flags.

@@ -61,6 +61,7 @@
 // load modes, and what the crate root re-exports.
 pub mod actors;
 pub mod backend;
+pub mod capacity;
 pub mod messages;
 pub mod metrics;
 pub mod observer;
@@ -100,8 +101,8 @@ pub use metrics::{Measured, Metrics, StreamTimer, StreamTimings, Usage};
 pub use observer::{LogObserver, ProgressSnapshot, RunObserver};
 pub use report::{Metric, RunDescription, RunSummary, Stats};
 pub use runner::{
-    RunOptions, run_correctness_tests, run_correctness_tests_with, run_load_tests,
-    run_load_tests_with, run_load_tests_with_client,
+    RunOptions, run_capacity_search, run_correctness_tests, run_correctness_tests_with,
+    run_load_tests, run_load_tests_with, run_load_tests_with_client,
 };
 pub use secret::Secret;
 pub use settings::{ConfigLayer, Settings, SettingsBuilder};

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Some(Command::ServeSim(args)) => serve_sim(args).map(|()| None),
         Some(Command::Merge(args)) => merge(&args).map(|()| None),
         Some(Command::Report(args)) => report(&args),
+        Some(Command::Capacity(args)) => capacity(&args, &stop, &runs).map(|()| None),
         Some(Command::Correctness(args)) => {
             let env: HashMap<String, String> = std::env::vars().collect();
             args.settings(&env).and_then(|s| {
@@ -77,6 +78,25 @@ fn stop_on_signals(stop: &llmperf_actors::StopHandle) -> Result<(), Error> {
 fn gate(outcome: gates::GateOutcome) -> Option<u8> {
     print!("{}", outcome.text);
     outcome.status
+}
+
+/// The capacity search: each step is a run the console shows like any other; then the capacity and its files.
+fn capacity(
+    args: &llmperf_actors::cli::CapacityArgs,
+    stop: &llmperf_actors::StopHandle,
+    runs: &llmperf_actors::RunOptions,
+) -> Result<(), Error> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = args.settings(&env)?;
+    stop_on_signals(stop)?;
+    let (report, files) = console::run(&settings.report, |o| {
+        llmperf_actors::run_capacity_search(&settings, &runs.clone().observer(o))
+    })?;
+    print!("{}", report.text());
+    for f in &files {
+        println!("Wrote {}", f.display());
+    }
+    Ok(())
 }
 
 fn merge(args: &MergeArgs) -> Result<(), Error> {

@@ -26,11 +26,13 @@ use crate::settings::{Endpoint, Settings};
 use crate::stop::StopHandle;
 use crate::tokenizer::Tokenizer;
 
+mod capacity;
 mod options;
 mod plans;
 mod reporting;
 mod requests;
 mod url;
+pub use capacity::run_capacity_search;
 pub use options::RunOptions;
 use plans::Plan;
 use reporting::AcrossRuns;
@@ -121,7 +123,7 @@ fn endpoint_hint(api: LlmApi) -> &'static str {
 
 fn run_plans(
     settings: &Settings,
-    plans: Vec<Plan>,
+    plans: impl IntoIterator<Item = Plan>,
     options: &RunOptions,
 ) -> Result<Vec<RunSummary>, Error> {
     let factory = options.client.clone();
@@ -378,7 +380,17 @@ async fn run_one(
         }
         None => None,
     };
-    let finished = if shape.turns > 1 {
+    let finished = if let Some(make) = plan.source {
+        // A load mode of the plan's own (a capacity step).
+        launcher
+            .send(crate::messages::RunSource {
+                source: make(requests),
+                timeout: shape.timeout,
+                collector: collector_recipient,
+                grace: Some(grace),
+            })
+            .await
+    } else if shape.turns > 1 {
         // Multi-turn: each turn is built from the previous reply.
         launcher
             .send(RunConversations {

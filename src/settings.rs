@@ -143,6 +143,8 @@ pub struct Settings {
     pub load: LoadSettings,
     /// What fails a run (exit status 3): `fail_on` thresholds, the correctness test's mismatch limit.
     pub gates: Gates,
+    /// The `capacity` subcommand's search (`capacity:` section), when one is set.
+    pub capacity: Option<crate::capacity::CapacitySettings>,
     /// Which part of the run this process executes (`Shard::WHOLE` unless `shard_count` > 1); see [`Shard`].
     /// `num_concurrent_requests` and `max_num_completed_requests` above are the whole run's totals.
     pub shard: Shard,

@@ -28,6 +28,9 @@ use crate::workload::{LlamaSonnetCounts, MeasuredSonnetCounts, PromptSpec, sampl
 
 /// Builds a run's requests; called before the clock starts.
 pub(super) type Prepare = Box<dyn FnOnce(&Tokenizer) -> Result<Vec<PreparedRequest>, Error>>;
+/// A load mode of its own for a run (a capacity step), made from the run's requests.
+pub(super) type MakeSource =
+    Box<dyn FnOnce(Vec<PreparedRequest>) -> Box<dyn crate::sources::RequestSource>>;
 
 /// One run to execute: what it is, how to build its requests, and how to send them.
 pub(super) struct Plan {
@@ -47,6 +50,8 @@ pub(super) struct Plan {
     pub(super) run_file: Option<RunFile>,
     /// `--server-metrics`: what to scrape during the run (set once the endpoint is known).
     pub(super) scrape: Option<ScrapeSpec>,
+    /// Sends the requests through this source instead of the shape's closed or open loop.
+    pub(super) source: Option<MakeSource>,
 }
 
 /// How a run's requests are sent.
@@ -186,7 +191,7 @@ fn load_shape(settings: &Settings, concurrency: u64, rate: Option<f64>) -> Shape
     }
 }
 
-fn load_test_plan(
+pub(super) fn load_test_plan(
     settings: &Settings,
     spec: RunSpec,
     step: Option<SweepStep>,
@@ -333,6 +338,7 @@ fn load_test_plan(
         shard,
         run_file: Some(run_file),
         scrape: None,
+        source: None,
     }
 }
 
@@ -404,5 +410,6 @@ fn correctness_plan(settings: &Settings, model: &str) -> Plan {
         shard: Shard::WHOLE,
         run_file: None,
         scrape: None,
+        source: None,
     }
 }

@@ -230,6 +230,8 @@ pub struct ConfigLayer {
     pub server_metrics: Option<Value>,
     /// `--server-metrics-interval`: seconds or text such as `500ms`.
     pub server_metrics_interval: Option<Value>,
+    /// The `capacity` subcommand's search (its flags set these keys).
+    pub capacity: Option<crate::capacity::CapacitySection>,
 }
 
 /// An error that only a mistake in this crate can cause (a struct whose fields are not keys).
@@ -263,7 +265,17 @@ impl ConfigLayer {
     pub fn overlay(mut self, over: &ConfigLayer) -> Result<ConfigLayer, Error> {
         self.yield_endpoint_to(over);
         let mut merged = given_keys(&self)?;
-        merged.extend(given_keys(over)?);
+        for (key, value) in given_keys(over)? {
+            match (merged.get_mut(&key), value) {
+                // The capacity section is merged key by key, so a flag keeps the file's other keys.
+                (Some(Value::Object(low)), Value::Object(high)) if key == "capacity" => {
+                    low.extend(high.into_iter().filter(|(_, v)| !v.is_null()));
+                }
+                (_, value) => {
+                    merged.insert(key, value);
+                }
+            }
+        }
         serde_json::from_value(Value::Object(merged)).map_err(internal)
     }
 

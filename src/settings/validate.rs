@@ -201,6 +201,11 @@ impl ConfigLayer {
                 self.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT_S),
             )?,
             simulator: self.simulator.unwrap_or_default().validated()?,
+            // A section without an SLO cannot run (the capacity subcommand says so); a load test ignores it.
+            capacity: (self.capacity.as_ref())
+                .filter(|c| c.slo.is_some())
+                .map(|c| c.validated())
+                .transpose()?,
             shard,
             start_at,
             headers,

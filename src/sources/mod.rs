@@ -34,7 +34,7 @@ pub mod single;
 
 /// An open loop's due times (`RunRequests::schedule`): drawn from a seed as they are consumed, or explicit
 /// offsets (trace replay).
-pub use crate::workload::schedule::{Drawn, Schedule};
+pub use crate::workload::schedule::{Drawn, Schedule, schedule};
 
 use crate::backend::{ClientResponse, RequestConfig};
 

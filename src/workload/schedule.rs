@@ -43,12 +43,13 @@ impl Arrival {
     }
 }
 
-/// Offsets (seconds from the start) of `n` requests arriving at `rate` per second.
+/// Offsets (seconds from the start) of `n` requests arriving at `rate` per second: the open loop's due times
+/// for `seed`, so a model of a run can replay its arrivals.
 ///
-/// ```text
-/// assert_eq!(schedule(4.0, Arrival::Constant, 3, 1), [0.0, 0.25, 0.5]);
 /// ```
-#[cfg(test)]
+/// use llmperf_actors::settings::Arrival;
+/// assert_eq!(llmperf_actors::sources::schedule(4.0, Arrival::Constant, 3, 1), [0.0, 0.25, 0.5]);
+/// ```
 pub fn schedule(rate: f64, arrival: Arrival, n: usize, seed: u64) -> Vec<f64> {
     Arrivals::new(rate, arrival, seed).take(n).collect()
 }
