@@ -89,10 +89,34 @@ fn wait(mut child: Child) -> Output {
 
 /// The value cell of the totals table's row `label`.
 fn total(text: &str, label: &str) -> Option<String> {
-    text.lines()
-        .find(|l| l.starts_with(&format!("| {label}")))
-        .and_then(|l| l.split('|').nth(2))
-        .map(|c| c.trim().to_string())
+    // The run's totals line: `NAME: N requests, E errors (P %)[, C cancelled (…)], S s | R req/s, O output
+    // tok/s, I input tok/s | K new connections`.
+    let line = text
+        .lines()
+        .find(|l| l.contains(" requests, ") && l.contains(" errors ("))?;
+    let (_, rest) = line.split_once(": ")?;
+    let parts: Vec<&str> = rest.split([',', '|']).map(str::trim).collect();
+    let find = |suffix: &str| {
+        parts
+            .iter()
+            .find(|p| p.ends_with(suffix))
+            .map(|p| p.trim_end_matches(suffix).trim().to_string())
+    };
+    match label {
+        "Errors" => parts
+            .iter()
+            .find(|p| p.contains(" errors ("))
+            .map(|p| p.replacen(" errors", "", 1)),
+        "Cancelled" => parts
+            .iter()
+            .find(|p| p.contains(" cancelled"))
+            .and_then(|p| p.split_whitespace().next())
+            .map(str::to_string),
+        "Elapsed (s)" => find(" s"),
+        "Output throughput (tok/s)" => find(" output tok/s"),
+        "Request throughput (req/s)" => find(" req/s"),
+        _ => None,
+    }
 }
 
 #[test]
