@@ -1,6 +1,7 @@
 //! The other APIs end to end through the real binary: Anthropic Messages, OpenAI completions and Vertex AI
 //! against the simulator, reasoning timing, server token counts, custom headers and credentials (asserted on
 //! what the server received, and never written to results or logs), and `--tokenizer`.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::path::Path;
 use std::process::{Command, Output};

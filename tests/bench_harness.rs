@@ -1,6 +1,7 @@
 //! Smoke test of the performance harness (`scripts/bench-client.sh`, see docs/performance.md): its smallest
 //! configuration runs against the debug binaries and prints every table. It checks that the harness works,
 //! not how fast anything is.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::path::PathBuf;
 use std::process::Command;

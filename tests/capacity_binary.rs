@@ -6,6 +6,7 @@
 //! are verdicts, not capacities.
 //!
 //! The searches load the machine, so they run one at a time (a lock), each well under a minute.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 #[path = "common/engine_model.rs"]

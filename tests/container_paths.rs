@@ -4,6 +4,7 @@
 //! (/etc/config, /results) mapped into a temporary directory. Asserts the files land where the manifests expect,
 //! that every API's credentials reach the tool from the Secret, that the sharded Job's shard count is its
 //! completion count, and that its optional shared start time holds every shard.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

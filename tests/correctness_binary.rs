@@ -1,4 +1,5 @@
 //! `llmperf-actors correctness` end to end through the real binary against the built-in simulator.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! End to end through the real binary against the built-in simulator (loopback only).
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

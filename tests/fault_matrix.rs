@@ -2,6 +2,7 @@
 //! every fault kind hits exactly two requests. Each faulty request must be one record with its own
 //! `error_code` / `error_kind`, `started = ok + errors` exactly, the good requests measure as on a healthy
 //! server, and the run finishes in bounded time (the stalls and the trickle are cut by the timeouts).
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::path::Path;
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! the network): `--base-url` / `--api-key` (the key reaches the server and is never shown), durations with
 //! units on every time flag, `--tokenizer` with a Hugging Face model id from a local cache, warm-up requests
 //! on top of the measured ones, and dataset runs named after their dataset.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! (docs/exit-codes.md): 4 when every request failed, 3 when a `--fail-on` threshold holds (on any run of a
 //! sweep), when the correctness test's mismatch rate is over `--max-mismatch-rate`, and when `report
 //! --baseline` finds a metric worse than `--max-regression`; 2 for a bad threshold expression.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! ran (`data-ready="yes"`), no script error (none caught by the page's `onerror`, no "Uncaught" in the
 //! browser's console log), every expected table and chart. A screenshot is taken too, and a page with a
 //! deliberate script error must be caught by the same check. Without Chromium the tests say so and pass.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! the summary say the run was interrupted, by what and when, and `report DIR` says so too. After `kill -9`,
 //! `report DIR` derives the elapsed time and throughputs from the per-request log, as `merge` does, and says
 //! the run did not finish.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

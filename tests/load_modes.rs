@@ -1,5 +1,6 @@
 //! Load modes beyond LLMPerf, end to end through the binary against the built-in simulator: open-loop
 //! arrivals against a capacity-limited server, warm-up, duration, sweeps, goodput.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

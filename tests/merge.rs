@@ -1,5 +1,6 @@
 //! `llmperf-actors merge`: three shards run through the real binary against the simulator, merged, give
 //! exactly the summary computed from all their raw records; shards of different runs are refused.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! What a person reads, through the real binary against the built-in simulator (docs/output.md): the demo's
 //! length, the original's blocks only with --llmperf-stdout, --quiet, a run where everything failed, warnings
 //! only when deserved, the progress flags on every subcommand and the progress totals of a multi-turn run.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

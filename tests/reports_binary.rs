@@ -1,6 +1,7 @@
 //! Reports through the real binary against the built-in simulator: the table after the original's summary,
 //! CSV and SVG charts from a fixture run, plain (escape-free) output when piped, `report DIR` reproducing the
 //! run's summary, `--baseline` deltas, a crashed run's torn log, and the config keys.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -10,6 +10,7 @@
 //! - `idle_close_ms`: a proxy's keep-alive timeout;
 //! - `close_delay_ms`: the server closes a moment after the response, with the next request unread in its
 //!   socket — the one case the client cannot prove unread: a few errors, never a second send.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

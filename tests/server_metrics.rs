@@ -6,6 +6,7 @@
 //! scrapes are gaps in the file and the summary.
 //!
 //! Nothing here bounds a time: the fake endpoints only decide what a scrape gets.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

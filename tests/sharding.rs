@@ -1,5 +1,6 @@
 //! Sharded runs: settings (flags, config keys, `JOB_COMPLETION_INDEX`), and through the real binary against the
 //! built-in simulator, that N shards' request sets are disjoint and together equal the unsharded run's.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

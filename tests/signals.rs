@@ -1,6 +1,7 @@
 //! Graceful shutdown through the real binary: SIGINT and SIGTERM during a run stop launching, give requests in
 //! flight the grace period, record the rest as cancelled and write complete, valid files; a second signal
 //! exits at once; SIGKILL leaves a per-request log the readers accept.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

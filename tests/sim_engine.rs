@@ -6,6 +6,7 @@
 //!
 //! Only orderings and generous bounds: this runs on a busy two-core box. The engine's schedule is exact
 //! (see `src/sim/scheduler.rs`'s tests); what is loose here is the client's view of it.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

@@ -5,6 +5,7 @@
 //!
 //! Timing bounds are generous (this runs on a busy two-core box): 20 s read timeouts that only a hang would
 //! reach.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 #[path = "common/raw_http.rs"]
 mod raw_http;

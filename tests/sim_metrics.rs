@@ -5,6 +5,7 @@
 //!
 //! Timing bounds are generous (this runs on a busy two-core box): gauges are polled until they show what
 //! they must, for seconds, and only orderings and bounds are asserted.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 #[path = "common/prom.rs"]
 mod prom;

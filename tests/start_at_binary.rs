@@ -1,6 +1,7 @@
 //! `--start-at` through the real binary against the built-in simulator: the first request is not sent before
 //! the given wall-clock time; a time already past starts at once with a warning; a bad value is an error that
 //! names the flag (or the environment variable, or the config key) and the accepted forms.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 mod common;
 

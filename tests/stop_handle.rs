@@ -1,5 +1,6 @@
 //! A `StopHandle` stops the runs it was passed to and no others: two runs in one process (each with its own
 //! actix system, real actors and its own built-in simulator), stopping one leaves the other sending.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;

@@ -2,6 +2,7 @@
 //! client: the same requests, through the real actors, against one simulator streaming reasoning and then
 //! the answer. This client speaks HTTP/1.0 over a bare socket and frames the events itself, so nothing of the
 //! built-in client's reading is shared — only the recorder.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::net::SocketAddr;
 use std::path::Path;

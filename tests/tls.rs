@@ -1,5 +1,6 @@
 //! HTTPS against a local TLS server with a self-signed certificate generated here: certificate verification is
 //! on by default (the request fails and the failure is recorded), and `--insecure` accepts the certificate.
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,5 +1,6 @@
 //! The embedded Llama tokenizer counts like LlamaTokenizerFast (BOS included) and agrees with llama.cpp's
 //! reference tokenizations of this vocabulary (tests/fixtures, MIT).
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use llmperf_actors::{TokenCount, Tokenizer};
 

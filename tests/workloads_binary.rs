@@ -2,6 +2,7 @@
 //! process (so the test can read what the server received): JSON Lines and ShareGPT datasets in order and
 //! shuffled, `max_tokens` per line and from recorded answers, messages for each API, shared prefixes,
 //! multi-turn conversations, trace replay, and bad files (named, and nothing sent).
+#![cfg(feature = "sim")] // starts the built-in simulator
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

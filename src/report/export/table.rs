@@ -339,7 +339,8 @@ impl RunsTable {
             load.and_then(|l| l.target_request_rate)
                 .map_or("-".into(), number),
             format!("{:.3}", load.map_or(0.0, |l| l.request_throughput_per_s)),
-            cell(stats.map(|s| s.mean_output_throughput_token_per_s), 1.0),
+            // The same throughput as each run's totals line (server counts when the server sent them).
+            cell(load.map(|l| l.output_token_throughput_token_per_s), 1.0),
             cell(series(Metric::Ttft).p50(), 1e3),
             cell(series(Metric::Ttft).p99(), 1e3),
             cell(series(Metric::EndToEndLatency).p50(), 1e3),
