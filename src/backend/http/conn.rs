@@ -205,8 +205,7 @@ enum TcpState {
 }
 
 #[cfg(target_os = "linux")]
-fn tcp_info(s: &TcpStream) -> Option<libc::tcp_info> {
-    use std::os::fd::AsRawFd;
+pub(super) fn tcp_info(s: &impl std::os::fd::AsRawFd) -> Option<libc::tcp_info> {
     // SAFETY: `tcp_info` is plain old data; getsockopt writes at most `len` bytes into it and we check the
     // return value. The descriptor belongs to `s`, which outlives the call.
     unsafe {

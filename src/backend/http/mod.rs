@@ -341,27 +341,27 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Response, SendFailure> {
-        let mut tried = (None, None);
-        let build = |close: bool| {
+        self.send(&|close: bool| {
             head::post_request(&self.ep.path, &self.ep.authority, headers, body, close)
-        };
-        self.send_inner(&build, &mut tried)
-            .await
-            .map_err(|error| SendFailure {
-                error,
-                new_connection: tried.0,
-                connect_s: tried.1,
-            })
+        })
+        .await
     }
 
     /// Sends `GET` with the extra `headers` (e.g. a Prometheus scrape), and returns once the response head has
     /// arrived. A GET is idempotent, but it goes through the same path as a POST: re-sent only when the server
     /// provably never read it.
     pub async fn get(&self, headers: &[(&str, &str)]) -> Result<Response, SendFailure> {
+        self.send(&|close: bool| {
+            head::get_request(&self.ep.path, &self.ep.authority, headers, close)
+        })
+        .await
+    }
+
+    /// Sends the request `build` writes (its argument: whether to ask for `Connection: close`), saying on
+    /// failure whether a new connection was tried and how long connecting took.
+    async fn send(&self, build: &dyn Fn(bool) -> Vec<u8>) -> Result<Response, SendFailure> {
         let mut tried = (None, None);
-        let build =
-            |close: bool| head::get_request(&self.ep.path, &self.ep.authority, headers, close);
-        self.send_inner(&build, &mut tried)
+        self.send_inner(build, &mut tried)
             .await
             .map_err(|error| SendFailure {
                 error,

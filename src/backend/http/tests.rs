@@ -41,23 +41,7 @@ fn close_once_the_fin_is_acked(s: TcpStream) {
     let _ = s.shutdown(std::net::Shutdown::Write);
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        let state = || {
-            // SAFETY: `tcp_info` is plain old data; getsockopt writes at most `len` bytes into it and the
-            // return value is checked. The descriptor belongs to `s`, which outlives the call.
-            unsafe {
-                let mut info: libc::tcp_info = std::mem::zeroed();
-                let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-                let rc = libc::getsockopt(
-                    s.as_raw_fd(),
-                    libc::IPPROTO_TCP,
-                    libc::TCP_INFO,
-                    (&mut info as *mut libc::tcp_info).cast(),
-                    &mut len,
-                );
-                (rc == 0).then_some(info.tcpi_state)
-            }
-        };
+        let state = || super::conn::tcp_info(&s).map(|i| i.tcpi_state);
         let until = std::time::Instant::now() + Duration::from_secs(10);
         while !matches!(state(), None | Some(5..=7)) && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));
