@@ -349,6 +349,11 @@ async fn run_one(
         })?;
     }
     match &shape.schedule {
+        None if shape.concurrency == usize::MAX => log::info!(
+            "{}: paced by its request source, from client actors on {} arbiters",
+            base_name,
+            pool.arbiter_count()
+        ),
         None => log::info!(
             "{}: closed loop, {} in flight, from client actors on {} arbiters",
             base_name,

@@ -477,7 +477,9 @@ impl Handler<PacerDone> for RequestsLauncher {
         if let Some(i) = self.position(msg.job) {
             let job = &mut self.jobs[i];
             job.pacing = job.pacing.saturating_sub(1);
-            if !msg.complete && !job.stopped {
+            // A pacer stopped because its source said it was done (a capacity step decided early) is not a
+            // timeout.
+            if !msg.complete && !job.stopped && !job.done {
                 log::debug!(
                     "the timeout cut the schedule after {} due times",
                     msg.dispatched
