@@ -114,21 +114,28 @@ fn f(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not a number: {v}"))
 }
 
-/// The found capacity against the model's: within 15 % (measured: within 3 %, docs/capacity.md; the bound
-/// is wider for a busy two-core machine), its interval containing the model's value to within 10 %; and the
-/// search used no more requests than a fixed 10-step sweep.
+/// The found capacity against the model's: within 15 % (docs/capacity.md: one Poisson realisation of a few
+/// hundred requests moves the capacity it shows by 6–10 % either way), its interval — the loads that passed
+/// and failed *conclusively* — containing the model's value; and the search used no more requests than a
+/// fixed 10-step sweep.
 fn check_against_model(json: &Value, model: f64, limit: &str) {
     assert_eq!(json["verdict"], "found", "{json:#}");
     assert_eq!(json["limited_by"], limit, "{json:#}");
     let (cap, lo, hi) = (f(json, "capacity"), f(json, "ci_low"), f(json, "ci_high"));
     println!("{limit}: the model's capacity {model:.2}, found {cap:.2} ({lo}–{hi})");
+    for s in json["steps"].as_array().unwrap() {
+        println!(
+            "  step at {}: n {} (effective {}) {} {}",
+            s["load"], s["n"], s["effective_n"], s["decision"], s["reason"]
+        );
+    }
     assert!(lo <= cap && cap <= hi, "{lo} {cap} {hi}");
     assert!(
         (cap - model).abs() <= 0.15 * model,
         "capacity {cap} vs the model's {model:.2}: {json:#}"
     );
     assert!(
-        lo * 0.9 <= model && model <= hi * 1.1,
+        lo <= model && model <= hi,
         "interval {lo}–{hi} vs the model's {model:.2}"
     );
     let used = json["requests_used"].as_u64().unwrap();
@@ -137,7 +144,13 @@ fn check_against_model(json: &Value, model: f64, limit: &str) {
     assert!(steps.len() >= 4, "{steps:?}");
     for s in steps {
         assert!(["pass", "fail"].contains(&s["decision"].as_str().unwrap()));
-        assert!(s["n"].as_u64().unwrap() >= 10);
+        // An over-saturated step stops as soon as its queue plainly only grows, after a few requests.
+        assert!(
+            s["n"].as_u64().unwrap() >= 10 || s["over_saturated"] == true,
+            "{s}"
+        );
+        assert!(s["effective_n"].as_u64().unwrap() <= s["n"].as_u64().unwrap());
+        assert!(s["tau"].as_f64().unwrap() >= 1.0);
         assert!(s["goodput"].as_f64().is_some() && s["goodput_ci_low"].as_f64().is_some());
         assert_eq!(s["quantiles"][0]["name"], limit);
         assert!(!s["reason"].as_str().unwrap().is_empty());
@@ -204,6 +217,8 @@ fn the_capacity_limited_by_ttft_through_queueing_matches_the_model() {
         stdout.contains("Capacity: ") && stdout.contains("limited by TTFT p90"),
         "{stdout}"
     );
+    // A step that ends because it is decided did not time out.
+    assert!(!stdout.contains("timed out"), "{stdout}");
 }
 
 #[test]

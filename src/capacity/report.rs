@@ -60,6 +60,11 @@ pub struct StepRow {
     /// Whether the intervals decided it (false: the point estimates at the request cap or the time limit, or
     /// over-saturation).
     pub confident: bool,
+    /// The autocorrelation time of the judged latencies (1: independent); the intervals count `n / tau`
+    /// requests.
+    pub tau: f64,
+    /// The effective sample size the intervals were computed on, `⌊n / tau⌋`.
+    pub effective_n: usize,
     /// The step was stopped as over-saturated.
     pub over_saturated: bool,
     /// The criterion that decided it (or, on a pass, the closest to its target).
@@ -109,6 +114,8 @@ impl StepRow {
                 .collect(),
             decision: j.verdict,
             confident: j.confident,
+            tau: j.tau,
+            effective_n: j.effective_n,
             over_saturated,
             limiting: j.limiting.clone(),
             reason: j.reason.clone(),
@@ -134,17 +141,18 @@ pub struct CapacityReport {
     pub verdict: SearchVerdict,
     /// The capacity (`null` unless found).
     pub capacity: Option<f64>,
-    /// The highest load that passed (the interval's low end).
+    /// The highest load whose step passed conclusively (the interval's low end; `null`: none did).
     pub ci_low: Option<f64>,
-    /// The lowest load that failed (its high end).
+    /// The lowest load whose step failed conclusively (its high end; `null`: none did).
     pub ci_high: Option<f64>,
-    /// The criterion that failed at `ci_high` (`ttft_p99`, `goodput`).
+    /// The criterion that failed at the lowest load that failed (`ttft_p99`, `goodput`).
     pub limited_by: Option<String>,
     /// The same, as a reader says it (`TTFT p99`).
     pub limited_by_label: Option<String>,
     /// Requests sent over every step.
     pub requests_used: usize,
-    /// What a fixed sweep of 10 loads would send at this step size (10 × (`step_requests` + warm-up)).
+    /// What a fixed sweep of 10 loads would send, each load measured with as many requests as this search's
+    /// most-measured step (10 × its `sent`): the least a sweep needs to decide every load as surely.
     pub sweep_10_requests: usize,
     /// Seconds the search took.
     pub elapsed_s: f64,
@@ -203,12 +211,18 @@ impl CapacityReport {
             .as_deref()
             .map_or(String::new(), |l| format!(", limited by {l}"));
         match self.verdict {
-            SearchVerdict::Found => format!(
-                "Capacity: {} {unit} ({pct:.0} % CI {}–{}){limited}",
-                load(self.capacity.unwrap_or(0.0), k),
-                load(self.ci_low.unwrap_or(0.0), k),
-                load(self.ci_high.unwrap_or(0.0), k),
-            ),
+            SearchVerdict::Found => {
+                let ci = match (self.ci_low, self.ci_high) {
+                    (Some(a), Some(b)) => format!("{}–{}", load(a, k), load(b, k)),
+                    (Some(a), None) => format!("above {}", load(a, k)),
+                    (None, Some(b)) => format!("below {}", load(b, k)),
+                    (None, None) => "not decided by any step".into(),
+                };
+                format!(
+                    "Capacity: {} {unit} ({pct:.0} % CI {ci}){limited}",
+                    load(self.capacity.unwrap_or(0.0), k),
+                )
+            }
             SearchVerdict::BelowMin => format!(
                 "No capacity: even the lightest load allowed, {} {unit}, misses the SLO{limited}; lower \
                  --min-rate or relax the SLO",
@@ -220,7 +234,8 @@ impl CapacityReport {
                 load(self.max_load, k)
             ),
             SearchVerdict::Incomplete => format!(
-                "Search incomplete (stopped by {}): highest load that passed {}, lowest that failed {}",
+                "Search incomplete (stopped by {}): highest load that passed conclusively {}, lowest that \
+                 failed conclusively {}",
                 self.stopped_by.as_deref().unwrap_or("?"),
                 self.ci_low
                     .map_or("none".into(), |x| format!("{} {unit}", load(x, k))),
@@ -300,7 +315,8 @@ impl CapacityReport {
             self.unit
         ));
         s.push_str(&format!(
-            "{} requests in {} steps over {:.0} s (a fixed 10-step sweep at this step size: {} requests)\n",
+            "{} requests in {} steps over {:.0} s (a fixed sweep of 10 loads measured like its largest step: \
+             {} requests)\n",
             self.requests_used,
             self.steps.len(),
             self.elapsed_s,

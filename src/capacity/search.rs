@@ -4,6 +4,13 @@
 //! runs each step and records its verdict.
 //!
 //! Over concurrency the loads are whole numbers and the bisection ends when the two are adjacent.
+//!
+//! A verdict is **conclusive** when the step's intervals decided it (or the step was plainly over-saturated),
+//! and only conclusive verdicts bound the capacity's interval. Once the capacity is bracketed, a step left
+//! undecided at its request cap ends the bisection: that load is within the measurement's noise of the
+//! capacity, and steps between it and its neighbours would be as undecided (their point verdicts would only
+//! move the estimate around inside the same interval). If an end of the interval is then missing, the search
+//! steps outward (× `growth`, within the bounds) until a step decides it.
 
 use serde::Serialize;
 
@@ -66,7 +73,24 @@ pub struct Search {
     lo: Option<f64>,
     /// Lowest load that failed.
     hi: Option<f64>,
-    steps: Vec<(f64, bool)>,
+    /// Highest load that passed conclusively.
+    sure_lo: Option<f64>,
+    /// Lowest load that failed conclusively.
+    sure_hi: Option<f64>,
+    /// The bisection is over (converged, or a step near the capacity was undecided).
+    bisected: bool,
+    steps: Vec<Step>,
+}
+
+/// One step's outcome as the search saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Its load.
+    pub load: f64,
+    /// It met the SLO (conclusively or by the point estimates).
+    pub pass: bool,
+    /// The intervals (or over-saturation) decided it.
+    pub conclusive: bool,
 }
 
 impl Search {
@@ -76,6 +100,9 @@ impl Search {
             params,
             lo: None,
             hi: None,
+            sure_lo: None,
+            sure_hi: None,
+            bisected: false,
             steps: Vec::new(),
         }
     }
@@ -97,9 +124,9 @@ impl Search {
     ///     kind: SearchKind::Rate, min: 1.0, max: 100.0, start: 1.0, growth: 2.0, tolerance: 0.1,
     /// });
     /// assert_eq!(s.next_load(), Some(1.0));
-    /// s.record(1.0, true);
+    /// s.record(1.0, true, true);
     /// assert_eq!(s.next_load(), Some(2.0));
-    /// s.record(2.0, false);
+    /// s.record(2.0, false, true);
     /// assert_eq!(s.next_load(), Some(1.5));
     /// ```
     pub fn next_load(&self) -> Option<f64> {
@@ -127,19 +154,52 @@ impl Search {
                 Some(down.max(p.min))
             }
             (Some(lo), Some(hi)) => {
-                if self.converged(lo, hi) {
-                    return None;
+                if !self.bisected {
+                    let mid = if self.whole() {
+                        ((lo + hi) / 2.0).floor()
+                    } else {
+                        round3((lo + hi) / 2.0)
+                    };
+                    // Rounding can land on a load already run: the bracket is as narrow as loads are written.
+                    if !self.converged(lo, hi) && mid > lo && mid < hi {
+                        return Some(mid);
+                    }
                 }
-                let mid = if self.whole() {
-                    ((lo + hi) / 2.0).floor()
-                } else {
-                    round3((lo + hi) / 2.0)
-                };
-                // Rounding can land on a load already run: the bracket is as narrow as loads are written.
-                (mid > lo && mid < hi).then_some(mid)
+                self.outward()
             }
             (None, None) => None,
         }
+    }
+
+    /// After the bisection: a step beyond the farthest load tried on the side whose interval end no step
+    /// has decided conclusively yet; `None` when both ends are decided or the bound is reached.
+    fn outward(&self) -> Option<f64> {
+        let p = &self.params;
+        // From the farthest load tried, whatever its verdict, so an outward step is never repeated.
+        let tried = || self.steps.iter().map(|s| s.load);
+        if self.sure_hi.is_none() {
+            let top = tried().fold(f64::NEG_INFINITY, f64::max);
+            if top < p.max {
+                let up = if self.whole() {
+                    (top * p.growth).ceil().max(top + 1.0)
+                } else {
+                    round3(top * p.growth)
+                };
+                return Some(up.min(p.max));
+            }
+        }
+        if self.sure_lo.is_none() {
+            let bottom = tried().fold(f64::INFINITY, f64::min);
+            if bottom > p.min {
+                let down = if self.whole() {
+                    (bottom / p.growth).floor().min(bottom - 1.0)
+                } else {
+                    round3(bottom / p.growth)
+                };
+                return Some(down.max(p.min));
+            }
+        }
+        None
     }
 
     fn converged(&self, lo: f64, hi: f64) -> bool {
@@ -152,23 +212,47 @@ impl Search {
         (hi - lo) / lo <= self.params.tolerance
     }
 
-    /// Records the verdict on `load`.
-    pub fn record(&mut self, load: f64, pass: bool) {
-        self.steps.push((load, pass));
+    /// Records the verdict on `load`; `conclusive`: its intervals decided it.
+    pub fn record(&mut self, load: f64, pass: bool, conclusive: bool) {
+        self.steps.push(Step {
+            load,
+            pass,
+            conclusive,
+        });
+        let (max, min) = (
+            |a: Option<f64>| Some(a.map_or(load, |x: f64| x.max(load))),
+            |a: Option<f64>| Some(a.map_or(load, |x: f64| x.min(load))),
+        );
         if pass {
-            self.lo = Some(self.lo.map_or(load, |l| l.max(load)));
+            self.lo = max(self.lo);
+            if conclusive {
+                self.sure_lo = max(self.sure_lo);
+            }
         } else {
-            self.hi = Some(self.hi.map_or(load, |h| h.min(load)));
+            self.hi = min(self.hi);
+            if conclusive {
+                self.sure_hi = min(self.sure_hi);
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.lo, self.hi)
+            && (!conclusive || self.converged(lo, hi))
+        {
+            self.bisected = true;
         }
     }
 
-    /// The highest load that passed and the lowest that failed.
+    /// The highest load that passed and the lowest that failed (by whatever decided each step).
     pub fn bracket(&self) -> (Option<f64>, Option<f64>) {
         (self.lo, self.hi)
     }
 
-    /// The steps so far: load and whether it passed.
-    pub fn steps(&self) -> &[(f64, bool)] {
+    /// The capacity's interval: the highest load that passed and the lowest that failed **conclusively**.
+    pub fn interval(&self) -> (Option<f64>, Option<f64>) {
+        (self.sure_lo, self.sure_hi)
+    }
+
+    /// The steps so far.
+    pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
@@ -211,7 +295,7 @@ mod tests {
     fn run(p: SearchParams, cap: f64) -> Search {
         let mut s = Search::new(p);
         while let Some(load) = s.next_load() {
-            s.record(load, load <= cap);
+            s.record(load, load <= cap, true);
             assert!(s.steps().len() < 50, "does not end");
         }
         s
@@ -220,7 +304,7 @@ mod tests {
     #[test]
     fn brackets_by_doubling_then_bisects_to_the_tolerance() {
         let s = run(params(SearchKind::Rate, 1.0), 13.3);
-        let loads: Vec<f64> = s.steps().iter().map(|x| x.0).collect();
+        let loads: Vec<f64> = s.steps().iter().map(|x| x.load).collect();
         assert_eq!(loads[..6], [1.0, 2.0, 4.0, 8.0, 16.0, 12.0]);
         let (lo, hi) = s.bracket();
         let (lo, hi) = (lo.unwrap(), hi.unwrap());
@@ -234,7 +318,7 @@ mod tests {
     #[test]
     fn a_start_that_fails_brackets_downwards() {
         let s = run(params(SearchKind::Rate, 32.0), 5.0);
-        let loads: Vec<f64> = s.steps().iter().map(|x| x.0).collect();
+        let loads: Vec<f64> = s.steps().iter().map(|x| x.load).collect();
         assert_eq!(loads[..4], [32.0, 16.0, 8.0, 4.0]);
         let (lo, hi) = s.bracket();
         assert!(lo.unwrap() <= 5.0 && 5.0 < hi.unwrap());
@@ -247,14 +331,46 @@ mod tests {
         assert_eq!(s.bracket(), (None, Some(1.0)));
         let s = run(params(SearchKind::Rate, 4.0), 1000.0);
         assert_eq!(s.verdict(), SearchVerdict::AboveMax);
-        assert_eq!(s.steps().last(), Some(&(64.0, true)));
+        assert_eq!(
+            s.steps().last().map(|x| (x.load, x.pass)),
+            Some((64.0, true))
+        );
     }
 
     #[test]
     fn over_concurrency_the_loads_are_whole_and_end_adjacent() {
         let s = run(params(SearchKind::Concurrency, 1.0), 11.0);
-        assert!(s.steps().iter().all(|(l, _)| l.fract() == 0.0));
+        assert!(s.steps().iter().all(|x| x.load.fract() == 0.0));
         assert_eq!(s.bracket(), (Some(11.0), Some(12.0)));
+    }
+
+    #[test]
+    fn an_undecided_step_near_the_capacity_ends_the_bisection_and_the_interval_ends_are_conclusive()
+    {
+        let mut s = Search::new(params(SearchKind::Rate, 8.0));
+        for (load, pass, sure) in [(8.0, true, true), (16.0, true, true), (32.0, false, false)] {
+            assert_eq!(s.next_load(), Some(load));
+            s.record(load, pass, sure);
+        }
+        // Bracketed by an undecided fail: no bisection; the high end is not decided, so a step outward.
+        assert_eq!(s.bracket(), (Some(16.0), Some(32.0)));
+        assert_eq!(s.interval(), (Some(16.0), None));
+        assert_eq!(s.next_load(), Some(64.0));
+        s.record(64.0, false, true);
+        assert_eq!(s.next_load(), None);
+        assert_eq!(s.interval(), (Some(16.0), Some(64.0)));
+        assert_eq!(s.bracket(), (Some(16.0), Some(32.0)));
+        assert_eq!(s.verdict(), SearchVerdict::Found);
+
+        // Conclusive verdicts bisect as before; the first undecided one stops it.
+        let mut s = Search::new(params(SearchKind::Rate, 8.0));
+        for (load, pass, sure) in [(8.0, true, true), (16.0, false, true), (12.0, true, false)] {
+            assert_eq!(s.next_load(), Some(load));
+            s.record(load, pass, sure);
+        }
+        assert_eq!(s.bracket(), (Some(12.0), Some(16.0)));
+        assert_eq!(s.interval(), (Some(8.0), Some(16.0)));
+        assert_eq!(s.next_load(), None);
     }
 
     #[test]
@@ -274,7 +390,7 @@ mod tests {
     #[test]
     fn stopped_before_bracketing_is_incomplete() {
         let mut s = Search::new(params(SearchKind::Rate, 1.0));
-        s.record(1.0, true);
+        s.record(1.0, true, true);
         assert_eq!(s.verdict(), SearchVerdict::Incomplete);
     }
 }

@@ -9,6 +9,12 @@
 //!
 //! A quantile bound that would need an order statistic outside `1..=n` does not exist yet: too few values for
 //! that confidence (the upper bound of a p99 at 95 % needs about 300 values once the rest agree).
+//!
+//! Both formulas assume independent values. Latencies measured in the order requests were sent are not: near
+//! saturation one busy period slows many requests in a row. [`autocorrelation_time`] measures how much, and
+//! the `_eff` forms take it as an **effective sample size** `n / τ`: the Wilson interval of `k/τ` good of
+//! `n/τ`, and the binomial ranks of `n/τ` values scaled back to `n` (`l = ⌊l′·n/m⌋`, `u = ⌈u′·n/m⌉`,
+//! `m = ⌊n/τ⌋`). With `τ = 1` they are the formulas above.
 
 /// `Φ⁻¹(p)`, the standard normal quantile, by Acklam's rational approximation refined with one Halley step
 /// (error below 1e-12 for `0 < p < 1`).
@@ -113,9 +119,12 @@ pub fn wilson(k: u64, n: u64, confidence: f64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
+    wilson_fraction(k as f64 / n as f64, n as f64, confidence)
+}
+
+/// The Wilson interval of a fraction `p` measured on `n` values (`n` may be an effective, fractional size).
+fn wilson_fraction(p: f64, n: f64, confidence: f64) -> (f64, f64) {
     let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
-    let n = n as f64;
-    let p = k as f64 / n;
     let z2 = z * z;
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;
@@ -194,6 +203,116 @@ pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Interval {
     }
 }
 
+/// Midranks of `values` (ties share the mean of their ranks, so an indicator series is ranked fairly), from 0.
+fn midranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]].total_cmp(&values[order[i]]).is_eq() {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0;
+        for &k in &order[i..=j] {
+            ranks[k] = mid;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// The integrated autocorrelation time `τ = 1 + 2 Σₖ ρₖ` of `values` in the order measured, on their midranks
+/// (so a failed request's infinite latency is simply the largest), by Geyer's initial positive sequence: the
+/// sum runs over pairs `ρ₂ₘ + ρ₂ₘ₊₁` while they stay positive. At least 1 (independent values); the variance
+/// of a mean of `n` such values is that of `n / τ` independent ones.
+///
+/// ```
+/// use llmperf_actors::capacity::stats::autocorrelation_time;
+/// // Alternating values are anti-correlated: no inflation.
+/// let v: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
+/// assert_eq!(autocorrelation_time(&v), 1.0);
+/// // Runs of ten equal values: about ten times fewer independent ones.
+/// let runs: Vec<f64> = (0..200).map(|i| ((i / 10) % 2) as f64).collect();
+/// assert!(autocorrelation_time(&runs) > 5.0);
+/// ```
+pub fn autocorrelation_time(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n < 4 {
+        return 1.0;
+    }
+    let r = midranks(values);
+    let mean = r.iter().sum::<f64>() / n as f64;
+    let d: Vec<f64> = r.iter().map(|x| x - mean).collect();
+    let var = d.iter().map(|x| x * x).sum::<f64>() / n as f64;
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let rho = |k: usize| d.iter().zip(&d[k..]).map(|(a, b)| a * b).sum::<f64>() / n as f64 / var;
+    let mut tau = -1.0;
+    let mut m = 0;
+    while 2 * m + 1 < n {
+        let pair = rho(2 * m) + rho(2 * m + 1);
+        if pair <= 0.0 {
+            break;
+        }
+        tau += 2.0 * pair;
+        m += 1;
+    }
+    tau.max(1.0)
+}
+
+/// The effective sample size `⌊n / τ⌋`, at least 1 (when `n ≥ 1`).
+pub fn effective_n(n: usize, tau: f64) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    ((n as f64 / tau.max(1.0)).floor() as usize).clamp(1, n)
+}
+
+/// [`wilson`] on an effective sample: `k / τ` good of `n / τ`.
+pub fn wilson_eff(k: u64, n: u64, confidence: f64, tau: f64) -> (f64, f64) {
+    let m = effective_n(n as usize, tau);
+    if m as u64 == n || n == 0 {
+        return wilson(k, n, confidence);
+    }
+    wilson_fraction(k as f64 / n as f64, m as f64, confidence)
+}
+
+/// [`quantile_interval`] on an effective sample: the binomial ranks of `m = ⌊n/τ⌋` values, scaled to `n`.
+///
+/// ```
+/// use llmperf_actors::capacity::stats::{quantile_interval, quantile_interval_eff};
+/// let v: Vec<f64> = (1..=100).map(f64::from).collect();
+/// assert_eq!(quantile_interval_eff(&v, 0.5, 0.95, 1.0), quantile_interval(&v, 0.5, 0.95));
+/// let wide = quantile_interval_eff(&v, 0.5, 0.95, 4.0);
+/// assert!(wide.low.unwrap() < 40.0 && wide.high.unwrap() > 61.0);
+/// ```
+pub fn quantile_interval_eff(sorted: &[f64], q: f64, confidence: f64, tau: f64) -> Interval {
+    let n = sorted.len();
+    let m = effective_n(n, tau);
+    if m == n {
+        return quantile_interval(sorted, q, confidence);
+    }
+    let (l, u) = quantile_ranks(m, q, confidence);
+    let scale = n as f64 / m as f64;
+    let l = if l >= 1 {
+        (l as f64 * scale).floor() as usize
+    } else {
+        0
+    };
+    let u = if u <= m {
+        (u as f64 * scale).ceil() as usize
+    } else {
+        n + 1
+    };
+    Interval {
+        low: (1..=n).contains(&l).then(|| sorted[l - 1]),
+        high: (1..=n).contains(&u).then(|| sorted[u - 1]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +378,42 @@ mod tests {
         // A p90 of 30 values has an upper bound below the maximum only from about 45 values.
         // P(B ≤ 6) = 0.0128 ≤ 0.025 < P(B ≤ 7) = 0.0702 for B ~ Binomial(10, 0.9).
         assert_eq!(quantile_ranks(10, 0.9, 0.95), (7, 11));
+    }
+
+    #[test]
+    fn autocorrelated_values_count_as_fewer() {
+        // Independent draws (a fixed LCG): τ near 1.
+        let mut x = 12345u64;
+        let iid: Vec<f64> = (0..400)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 11) as f64
+            })
+            .collect();
+        assert!(
+            autocorrelation_time(&iid) < 1.5,
+            "{}",
+            autocorrelation_time(&iid)
+        );
+        // A slow drift up (a queue filling): every value is correlated with its neighbours.
+        let drift: Vec<f64> = (0..400).map(|i| i as f64).collect();
+        assert!(autocorrelation_time(&drift) > 20.0);
+        // Ties rank together: a constant series carries no correlation to measure.
+        assert_eq!(autocorrelation_time(&[1.0; 50]), 1.0);
+        assert_eq!(effective_n(100, 4.0), 25);
+        assert_eq!(effective_n(3, 10.0), 1);
+        assert_eq!(effective_n(0, 2.0), 0);
+        // Fewer effective values, a wider interval around the same fraction.
+        let (a, b) = wilson(80, 100, 0.95);
+        let (c, d) = wilson_eff(80, 100, 0.95, 4.0);
+        assert!(c < a && d > b);
+        assert_eq!(wilson_eff(80, 100, 0.95, 1.0), (a, b));
+        // The scaled ranks: a p90 upper bound that 100 independent values give, 100 values worth 10 do not.
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!(quantile_interval_eff(&v, 0.9, 0.95, 1.0).high.is_some());
+        assert_eq!(quantile_interval_eff(&v, 0.9, 0.95, 10.0).high, None);
     }
 
     #[test]

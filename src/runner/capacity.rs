@@ -70,7 +70,7 @@ impl State {
             &counts,
             (saturated, r.started.elapsed().as_secs_f64()),
         ));
-        self.search.record(r.load, pass);
+        self.search.record(r.load, pass, j.confident || saturated);
         self.judgements.push((r.load, j));
     }
 }
@@ -267,6 +267,7 @@ pub fn run_capacity_search(
 fn build_report(st: &State, cap: &CapacitySettings, seed: u64) -> CapacityReport {
     let verdict = st.search.verdict();
     let (lo, hi) = st.search.bracket();
+    let (sure_lo, sure_hi) = st.search.interval();
     let judged = |load: Option<f64>| {
         load.and_then(|l| {
             st.judgements
@@ -294,11 +295,17 @@ fn build_report(st: &State, cap: &CapacitySettings, seed: u64) -> CapacityReport
                 j?.criteria.iter().find(|c| Some(c.name.as_str()) == name)
             }
             let name = limiting.as_ref().map(|l| l.0.as_str());
-            Some(report::interpolate(
+            let point = report::interpolate(
                 cap.search.kind,
                 (lo, crit(judged(Some(lo)), name)),
                 (hi, crit(judged(Some(hi)), name)),
-            ))
+            );
+            // Inside the conclusive interval (it always is, unless a step beyond it disagreed by chance).
+            Some(
+                point
+                    .max(sure_lo.unwrap_or(point))
+                    .min(sure_hi.unwrap_or(point)),
+            )
         }
         _ => None,
     };
@@ -314,12 +321,17 @@ fn build_report(st: &State, cap: &CapacitySettings, seed: u64) -> CapacityReport
         confidence: cap.rules.confidence,
         verdict,
         capacity,
-        ci_low: lo,
-        ci_high: hi,
+        ci_low: sure_lo,
+        ci_high: sure_hi,
         limited_by: limiting.as_ref().map(|l| l.0.clone()),
         limited_by_label: limiting.map(|l| l.1),
         requests_used: st.rows.iter().map(|r| r.sent).sum(),
-        sweep_10_requests: 10 * (cap.step_requests + cap.step_warmup),
+        sweep_10_requests: 10
+            * st.rows
+                .iter()
+                .map(|r| r.sent)
+                .max()
+                .unwrap_or(cap.step_requests + cap.step_warmup),
         elapsed_s: st.started.elapsed().as_secs_f64(),
         time_budget_s: cap.time_budget.as_secs_f64(),
         stopped_by,
