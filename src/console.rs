@@ -132,11 +132,27 @@ pub fn run<T>(
     outputs: &ReportOutputs,
     benchmark: impl FnOnce(Arc<dyn RunObserver>) -> Result<T, llmperf_actors::Error>,
 ) -> Result<T, llmperf_actors::Error> {
+    run_then(outputs, benchmark, |_| (String::new(), Vec::new()))
+}
+
+/// [`run`], with a result of its own printed (also under `--quiet`: it is the answer) after the runs and
+/// before the file list, which ends with its files: `after` gives the text and the files from what
+/// `benchmark` returned.
+pub fn run_then<T>(
+    outputs: &ReportOutputs,
+    benchmark: impl FnOnce(Arc<dyn RunObserver>) -> Result<T, llmperf_actors::Error>,
+    after: impl FnOnce(&T) -> (String, Vec<PathBuf>),
+) -> Result<T, llmperf_actors::Error> {
     if outputs.quiet && std::env::var_os("RUST_LOG").is_none() {
         log::set_max_level(log::LevelFilter::Warn);
     }
     let console = Console::new(*outputs);
     let result = benchmark(console.clone());
+    if let Ok(value) = &result {
+        let (text, files) = after(value);
+        print(&text);
+        console.state().files.extend(files);
+    }
     console.finish();
     result
 }

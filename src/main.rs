@@ -89,13 +89,11 @@ fn capacity(
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = args.settings(&env)?;
     stop_on_signals(stop)?;
-    let (report, files) = console::run(&settings.report, |o| {
-        llmperf_actors::run_capacity_search(&settings, &runs.clone().observer(o))
-    })?;
-    print!("{}", report.text());
-    for f in &files {
-        println!("Wrote {}", f.display());
-    }
+    console::run_then(
+        &settings.report,
+        |o| llmperf_actors::run_capacity_search(&settings, &runs.clone().observer(o)),
+        |(report, files)| (report.text(), files.clone()),
+    )?;
     Ok(())
 }
 

@@ -219,6 +219,17 @@ fn the_capacity_limited_by_ttft_through_queueing_matches_the_model() {
     );
     // A step that ends because it is decided did not time out.
     assert!(!stdout.contains("timed out"), "{stdout}");
+    // The answer comes after the steps and before the file list, which names the search's own files.
+    let (answer, list) = (stdout.find("Capacity: "), stdout.find("Files written"));
+    assert!(
+        answer.is_some() && list.is_some() && answer < list,
+        "{stdout}"
+    );
+    let list = &stdout[list.unwrap()..];
+    assert!(
+        list.contains("capacity.json") && list.contains("capacity.svg"),
+        "{stdout}"
+    );
 }
 
 #[test]
