@@ -6,14 +6,15 @@ Figures for docs/capacity.md. It re-implements, in a few lines each, the step ju
 src/capacity/judge.rs (with and without the effective sample size) and the search of src/capacity/search.rs,
 then runs them against the model over many seeds — no network, no binary, about a minute.
 
-Usage: scripts/capacity-model.py [--seeds N] [--cap REQUESTS] [--saturation]
+Usage: scripts/capacity-model.py [--seeds N] [--cap REQUESTS] [--confidence 0.95|0.99] [--saturation]
 """
 import argparse
 import math
 import random
 from collections import deque
 
-Z = 1.959963984540054  # two-sided 95 %
+Z = 1.959963984540054  # two-sided 95 % (--confidence 0.99: 2.5758)
+ALPHA = 0.05
 SLOTS, F, D, OUT = 4, 5.0, 5.0, 20  # the TTFT-through-queueing setting of tests/capacity_binary.rs
 TARGET, Q, GOODPUT, WARM = 100.0, 0.9, 0.8, 5
 
@@ -80,10 +81,10 @@ def binom_ranks(n, q):
     at = lambda j: 0.0 if j < 0 else cdf[j]
     lo = 0
     for c in range(1, n + 1):
-        if at(c - 1) > 0.025:
+        if at(c - 1) > ALPHA / 2:
             break
         lo = c
-    hi = next((c for c in range(1, n + 1) if at(c - 1) >= 0.975), n + 1)
+    hi = next((c for c in range(1, n + 1) if at(c - 1) >= 1 - ALPHA / 2), n + 1)
     return lo, hi
 
 
@@ -112,16 +113,35 @@ def judge(values, at_cap, effective):
 
 
 def step(rate, gaps, cap, effective):
-    """A step at `rate` req/s: judged every 5 requests from 20, a pass needs 50, at most `cap` judged."""
+    """A step at `rate` req/s, at most `cap` judged requests. With `effective` (this version), judged at looks
+    of 20 (a pass: 50) requests, then 1.5 times the last, and at the cap (src/capacity/step.rs); without (the
+    earlier version), every 5 requests from 20."""
     t, arrivals = 0.0, []
     for g in gaps[:cap + WARM]:
         t += g / rate * 1000
         arrivals.append(t)
     values = ttfts(arrivals)[WARM:]
-    for n in range(20, cap + 1, 5):
+    if effective:
+        looks, n = set(), 20
+        while n < cap:
+            looks.add(n)
+            n = max(n + 5, math.ceil(n * 3 / 2 / 5) * 5)
+        pass_looks, n = set(), 50
+        while n < cap:
+            pass_looks.add(n)
+            n = max(n + 5, math.ceil(n * 3 / 2 / 5) * 5)
+    else:
+        looks = pass_looks = set(range(20, cap, 5))
+    for n in range(1, cap + 1):
+        if n not in looks and n not in pass_looks and n != cap:
+            continue
         verdict, conclusive = judge(values[:n], n == cap, effective)
+        if verdict == "pass" and n not in pass_looks and n != cap:
+            continue
         if verdict == "fail" or (verdict == "pass" and n >= 50) or n == cap:
-            return verdict, conclusive, n + WARM
+            s = sorted(values[:n])
+            margin = (TARGET - s[min(n, max(1, math.ceil(Q * n))) - 1]) / TARGET
+            return verdict, conclusive, n + WARM, margin
 
 
 def r3(x):
@@ -136,9 +156,9 @@ def search(seed, cap, effective):
     rng = random.Random(seed)
     gaps = [rng.expovariate(1) for _ in range(cap + WARM)]
     lo = hi = sure_lo = sure_hi = None
-    loads, used, load, bisected = [], 0, 8.0, False
+    loads, used, load, bisected, margins = [], 0, 8.0, False, {}
     while load is not None:
-        verdict, conclusive, n = step(load, gaps, cap, effective)
+        verdict, conclusive, n, margins[load] = step(load, gaps, cap, effective)
         used += n
         loads.append(load)
         conclusive = conclusive or not effective
@@ -162,7 +182,12 @@ def search(seed, cap, effective):
             load = max(r3(min(loads) / 2), 2)
         else:
             load = None
-    return sure_lo, sure_hi, (lo + hi) / 2 if lo and hi else None, used
+    point = None
+    if lo and hi:
+        # Where the p90's margin crosses zero between the two (src/capacity/report.rs, interpolate).
+        a, b = margins[lo], margins[hi]
+        point = lo + (hi - lo) * a / (a - b) if a >= 0 > b else (lo + hi) / 2
+    return sure_lo, sure_hi, point, used
 
 
 def steady_capacity():
@@ -244,8 +269,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=80)
     ap.add_argument("--cap", type=int, default=120, help="judged requests a step may use (default 120)")
+    ap.add_argument("--confidence", type=float, default=0.95, choices=(0.95, 0.99))
     ap.add_argument("--saturation", action="store_true", help="measure the over-saturation stop instead")
     args = ap.parse_args()
+    global Z, ALPHA
+    Z = {0.95: 1.959963984540054, 0.99: 2.5758293035489004}[args.confidence]
+    ALPHA = round(1 - args.confidence, 2)
     if args.saturation:
         saturation(min(args.seeds, 50))
         return
@@ -256,24 +285,25 @@ def main():
         name = "effective n / tau" if effective else "plain n (earlier)"
         print(f"\n{name}, steps of at most {args.cap} judged requests, {args.seeds} seeds:")
         for rate in (20, 24, 28, 32):
-            res = []
+            res = []  # (verdict, conclusive, requests, margin)
             for seed in range(args.seeds):
                 rng = random.Random(1000 + seed)
                 res.append(step(rate, [rng.expovariate(1) for _ in range(args.cap + WARM)], args.cap, effective))
-            sure_pass = sum(v == "pass" and c for v, c, _ in res) / len(res)
-            sure_fail = sum(v == "fail" and c for v, c, _ in res) / len(res)
+            sure_pass = sum(v == "pass" and c for v, c, *_ in res) / len(res)
+            sure_fail = sum(v == "fail" and c for v, c, *_ in res) / len(res)
             print(f"  step at {rate} req/s: conclusive pass {sure_pass:4.0%}, conclusive fail {sure_fail:4.0%}")
-        held, within, used, widths = 0, 0, [], []
+        held, within, within15, used, widths = 0, 0, 0, [], []
         for seed in range(args.seeds):
             a, b, point, n = search(seed, args.cap, effective)
             held += (a or 0) <= model <= (b or math.inf)
             within += point is not None and abs(point - model) <= 0.1 * model
+            within15 += point is not None and abs(point - model) <= 0.15 * model
             used.append(n)
             widths.append((b or math.inf) / (a or 1e-9))
         used.sort()
         widths.sort()
         print(f"  search: interval holds the capacity in {held / args.seeds:.0%}, point within 10 % in "
-              f"{within / args.seeds:.0%}, requests median {used[len(used) // 2]}, interval high/low median "
+              f"{within / args.seeds:.0%} (15 %: {within15 / args.seeds:.0%}), requests median {used[len(used) // 2]}, interval high/low median "
               f"{widths[len(widths) // 2]:.2f}")
 
 
