@@ -169,12 +169,38 @@ fn an_open_loop_at_5_per_second_gets_no_pacing_warning() {
             "10",
             "--progress",
             "off",
+            "--results-dir",
+            "out",
         ],
     ));
     let (stdout, _) = text(&out);
     assert!(stdout.contains("Request rate: target 5 req/s"), "{stdout}");
-    assert!(!stdout.contains("fell behind"), "{stdout}");
-    assert!(!stdout.contains("Warning"), "{stdout}");
+    // 5 req/s is easy for the client; a machine busy enough can still hold it back. The warning must then say
+    // so, and only then: it fires exactly when the records show requests that went out late (more than 50 ms,
+    // at least 2 and over 5 % of them).
+    let records: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join("out/sim-model_60_6_individual_responses.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let late = records
+        .iter()
+        .filter(|m| m["dispatch_delay_s"].as_f64().unwrap() > 0.05)
+        .count();
+    let fell_behind = late >= 2 && late * 20 > records.len();
+    assert_eq!(
+        stdout.contains("fell behind"),
+        fell_behind,
+        "{late} late: {stdout}"
+    );
+    assert_eq!(
+        stdout.matches("Warning").count(),
+        usize::from(fell_behind),
+        "{stdout}"
+    );
 }
 
 #[test]
