@@ -165,17 +165,17 @@ fn csv_snapshot() {
          scheduled_start_s,actual_start_s,dispatch_delay_s,scheduled_ttft_s,scheduled_end_to_end_latency_s,\
          warmup,ttft_any_s,number_reasoning_tokens,output_tokens_source,server_reasoning_tokens,error_kind,\
          generated_tokens,prompt_tokens,token_counts_source,generation_throughput_token_per_s,\
-         tokenizer_generated_tokens,new_connection,connect_s,max_tokens"
+         tokenizer_generated_tokens,new_connection,connect_s,pre_send_s,max_tokens"
     );
     assert_eq!(
         lines[1],
         "0,,,0.095,0.1,1.0,11.0,111,11,100,101,0.1,10,,,0.01,0.01,0.0,0.1,1.0,false,0.1,0,tokenizer,,,\
-         10,101,tokenizer,10.0,10,,,100"
+         10,101,tokenizer,10.0,10,,,,100"
     );
     assert_eq!(
         lines[5],
         "4,500,\"boom, \"\"quoted\"\"\",0.0,0.0,0.0,0.0,100,0,100,101,,0,,,0.05,0.05,0.0,,,false,,0,tokenizer,,http_status,\
-         0,101,tokenizer,0.0,0,,,100"
+         0,101,tokenizer,0.0,0,,,,100"
     );
     let summary = csv::summary_csv(&stats(&r));
     let rows: Vec<&str> = summary.lines().collect();

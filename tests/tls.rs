@@ -18,6 +18,12 @@ data: [DONE]\n\n";
 
 /// Serves an OpenAI-style stream over TLS to every connection, on its own threads; returns the port.
 fn tls_server() -> u16 {
+    tls_server_stalling(Duration::ZERO)
+}
+
+/// [`tls_server`], waiting `stall` after accepting each connection before the TLS handshake (a slow
+/// handshake: the client's connecting takes at least that long), then answering at once.
+fn tls_server_stalling(stall: Duration) -> u16 {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("self-signed certificate");
@@ -35,6 +41,7 @@ fn tls_server() -> u16 {
         for tcp in listener.incoming().flatten() {
             let config = config.clone();
             std::thread::spawn(move || {
+                std::thread::sleep(stall);
                 let conn = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
                 // Handshake failures (a client that rejects the certificate, a bare TCP probe) end here.
@@ -169,5 +176,66 @@ fn through_the_binary_errors_are_recorded_unless_insecure() {
             assert_eq!(s["results_number_errors"], 2);
             assert_eq!(s["results_error_code_counts"], serde_json::json!({"-1": 2}));
         }
+    }
+}
+
+/// The clock starts where the request leaves (issue 20): with a handshake that takes 1 s and an answer that
+/// comes at once, every record shows the connect and the time before the first byte apart (`connect_s` ≤
+/// `pre_send_s`, both ≥ 1 s), and its TTFT and end-to-end latency — measured from the first byte written —
+/// hold none of it.
+#[test]
+fn connecting_is_recorded_apart_and_not_on_the_requests_clock() {
+    let stall = Duration::from_secs(1);
+    let port = tls_server_stalling(stall);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .env("RUST_LOG", "warn")
+        .env("OPENAI_API_BASE", format!("https://127.0.0.1:{port}/v1"))
+        .args([
+            "--model",
+            "m",
+            "--max-num-completed-requests",
+            "2",
+            "--num-concurrent-requests",
+            "1",
+            "--connection-reuse",
+            "off",
+            "--insecure",
+            "--results-dir",
+            ".",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("m_550_150_individual_responses.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(records.len(), 2);
+    let secs = |m: &Value, k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k}: {m}"));
+    for m in &records {
+        assert_eq!(m["new_connection"], true, "{m}");
+        let (connect, pre) = (secs(m, "connect_s"), secs(m, "pre_send_s"));
+        assert!(connect >= stall.as_secs_f64() && pre >= connect, "{m}");
+        // The answer follows the handshake at once: its clock holds none of the second spent connecting.
+        assert!(secs(m, "ttft_s") < connect, "{m}");
+        assert!(secs(m, "end_to_end_latency_s") < connect, "{m}");
+        // Nothing is hidden: from the request being due, the latency holds the connect again, and the
+        // client's lateness (its dispatch delay) is not its connecting.
+        let due = secs(m, "dispatch_delay_s") + pre + secs(m, "ttft_s");
+        assert!((secs(m, "scheduled_ttft_s") - due).abs() < 1e-6, "{m}");
+        assert!(secs(m, "dispatch_delay_s") < connect, "{m}");
     }
 }

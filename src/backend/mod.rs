@@ -86,7 +86,8 @@ pub fn flatten_messages(messages: &[Value]) -> String {
 /// What a client hands back for one request.
 #[derive(Debug, Clone)]
 pub struct ClientResponse {
-    /// When the client started the request (its clock starts before connecting, like the original's).
+    /// The request's start: just before its first byte was written (or, when it never got a connection, when
+    /// the client took it).
     pub started: Instant,
     /// Timings, server usage and the error, if any.
     pub measured: Measured,

@@ -6,7 +6,8 @@
 //! A wire format (OpenAI chunks, Anthropic Messages events) only interprets events; timing, timeouts, framing,
 //! HTTP errors and draining are done here, once.
 //!
-//! Timing: the clock starts before the connection is made, as in the original. Every network read is
+//! Timing: the clock starts just before the request's first byte is written (the body built, a connection in
+//! hand); what came before is recorded as `pre_send_s`. Every network read is
 //! timestamped when it arrives, and every event framed from that read carries that timestamp.
 
 use std::time::{Duration, Instant};
@@ -169,7 +170,9 @@ impl StreamState {
     }
 
     fn finish(self, result: Result<(), KindedFailure>) -> ClientResponse {
-        let started = self.timer.started();
+        // When the client took the request: the record's start (its dispatch delay is the client's lateness,
+        // not its connecting); the timings count from the first byte written, `pre_send_s` after it.
+        let started = self.timer.taken();
         let timings = self.timer.finish();
         let (error_kind, error) = match result {
             Ok(()) => (None, None),
@@ -346,6 +349,8 @@ async fn stream(
     state
         .timer
         .connection(resp.info.new_connection, resp.info.connect_s);
+    // The clock starts where the request left: the body built, a connection in hand (docs/results.md).
+    state.timer.sent(resp.info.sent_at);
     let status = resp.head.status;
     if (300..400).contains(&status) {
         let location = resp

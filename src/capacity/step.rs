@@ -372,7 +372,10 @@ impl RequestSource for StepSource {
     fn completed(&mut self, done: &Completion<'_>) {
         let m = &done.response.measured;
         let t = &m.timings;
-        let delay = (done.start_offset_s - done.scheduled_start_s).max(0.0);
+        // From the scheduled send: the client's lateness, then its preparation and connecting, then the
+        // request's own clock.
+        let delay =
+            (done.start_offset_s - done.scheduled_start_s).max(0.0) + t.pre_send_s.unwrap_or(0.0);
         let ok = m.error.is_none();
         let n = m.usage.completion_tokens.unwrap_or(t.data_events);
         let first = t.first_token_s.or(t.first_content_s);
@@ -385,8 +388,11 @@ impl RequestSource for StepSource {
             },
             e2e_s: delay + t.end_s,
         };
-        self.core()
-            .completed(done.index, sample, done.start_offset_s + t.end_s);
+        self.core().completed(
+            done.index,
+            sample,
+            done.start_offset_s + t.pre_send_s.unwrap_or(0.0) + t.end_s,
+        );
     }
 }
 

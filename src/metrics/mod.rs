@@ -16,8 +16,9 @@
 //! | `tpot_s` (extra) | (e2e − first token of any kind) / (n − 1); null when n < 2 or errored |
 //! | `tokenizer_generated_tokens` (extra) | the tokenizer's count of the answer and the reasoning without special tokens, when it counted them (null with `--use-server-token-counts`) |
 //! | `new_connection`, `connect_s` (extra) | whether the request opened a connection; seconds spent connecting (null when it reused one) |
+//! | `pre_send_s` (extra) | from the client taking the request to its first byte written: building the body, a pool checkout, `connect_s`; every time above starts after it (null when the client does not say, e.g. a request that never got a connection) |
 //! | `dispatch_delay_s` (extra) | actual start − scheduled start |
-//! | `scheduled_ttft_s`, `scheduled_end_to_end_latency_s` (extra) | dispatch delay + ttft / e2e (null if errored) |
+//! | `scheduled_ttft_s`, `scheduled_end_to_end_latency_s` (extra) | dispatch delay + `pre_send_s` + ttft / e2e: from the scheduled send (null if errored) |
 //! | `ttft_any_s` (extra) | first streamed token of any kind, reasoning included − request start (null when none) |
 //! | `number_reasoning_tokens` (extra) | tokens of the reasoning text, no special tokens (0 when none) |
 //! | `server_reasoning_tokens` (extra) | the server's `completion_tokens_details.reasoning_tokens`, when sent |
@@ -52,6 +53,10 @@ pub struct StreamTimings {
     /// Seconds spent connecting (TCP, and TLS for https) when it opened one; `None` when it reused one.
     #[serde(default)]
     pub connect_s: Option<f64>,
+    /// Seconds from the client taking the request to its first byte written (the start of every time above);
+    /// `None` when the client does not say.
+    #[serde(default)]
+    pub pre_send_s: Option<f64>,
 }
 
 /// Token counts the server reported in a `usage` object, when it sent one.
@@ -162,6 +167,10 @@ pub struct Metrics {
     /// Seconds spent connecting (TCP, and TLS for https) when it opened one; `null` when it reused one.
     #[serde(default)]
     pub connect_s: Option<f64>,
+    /// Seconds from the client taking the request to its first byte written (body, pool checkout,
+    /// `connect_s`); the request's times start after it. `null` when the client does not say.
+    #[serde(default)]
+    pub pre_send_s: Option<f64>,
 }
 
 fn tokenizer_source() -> String {
@@ -219,6 +228,17 @@ impl Metrics {
     pub fn is_ok(&self) -> bool {
         self.error_code.is_none()
     }
+
+    /// When its first byte was written, seconds from the run's start: where `ttft_s` and
+    /// `end_to_end_latency_s` count from (`actual_start_s` + `pre_send_s`).
+    pub fn sent_s(&self) -> f64 {
+        self.actual_start_s + self.pre_send_s.unwrap_or(0.0)
+    }
+
+    /// When it ended, seconds from the run's start (an errored request, whose e2e is 0: when it was sent).
+    pub fn ended_s(&self) -> f64 {
+        self.sent_s() + self.end_to_end_latency_s.max(0.0)
+    }
 }
 
 /// What a client measured, before tokens are counted.
@@ -271,6 +291,7 @@ pub fn compute_metrics_counted(
         None => (t.end_s, None, String::new()),
         Some((code, msg)) => (0.0, Some(code.clone()), msg.clone()),
     };
+    let pre_send = t.pre_send_s.unwrap_or(0.0);
     let itl = match (t.last_content_s, t.data_events) {
         (Some(last), k) if k > 0 && output_tokens > 0 => last / k as f64,
         _ => 0.0,
@@ -319,8 +340,8 @@ pub fn compute_metrics_counted(
         scheduled_start_s: start.scheduled_s,
         actual_start_s: start.actual_s,
         dispatch_delay_s: start.dispatch_delay_s(),
-        scheduled_ttft_s: ok.then(|| start.dispatch_delay_s() + ttft),
-        scheduled_end_to_end_latency_s: ok.then(|| start.dispatch_delay_s() + e2e),
+        scheduled_ttft_s: ok.then(|| start.dispatch_delay_s() + pre_send + ttft),
+        scheduled_end_to_end_latency_s: ok.then(|| start.dispatch_delay_s() + pre_send + e2e),
         warmup: false,
         ttft_any_s: first_token,
         number_reasoning_tokens: output.reasoning,
@@ -341,6 +362,7 @@ pub fn compute_metrics_counted(
         tokenizer_generated_tokens: tokenizer_generated,
         new_connection: t.new_connection,
         connect_s: t.connect_s,
+        pre_send_s: t.pre_send_s,
     }
 }
 

@@ -31,12 +31,14 @@ use super::StreamTimings;
 /// ```
 #[derive(Debug, Clone)]
 pub struct StreamTimer {
+    taken: Instant,
     started: Instant,
     timings: StreamTimings,
 }
 
 impl StreamTimer {
-    /// Starts timing now: call it first, before connecting (the request's start, as LLMPerf's).
+    /// Starts timing now: call it when the client takes the request, then [`sent`](Self::sent) when its first
+    /// byte is written (without that call, the start stays here, before connecting, as LLMPerf's).
     pub fn start() -> Self {
         Self::started_at(Instant::now())
     }
@@ -44,14 +46,21 @@ impl StreamTimer {
     /// Times a request that started at `started`.
     pub fn started_at(started: Instant) -> Self {
         StreamTimer {
+            taken: started,
             started,
             timings: StreamTimings::default(),
         }
     }
 
-    /// When the request started (what [`ClientResponse::started`](crate::ClientResponse) takes).
+    /// Where the clock starts: the first byte written once [`sent`](Self::sent) was called, else the start.
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// When the client took the request (the start before any [`sent`](Self::sent)): what
+    /// [`ClientResponse::started`](crate::ClientResponse) takes.
+    pub fn taken(&self) -> Instant {
+        self.taken
     }
 
     /// Seconds since the start, now.
@@ -99,6 +108,28 @@ impl StreamTimer {
         if !text.is_empty() {
             self.timings.first_token_s.get_or_insert(at);
         }
+    }
+
+    /// The request's first byte is about to be written, at `at` (its body built, a connection in hand): the
+    /// clock restarts there, so every later time — TTFT, the end-to-end latency — excludes what came before,
+    /// and that time (building the body, a pool checkout, connecting) is recorded apart as `pre_send_s`. Call
+    /// it once, before any event; a client that does not call it keeps its start (LLMPerf's clock).
+    ///
+    /// ```
+    /// use llmperf_actors::StreamTimer;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let taken = Instant::now() - Duration::from_millis(30); // the client took the request 30 ms ago
+    /// let mut timer = StreamTimer::started_at(taken);
+    /// let written = Instant::now(); // … connected, and writes the request now
+    /// timer.sent(written);
+    /// assert_eq!((timer.taken(), timer.started()), (taken, written));
+    /// assert!(timer.timings().pre_send_s.unwrap() >= 0.03);
+    /// ```
+    pub fn sent(&mut self, at: Instant) {
+        let at = at.max(self.taken);
+        self.timings.pre_send_s = Some(at.duration_since(self.taken).as_secs_f64());
+        self.started = at;
     }
 
     /// Whether the request opened a new connection, and the seconds spent connecting when it did.

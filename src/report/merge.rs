@@ -67,7 +67,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Vec<RunSummary>, Error
             let requests = read_log(shard)?;
             let end = requests
                 .iter()
-                .map(|r| r.start_unix_s + r.metrics.end_to_end_latency_s)
+                .map(|r| r.start_unix_s + (r.metrics.ended_s() - r.metrics.actual_start_s))
                 .fold(shard.run.start_unix_s, f64::max);
             shard.run.end_unix_s = end;
             shard.run.elapsed_s = end - shard.run.start_unix_s;

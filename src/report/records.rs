@@ -145,7 +145,7 @@ pub fn measured_elapsed(records: &[RunRecord], elapsed_s: f64) -> f64 {
 pub fn elapsed_from_records(records: &[RunRecord]) -> f64 {
     records
         .iter()
-        .map(|r| r.metrics.actual_start_s + r.metrics.end_to_end_latency_s)
+        .map(|r| r.metrics.ended_s())
         .fold(0.0, f64::max)
 }
 

@@ -240,8 +240,8 @@ pub fn throughput_bins(records: &[RunRecord], end: f64, bin: f64) -> Vec<(f64, f
     let mut tokens = vec![0.0; n];
     for r in measured_ok(records) {
         let m = &r.metrics;
-        let a = m.actual_start_s + m.ttft_s;
-        let b = m.actual_start_s + m.end_to_end_latency_s;
+        let a = m.sent_s() + m.ttft_s;
+        let b = m.ended_s();
         let t = m.number_output_tokens as f64;
         if b <= a {
             let i = ((b / bin) as usize).min(n - 1);
@@ -272,7 +272,7 @@ pub fn in_flight_steps(records: &[RunRecord]) -> Vec<(f64, f64)> {
     for r in records.iter().filter(|r| !r.metrics.warmup) {
         let m = &r.metrics;
         let start = m.actual_start_s;
-        let end = start + m.end_to_end_latency_s.max(0.0);
+        let end = m.ended_s();
         events.push((start, 1));
         events.push((end, -1));
     }
@@ -293,7 +293,7 @@ pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
     let end = records
         .iter()
         .filter(|r| !r.metrics.warmup)
-        .map(|r| r.metrics.actual_start_s + r.metrics.end_to_end_latency_s)
+        .map(|r| r.metrics.ended_s())
         .fold(0.0, f64::max);
     let end = upper(end);
     let bin = (end / 60.0).max(0.05);

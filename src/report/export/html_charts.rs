@@ -101,7 +101,7 @@ fn clamp(pts: &[(f64, f64)], x1: f64) -> Vec<(f64, f64)> {
 pub fn server_svg(run: &ServerRun, records: &[RunRecord]) -> ChartResult {
     let end = records
         .iter()
-        .map(|r| r.metrics.actual_start_s + r.metrics.end_to_end_latency_s)
+        .map(|r| r.metrics.ended_s())
         .chain(run.gauges.values().flatten().map(|p| p.0))
         .chain(run.gaps.iter().map(|g| g.t))
         .fold(0.0, f64::max);
@@ -125,12 +125,7 @@ pub fn server_svg(run: &ServerRun, records: &[RunRecord]) -> ChartResult {
     let client_ttft: Vec<(f64, f64)> = records
         .iter()
         .filter(|r| r.metrics.is_ok())
-        .map(|r| {
-            (
-                r.metrics.actual_start_s + r.metrics.ttft_s,
-                r.metrics.ttft_s,
-            )
-        })
+        .map(|r| (r.metrics.sent_s() + r.metrics.ttft_s, r.metrics.ttft_s))
         .collect();
     let gaps: Vec<f64> = run.gaps.iter().map(|g| g.t.clamp(0.0, x1)).collect();
     let panels = [
