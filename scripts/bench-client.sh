@@ -132,7 +132,7 @@ fi
 fconcs=(${FID_CONCS:-1 100 1000}); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
 want fidelity && echo
 want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request; requests that opened a connection excluded)"
-want fidelity && printf "%6s %9s %9s %12s %12s %12s %12s %12s %9s %9s\n" conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
+want fidelity && printf "%6s %9s %9s %12s %12s %12s %12s %12s %12s %9s %9s\n" conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "new conn p50" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
 for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
   sync; sleep "${FID_PAUSE:-0}"
   n=$((c * 5)); [ "$n" -lt 100 ] && n=100; [ "$smoke" = 1 ] && n=20
@@ -161,7 +161,7 @@ sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
 # opened a connection (column 6, requests served earlier on it, is 0) are left out: the client's TTFT includes
 # the TCP connect, which the simulator cannot see. They are the first c, and a few more whenever a request
 # starts just before a finishing one hands its connection back.
-te, ie, te_all = [], [], []
+te, ie, te_all, te_new = [], [], [], []
 fresh = 0
 for k, (r, f) in enumerate(zip(recs, sim)):
     # Also kept: every request after the first c, new connections included (the connect in the error).
@@ -169,6 +169,7 @@ for k, (r, f) in enumerate(zip(recs, sim)):
         te_all.append(r["ttft_s"] * 1e3 - float(f[2]) / 1e3)
     if f[5] == "0":
         fresh += 1
+        te_new.append(r["ttft_s"] * 1e3 - float(f[2]) / 1e3)
         continue
     first_us, last_us, items = float(f[2]), float(f[3]), int(f[4])
     te.append(r["ttft_s"] * 1e3 - first_us / 1e3)
@@ -179,7 +180,7 @@ def q(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
 s = json.load(open(glob.glob(f"{tmp}/fid{c}/*_summary.json")[0]))
 u, s_, m, e = open(f"{tmp}/fid{c}.time").read().split()[-4:]
-print(f"{c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
+print(f"{c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(te_new, .5):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
       f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/s['results_elapsed_s']:>8.0f}%")
 PY
 done; done
