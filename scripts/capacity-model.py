@@ -19,30 +19,39 @@ SLOTS, F, D, OUT = 4, 5.0, 5.0, 20  # the TTFT-through-queueing setting of tests
 TARGET, Q, GOODPUT, WARM = 100.0, 0.9, 0.8, 5
 
 
-def ttfts(arrivals):
-    """TTFT (ms) of each request in the engine model: iterations admit waiting requests into free slots, a
-    prefill of F gives the admitted their first token, each decode step of D gives every running one a token."""
+def engine(arrivals, slots=SLOTS, f=F, d=D, r=0.0):
+    """The engine model (ms): iterations admit waiting requests into free slots, a prefill of `f` gives the
+    admitted their first token, each decode step of `d + r·running` gives every running one a token. Returns
+    each request's first-token and finish times."""
     n = len(arrivals)
-    first = [0.0] * n
+    first, fin = [0.0] * n, [0.0] * n
     queue, batch, t, done = deque(range(n)), [], 0.0, 0
     while done < n:
         if not batch:
             t = max(t, arrivals[queue[0]])
         admitted = []
-        while len(batch) + len(admitted) < SLOTS and queue and arrivals[queue[0]] <= t:
+        while len(batch) + len(admitted) < slots and queue and arrivals[queue[0]] <= t:
             admitted.append(queue.popleft())
         if admitted:
-            t += F
+            t += f
             for i in admitted:
-                first[i] = t - arrivals[i]
+                first[i] = t
             batch += [[i, 1] for i in admitted]
         if batch:
-            t += D
+            t += d + r * len(batch)
             for b in batch:
                 b[1] += 1
+                if b[1] >= OUT:
+                    fin[b[0]] = t
             done += sum(b[1] >= OUT for b in batch)
             batch = [b for b in batch if b[1] < OUT]
-    return first
+    return first, fin
+
+
+def ttfts(arrivals):
+    """TTFT (ms) of each request in the TTFT setting."""
+    first, _ = engine(arrivals)
+    return [f - a for f, a in zip(first, arrivals)]
 
 
 def tau(values):
@@ -207,29 +216,9 @@ def steady_capacity():
     return a
 
 
-def finish_times(arrivals, slots=32, f=2.0, d=4.0, r=1.0):
-    """Finish times (ms) in the engine model with a per-running decode cost (the TPOT setting)."""
-    n = len(arrivals)
-    fin = [0.0] * n
-    queue, batch, t, done = deque(range(n)), [], 0.0, 0
-    while done < n:
-        if not batch:
-            t = max(t, arrivals[queue[0]])
-        admitted = 0
-        while len(batch) < slots and queue and arrivals[queue[0]] <= t:
-            batch.append([queue.popleft(), 1])
-            admitted += 1
-        if admitted:
-            t += f
-        if batch:
-            t += d + r * len(batch)
-            for b in batch:
-                b[1] += 1
-                if b[1] >= OUT:
-                    fin[b[0]] = t
-            done += sum(b[1] >= OUT for b in batch)
-            batch = [b for b in batch if b[1] < OUT]
-    return fin
+def finish_times(arrivals):
+    """Finish times (ms) in the TPOT setting (32 slots, f = 2, d = 4, r = 1 ms)."""
+    return engine(arrivals, slots=32, f=2.0, d=4.0, r=1.0)[1]
 
 
 def over_saturated(watch, rate):

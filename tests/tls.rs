@@ -128,30 +128,36 @@ async fn insecure_accepts_a_self_signed_certificate() {
     assert!(r.measured.timings.first_content_s.is_some());
 }
 
+/// The binary against the TLS server on `port`, with no endpoint settings from the environment.
+fn binary(port: u16) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "warn")
+        .env("OPENAI_API_BASE", format!("https://127.0.0.1:{port}/v1"));
+    c
+}
+
 #[test]
 fn through_the_binary_errors_are_recorded_unless_insecure() {
     let port = tls_server();
     for insecure in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("RUST_LOG", "warn")
-            .env("OPENAI_API_BASE", format!("https://127.0.0.1:{port}/v1"))
-            .args([
-                "--model",
-                "m",
-                "--max-num-completed-requests",
-                "2",
-                "--num-concurrent-requests",
-                "1",
-                "--results-dir",
-                ".",
-            ])
-            .current_dir(dir.path());
+        let mut c = binary(port);
+        c.args([
+            "--model",
+            "m",
+            "--max-num-completed-requests",
+            "2",
+            "--num-concurrent-requests",
+            "1",
+            "--results-dir",
+            ".",
+        ])
+        .current_dir(dir.path());
         if insecure {
             c.arg("--insecure");
         }
@@ -188,15 +194,7 @@ fn connecting_is_recorded_apart_and_not_on_the_requests_clock() {
     let stall = Duration::from_secs(1);
     let port = tls_server_stalling(stall);
     let dir = tempfile::tempdir().unwrap();
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_llmperf-actors"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OPENAI_") || k.starts_with("LLMPERF_") {
-            c.env_remove(k);
-        }
-    }
-    let out = c
-        .env("RUST_LOG", "warn")
-        .env("OPENAI_API_BASE", format!("https://127.0.0.1:{port}/v1"))
+    let out = binary(port)
         .args([
             "--model",
             "m",
