@@ -156,7 +156,7 @@ fn past_capacity_the_scheduled_send_latency_shows_what_the_actual_send_latency_h
 }
 
 /// A record's dispatch delay is its actual start less its scheduled one, and the scheduled-send TTFT is the
-/// TTFT plus that delay.
+/// TTFT plus that delay and the time before the request's first byte was written (`pre_send_s`).
 fn assert_delay_relations(m: &Value) {
     let delay = f(&m["dispatch_delay_s"]);
     assert!(delay >= 0.0, "{m}");
@@ -165,7 +165,7 @@ fn assert_delay_relations(m: &Value) {
         "{m}"
     );
     assert!(
-        (f(&m["scheduled_ttft_s"]) - f(&m["ttft_s"]) - delay).abs() < 1e-9,
+        (f(&m["scheduled_ttft_s"]) - f(&m["ttft_s"]) - delay - f(&m["pre_send_s"])).abs() < 1e-9,
         "{m}"
     );
 }
