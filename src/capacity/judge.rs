@@ -199,10 +199,7 @@ impl Rules {
                 Verdict::More
             },
         });
-        let worst = criteria
-            .iter()
-            .min_by(|a, b| a.margin.total_cmp(&b.margin))
-            .map(|c| c.name.clone());
+        let worst = limiting_criterion(&criteria).map(|c| c.name.clone());
         let failed = criteria.iter().find(|c| c.verdict == Verdict::Fail);
         let (verdict, confident, limiting, reason) = if let Some(c) = failed {
             (
@@ -223,11 +220,9 @@ impl Rules {
                 format!("every target met; closest {}", describe(c)),
             )
         } else if at_cap {
-            let c = criteria
-                .iter()
-                .min_by(|a, b| a.margin.total_cmp(&b.margin))
-                .expect("the goodput is always a criterion");
-            let pass = c.margin >= 0.0;
+            let c = limiting_criterion(&criteria).expect("the goodput is always a criterion");
+            // The step passes when every estimate is inside its target.
+            let pass = criteria.iter().all(|c| c.margin >= 0.0);
             (
                 if pass { Verdict::Pass } else { Verdict::Fail },
                 false,
@@ -257,6 +252,18 @@ impl Rules {
             reason,
         }
     }
+}
+
+/// The criterion that limits: the one furthest outside its target — a latency target before the goodput when
+/// both are outside (the goodput only counts requests that missed the targets, so the target says what
+/// limits); when every one is inside, the closest to its target.
+fn limiting_criterion(criteria: &[Criterion]) -> Option<&Criterion> {
+    let by_margin = |a: &&Criterion, b: &&Criterion| a.margin.total_cmp(&b.margin);
+    criteria
+        .iter()
+        .filter(|c| c.margin < 0.0 && c.name != "goodput")
+        .min_by(by_margin)
+        .or_else(|| criteria.iter().min_by(by_margin))
 }
 
 /// `TTFT p99 620 ms (CI 550 ms–700 ms) vs 500 ms`.
@@ -403,6 +410,24 @@ mod tests {
         let j = r.judge(&s, true);
         assert_eq!((j.verdict, j.confident), (Verdict::Pass, false));
         assert!(j.reason.contains("undecided"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_missed_latency_target_limits_before_the_goodput() {
+        // TPOT p90 just over its target; the goodput further under its own: the TPOT is what limits.
+        let r = Rules {
+            goodput: 0.9,
+            ..rules("tpot_p90=20ms")
+        };
+        let s: Vec<Sample> = (0..40)
+            .map(|i| Sample {
+                tpot_s: Some(if i < 30 { 0.015 } else { 0.0205 }),
+                ..ok(0.1)
+            })
+            .collect();
+        let j = r.judge(&s, true);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert_eq!(j.limiting.as_deref(), Some("tpot_p90"), "{}", j.reason);
     }
 
     #[test]
