@@ -190,30 +190,7 @@ fn the_capacity_limited_by_ttft_through_queueing_matches_the_model() {
     };
     let model = model_capacity(e, false, 0.9, 100.0);
     let dir = tempfile::tempdir().unwrap();
-    let (json, stdout) = search(
-        dir.path(),
-        e,
-        &[
-            "--slo",
-            "ttft_p90=100ms",
-            "--goodput",
-            "0.8",
-            "--min-rate",
-            "2",
-            "--start-rate",
-            "8",
-            "--max-rate",
-            "200",
-            "--tolerance",
-            "0.1",
-            "--max-step-requests",
-            "120",
-            // The search's interval holds the model's capacity in 96 % of seeds at 95 % and in all 80 at 99 %
-            // (scripts/capacity-model.py): a test asserts what holds on any run.
-            "--confidence",
-            "0.99",
-        ],
-    );
+    let (json, stdout) = search(dir.path(), e, &model_search_args("ttft_p90=100ms"));
     println!("{stdout}");
     check_against_model(&json, model, "ttft_p90");
     check_files(dir.path());
@@ -251,32 +228,33 @@ fn the_capacity_limited_by_tpot_through_the_batch_size_matches_the_model() {
     };
     let model = model_capacity(e, true, 0.9, 20.0);
     let dir = tempfile::tempdir().unwrap();
-    let (json, _) = search(
-        dir.path(),
-        e,
-        &[
-            "--slo",
-            "tpot_p90=20ms",
-            "--goodput",
-            "0.8",
-            "--min-rate",
-            "2",
-            "--start-rate",
-            "8",
-            "--max-rate",
-            "200",
-            "--tolerance",
-            "0.1",
-            "--max-step-requests",
-            "120",
-            // The search's interval holds the model's capacity in 96 % of seeds at 95 % and in all 80 at 99 %
-            // (scripts/capacity-model.py): a test asserts what holds on any run.
-            "--confidence",
-            "0.99",
-        ],
-    );
+    let (json, _) = search(dir.path(), e, &model_search_args("tpot_p90=20ms"));
     check_against_model(&json, model, "tpot_p90");
     check_files(dir.path());
+}
+
+/// The search flags of the two tests against the model, with the SLO `slo`.
+fn model_search_args(slo: &str) -> Vec<&str> {
+    vec![
+        "--slo",
+        slo,
+        "--goodput",
+        "0.8",
+        "--min-rate",
+        "2",
+        "--start-rate",
+        "8",
+        "--max-rate",
+        "200",
+        "--tolerance",
+        "0.1",
+        "--max-step-requests",
+        "120",
+        // The search's interval holds the model's capacity in 96 % of seeds at 95 % and in all 80 at 99 %
+        // (scripts/capacity-model.py): a test asserts what holds on any run.
+        "--confidence",
+        "0.99",
+    ]
 }
 
 /// The scheduled offsets of a step's requests, from its per-request log.
