@@ -286,9 +286,13 @@ const LIGHT: Engine = Engine {
 #[test]
 fn an_slo_met_at_the_heaviest_load_is_above_max_and_the_seed_replays_the_steps() {
     let _one = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    // A goodput target of 50 %: a step is decided after a few dozen requests (the default 95 % needs a
+    // hundred or more to be shown, which this test is not about).
     let args = [
         "--slo",
         "e2e_p50=5s",
+        "--goodput",
+        "0.5",
         "--min-rate",
         "10",
         "--max-rate",
@@ -306,7 +310,28 @@ fn an_slo_met_at_the_heaviest_load_is_above_max_and_the_seed_replays_the_steps()
     let (ja, stdout) = search(a.path(), LIGHT, &args);
     assert_eq!(ja["verdict"], "above_max", "{ja:#}");
     assert_eq!(ja["capacity"], Value::Null);
-    assert_eq!(f(&ja, "ci_low"), 20.0);
+    // The interval's low end is the heaviest load that passed conclusively. That is usually 20, but not
+    // always on a busy machine: stalls make consecutive latencies alike, the effective sample shrinks, and
+    // a pass by the point estimates (at the request cap or the time limit) is not conclusive (a stress run
+    // saw ci_low 10).
+    let conclusive_pass = ja["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["decision"] == "pass" && (s["confident"] == true || s["over_saturated"] == true)
+        })
+        .map(|s| s["load"].as_f64().unwrap())
+        .reduce(f64::max);
+    assert_eq!(ja["ci_low"].as_f64(), conclusive_pass, "{ja:#}");
+    assert!(
+        ja["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["decision"] == "pass"),
+        "{ja:#}"
+    );
     assert!(stdout.contains("still meets the SLO"), "{stdout}");
     let loads = |j: &Value| -> Vec<f64> {
         j["steps"]
