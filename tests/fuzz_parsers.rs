@@ -24,7 +24,7 @@ fn frame(bytes: &[u8], cuts: &[usize], max_line: usize) -> Result<Vec<SseEvent>,
     let mut from = 0;
     for to in cuts.into_iter().chain([bytes.len()]) {
         framer.feed(&bytes[from..to], |e| {
-            out.push(e);
+            out.push(e.clone());
             true
         })?;
         from = to;

@@ -17,13 +17,17 @@
 //! divisor) counts the non-empty `text_delta` events, as the original's litellm path counted only chunks with
 //! content. A stream that closes before `message_stop` is an error.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::Instant;
 
 use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::http::HttpClient;
+use super::lenient;
 use super::sse::SseEvent;
 use super::stream::{self, Failure, HttpOptions, StreamState, WireFormat, transport};
 use super::{ClientResponse, LlmClient, RequestConfig};
@@ -152,55 +156,59 @@ impl WireFormat for AnthropicWire {
         at: f64,
         state: &mut StreamState,
     ) -> Result<bool, Failure> {
-        let v: Value = serde_json::from_str(&ev.data).map_err(|e| {
+        let malformed = |e: serde_json::Error| {
             let shown: String = ev.data.chars().take(200).collect();
             transport(format!("malformed JSON event ({e}): {shown}"))
-        })?;
+        };
+        // Fields of an unexpected type read as absent; JSON that is not an object has none of them.
+        let v: Event = match serde_json::from_str(&ev.data) {
+            Ok(v) => v,
+            Err(e) => {
+                serde_json::from_str::<IgnoredAny>(&ev.data).map_err(malformed)?;
+                log::trace!("an Anthropic event that is not an object: {e}");
+                Event::default()
+            }
+        };
         // The `event:` line names the type; the payload repeats it as `type`.
-        let kind = ev
-            .event
-            .as_deref()
-            .or_else(|| v.get("type").and_then(Value::as_str))
-            .unwrap_or("");
-        let u64_at = |p: &str| v.pointer(p).and_then(Value::as_u64);
+        let kind = ev.event.as_deref().or(v.kind.as_deref()).unwrap_or("");
         match kind {
             "message_start" => {
-                if let Some(n) = u64_at("/message/usage/input_tokens") {
+                if let Some(n) = v.message.and_then(|m| m.usage).and_then(|u| u.input_tokens) {
                     state.usage.prompt_tokens = Some(n);
                 }
             }
             "content_block_start" => {
-                let block = v.get("content_block");
-                let text = |k: &str| block.and_then(|b| b.get(k)).and_then(Value::as_str);
-                if let Some(t) = text("thinking") {
-                    state.reasoning(t, at);
+                let block = v.content_block.unwrap_or_default();
+                if let Some(t) = block.thinking {
+                    state.reasoning(&t, at);
                 }
-                if let Some(t) = text("text").filter(|t| !t.is_empty()) {
+                if let Some(t) = block.text.filter(|t| !t.is_empty()) {
                     state.timer.data_event();
-                    state.answer(t, at);
+                    state.answer(&t, at);
                 }
             }
             "content_block_delta" => {
-                let delta_str = |k: &str| v.pointer(&format!("/delta/{k}")).and_then(Value::as_str);
-                match delta_str("type") {
+                let delta = v.delta.unwrap_or_default();
+                match delta.kind.as_deref() {
                     Some("text_delta") => {
-                        let t = delta_str("text").unwrap_or("");
+                        let t = delta.text.unwrap_or_default();
                         if !t.is_empty() {
                             state.timer.data_event();
-                            state.answer(t, at);
+                            state.answer(&t, at);
                         }
                     }
                     Some("thinking_delta") => {
-                        state.reasoning(delta_str("thinking").unwrap_or(""), at)
+                        state.reasoning(&delta.thinking.unwrap_or_default(), at)
                     }
                     _ => {} // signature_delta, input_json_delta, …
                 }
             }
             "message_delta" => {
-                if let Some(n) = u64_at("/usage/output_tokens") {
+                let usage = v.usage.unwrap_or_default();
+                if let Some(n) = usage.output_tokens {
                     state.usage.completion_tokens = Some(n);
                 }
-                if let Some(n) = u64_at("/usage/input_tokens") {
+                if let Some(n) = usage.input_tokens {
                     state.usage.prompt_tokens = Some(n);
                 }
             }
@@ -209,6 +217,8 @@ impl WireFormat for AnthropicWire {
                 return Ok(false);
             }
             "error" => {
+                // Rare: read whole, so any shape of error object is reported.
+                let v: Value = serde_json::from_str(&ev.data).map_err(malformed)?;
                 let err = v.get("error").unwrap_or(&v);
                 let code = err
                     .get("type")
@@ -236,6 +246,48 @@ impl WireFormat for AnthropicWire {
             )))
         }
     }
+}
+
+/// What an event is read for; everything else is skipped without being built. Text borrows from the event
+/// when it has no escapes. A field of another type than expected reads as absent, as a lookup in the JSON
+/// tree would.
+#[derive(Deserialize, Default)]
+struct Event<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "lenient::text")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    content_block: Option<Block<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    delta: Option<Block<'a>>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    message: Option<Message>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    usage: Option<EventUsage>,
+}
+
+/// A `content_block` or a `delta`.
+#[derive(Deserialize, Default)]
+struct Block<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "lenient::text")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::text")]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::text")]
+    thinking: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Message {
+    #[serde(default, deserialize_with = "lenient::object")]
+    usage: Option<EventUsage>,
+}
+
+#[derive(Deserialize, Default)]
+struct EventUsage {
+    #[serde(default, deserialize_with = "lenient::count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::count")]
+    output_tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -277,7 +329,7 @@ data: {\"type\":\"message_stop\"}\n\n";
         let mut events = Vec::new();
         framer
             .feed(bytes, |e| {
-                events.push(e);
+                events.push(e.clone());
                 true
             })
             .unwrap();

@@ -12,6 +12,7 @@
 
 pub mod anthropic;
 pub mod http;
+mod lenient;
 pub mod openai;
 pub(crate) mod request;
 pub mod sse;

@@ -24,11 +24,13 @@
 //! transport side (connect failure, timeouts, a stream cut short, malformed chunks).
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Instant;
 
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::http::HttpClient;
@@ -239,7 +241,7 @@ impl WireFormat for OpenAiWire {
         })?;
         // K counts what the original received: a usage-only chunk (`choices: []`) comes only because we asked
         // for usage, which the original never did, so it is not counted.
-        let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
+        let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(|c| !c.any);
         if !usage_only {
             state.timer.data_event();
         }
@@ -253,8 +255,8 @@ impl WireFormat for OpenAiWire {
                 reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
             };
         }
-        if let Some(choice) = chunk.choices.into_iter().flatten().next() {
-            if choice.finish_reason.is_some_and(|f| !f.is_null()) {
+        if let Some(choice) = chunk.choices.and_then(|c| c.first) {
+            if choice.finish_reason.is_some() {
                 self.finished = true;
             }
             match self.shape {
@@ -297,10 +299,12 @@ fn stream_error(err: Value) -> Failure {
     (code, msg)
 }
 
+/// What a chunk is read for; every other field is skipped without being built. The text fields borrow from
+/// the event when they have no escapes, so a plain content chunk is read without allocating.
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(default, borrow)]
-    choices: Option<Vec<Choice<'a>>>,
+    choices: Option<Choices<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(default)]
@@ -311,20 +315,62 @@ struct Chunk<'a> {
 struct Choice<'a> {
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_text")]
     text: Option<Cow<'a, str>>,
+    /// Any value but `null` ends the answer; which one does not matter here.
     #[serde(default)]
-    finish_reason: Option<Value>,
+    finish_reason: Option<IgnoredAny>,
+}
+
+/// A `choices` array, read without collecting it: whether it had an element, and its first (a request asks
+/// for one choice; the others of a server that sends more are skipped, as the original reads only
+/// `choices[0]`).
+struct Choices<'a> {
+    any: bool,
+    first: Option<Choice<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct First<'a>(PhantomData<Choice<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for First<'a> {
+            type Value = Choices<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of choices")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices<'a>, A::Error> {
+                let first: Option<Choice<'a>> = seq.next_element()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Choices {
+                    any: first.is_some(),
+                    first,
+                })
+            }
+        }
+        d.deserialize_seq(First(PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
 struct Delta<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_text")]
     content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_text")]
     reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_text")]
     reasoning: Option<Cow<'a, str>>,
+}
+
+/// A string or `null`, borrowed from the event when it has no escapes (serde borrows a `Cow` field only
+/// when it is not inside an `Option`, so a plain `Option<Cow<str>>` field would allocate every time).
+fn borrowed_text<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text>::deserialize(d)?.map(|t| t.0))
 }
 
 #[derive(Deserialize)]

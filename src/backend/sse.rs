@@ -7,6 +7,10 @@
 //! - `data:` with or without the space after the colon; several `data:` lines of one event are joined with `\n`;
 //! - `event:` sets the event type; comment lines (`: keep-alive`) and other fields are ignored;
 //! - a line longer than the configured cap is an error, so a broken server cannot exhaust memory.
+//!
+//! Events are lent to a callback, not handed out: the framer keeps its line, data and event-type buffers
+//! from one event to the next, so framing a stream allocates only while its buffers grow to the longest
+//! line (issue 20: no per-chunk allocation on the common path).
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +39,7 @@ pub enum SseError {
 /// let mut framer = SseFramer::default();
 /// let mut data = Vec::new();
 /// for piece in [&b"data: {\"a\""[..], b":1}\r\n\r\n: ping\n\ndata:[DONE]\n\n"] {
-///     framer.feed(piece, |event| { data.push(event.data); true }).unwrap();
+///     framer.feed(piece, |event| { data.push(event.data.clone()); true }).unwrap();
 /// }
 /// assert_eq!(data, ["{\"a\":1}", "[DONE]"]);
 /// ```
@@ -43,8 +47,10 @@ pub enum SseError {
 pub struct SseFramer {
     line: Vec<u8>,
     after_cr: bool,
-    event: Option<String>,
-    data: String,
+    /// The event being built; lent to the callback when a blank line completes it.
+    current: SseEvent,
+    /// The `event:` buffer of the last event, kept for the next one's.
+    spare_event: String,
     has_data: bool,
     max_line: usize,
 }
@@ -61,19 +67,22 @@ impl SseFramer {
         SseFramer {
             line: Vec::new(),
             after_cr: false,
-            event: None,
-            data: String::new(),
+            current: SseEvent {
+                event: None,
+                data: String::new(),
+            },
+            spare_event: String::new(),
             has_data: false,
             max_line,
         }
     }
 
     /// Feeds bytes; calls `on_event` for each event completed by them. `on_event` returns `false` to stop early
-    /// (the rest of the bytes are then ignored).
+    /// (the rest of the bytes are then ignored). The event is lent: copy what must outlive the call.
     pub fn feed(
         &mut self,
         bytes: &[u8],
-        mut on_event: impl FnMut(SseEvent) -> bool,
+        mut on_event: impl FnMut(&SseEvent) -> bool,
     ) -> Result<(), SseError> {
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -89,10 +98,12 @@ impl SseFramer {
                     self.push_bytes(&rest[..i])?;
                     self.after_cr = rest[i] == b'\r';
                     rest = &rest[i + 1..];
-                    if let Some(ev) = self.end_line()?
-                        && !on_event(ev)
-                    {
-                        return Ok(());
+                    if self.end_line()? {
+                        let go_on = on_event(&self.current);
+                        self.dispatched();
+                        if !go_on {
+                            return Ok(());
+                        }
                     }
                 }
                 None => {
@@ -106,12 +117,14 @@ impl SseFramer {
 
     /// Ends the stream: a final event that was not followed by a blank line is still delivered.
     pub fn finish(&mut self) -> Result<Option<SseEvent>, SseError> {
-        if !self.line.is_empty()
-            && let Some(ev) = self.end_line()?
-        {
-            return Ok(Some(ev));
-        }
-        Ok(self.dispatch())
+        let complete = if self.line.is_empty() {
+            self.has_data
+        } else {
+            self.end_line()? || self.has_data
+        };
+        let event = complete.then(|| self.current.clone());
+        self.dispatched();
+        Ok(event)
     }
 
     fn push_bytes(&mut self, b: &[u8]) -> Result<(), SseError> {
@@ -122,15 +135,21 @@ impl SseFramer {
         Ok(())
     }
 
-    fn end_line(&mut self) -> Result<Option<SseEvent>, SseError> {
+    /// Ends the line in `self.line`; `true` when it was the blank line that completes an event with data.
+    fn end_line(&mut self) -> Result<bool, SseError> {
         if self.line.is_empty() {
-            return Ok(self.dispatch());
+            if self.has_data {
+                return Ok(true);
+            }
+            // A blank line with no data dispatches nothing, and resets the event type.
+            self.dispatched();
+            return Ok(false);
         }
         let line = std::str::from_utf8(&self.line).map_err(|_| SseError::InvalidUtf8)?;
         let (field, value) = match line.find(':') {
             Some(0) => {
                 self.line.clear();
-                return Ok(None); // comment
+                return Ok(false); // comment
             }
             Some(i) => {
                 let v = &line[i + 1..];
@@ -141,28 +160,33 @@ impl SseFramer {
         match field {
             "data" => {
                 if self.has_data {
-                    self.data.push('\n');
+                    self.current.data.push('\n');
                 }
-                self.data.push_str(value);
+                self.current.data.push_str(value);
                 self.has_data = true;
             }
-            "event" => self.event = Some(value.to_string()),
+            "event" => {
+                let mut buf = match self.current.event.take() {
+                    Some(buf) => buf,
+                    None => std::mem::take(&mut self.spare_event),
+                };
+                buf.clear();
+                buf.push_str(value);
+                self.current.event = Some(buf);
+            }
             _ => {}
         }
         self.line.clear();
-        Ok(None)
+        Ok(false)
     }
 
-    fn dispatch(&mut self) -> Option<SseEvent> {
-        let event = self.event.take();
-        if !self.has_data {
-            return None;
+    /// Clears the event just dispatched (or dropped), keeping its buffers for the next one.
+    fn dispatched(&mut self) {
+        if let Some(buf) = self.current.event.take() {
+            self.spare_event = buf;
         }
+        self.current.data.clear();
         self.has_data = false;
-        Some(SseEvent {
-            event,
-            data: std::mem::take(&mut self.data),
-        })
     }
 }
 
@@ -175,7 +199,7 @@ mod tests {
         let mut out = Vec::new();
         for p in pieces {
             f.feed(p, |e| {
-                out.push(e);
+                out.push(e.clone());
                 true
             })?;
         }

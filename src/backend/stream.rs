@@ -425,7 +425,7 @@ async fn stream(
         let mut outcome: Result<bool, Failure> = Ok(true);
         framer
             .feed(data, |ev| {
-                outcome = wire.on_event(&ev, at, state);
+                outcome = wire.on_event(ev, at, state);
                 matches!(outcome, Ok(true))
             })
             .map_err(from_framer)?;

@@ -225,7 +225,7 @@ mod tests {
             let mut got = Vec::new();
             framer
                 .feed(&varied, |e| {
-                    got.push(e.data);
+                    got.push(e.data.clone());
                     true
                 })
                 .unwrap();
