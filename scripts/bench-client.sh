@@ -128,11 +128,48 @@ print(f"{n:>8} {peak:>10} {s['results_num_completed_requests']:>10} {s['results_
 PY
 fi
 
-# 4. Timing fidelity: the client's TTFT and inter-token latency vs the simulator's record of the same requests.
+# 4. Timing fidelity: the client's TTFT and inter-token latency vs the simulator's record of the same requests,
+# then the raw reader's (a closed loop of conc connections, its clock started just before each write) on a fresh
+# simulator with the same settings: the bar for the client's figures, measured in the same run.
 fconcs=(${FID_CONCS:-1 100 1000}); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
 want fidelity && echo
-want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart, $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"); error = client − simulator, per request; requests that opened a connection excluded)"
-want fidelity && printf "%6s %9s %9s %12s %12s %12s %12s %12s %12s %9s %9s\n" conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "new conn p50" "ITL p50 ms" "ITL p99 ms" "cli CPU%" "sim CPU%"
+want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart; client: $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"), raw: closed loop; error = reader − simulator, per request; requests that opened a connection excluded)"
+want fidelity && printf "%-7s %6s %9s %9s %12s %12s %12s %12s %12s %12s %9s %9s\n" reader conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "new conn p50" "ITL p50 ms" "ITL p99 ms" "rdr CPU%" "sim CPU%"
+# fidelity_row READER CONC LOG TIMES S0 S1 ELAPSED RECORDS: one row of the table. RECORDS: a file of
+# `start ttft_ms e2e_ms` lines, one per successful request, in any order.
+fidelity_row() {
+  python3 - "$@" <<'PY'
+import sys
+reader, c, log, times, s0, s1, elapsed, records = sys.argv[1:]
+c, s0, s1, elapsed = int(c), float(s0), float(s1), float(elapsed)
+recs = sorted(tuple(map(float, l.split())) for l in open(records))
+sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
+# Pair by order: the k-th request the reader started with the k-th the simulator received. Requests that
+# opened a connection (column 6, requests served earlier on it, is 0) are left out: connecting is not part of
+# the simulator's record. They are the first c, and a few more whenever a request starts just before a
+# finishing one hands its connection back.
+te, ie, te_all, te_new = [], [], [], []
+fresh = 0
+for k, ((_, ttft, e2e), f) in enumerate(zip(recs, sim)):
+    # Also kept: every request after the first c, new connections included.
+    if k >= c:
+        te_all.append(ttft - float(f[2]) / 1e3)
+    if f[5] == "0":
+        fresh += 1
+        te_new.append(ttft - float(f[2]) / 1e3)
+        continue
+    first_us, last_us, items = float(f[2]), float(f[3]), int(f[4])
+    te.append(ttft - first_us / 1e3)
+    gaps = items - 2  # item 0 is the role chunk; items 1.. are the content pieces
+    if gaps > 0:
+        ie.append((e2e - ttft) / gaps - (last_us - first_us) / 1e3 / gaps)
+def q(v, p):
+    v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
+u, s_, m, e = open(times).read().split()[-4:]
+print(f"{reader:<7} {c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(te_new, .5):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
+      f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/elapsed:>8.0f}%")
+PY
+}
 for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
   sync; sleep "${FID_PAUSE:-0}"
   n=$((c * 5)); [ "$n" -lt 100 ] && n=100; [ "$smoke" = 1 ] && n=20
@@ -151,38 +188,26 @@ for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
   fi
   s1=$(sim_cpu)
   stop_sim
-  python3 - "$tmp" "$c" "$log" "$s0" "$s1" <<'PY'
+  python3 - "$tmp/fid$c" > "$tmp/fid$c.records" <<'PY'
 import json, sys, glob
-tmp, c, log, s0, s1 = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-recs = json.load(open(glob.glob(f"{tmp}/fid{c}/*_individual_responses.json")[0]))
-recs = sorted((r for r in recs if r["error_code"] is None), key=lambda r: r["actual_start_s"])
-sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
-# Pair by order: the k-th request the client started with the k-th the simulator received. Requests that
-# opened a connection (column 6, requests served earlier on it, is 0) are left out: the client's TTFT includes
-# the TCP connect, which the simulator cannot see. They are the first c, and a few more whenever a request
-# starts just before a finishing one hands its connection back.
-te, ie, te_all, te_new = [], [], [], []
-fresh = 0
-for k, (r, f) in enumerate(zip(recs, sim)):
-    # Also kept: every request after the first c, new connections included (the connect in the error).
-    if k >= c:
-        te_all.append(r["ttft_s"] * 1e3 - float(f[2]) / 1e3)
-    if f[5] == "0":
-        fresh += 1
-        te_new.append(r["ttft_s"] * 1e3 - float(f[2]) / 1e3)
-        continue
-    first_us, last_us, items = float(f[2]), float(f[3]), int(f[4])
-    te.append(r["ttft_s"] * 1e3 - first_us / 1e3)
-    gaps = items - 2  # item 0 is the role chunk; items 1.. are the content pieces
-    if gaps > 0:
-        ie.append((r["end_to_end_latency_s"] - r["ttft_s"]) * 1e3 / gaps - (last_us - first_us) / 1e3 / gaps)
-def q(v, p):
-    v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
-s = json.load(open(glob.glob(f"{tmp}/fid{c}/*_summary.json")[0]))
-u, s_, m, e = open(f"{tmp}/fid{c}.time").read().split()[-4:]
-print(f"{c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(te_new, .5):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
-      f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/s['results_elapsed_s']:>8.0f}%")
+d = sys.argv[1]
+for r in json.load(open(glob.glob(f"{d}/*_individual_responses.json")[0])):
+    if r["error_code"] is None:
+        print(r["actual_start_s"], r["ttft_s"] * 1e3, r["end_to_end_latency_s"] * 1e3)
 PY
+  elapsed=$(python3 -c "import json,glob;print(json.load(open(glob.glob('$tmp/fid$c/*_summary.json')[0]))['results_elapsed_s'])")
+  fidelity_row client "$c" "$log" "$tmp/fid$c.time" "$s0" "$s1" "$elapsed" "$tmp/fid$c.records"
+  # The raw reader against a fresh simulator with the same settings.
+  rlog="$tmp/rawtiming$c.log"; : > "$rlog"
+  start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$rlog"
+  s0=$(sim_cpu)
+  /usr/bin/time -f "%U %S %M %e" -o "$tmp/rawfid$c.time" "$raw" "127.0.0.1:$port" "$c" 600 20 \
+    --requests "$n" --timings "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.out"
+  s1=$(sim_cpu)
+  stop_sim
+  awk '$2 >= 0 { print $1, $2 / 1e3, $3 / 1e3 }' "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.records"
+  relapsed=$(sed -n 's/.*elapsed_s=\([0-9.]*\).*/\1/p' "$tmp/rawfid$c.out")
+  fidelity_row raw "$c" "$rlog" "$tmp/rawfid$c.time" "$s0" "$s1" "$relapsed" "$tmp/rawfid$c.records"
 done; done
 
 # 5. Start-up: process start to the first request's arrival at the simulator.

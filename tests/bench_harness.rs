@@ -56,15 +56,34 @@ fn smoke_run_prints_every_table() {
     ] {
         assert!(stdout.contains(heading), "no {heading:?} in:\n{stdout}");
     }
-    // One raw and one client row at concurrency 1, with no errors.
-    let rows: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("raw ") || l.starts_with("client "))
-        .collect();
+    // Each table's rows start with the reader's name.
+    let section = |heading: &str| -> Vec<Vec<String>> {
+        let text = stdout.split(heading).nth(1).unwrap_or_default();
+        let text = text.split("\n## ").next().unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with("raw ") || l.starts_with("client "))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect()
+    };
+    // Capacity: one raw and one client row at concurrency 1, with no errors.
+    let rows = section("## Capacity");
     assert_eq!(rows.len(), 2, "capacity rows:\n{stdout}");
-    for row in rows {
-        let cols: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cols[1], "1", "{row}");
-        assert_eq!(cols[6], "0", "errors in {row}");
+    for cols in &rows {
+        assert_eq!(cols[1], "1", "{cols:?}");
+        assert_eq!(cols[6], "0", "errors in {cols:?}");
+    }
+    // Fidelity: the client and the raw reader, each with requests paired to the simulator's record and a
+    // TTFT error measured.
+    let rows = section("## Timing fidelity");
+    let readers: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(readers, ["client", "raw"], "fidelity rows:\n{stdout}");
+    for cols in &rows {
+        assert_eq!(cols[1], "1", "{cols:?}");
+        let paired: u64 = cols[2].parse().unwrap();
+        assert!(paired >= 10, "{cols:?}");
+        let ttft_p50: f64 = cols[4].parse().unwrap();
+        // Reader minus simulator: the reader cannot see the first token before the simulator sent it, and on
+        // loopback it sees it well within a second.
+        assert!((-0.5..1000.0).contains(&ttft_p50), "{cols:?}");
     }
 }
