@@ -8,11 +8,15 @@
 //!
 //! Tokenizing costs about 1 µs per token in release builds (ten times more in debug), so it runs on the
 //! collector's own thread (outputs, and the real prompt counts) or before the timed section (custom
-//! workloads), never on a network arbiter.
+//! workloads), never on a network arbiter. Counting with the Llama tokenizer (and any built like it) goes by
+//! cached word pieces instead, with the same result ([`segments`]).
 
 use std::sync::{Arc, OnceLock};
 
 pub mod hub;
+mod segments;
+
+use segments::Segments;
 
 /// Anything that counts tokens the way LLMPerf does (BOS included).
 pub trait TokenCount {
@@ -39,15 +43,49 @@ enum Source {
     /// The embedded Llama tokenizer, parsed once per process on first use.
     Llama,
     /// A tokenizer loaded (and so validated) from a file or bytes.
-    Loaded(Arc<tokenizers::Tokenizer>),
+    Loaded(Arc<Parsed>),
+}
+
+/// A parsed tokenizer, and its piece counter when it can count by pieces.
+struct Parsed {
+    tokenizer: tokenizers::Tokenizer,
+    segments: Option<Segments>,
+}
+
+impl Parsed {
+    fn new(tokenizer: tokenizers::Tokenizer) -> Parsed {
+        let segments = Segments::for_tokenizer(&tokenizer);
+        Parsed {
+            tokenizer,
+            segments,
+        }
+    }
+
+    /// Tokens in `text`, with the special tokens when `specials`.
+    fn count(&self, text: &str, specials: bool) -> usize {
+        if let Some(n) = self
+            .segments
+            .as_ref()
+            .and_then(|s| s.count(&self.tokenizer, text, specials))
+        {
+            return n;
+        }
+        self.tokenizer
+            .encode(text, specials)
+            .map(|e| e.len())
+            // Encoding only fails on inputs the model cannot represent; byte fallback covers all UTF-8 text.
+            .unwrap_or(0)
+    }
 }
 
 /// The embedded Llama tokenizer, parsed by whichever thread needs it first.
-fn llama_parsed() -> &'static tokenizers::Tokenizer {
-    static LLAMA: OnceLock<tokenizers::Tokenizer> = OnceLock::new();
+fn llama_parsed() -> &'static Parsed {
+    static LLAMA: OnceLock<Parsed> = OnceLock::new();
     LLAMA.get_or_init(|| {
-        tokenizers::Tokenizer::from_bytes(LLAMA_TOKENIZER_JSON)
-            .expect("the embedded Llama tokenizer is valid (checked by tests)")
+        Parsed::new(
+            tokenizers::Tokenizer::from_bytes(LLAMA_TOKENIZER_JSON)
+                .expect("the embedded Llama tokenizer is valid (checked by tests)"),
+        )
     })
 }
 
@@ -79,11 +117,11 @@ impl Tokenizer {
     pub fn from_bytes(json: &[u8]) -> Result<Tokenizer, String> {
         let inner = tokenizers::Tokenizer::from_bytes(json).map_err(|e| e.to_string())?;
         Ok(Tokenizer {
-            source: Source::Loaded(Arc::new(inner)),
+            source: Source::Loaded(Arc::new(Parsed::new(inner))),
         })
     }
 
-    fn inner(&self) -> &tokenizers::Tokenizer {
+    fn inner(&self) -> &Parsed {
         match &self.source {
             Source::Llama => llama_parsed(),
             Source::Loaded(t) => t,
@@ -111,10 +149,7 @@ impl Tokenizer {
         if text.is_empty() {
             return 0;
         }
-        self.inner()
-            .encode(text, false)
-            .map(|e| e.len())
-            .unwrap_or(0)
+        self.inner().count(text, false)
     }
 
     /// The special tokens added to every text (BOS: 1 for the Llama tokenizer), i.e. the count of `""`.
@@ -125,6 +160,7 @@ impl Tokenizer {
     /// Token ids with special tokens (BOS) added.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.inner()
+            .tokenizer
             .encode(text, true)
             .map(|e| e.get_ids().to_vec())
             .unwrap_or_default()
@@ -133,10 +169,6 @@ impl Tokenizer {
 
 impl TokenCount for Tokenizer {
     fn count(&self, text: &str) -> usize {
-        self.inner()
-            .encode(text, true)
-            .map(|e| e.len())
-            // Encoding only fails on inputs the model cannot represent; byte fallback covers all UTF-8 text.
-            .unwrap_or(0)
+        self.inner().count(text, true)
     }
 }
