@@ -62,7 +62,7 @@ echo "# simulator: separate process, --workers $workers; capacity runs: ${secs} 
 concs=(1 64 1024); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
 want capacity && echo
 want capacity && echo "## Capacity (zero server delay, one token per chunk)"
-want capacity && printf "%-8s %6s %10s %12s %10s %10s %8s %7s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" saturated
+want capacity && printf "%-8s %6s %10s %12s %10s %10s %8s %7s %9s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" "us/chunk" saturated
 for c in "${concs[@]}"; do
   start_sim --ttft-ms 0 --itl-ms 0 --output-tokens "$out_tokens"
   # Raw reader first: its rate sizes the client's request count (about $secs seconds of work).
@@ -98,8 +98,11 @@ def sat(own, own_wall, sim, sim_wall):
     if o + si >= 0.9 * 2: return "cores (shared)"
     return "neither"
 raw_tps = rq * tok / el; cli_tps = cn * tok / ce
-print(f"{'raw':<8} {c:>6} {rq/el:>10.0f} {raw_tps:>12.0f} {100*rcpu/rwall:>9.0f}% {100*scpu_raw/el:>9.0f}% {rerr:>8} {'1.00':>7} {sat(rcpu, rwall, scpu_raw, el)}")
-print(f"{'client':<8} {c:>6} {cn/ce:>10.0f} {cli_tps:>12.0f} {100*ccpu/cwall:>9.0f}% {100*scpu_cli/cwall:>9.0f}% {s['results_number_errors']:>8} {cli_tps/raw_tps:>7.2f} {sat(ccpu, cwall, scpu_cli, cwall)}")
+# CPU per streamed chunk: the reader's whole process (user + system; the client's start-up and result files
+# included) over the chunks it read.
+us_raw = 1e6 * rcpu / max(1, rq * tok); us_cli = 1e6 * ccpu / max(1, cn * tok)
+print(f"{'raw':<8} {c:>6} {rq/el:>10.0f} {raw_tps:>12.0f} {100*rcpu/rwall:>9.0f}% {100*scpu_raw/el:>9.0f}% {rerr:>8} {'1.00':>7} {us_raw:>9.2f} {sat(rcpu, rwall, scpu_raw, el)}")
+print(f"{'client':<8} {c:>6} {cn/ce:>10.0f} {cli_tps:>12.0f} {100*ccpu/cwall:>9.0f}% {100*scpu_cli/cwall:>9.0f}% {s['results_number_errors']:>8} {cli_tps/raw_tps:>7.2f} {us_cli:>9.2f} {sat(ccpu, cwall, scpu_cli, cwall)}")
 PY
 done
 
