@@ -114,6 +114,29 @@ fn f(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not a number: {v}"))
 }
 
+/// Whether the client kept to its schedule in every step. When it fell behind (this machine too busy to
+/// send on time: a stress run with two test suites, two busy loops and a build on two cores saw requests
+/// 184 ms late at 8 req/s, and a TTFT p90 of 106 ms where the model says 10 ms), the latencies are this
+/// machine's as much as the simulator's and the model does not describe them; the search must then say so.
+fn kept_schedule(json: &Value, stdout: &str) -> bool {
+    let behind: Vec<f64> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["client_late"] == true)
+        .map(|s| s["load"].as_f64().unwrap())
+        .collect();
+    if behind.is_empty() {
+        return true;
+    }
+    assert!(
+        stdout.contains("warning: the client fell behind its schedule"),
+        "{stdout}"
+    );
+    eprintln!("not compared with the model: the client fell behind at {behind:?} req/s");
+    false
+}
+
 /// The found capacity against the model's: within 15 % (docs/capacity.md: one Poisson realisation of a few
 /// hundred requests moves the capacity it shows by 6–10 % either way), its interval — the loads that passed
 /// and failed *conclusively* — containing the model's value; and the search used no more requests than a
@@ -151,13 +174,18 @@ fn check_against_model(json: &Value, model: f64, limit: &str) {
         );
         assert!(s["effective_n"].as_u64().unwrap() <= s["n"].as_u64().unwrap());
         assert!(s["tau"].as_f64().unwrap() >= 1.0);
-        assert!(s["goodput"].as_f64().is_some() && s["goodput_ci_low"].as_f64().is_some());
+        // (A step stopped as over-saturated before any judged request completed has no goodput.)
+        assert!(
+            s["n"] == 0
+                || (s["goodput"].as_f64().is_some() && s["goodput_ci_low"].as_f64().is_some()),
+            "{s}"
+        );
         assert_eq!(s["quantiles"][0]["name"], limit);
         assert!(!s["reason"].as_str().unwrap().is_empty());
     }
 }
 
-fn check_files(dir: &Path) {
+fn check_files(dir: &Path, json: &Value) {
     let svg = std::fs::read_to_string(dir.join("out/sim-model_50_20_capacity.svg")).unwrap();
     assert!(
         svg.contains("<svg") && svg.contains("Latency vs throughput"),
@@ -172,7 +200,18 @@ fn check_files(dir: &Path) {
             n.starts_with("sim-model_50_20_r") && n.ends_with("_summary.json")
         })
         .count();
-    assert!(logs >= 4, "{logs} step summaries");
+    let mut loads: Vec<String> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["load"].to_string())
+        .collect();
+    loads.sort();
+    loads.dedup();
+    assert!(
+        logs >= 1 && logs == loads.len(),
+        "{logs} step summaries, steps at {loads:?}"
+    );
 }
 
 #[test]
@@ -192,8 +231,11 @@ fn the_capacity_limited_by_ttft_through_queueing_matches_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let (json, stdout) = search(dir.path(), e, &model_search_args("ttft_p90=100ms"));
     println!("{stdout}");
+    check_files(dir.path(), &json);
+    if !kept_schedule(&json, &stdout) {
+        return;
+    }
     check_against_model(&json, model, "ttft_p90");
-    check_files(dir.path());
     assert!(
         stdout.contains("Capacity: ") && stdout.contains("limited by TTFT p90"),
         "{stdout}"
@@ -228,9 +270,11 @@ fn the_capacity_limited_by_tpot_through_the_batch_size_matches_the_model() {
     };
     let model = model_capacity(e, true, 0.9, 20.0);
     let dir = tempfile::tempdir().unwrap();
-    let (json, _) = search(dir.path(), e, &model_search_args("tpot_p90=20ms"));
-    check_against_model(&json, model, "tpot_p90");
-    check_files(dir.path());
+    let (json, stdout) = search(dir.path(), e, &model_search_args("tpot_p90=20ms"));
+    check_files(dir.path(), &json);
+    if kept_schedule(&json, &stdout) {
+        check_against_model(&json, model, "tpot_p90");
+    }
 }
 
 /// The search flags of the two tests against the model, with the SLO `slo`.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::judge::{Criterion, Judgement, Verdict, describe};
 use super::search::{SearchKind, SearchVerdict};
 use super::step::StepCounts;
+use crate::report::export::table::warnings::fell_behind;
 
 /// One quantile target as measured on a step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,6 +48,11 @@ pub struct StepRow {
     pub max_in_flight: usize,
     /// Largest dispatch delay, seconds.
     pub max_dispatch_delay_s: f64,
+    /// Judged requests that left later than the pacing threshold (20 ms, or a quarter of the mean gap).
+    pub late_dispatches: usize,
+    /// The client fell behind its schedule in this step (more than 5 % of its requests late, at least 2):
+    /// its latencies include this machine's own lag, so its verdict is not the server's alone.
+    pub client_late: bool,
     /// Fraction of judged requests meeting every target.
     pub goodput: Option<f64>,
     /// Its Wilson interval.
@@ -97,6 +103,8 @@ impl StepRow {
             achieved_rate: counts.achieved_rate,
             max_in_flight: counts.max_in_flight,
             max_dispatch_delay_s: counts.max_dispatch_delay_s,
+            late_dispatches: counts.late,
+            client_late: fell_behind(counts.late, counts.dispatched),
             goodput: goodput.and_then(|c| c.estimate),
             goodput_ci_low: goodput.and_then(|c| c.ci_low),
             goodput_ci_high: goodput.and_then(|c| c.ci_high),
@@ -314,6 +322,22 @@ impl CapacityReport {
              their intervals; ? after a decision: by point estimate, not by the intervals)\n",
             self.unit
         ));
+        let late: Vec<&StepRow> = self.steps.iter().filter(|r| r.client_late).collect();
+        if !late.is_empty() {
+            let loads: Vec<String> = late.iter().map(|r| load(r.load, self.search)).collect();
+            let worst = late
+                .iter()
+                .map(|r| r.max_dispatch_delay_s)
+                .fold(0.0, f64::max);
+            s.push_str(&format!(
+                "warning: the client fell behind its schedule at {} {} (requests up to {:.0} ms late): those \
+                 steps measured this machine's lag as well as the server; run the search where the client \
+                 has CPU to spare\n",
+                loads.join(", "),
+                self.unit,
+                worst * 1e3
+            ));
+        }
         s.push_str(&format!(
             "{} requests in {} steps over {:.0} s (a fixed sweep of 10 loads measured like its largest step: \
              {} requests)\n",
@@ -379,6 +403,63 @@ mod tests {
         assert_eq!(
             interpolate(SearchKind::Concurrency, (8.0, Some(&a)), (9.0, Some(&b))),
             8.0
+        );
+    }
+
+    #[test]
+    fn a_step_the_client_fell_behind_in_is_flagged_and_warned_about() {
+        let j = Judgement {
+            verdict: Verdict::Pass,
+            confident: true,
+            n: 40,
+            good: 40,
+            tau: 1.0,
+            effective_n: 40,
+            criteria: vec![crit(0.2)],
+            limiting: None,
+            reason: "every target met".into(),
+        };
+        let row = |load: f64, late: usize| {
+            let counts = StepCounts {
+                sent: 42,
+                dispatched: 40,
+                late,
+                max_dispatch_delay_s: if late > 0 { 0.184 } else { 0.004 },
+                ..StepCounts::default()
+            };
+            StepRow::new(1, load, "b".into(), &j, &counts, (false, 4.0))
+        };
+        // 2 of 40 late is 5 %: hiccups; 3 is more.
+        let (steady, hiccups, behind) = (row(8.0, 0), row(16.0, 2), row(32.0, 3));
+        assert!(!steady.client_late && !hiccups.client_late && behind.client_late);
+        let mut report = CapacityReport {
+            search: SearchKind::Rate,
+            unit: "req/s".into(),
+            slo: "ttft_p90=500ms".into(),
+            goodput_target: 0.95,
+            confidence: 0.95,
+            verdict: SearchVerdict::AboveMax,
+            capacity: None,
+            ci_low: Some(16.0),
+            ci_high: None,
+            limited_by: None,
+            limited_by_label: None,
+            requests_used: 126,
+            sweep_10_requests: 420,
+            elapsed_s: 12.0,
+            time_budget_s: 600.0,
+            stopped_by: None,
+            min_load: 8.0,
+            max_load: 32.0,
+            seed: 1,
+            steps: vec![steady.clone(), hiccups.clone()],
+        };
+        assert!(!report.text().contains("fell behind"), "{}", report.text());
+        report.steps.push(behind);
+        let text = report.text();
+        assert!(
+            text.contains("warning: the client fell behind its schedule at 32.0 req/s (requests up to 184 ms late)"),
+            "{text}"
         );
     }
 }

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use super::judge::{Judgement, Rules, Sample, Verdict};
 use super::search::SearchKind;
+use crate::report::export::table::warnings::late_threshold_s;
 use crate::sources::{
     Completion, Due, Next, Now, Outgoing, PreparedRequest, RequestSource, Target,
 };
@@ -60,6 +61,11 @@ pub struct StepCounts {
     pub achieved_rate: Option<f64>,
     /// Largest dispatch delay (actual − scheduled send), seconds.
     pub max_dispatch_delay_s: f64,
+    /// Judged requests a rate step dispatched, and how many of them left later than the pacing warning's
+    /// threshold (`late_threshold_s`): the client, not the server, fell behind.
+    pub dispatched: usize,
+    /// See `dispatched`.
+    pub late: usize,
 }
 
 /// The step's state, shared between the source (inside the dispatch core) and the runner.
@@ -177,6 +183,12 @@ impl StepCore {
         }
         let delay = (now.offset - due.offset).max(0.0);
         self.counts.max_dispatch_delay_s = self.counts.max_dispatch_delay_s.max(delay);
+        if self.plan.kind == SearchKind::Rate {
+            self.counts.dispatched += 1;
+            if delay > late_threshold_s(self.plan.load) {
+                self.counts.late += 1;
+            }
+        }
         self.watch.push((due.offset, now.in_flight as f64, delay));
         if self.watch.len() >= 30
             && self.watch.len().is_multiple_of(5)
@@ -525,6 +537,26 @@ mod tests {
                 .unwrap()
                 .contains("dispatch delay")
         );
+    }
+
+    #[test]
+    fn a_rate_step_counts_the_requests_the_client_sent_late() {
+        let (mut s, core) = StepSource::new(vec![request("a")], plan(SearchKind::Rate, 10.0, 500));
+        // At 10 req/s a request is late 25 ms behind its schedule; requests 0 and 1 are the warm-up.
+        for k in 0..12 {
+            let t = k as f64 * 0.1;
+            let lag = if k % 4 == 0 { 0.030 } else { 0.010 };
+            s.due(
+                Due {
+                    timeline: 0,
+                    k,
+                    offset: t,
+                },
+                &now(t + lag, 1, 3),
+            );
+        }
+        let c = core.lock().unwrap();
+        assert_eq!((c.counts.dispatched, c.counts.late), (10, 2));
     }
 
     #[test]

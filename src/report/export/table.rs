@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-mod warnings;
+pub(crate) mod warnings;
 pub use warnings::{WarningContext, warnings};
 
 use super::{Exported, Exporter};

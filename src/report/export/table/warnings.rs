@@ -39,6 +39,12 @@ pub fn late_threshold_s(rate: f64) -> f64 {
     (gap / 4.0).max(0.020)
 }
 
+/// Whether `late` of `total` paced requests leaving later than [`late_threshold_s`] is more than a busy
+/// machine's hiccups: at least 2, and more than 5 %.
+pub fn fell_behind(late: usize, total: usize) -> bool {
+    late >= 2 && late as f64 / total.max(1) as f64 > 0.05
+}
+
 /// The warnings of a run, in the order they are printed. `records` are the run's records (warm-up included;
 /// it is skipped), with the `max_tokens` each request asked for.
 pub fn warnings(stats: &Stats, records: &[RunRecord], context: &WarningContext) -> Vec<String> {
@@ -148,7 +154,7 @@ fn pacing(stats: &Stats, measured: &[&RunRecord]) -> Option<String> {
         .iter()
         .filter(|r| r.metrics.dispatch_delay_s > threshold)
         .count();
-    if late < 2 || late as f64 / measured.len() as f64 <= 0.05 {
+    if !fell_behind(late, measured.len()) {
         return None;
     }
     Some(format!(
