@@ -9,8 +9,8 @@
 //! their words, so the count of each piece is cached.
 //!
 //! [`Segments::for_tokenizer`] checks every condition that argument needs (the normalizer, no pre-tokenizer,
-//! a BPE without dropout, suffixes or `ignore_merges`, the vocabulary), and then that both ways agree on a
-//! sample; a tokenizer that fails any is counted the plain way. A text holding an added token's content
+//! no truncation or padding, a BPE without dropout, suffixes or `ignore_merges`, the vocabulary), and then
+//! that both ways agree on a sample; a tokenizer that fails any is counted the plain way. A text holding an added token's content
 //! (`<s>`, `</s>`, which the tokenizer matches before normalizing) is counted the plain way too.
 
 use std::collections::HashMap;
@@ -42,7 +42,11 @@ const SAMPLE: &str = "  Shall I compare thee to a summer's day?\nThou art more l
 impl Segments {
     /// `Some` when counting by pieces gives exactly `tokenizer`'s counts.
     pub(super) fn for_tokenizer(tokenizer: &tokenizers::Tokenizer) -> Option<Segments> {
-        if tokenizer.get_pre_tokenizer().is_some() {
+        // Truncation or padding (set in some `tokenizer.json` files) change the count of a whole text.
+        if tokenizer.get_pre_tokenizer().is_some()
+            || tokenizer.get_truncation().is_some()
+            || tokenizer.get_padding().is_some()
+        {
             return None;
         }
         let normalizer = serde_json::to_value(tokenizer.get_normalizer()?).ok()?;
@@ -202,10 +206,19 @@ mod tests {
     }
 
     #[test]
-    fn a_tokenizer_with_a_pre_tokenizer_is_not_counted_by_pieces() {
+    fn a_tokenizer_with_a_pre_tokenizer_or_truncation_is_not_counted_by_pieces() {
         let mut t = llama().clone();
         t.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::whitespace::Whitespace {}));
         assert!(Segments::for_tokenizer(&t).is_none());
+        let mut t = llama().clone();
+        t.with_truncation(Some(tokenizers::TruncationParams {
+            max_length: 8,
+            ..Default::default()
+        }))
+        .unwrap();
+        assert!(Segments::for_tokenizer(&t).is_none());
+        // What the check guards against: truncation caps the whole text's count.
+        assert_eq!(t.encode(SAMPLE, true).unwrap().len(), 8);
     }
 
     fn piece() -> impl Strategy<Value = String> {
