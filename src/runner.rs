@@ -328,7 +328,8 @@ async fn run_one(
     let mut collector = Collector::new(plan.description, tokenizer.clone(), exporters)
         .with_warmup(plan.warmup)
         .with_shard(plan.shard)
-        .with_server_counts(settings.use_server_token_counts);
+        .with_server_counts(settings.use_server_token_counts)
+        .with_spill_dir(results_dir);
     if let Some(scorer) = plan.scorer {
         collector = collector.with_scorer(scorer);
     }

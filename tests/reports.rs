@@ -2,7 +2,7 @@
 
 use llmperf_actors::metrics::{StartTimes, compute_metrics};
 use llmperf_actors::report::export::sweep::{self, SweepStepRow};
-use llmperf_actors::report::{RunRecord, charts, csv, summarize, table};
+use llmperf_actors::report::{RecordStore, RunRecord, charts, csv, summarize, table};
 use llmperf_actors::{Measured, StreamTimings, Usage};
 use serde_json::Value;
 
@@ -43,6 +43,11 @@ fn records() -> Vec<RunRecord> {
     out
 }
 
+/// The records as the report pipeline holds them.
+fn store(records: &[RunRecord]) -> RecordStore {
+    RecordStore::from(records.to_vec())
+}
+
 fn stats(records: &[RunRecord]) -> llmperf_actors::report::Stats {
     let metrics: Vec<_> = records.iter().map(|r| r.metrics.clone()).collect();
     summarize(&metrics, 5.0)
@@ -51,7 +56,7 @@ fn stats(records: &[RunRecord]) -> llmperf_actors::report::Stats {
 #[test]
 fn table_snapshot_with_fixed_numbers() {
     let r = records();
-    let text = table::summary_tables("run", &stats(&r), &r);
+    let text = table::summary_tables("run", &stats(&r), &store(&r));
     let want = "
 run: 5 requests, 1 errors (20.0 %), 5.00 s | 0.8 req/s, 20 output tok/s, 80.8 input tok/s | 0 new connections
 | Metric (successful requests)  |    p50 |    p90 |    p95 |    p99 |   mean |    max |
@@ -76,7 +81,7 @@ fn a_run_where_every_request_failed_explains_itself_in_a_line() {
         .into_iter()
         .filter(|x| !x.metrics.is_ok())
         .collect();
-    let text = table::summary_tables("run", &stats(&r), &r);
+    let text = table::summary_tables("run", &stats(&r), &store(&r));
     assert!(!text.contains("nan") && !text.contains("| TTFT"), "{text}");
     assert!(
         text.contains("Every request failed (codes {500: 1}"),
@@ -92,7 +97,7 @@ fn http_errors_name_the_url_and_show_the_body() {
         url: Some("http://h:1/v1/chat/completions".into()),
         ..Default::default()
     };
-    let w = table::warnings(&stats(&r), &r, &context);
+    let w = table::warnings(&stats(&r), &store(&r), &context);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("HTTP 500 from POST http://h:1/v1/chat/completions, body: boom"),
@@ -111,14 +116,14 @@ fn warnings_for_max_tokens_and_server_counts() {
     }
     // Every response reached the max_tokens asked for: the lengths the user asked for, no warning …
     let asked = table::WarningContext::default();
-    let w = table::warnings(&stats(&r), &r, &asked);
+    let w = table::warnings(&stats(&r), &store(&r), &asked);
     assert_eq!(w.len(), 1, "{w:?}");
     // … unless max_tokens capped answers of their own length (dataset prompts).
     let capped = table::WarningContext {
         lengths_are_caps: true,
         ..Default::default()
     };
-    let w = table::warnings(&stats(&r), &r, &capped);
+    let w = table::warnings(&stats(&r), &store(&r), &capped);
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
         w[0].contains("-9.1 %") && w[0].contains("--tokenizer PATH"),
@@ -135,7 +140,7 @@ fn warnings_for_max_tokens_and_server_counts() {
         ..Default::default()
     };
     let s = llmperf_actors::report::summarize_with(&metrics, 5.0, &opts);
-    let w = table::warnings(&s, &r, &asked);
+    let w = table::warnings(&s, &store(&r), &asked);
     assert!(
         w[0].contains("-9.1 %") && !w[0].contains("--tokenizer"),
         "{w:?}"
@@ -144,7 +149,7 @@ fn warnings_for_max_tokens_and_server_counts() {
     for x in &mut r {
         x.metrics.server_completion_tokens = Some(x.metrics.number_output_tokens - 1);
     }
-    let w = table::warnings(&stats(&r), &r, &asked);
+    let w = table::warnings(&stats(&r), &store(&r), &asked);
     assert!(
         w.iter().all(|w| !w.contains("output tokens against")),
         "{w:?}"
@@ -154,7 +159,7 @@ fn warnings_for_max_tokens_and_server_counts() {
 #[test]
 fn csv_snapshot() {
     let r = records();
-    let text = csv::requests_csv(&r);
+    let text = csv::requests_csv(&store(&r));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 6);
     assert_eq!(
@@ -212,7 +217,7 @@ fn count_tag(svg: &str, tag: &str) -> usize {
 #[test]
 fn charts_are_svg_with_labels_and_series() {
     let r = records();
-    let cdf = charts::latency_cdf_svg(&r, false).unwrap();
+    let cdf = charts::latency_cdf_svg(&store(&r), false).unwrap();
     let texts = svg_texts(&cdf);
     for want in [
         "Latency (s)",
@@ -225,15 +230,15 @@ fn charts_are_svg_with_labels_and_series() {
     }
     // Two series plus their two legend samples.
     assert!(count_tag(&cdf, "polyline") >= 4);
-    let open = svg_texts(&charts::latency_cdf_svg(&r, true).unwrap());
+    let open = svg_texts(&charts::latency_cdf_svg(&store(&r), true).unwrap());
     assert!(open.iter().any(|t| t == "TTFT from scheduled send"));
 
-    let itl = charts::itl_histogram_svg(&r).unwrap();
+    let itl = charts::itl_histogram_svg(&store(&r)).unwrap();
     let texts = svg_texts(&itl);
     assert!(texts.iter().any(|t| t == "Inter-token latency (ms)"));
     assert!(texts.iter().any(|t| t == "Requests"));
 
-    let timeline = charts::timeline_svg(&r).unwrap();
+    let timeline = charts::timeline_svg(&store(&r)).unwrap();
     let texts = svg_texts(&timeline);
     for want in [
         "Time since start (s)",
@@ -276,12 +281,21 @@ fn charts_are_svg_with_labels_and_series() {
 fn timeline_series_come_from_the_records() {
     let r = records();
     // In flight: starts at 0.01…0.04 (and the failed one at 0.05, ending at once); the 4th ends at 4.04.
-    let steps = charts::in_flight_steps(&r);
+    let steps = charts::in_flight_steps(&store(&r));
     let max = steps.iter().map(|p| p.1).fold(0.0, f64::max);
     assert_eq!(max, 4.0);
     assert_eq!(steps.last().unwrap().1, 0.0);
+    // Averaged per bin, the same requests: the area under the line is the time spent in flight.
+    let bins = charts::in_flight_bins(&store(&r), 5.0, 0.25);
+    let area: f64 = bins.iter().map(|(_, n)| n * 0.25).sum();
+    let busy: f64 = r
+        .iter()
+        .map(|x| x.metrics.ended_s() - x.metrics.actual_start_s)
+        .sum();
+    assert!((area - busy).abs() < 1e-9, "{area} vs {busy}");
+    assert!(bins.iter().all(|(_, n)| *n <= 4.0 + 1e-9));
     // Throughput bins hold every output token once.
-    let bins = charts::throughput_bins(&r, 5.0, 0.5);
+    let bins = charts::throughput_bins(&store(&r), 5.0, 0.5);
     let total: f64 = bins.iter().map(|(_, tps)| tps * 0.5).sum();
     assert!(
         (total - (11.0 + 21.0 + 31.0 + 41.0)).abs() < 1e-9,
@@ -320,7 +334,7 @@ fn the_pacing_warning_needs_lags_a_busy_machine_does_not_have() {
     let check = |r: &[RunRecord]| {
         let metrics: Vec<_> = r.iter().map(|x| x.metrics.clone()).collect();
         let s = llmperf_actors::report::summarize_with(&metrics, 4.0, &opts);
-        table::warnings(&s, r, &table::WarningContext::default())
+        table::warnings(&s, &store(r), &table::WarningContext::default())
     };
     // 20 requests at 5 req/s (due every 200 ms), every one 4 ms late: nothing to say.
     let r: Vec<RunRecord> = (0..20).map(|k| paced(k, 0.2 * k as f64, 0.004)).collect();

@@ -243,3 +243,78 @@ fn config_keys_choose_the_outputs_and_flags_override_them() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown output format 'pdf'"));
 }
+
+#[test]
+fn a_run_longer_than_memory_holds_spills_its_records_and_keeps_exact_statistics() {
+    // 5,000 requests: more than the 4,096 records a run keeps in memory, so most of them are read back from
+    // the spill file by every output.
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "openai_api_base: builtin
+model: sim
+mean_input_tokens: 20
+stddev_input_tokens: 2
+mean_output_tokens: 3
+stddev_output_tokens: 1
+max_num_completed_requests: 5000
+num_concurrent_requests: 16
+results_dir: r
+simulator: {ttft_ms: 1, itl_ms: 0}
+";
+    check(run_config(
+        dir.path(),
+        yaml,
+        &["--csv", "--charts", "--progress", "off"],
+        &[],
+    ));
+    let r = dir.path().join("r");
+    let base = "sim_20_3";
+    let log = common::read_jsonl(&r.join(format!("{base}_requests.jsonl")));
+    assert_eq!(log.len(), 5000);
+    let summary = common::read_json(&r.join(format!("{base}_summary.json")));
+    assert_eq!(summary["results_num_requests_started"], 5000);
+    // Every metric's statistics equal the sort-based ones over the log's own records, exactly.
+    let ok: Vec<&serde_json::Value> = log
+        .iter()
+        .map(|l| &l["metrics"])
+        .filter(|m| m["error_code"].is_null())
+        .collect();
+    assert_eq!(summary["results_num_completed_requests"], ok.len());
+    for name in [
+        "ttft_s",
+        "end_to_end_latency_s",
+        "inter_token_latency_s",
+        "number_output_tokens",
+    ] {
+        let values = ok.iter().filter_map(|m| m[name].as_f64());
+        let want = llmperf_actors::metrics::SeriesStats::of(values);
+        let key = |k: &str| summary[format!("results_{name}_{k}")].as_f64().unwrap();
+        for (label, v) in &want.quantiles {
+            assert_eq!(
+                key(&format!("quantiles_{label}")),
+                v.unwrap(),
+                "{name} {label}"
+            );
+        }
+        assert_eq!(key("quantiles_p999"), want.p999.unwrap(), "{name} p999");
+        assert_eq!(key("mean"), want.mean.unwrap(), "{name} mean");
+        assert_eq!(key("min"), want.min.unwrap(), "{name} min");
+        assert_eq!(key("max"), want.max.unwrap(), "{name} max");
+        assert_eq!(key("stddev"), want.stddev.unwrap(), "{name} stddev");
+    }
+    // The streamed outputs hold every record, in the log's order.
+    let individual = common::read_json(&r.join(format!("{base}_individual_responses.json")));
+    let individual = individual.as_array().unwrap();
+    assert_eq!(individual.len(), 5000);
+    assert_eq!(individual[4999], log[4999]["metrics"]);
+    let csv = std::fs::read_to_string(r.join(format!("{base}_requests.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 5001);
+    assert!(
+        csv.lines()
+            .last()
+            .unwrap()
+            .starts_with(&log[4999]["index"].to_string())
+    );
+    let cdf = svg_texts(&r.join(format!("{base}_latency_cdf.svg")));
+    let title = format!("Latency distribution ({} successful requests)", ok.len());
+    assert!(cdf.contains(&title), "{cdf:?}");
+}

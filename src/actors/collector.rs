@@ -21,7 +21,7 @@ use crate::metrics::{Metrics, OutputCount, PooledSeries, StartTimes, compute_met
 use crate::report::export::run_file::unix_seconds;
 use crate::report::records::{RunRecord, ScoredAnswer, measured_elapsed};
 use crate::report::{
-    Exporter, Exporters, RecordedRequest, RunDescription, RunResult, RunWindow, Scorer,
+    Exporter, Exporters, RecordStore, RecordedRequest, RunDescription, RunResult, RunWindow, Scorer,
 };
 use crate::shard::Shard;
 use crate::tokenizer::{TokenCount, Tokenizer};
@@ -41,7 +41,7 @@ pub struct Collector {
     server_counts: bool,
     /// Special tokens the tokenizer adds to every text (BOS); counted on the collector's thread.
     special_tokens: OnceCell<u64>,
-    records: Vec<RunRecord>,
+    records: RecordStore,
     /// Gaps between content chunks of the successful measured requests, pooled in fixed memory.
     gaps: PooledSeries,
     /// Told of every recorded result (live progress).
@@ -78,7 +78,7 @@ impl Collector {
             scorer: None,
             server_counts: false,
             special_tokens: OnceCell::new(),
-            records: Vec::new(),
+            records: RecordStore::new(),
             gaps: PooledSeries::default(),
             progress: None,
             logged_codes: Vec::new(),
@@ -108,6 +108,13 @@ impl Collector {
     /// otherwise); `output_tokens_source` in each record says which.
     pub fn with_server_counts(mut self, on: bool) -> Self {
         self.server_counts = on;
+        self
+    }
+
+    /// Spills the run's records into `dir` (the results directory) rather than the system's temporary
+    /// directory once there are more than a few thousand (see [`RecordStore`]).
+    pub fn with_spill_dir(mut self, dir: Option<&std::path::Path>) -> Self {
+        self.records = std::mem::take(&mut self.records).spilling_into(dir);
         self
     }
 

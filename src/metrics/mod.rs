@@ -390,10 +390,12 @@ impl StartTimes {
     }
 }
 
+mod exact;
 mod series;
 mod slo;
 mod timer;
 
+pub use exact::{ExactSum, exact_series_stats};
 pub use series::{PooledSeries, QUANTILES, SeriesStats, quantile, sample_stddev};
 pub use slo::{Slo, parse_seconds};
 pub use timer::StreamTimer;

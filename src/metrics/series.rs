@@ -1,6 +1,8 @@
 //! Statistics of one metric over many requests: numpy's quantiles (R-7), the sample standard deviation,
 //! and a fixed-memory distribution for very many values. Pure: numbers in, numbers out.
 
+use super::exact::ExactSum;
+
 /// Quantile with linear interpolation between closest ranks (numpy/pandas default, "R-7"): position
 /// h = (n − 1)·q. `sorted` must be sorted ascending and non-empty.
 ///
@@ -11,20 +13,35 @@
 /// ```
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = h.ceil() as usize;
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+    interpolate(h, sorted[h.floor() as usize], sorted[h.ceil() as usize])
 }
 
-/// Sample standard deviation (ddof = 1); `None` for fewer than two values (the original's NaN).
+/// The R-7 quantile at position `h` from the order statistics at `floor(h)` and `ceil(h)`.
+pub(super) fn interpolate(h: f64, at_floor: f64, at_ceil: f64) -> f64 {
+    at_floor + (h - h.floor()) * (at_ceil - at_floor)
+}
+
+/// The exact sum of `values`, rounded once ([`ExactSum`]): the same whatever their order.
+fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut sum = ExactSum::default();
+    values.into_iter().for_each(|v| sum.add(v));
+    sum.total()
+}
+
+/// The mean of `values` (non-empty) from their exact sum.
+fn mean(values: &[f64]) -> f64 {
+    exact_sum(values.iter().copied()) / values.len() as f64
+}
+
+/// Sample standard deviation (ddof = 1); `None` for fewer than two values (the original's NaN). Both sums
+/// are exact ([`ExactSum`]), so the result does not depend on the order of the values.
 pub fn sample_stddev(values: &[f64]) -> Option<f64> {
     if values.len() < 2 {
         return None;
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
-    Some((ss / (n - 1.0)).sqrt())
+    let mean = mean(values);
+    let ss = exact_sum(values.iter().map(|v| (v - mean) * (v - mean)));
+    Some((ss / (values.len() - 1) as f64).sqrt())
 }
 
 /// The quantile labels and levels LLMPerf reports.
@@ -101,7 +118,7 @@ impl SeriesStats {
                 .iter()
                 .map(|&(label, q)| (label, nonempty.then(|| quantile(&v, q))))
                 .collect(),
-            mean: nonempty.then(|| v.iter().sum::<f64>() / v.len() as f64),
+            mean: nonempty.then(|| mean(&v)),
             min: v.first().copied(),
             max: v.last().copied(),
             stddev: sample_stddev(&v),
@@ -164,6 +181,24 @@ impl PooledSeries {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// The distribution as CDF steps: `(seconds, % of values at or below)`, one step per histogram bucket
+    /// that holds values (at most a few thousand, whatever the count); empty when nothing was recorded.
+    pub fn cdf(&self) -> Vec<(f64, f64)> {
+        let n = self.count.max(1) as f64;
+        let mut points = Vec::new();
+        let mut below = 0u64;
+        for v in self.hist.iter_recorded() {
+            let x = v.value_iterated_to() as f64 / 1e6;
+            if points.is_empty() {
+                points.push((x, 0.0));
+            }
+            points.push((x, below as f64 / n * 100.0));
+            below += v.count_since_last_iteration();
+            points.push((x, below as f64 / n * 100.0));
+        }
+        points
     }
 
     /// The statistics, in seconds.

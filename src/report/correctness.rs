@@ -5,9 +5,10 @@
 //! Fixed against the original: only a `null` error code is a success (an error code `0` is an error), and
 //! nothing divides by zero when no request completed (the rates are then 0).
 
-use super::records::{Outcome, RunRecord};
+use super::records::Outcome;
 use crate::backend::RequestConfig;
 use crate::metrics::Metrics;
+use crate::report::store::RecordStore;
 use crate::workload::correctness::answer_matches;
 
 /// Scores one answer: its record, its text and the request it answers.
@@ -51,7 +52,7 @@ pub struct CorrectnessStats {
 
 impl CorrectnessStats {
     /// Counts and rates over `records` (their scored answers).
-    pub fn of(records: &[RunRecord]) -> CorrectnessStats {
+    pub fn of(records: &RecordStore) -> CorrectnessStats {
         let count = |o: Outcome| {
             records
                 .iter()
@@ -86,7 +87,7 @@ pub(crate) mod testing {
 
     use super::*;
     use crate::metrics::{Measured, StartTimes, compute_metrics};
-    use crate::report::records::ScoredAnswer;
+    use crate::report::records::{RunRecord, ScoredAnswer};
 
     /// A request for `n` answered with `text` (or failed), scored.
     pub(crate) fn scored(text: &str, n: u64, error: bool) -> RunRecord {
@@ -145,14 +146,14 @@ mod tests {
                 Outcome::Error
             ]
         );
-        let s = CorrectnessStats::of(&records);
+        let s = CorrectnessStats::of(&RecordStore::from(records));
         assert_eq!((s.number_errors, s.num_mismatched_requests), (1, 1));
         assert_eq!(
             (s.num_completed_requests, s.num_non_errored_requests),
             (4, 3)
         );
         assert_eq!((s.error_rate, s.mismatch_rate), (0.25, 0.25));
-        let empty = CorrectnessStats::of(&[]);
+        let empty = CorrectnessStats::of(&RecordStore::new());
         assert_eq!((empty.error_rate, empty.mismatch_rate), (0.0, 0.0));
     }
 }

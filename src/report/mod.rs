@@ -27,6 +27,7 @@ pub mod rebuild;
 pub mod records;
 mod result;
 mod stats;
+pub mod store;
 pub mod thresholds;
 pub mod turns;
 
@@ -48,5 +49,7 @@ pub use outputs::{ProgressMode, ReportOutputs, rebuild_exporters, run_exporters}
 pub use records::{Outcome, ParsedLog, RunRecord, ScoredAnswer, parse_log};
 pub use result::{Interruption, RunReport, RunResult, RunSummary, RunWindow};
 pub use stats::{
-    LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_records, summarize_with,
+    LoadOptions, LoadStats, Metric, Stats, TurnTtft, summarize, summarize_store, summarize_visits,
+    summarize_with,
 };
+pub use store::RecordStore;

@@ -20,10 +20,11 @@ use super::export::{Exported, Exporter, export_report};
 use super::outputs::{ReportOutputs, rebuild_exporters};
 use super::records;
 use super::result::{RunReport, RunResult, RunSummary, RunWindow};
+use super::store::RecordStore;
 use crate::Error;
 
 /// One run read back from a results directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LoadedRun {
     /// The run, as the files tell it.
     pub result: RunResult,
@@ -58,7 +59,7 @@ pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
     let run = RunFile::read(&dir.join(format!("{base_name}_run.json"))).ok();
     let facts =
         SummaryFacts::read(read_json(&dir.join(format!("{base_name}_summary.json"))).as_ref());
-    let records = read.records;
+    let records = RecordStore::from(read.records);
     // A killed run's file is the one written at its start (no elapsed time yet): like `merge`, take the
     // window its log spans.
     let killed = run.as_ref().is_some_and(RunFile::killed);

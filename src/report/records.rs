@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::store::RecordStore;
 use crate::backend::RequestConfig;
 use crate::metrics::Metrics;
 
@@ -127,13 +128,15 @@ pub fn max_tokens_in(line: &Value) -> Option<u64> {
 
 /// The measured window of a run that lasted `elapsed_s`: when a warm-up was left out, it opens at the first
 /// measured request's start.
-pub fn measured_elapsed(records: &[RunRecord], elapsed_s: f64) -> f64 {
+pub fn measured_elapsed(records: &RecordStore, elapsed_s: f64) -> f64 {
+    let mut warmup = false;
     let window_start = records
         .iter()
+        .inspect(|r| warmup |= r.metrics.warmup)
         .filter(|r| !r.metrics.warmup)
         .map(|r| r.metrics.actual_start_s)
         .fold(f64::INFINITY, f64::min);
-    if records.iter().any(|r| r.metrics.warmup) && window_start.is_finite() {
+    if warmup && window_start.is_finite() {
         elapsed_s - window_start
     } else {
         elapsed_s
@@ -142,7 +145,7 @@ pub fn measured_elapsed(records: &[RunRecord], elapsed_s: f64) -> f64 {
 
 /// A run's wall time estimated from its records (a crashed run has no run file): the latest end, from the
 /// run's start. Errored requests have no end; their start counts.
-pub fn elapsed_from_records(records: &[RunRecord]) -> f64 {
+pub fn elapsed_from_records(records: &RecordStore) -> f64 {
     records
         .iter()
         .map(|r| r.metrics.ended_s())

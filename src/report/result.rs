@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::correctness::CorrectnessStats;
 use super::description::{RunDescription, TestKind};
 use super::export::run_file::unix_seconds;
-use super::records::RunRecord;
-use super::stats::{Stats, summarize_records};
+use super::stats::{Stats, summarize_store};
+use super::store::RecordStore;
 use crate::metrics::SeriesStats;
 use crate::server_metrics::ServerRun;
 
@@ -83,14 +83,14 @@ impl Interruption {
 }
 
 /// One finished run, as the collector yields it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunResult {
     /// What ran.
     pub description: RunDescription,
     /// When, and the launcher's counts.
     pub window: RunWindow,
-    /// Every finished request, in completion order, warm-up included (marked).
-    pub records: Vec<RunRecord>,
+    /// Every finished request, in completion order, warm-up included (marked); most of a long run's on disk.
+    pub records: RecordStore,
     /// The gaps between content chunks, pooled across the successful measured requests (only a live run has
     /// them: the log keeps no chunk timings).
     pub inter_chunk_gaps: Option<SeriesStats>,
@@ -99,14 +99,14 @@ pub struct RunResult {
 }
 
 /// A run with its statistics: what every exporter is fed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunReport {
     /// What ran.
     pub description: RunDescription,
     /// When, and the launcher's counts.
     pub window: RunWindow,
     /// Every finished request, warm-up included (marked).
-    pub records: Vec<RunRecord>,
+    pub records: RecordStore,
     /// LLMPerf's load-test statistics and ours, over the measured records.
     pub stats: Stats,
     /// A correctness run's counts.
@@ -128,11 +128,7 @@ impl RunReport {
             server,
         } = result;
         let opts = description.load_options(window.queued as usize);
-        let mut stats = summarize_records(
-            records.iter().map(|r| &r.metrics),
-            window.measured_elapsed_s,
-            &opts,
-        );
+        let mut stats = summarize_store(&records, window.measured_elapsed_s, &opts);
         stats.load.inter_chunk_gap_s = inter_chunk_gaps;
         let scores =
             (description.test == TestKind::Correctness).then(|| CorrectnessStats::of(&records));

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::store::RecordStore;
 pub use super::turns::TurnTtft;
-use super::turns::ttft_by_turn;
-use crate::metrics::{Metrics, SeriesStats, Slo};
+use crate::metrics::{Metrics, SeriesStats, Slo, exact_series_stats};
 
 /// A metric summarized over the successful requests: the original's six, then ours. Its [`Metric::name`] is
 /// the per-request record's key (and the summary's `results_{name}_…` keys).
@@ -233,62 +233,94 @@ pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
 
 /// [`summarize`], with the run's targets. Warm-up records are left out of everything.
 pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
-    summarize_records(all, elapsed_s, opts)
+    summarize_visits(|visit| all.iter().for_each(|m| visit(m)), elapsed_s, opts)
 }
 
-/// [`summarize_with`] over borrowed records (a run's records are most of the process's memory at its end:
-/// nothing is copied).
-pub fn summarize_records<'a>(
-    all: impl IntoIterator<Item = &'a Metrics>,
+/// [`summarize_with`] over the records of a [`RecordStore`] (part of them on disk): a few passes over them,
+/// nothing kept per record.
+pub fn summarize_store(store: &RecordStore, elapsed_s: f64, opts: &LoadOptions) -> Stats {
+    summarize_visits(
+        |visit| store.iter().for_each(|r| visit(&r.metrics)),
+        elapsed_s,
+        opts,
+    )
+}
+
+/// The statistics of records visited again and again: each call of `each` must hand its sink every record
+/// (warm-up included) in the same order. One pass counts; the quantiles take a few more
+/// ([`exact_series_stats`]); memory does not grow with the records.
+pub fn summarize_visits(
+    each: impl Fn(&mut dyn FnMut(&Metrics)),
     elapsed_s: f64,
     opts: &LoadOptions,
 ) -> Stats {
-    let all: Vec<&Metrics> = all.into_iter().collect();
-    let records: Vec<&Metrics> = all.iter().copied().filter(|m| !m.warmup).collect();
-    let records = &records[..];
-    let ok: Vec<&Metrics> = records.iter().copied().filter(|m| m.is_ok()).collect();
-    let cancelled = records.iter().filter(|m| is_cancelled(m)).count() as u64;
-    let series = Metric::ALL
+    let mut c = Counts::default();
+    each(&mut |m| c.add(m, opts));
+    // One series per metric, then TTFT of each turn of a multi-turn run.
+    let turns: Vec<u64> = c.turns.keys().copied().collect();
+    let mut all_series = exact_series_stats(Metric::ALL.len() + turns.len(), |sink| {
+        each(&mut |m| {
+            if m.warmup || !m.is_ok() {
+                return;
+            }
+            for (i, metric) in Metric::ALL.iter().enumerate() {
+                if let Some(v) = metric.of(m) {
+                    sink(i, v);
+                }
+            }
+            if let Some(t) = m.turn.and_then(|t| turns.binary_search(&t).ok()) {
+                sink(Metric::ALL.len() + t, m.ttft_s);
+            }
+        })
+    });
+    let by_turn = all_series.split_off(Metric::ALL.len());
+    let series = Metric::ALL.iter().copied().zip(all_series).collect();
+    let ttft_by_turn = turns
         .iter()
-        .map(|&metric| {
-            (
-                metric,
-                SeriesStats::of(ok.iter().filter_map(|m| metric.of(m))),
-            )
+        .zip(by_turn)
+        .map(|(&turn, ttft)| TurnTtft {
+            turn,
+            ttft,
+            count: c.turns[&turn],
         })
         .collect();
-    let mut counts: BTreeMap<String, (Value, u64)> = BTreeMap::new();
-    for code in records
-        .iter()
-        .filter(|m| !is_cancelled(m))
-        .filter_map(|m| m.error_code.as_ref())
-    {
-        counts
-            .entry(code.to_string())
-            .or_insert((code.clone(), 0))
-            .1 += 1;
-    }
-    let mut error_codes: Vec<(Value, u64)> = counts.into_values().collect();
+    let mut error_codes: Vec<(Value, u64)> = c.codes.into_values().collect();
     error_codes.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for m in records.iter().filter(|m| !m.is_ok()) {
-        *kinds
-            .entry(m.error_kind.as_deref().unwrap_or("unknown"))
-            .or_insert(0) += 1;
-    }
-    let mut error_kinds: Vec<(String, u64)> =
-        kinds.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    let mut error_kinds: Vec<(String, u64)> = c.kinds.into_iter().collect();
     error_kinds.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let started = records.len() as u64;
-    let errors = started - ok.len() as u64 - cancelled;
-    let finished = started - cancelled;
+    let (started, ok) = (c.measured, c.ok);
+    let errors = started - ok - c.cancelled;
+    let finished = started - c.cancelled;
     let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
-    let output_tokens: u64 = ok.iter().map(|m| m.number_output_tokens).sum();
+    let achieved = (started >= 2 && c.last_start > c.first_start)
+        .then(|| (started - 1) as f64 / (c.last_start - c.first_start));
+    let load = LoadStats {
+        target_request_rate: opts.target_request_rate,
+        achieved_request_rate: achieved,
+        request_throughput_per_s: per_s(ok as f64),
+        input_token_throughput_token_per_s: per_s(c.prompt_tokens as f64),
+        output_token_throughput_token_per_s: per_s(c.generated_tokens as f64),
+        custom_tokenizer: opts.custom_tokenizer,
+        server_counted: (c.server_counted, ok),
+        new_connections: c.new_connections,
+        late_dispatches: c.late_dispatches,
+        max_dispatch_delay_s: c.max_dispatch_delay_s,
+        queued: opts.queued as u64,
+        warmup_requests: c.warmup,
+        slo: (!opts.slo.is_empty()).then(|| opts.slo.to_string()),
+        goodput_fraction: (!opts.slo.is_empty() && started > 0)
+            .then(|| c.good as f64 / started as f64),
+        goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(c.good as f64)),
+        server_output_tokens: (c.server_reports > 0).then_some(c.server_output_tokens),
+        output_tokens_vs_server_ratio: (c.both_server > 0)
+            .then(|| c.both_counted as f64 / c.both_server as f64),
+        inter_chunk_gap_s: None,
+    };
     Stats {
         series,
         num_requests_started: started,
         number_errors: errors,
-        number_cancelled: cancelled,
+        number_cancelled: c.cancelled,
         error_rate: if finished > 0 {
             errors as f64 / finished as f64
         } else {
@@ -296,83 +328,108 @@ pub fn summarize_records<'a>(
         },
         error_codes,
         error_kinds,
-        mean_output_throughput_token_per_s: per_s(output_tokens as f64),
-        num_completed_requests: ok.len() as u64,
-        num_completed_requests_per_min: per_s(ok.len() as f64) * 60.0,
+        mean_output_throughput_token_per_s: per_s(c.output_tokens as f64),
+        num_completed_requests: ok,
+        num_completed_requests_per_min: per_s(ok as f64) * 60.0,
         elapsed_s,
-        load: load_stats(all.len(), records, &ok, elapsed_s, opts),
-        ttft_by_turn: ttft_by_turn(records.iter().copied()),
+        load,
+        ttft_by_turn,
+    }
+}
+
+/// What one pass over the records counts (everything but the metrics' series).
+#[derive(Default)]
+struct Counts {
+    warmup: u64,
+    /// Measured (non-warm-up) records, any outcome.
+    measured: u64,
+    ok: u64,
+    cancelled: u64,
+    /// Error code (as JSON text) → the code and how many errored requests had it (not the cancelled).
+    codes: BTreeMap<String, (Value, u64)>,
+    /// Kind → how many measured requests that did not succeed had it (`unknown` when none is named).
+    kinds: BTreeMap<String, u64>,
+    first_start: f64,
+    last_start: f64,
+    good: u64,
+    /// Σ over successful requests.
+    output_tokens: u64,
+    prompt_tokens: u64,
+    generated_tokens: u64,
+    server_counted: u64,
+    server_reports: u64,
+    server_output_tokens: u64,
+    /// Σ tokenizer and server counts over the successful requests that have both.
+    both_counted: u64,
+    both_server: u64,
+    new_connections: u64,
+    late_dispatches: u64,
+    max_dispatch_delay_s: f64,
+    /// Turn → successful measured requests of that turn.
+    turns: BTreeMap<u64, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, m: &Metrics, opts: &LoadOptions) {
+        if m.warmup {
+            self.warmup += 1;
+            return;
+        }
+        if self.measured == 0 {
+            (self.first_start, self.last_start) = (f64::INFINITY, f64::NEG_INFINITY);
+        }
+        self.measured += 1;
+        self.first_start = self.first_start.min(m.actual_start_s);
+        self.last_start = self.last_start.max(m.actual_start_s);
+        self.new_connections += u64::from(m.new_connection == Some(true));
+        self.late_dispatches += u64::from(m.dispatch_delay_s > 0.001);
+        self.max_dispatch_delay_s = self.max_dispatch_delay_s.max(m.dispatch_delay_s);
+        let cancelled = is_cancelled(m);
+        self.cancelled += u64::from(cancelled);
+        if !m.is_ok() {
+            let kind = m.error_kind.as_deref().unwrap_or("unknown");
+            match self.kinds.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    self.kinds.insert(kind.to_string(), 1);
+                }
+            }
+        }
+        if let Some(code) = m.error_code.as_ref().filter(|_| !cancelled) {
+            self.codes
+                .entry(code.to_string())
+                .or_insert((code.clone(), 0))
+                .1 += 1;
+        }
+        if !m.is_ok() {
+            return;
+        }
+        self.ok += 1;
+        self.good += u64::from(opts.slo.met(m));
+        self.output_tokens += m.number_output_tokens;
+        self.prompt_tokens += m.prompt_tokens;
+        self.generated_tokens += m.generated_tokens;
+        self.server_counted +=
+            u64::from(m.token_counts_source == crate::metrics::OutputCount::SERVER);
+        if let Some(n) = m.server_completion_tokens {
+            self.server_reports += 1;
+            self.server_output_tokens += n;
+        }
+        // Like with like: the tokenizer's count without its special tokens, reasoning included, against the
+        // server's, over the requests that have both.
+        if let (Some(t), Some(s)) = (m.tokenizer_generated_tokens, m.server_completion_tokens) {
+            self.both_counted += t;
+            self.both_server += s;
+        }
+        if let Some(t) = m.turn {
+            *self.turns.entry(t).or_insert(0) += 1;
+        }
     }
 }
 
 /// Whether a record is of a request the run cancelled (not an error).
 pub(crate) fn is_cancelled(m: &Metrics) -> bool {
     m.error_kind.as_deref() == Some(crate::ErrorKind::Cancelled.as_str())
-}
-
-fn load_stats(
-    all: usize,
-    records: &[&Metrics],
-    ok: &[&Metrics],
-    elapsed_s: f64,
-    opts: &LoadOptions,
-) -> LoadStats {
-    let per_s = |x: f64| if elapsed_s > 0.0 { x / elapsed_s } else { 0.0 };
-    let starts = records.iter().map(|m| m.actual_start_s);
-    let first = starts.clone().fold(f64::INFINITY, f64::min);
-    let last = starts.fold(f64::NEG_INFINITY, f64::max);
-    let achieved =
-        (records.len() >= 2 && last > first).then(|| (records.len() - 1) as f64 / (last - first));
-    let good = ok.iter().filter(|m| opts.slo.met(m)).count() as f64;
-    let server_output: Vec<u64> = ok
-        .iter()
-        .filter_map(|m| m.server_completion_tokens)
-        .collect();
-    // Like with like: the tokenizer's count without its special tokens, reasoning included, against the
-    // server's, over the requests that have both.
-    let (counted, server) = ok
-        .iter()
-        .filter_map(|m| Some((m.tokenizer_generated_tokens?, m.server_completion_tokens?)))
-        .fold((0u64, 0u64), |(a, b), (t, s)| (a + t, b + s));
-    LoadStats {
-        target_request_rate: opts.target_request_rate,
-        achieved_request_rate: achieved,
-        request_throughput_per_s: per_s(ok.len() as f64),
-        input_token_throughput_token_per_s: per_s(
-            ok.iter().map(|m| m.prompt_tokens).sum::<u64>() as f64
-        ),
-        output_token_throughput_token_per_s: per_s(
-            ok.iter().map(|m| m.generated_tokens).sum::<u64>() as f64,
-        ),
-        custom_tokenizer: opts.custom_tokenizer,
-        server_counted: (
-            ok.iter()
-                .filter(|m| m.token_counts_source == crate::metrics::OutputCount::SERVER)
-                .count() as u64,
-            ok.len() as u64,
-        ),
-        new_connections: records
-            .iter()
-            .filter(|m| m.new_connection == Some(true))
-            .count() as u64,
-        late_dispatches: records
-            .iter()
-            .filter(|m| m.dispatch_delay_s > 0.001)
-            .count() as u64,
-        max_dispatch_delay_s: records
-            .iter()
-            .map(|m| m.dispatch_delay_s)
-            .fold(0.0, f64::max),
-        queued: opts.queued as u64,
-        warmup_requests: (all - records.len()) as u64,
-        slo: (!opts.slo.is_empty()).then(|| opts.slo.to_string()),
-        goodput_fraction: (!opts.slo.is_empty() && !records.is_empty())
-            .then(|| good / records.len() as f64),
-        goodput_request_rate: (!opts.slo.is_empty()).then(|| per_s(good)),
-        server_output_tokens: (!server_output.is_empty()).then(|| server_output.iter().sum()),
-        output_tokens_vs_server_ratio: (server > 0).then(|| counted as f64 / server as f64),
-        inter_chunk_gap_s: None,
-    }
 }
 
 impl LoadStats {

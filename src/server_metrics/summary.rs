@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::roles::Role;
 use super::view::ServerRun;
-use crate::report::records::RunRecord;
+use crate::report::store::RecordStore;
 
 /// Client and server counts that differ by more than this fraction of the larger one get a warning.
 pub const MISMATCH_WARN_FRACTION: f64 = 0.03;
@@ -30,9 +30,9 @@ pub struct ClientCounts {
 
 impl ClientCounts {
     /// The counts of `records`.
-    pub fn of(records: &[RunRecord]) -> ClientCounts {
+    pub fn of(records: &RecordStore) -> ClientCounts {
         let mut c = ClientCounts::default();
-        for r in records {
+        for r in records.iter() {
             let m = &r.metrics;
             c.prompt_tokens += m.prompt_tokens;
             c.generation_tokens += m.generated_tokens;
@@ -95,7 +95,7 @@ fn count(v: Option<f64>) -> Value {
 }
 
 /// The summary's `results_server_*` keys (and the client's counts beside them).
-pub fn summary_keys(run: &ServerRun, records: &[RunRecord]) -> Map<String, Value> {
+pub fn summary_keys(run: &ServerRun, records: &RecordStore) -> Map<String, Value> {
     let client = ClientCounts::of(records);
     let mut m = Map::new();
     m.insert("results_server_metrics_url".into(), run.url.clone().into());
@@ -164,7 +164,7 @@ pub fn summary_keys(run: &ServerRun, records: &[RunRecord]) -> Map<String, Value
 
 /// The printed block: what was scraped, the server's counts beside the client's, its queue and KV peaks,
 /// and the warnings.
-pub fn text(run: &ServerRun, records: &[RunRecord]) -> String {
+pub fn text(run: &ServerRun, records: &RecordStore) -> String {
     let c = ClientCounts::of(records);
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
     let counter = |r: Role| run.counters.get(&r).copied().filter(|_| run.scrapes >= 2);

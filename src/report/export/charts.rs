@@ -6,16 +6,27 @@
 //! - `B_timeline.svg`: output token throughput (each request's tokens spread evenly between its first token
 //!   and its end) and requests in flight (from each record's `actual_start_s` to its end) over the run.
 //!
+//! Every chart is drawn in memory that does not grow with the run: the records are walked (some are on
+//! disk, [`RecordStore`]); the CDFs come from fixed-memory histograms (three significant digits), and past
+//! [`EXACT_IN_FLIGHT`] requests the in-flight line is the average per time bin rather than every step.
+//!
 //! The sweep's chart is drawn by the sweep's exporter (`sweep.rs`) with the helpers here.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
 use super::{Exported, Exporter, write_atomically};
 use crate::Error;
+use crate::metrics::PooledSeries;
 use crate::report::records::RunRecord;
 use crate::report::result::RunReport;
+use crate::report::store::RecordStore;
+
+/// Up to this many measured requests, the in-flight line has every step; past it, the time-weighted average
+/// per bin (the steps would take memory in proportion to the run).
+pub const EXACT_IN_FLIGHT: usize = 10_000;
 
 /// The size of a one-panel chart.
 pub(super) const SIZE: (u32, u32) = (900, 540);
@@ -44,32 +55,23 @@ pub(super) fn upper(max: f64) -> f64 {
     }
 }
 
-fn measured_ok(records: &[RunRecord]) -> impl Iterator<Item = &RunRecord> {
+fn measured_ok(records: &RecordStore) -> impl Iterator<Item = Cow<'_, RunRecord>> {
     records
         .iter()
         .filter(|r| !r.metrics.warmup && r.metrics.is_ok())
 }
 
-/// The empirical CDF of `values` as (value, % of requests ≤ value) steps.
-fn cdf_points(mut values: Vec<f64>) -> Vec<(f64, f64)> {
-    values.retain(|v| v.is_finite());
-    values.sort_by(f64::total_cmp);
-    let n = values.len() as f64;
-    let mut pts = Vec::with_capacity(values.len() * 2 + 1);
-    let mut prev = 0.0;
-    if let Some(&first) = values.first() {
-        pts.push((first, 0.0));
-    }
-    for (i, v) in values.iter().enumerate() {
-        let y = (i + 1) as f64 / n * 100.0;
-        pts.push((*v, prev));
-        pts.push((*v, y));
-        prev = y;
-    }
-    pts
-}
+/// A named CDF: (seconds, % of requests at or below) steps.
+type Series = (&'static str, Vec<(f64, f64)>);
 
-type Series = (&'static str, Vec<f64>);
+/// The CDF of `values` (seconds; non-finite ones left out), from a fixed-memory histogram.
+fn cdf_of(values: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
+    let mut hist = PooledSeries::default();
+    values
+        .filter(|v| v.is_finite())
+        .for_each(|v| hist.record(v));
+    hist.cdf()
+}
 
 /// One CDF panel: `series` share the x axis (seconds) and a color each, starting at `color`.
 fn cdf_panel<DB: DrawingBackend>(
@@ -80,7 +82,7 @@ fn cdf_panel<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let xmax = series
         .iter()
-        .flat_map(|(_, v)| v.iter().copied())
+        .flat_map(|(_, v)| v.iter().map(|p| p.0))
         .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
@@ -96,10 +98,10 @@ fn cdf_panel<DB: DrawingBackend>(
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (i, (name, values)) in series.into_iter().enumerate() {
+    for (i, (name, points)) in series.into_iter().enumerate() {
         let c = COLORS[(color + i) % COLORS.len()];
         chart
-            .draw_series(LineSeries::new(cdf_points(values), c.stroke_width(2)))
+            .draw_series(LineSeries::new(points, c.stroke_width(2)))
             .map_err(|e| e.to_string())?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
@@ -116,25 +118,24 @@ fn cdf_panel<DB: DrawingBackend>(
 
 /// The latency CDF chart: TTFT (left) and end-to-end latency (right), each from the actual send and, in an
 /// open loop, from the scheduled send.
-pub fn latency_cdf_svg(records: &[RunRecord], open_loop: bool) -> ChartResult {
-    let ok: Vec<&RunRecord> = measured_ok(records).collect();
-    let mut ttft: Vec<Series> = vec![("TTFT", ok.iter().map(|r| r.metrics.ttft_s).collect())];
+pub fn latency_cdf_svg(records: &RecordStore, open_loop: bool) -> ChartResult {
+    let ok = measured_ok(records).count();
+    let mut ttft: Vec<Series> = vec![(
+        "TTFT",
+        cdf_of(measured_ok(records).map(|r| r.metrics.ttft_s)),
+    )];
     let mut e2e: Vec<Series> = vec![(
         "End-to-end latency",
-        ok.iter().map(|r| r.metrics.end_to_end_latency_s).collect(),
+        cdf_of(measured_ok(records).map(|r| r.metrics.end_to_end_latency_s)),
     )];
     if open_loop {
         ttft.push((
             "TTFT from scheduled send",
-            ok.iter()
-                .filter_map(|r| r.metrics.scheduled_ttft_s)
-                .collect(),
+            cdf_of(measured_ok(records).filter_map(|r| r.metrics.scheduled_ttft_s)),
         ));
         e2e.push((
             "E2E from scheduled send",
-            ok.iter()
-                .filter_map(|r| r.metrics.scheduled_end_to_end_latency_s)
-                .collect(),
+            cdf_of(measured_ok(records).filter_map(|r| r.metrics.scheduled_end_to_end_latency_s)),
         ));
     }
     let mut svg = String::new();
@@ -143,7 +144,7 @@ pub fn latency_cdf_svg(records: &[RunRecord], open_loop: bool) -> ChartResult {
         root.fill(&WHITE).map_err(err)?;
         let root = root
             .titled(
-                &format!("Latency distribution ({} successful requests)", ok.len()),
+                &format!("Latency distribution ({ok} successful requests)"),
                 ("sans-serif", 22),
             )
             .map_err(err)?;
@@ -156,27 +157,27 @@ pub fn latency_cdf_svg(records: &[RunRecord], open_loop: bool) -> ChartResult {
 }
 
 /// The inter-token latency histogram.
-pub fn itl_histogram_svg(records: &[RunRecord]) -> ChartResult {
-    let values: Vec<f64> = measured_ok(records)
-        .map(|r| r.metrics.inter_token_latency_s * 1e3)
-        .filter(|v| v.is_finite())
-        .collect();
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let (lo, hi) = if values.is_empty() {
+pub fn itl_histogram_svg(records: &RecordStore) -> ChartResult {
+    let values = || {
+        measured_ok(records)
+            .map(|r| r.metrics.inter_token_latency_s * 1e3)
+            .filter(|v| v.is_finite())
+    };
+    let (n, lo, hi) = values().fold(
+        (0usize, f64::INFINITY, f64::NEG_INFINITY),
+        |(n, a, b), v| (n + 1, a.min(v), b.max(v)),
+    );
+    let (lo, hi) = if n == 0 {
         (0.0, 1.0)
     } else if hi - lo < 1e-9 {
         ((lo - 0.5).max(0.0), hi + 0.5)
     } else {
         (lo, hi)
     };
-    let bins = ((values.len() as f64).sqrt().ceil() as usize).clamp(1, 40);
+    let bins = ((n as f64).sqrt().ceil() as usize).clamp(1, 40);
     let width = (hi - lo) / bins as f64;
     let mut counts = vec![0u32; bins];
-    for v in &values {
+    for v in values() {
         let b = (((v - lo) / width) as usize).min(bins - 1);
         counts[b] += 1;
     }
@@ -235,7 +236,7 @@ pub fn itl_histogram_svg(records: &[RunRecord]) -> ChartResult {
 
 /// Output tokens per second in bins of `bin` seconds over `[0, end)`: each successful request's tokens spread
 /// evenly between its first token and its end.
-pub fn throughput_bins(records: &[RunRecord], end: f64, bin: f64) -> Vec<(f64, f64)> {
+pub fn throughput_bins(records: &RecordStore, end: f64, bin: f64) -> Vec<(f64, f64)> {
     let n = ((end / bin).ceil() as usize).max(1);
     let mut tokens = vec![0.0; n];
     for r in measured_ok(records) {
@@ -267,8 +268,8 @@ pub fn throughput_bins(records: &[RunRecord], end: f64, bin: f64) -> Vec<(f64, f
 }
 
 /// Requests in flight over time, as the steps of a step function: `(time, in flight from then on)`.
-pub fn in_flight_steps(records: &[RunRecord]) -> Vec<(f64, f64)> {
-    let mut events: Vec<(f64, i64)> = Vec::with_capacity(records.len() * 2);
+pub fn in_flight_steps(records: &RecordStore) -> Vec<(f64, f64)> {
+    let mut events: Vec<(f64, i64)> = Vec::new();
     for r in records.iter().filter(|r| !r.metrics.warmup) {
         let m = &r.metrics;
         let start = m.actual_start_s;
@@ -288,8 +289,31 @@ pub fn in_flight_steps(records: &[RunRecord]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// Requests in flight averaged over bins of `bin` seconds over `[0, end)`: `(bin middle, mean in flight)`,
+/// each request counted for the part of the bin it was in flight.
+pub fn in_flight_bins(records: &RecordStore, end: f64, bin: f64) -> Vec<(f64, f64)> {
+    let n = ((end / bin).ceil() as usize).max(1);
+    let mut busy = vec![0.0; n];
+    for r in records.iter().filter(|r| !r.metrics.warmup) {
+        let (a, b) = (r.metrics.actual_start_s, r.metrics.ended_s());
+        let first = ((a / bin).max(0.0) as usize).min(n - 1);
+        let last = ((b / bin).max(0.0) as usize).min(n - 1);
+        for (i, slot) in busy.iter_mut().enumerate().take(last + 1).skip(first) {
+            let lo = (i as f64 * bin).max(a);
+            let hi = ((i + 1) as f64 * bin).min(b);
+            if hi > lo {
+                *slot += hi - lo;
+            }
+        }
+    }
+    busy.into_iter()
+        .enumerate()
+        .map(|(i, t)| ((i as f64 + 0.5) * bin, t / bin))
+        .collect()
+}
+
 /// The timeline chart: output throughput (top) and requests in flight (bottom).
-pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
+pub fn timeline_svg(records: &RecordStore) -> ChartResult {
     let end = records
         .iter()
         .filter(|r| !r.metrics.warmup)
@@ -298,7 +322,15 @@ pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
     let end = upper(end);
     let bin = (end / 60.0).max(0.05);
     let tput = throughput_bins(records, end, bin);
-    let flight = in_flight_steps(records);
+    let measured = records.iter().filter(|r| !r.metrics.warmup).count();
+    let (flight, flight_label) = if measured <= EXACT_IN_FLIGHT {
+        (in_flight_steps(records), "In flight".to_string())
+    } else {
+        (
+            in_flight_bins(records, end, bin),
+            format!("In flight (mean per {bin:.2} s bin)"),
+        )
+    };
     let tmax = tput.iter().map(|p| p.1).fold(0.0, f64::max);
     let fmax = flight.iter().map(|p| p.1).fold(0.0, f64::max);
     let mut svg = String::new();
@@ -349,7 +381,7 @@ pub fn timeline_svg(records: &[RunRecord]) -> ChartResult {
         let color = COLORS[1];
         c2.draw_series(LineSeries::new(flight, color.stroke_width(2)))
             .map_err(err)?
-            .label("In flight")
+            .label(flight_label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
@@ -376,7 +408,7 @@ pub(super) fn write(dir: &Path, name: String, svg: ChartResult) -> std::io::Resu
 pub fn write_run_charts(
     dir: &Path,
     base_name: &str,
-    records: &[RunRecord],
+    records: &RecordStore,
     open_loop: bool,
 ) -> std::io::Result<Vec<PathBuf>> {
     Ok(vec![

@@ -3,6 +3,7 @@
 //! keys and `B_individual_responses.json`, the list of `{metrics, generated_text, request_config}` (plus
 //! `outcome`) ([`CorrectnessFiles`]).
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,14 +11,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::llmperf::{RESULTS_VERSION, insert_flat};
-use super::{Exported, Exporter, io_error, to_json_indent4, write_atomically};
+use super::{
+    Exported, Exporter, io_error, to_json_indent4, write_atomically, write_atomically_with,
+};
 use crate::Error;
-use crate::backend::RequestConfig;
-use crate::metrics::Metrics;
 use crate::report::correctness::{CorrectnessStats, expected};
 use crate::report::description::RunDescription;
-use crate::report::records::{Outcome, RunRecord, ScoredAnswer};
+use crate::report::records::{Outcome, RunRecord};
 use crate::report::result::RunReport;
+use crate::report::store::RecordStore;
 
 /// The summary object in the original's key order: version, name, the counts and rates, model,
 /// num_concurrent_requests, additional_sampling_params_*, llm_api, user metadata, timestamp; then extras.
@@ -78,18 +80,16 @@ const SHOWN_CHARS: usize = 80;
 /// Most mismatches listed.
 const SHOWN_MISMATCHES: usize = 20;
 
-/// The scored answers of `records`, with their records.
-fn answers(records: &[RunRecord]) -> impl Iterator<Item = (&Metrics, &ScoredAnswer)> {
-    records
-        .iter()
-        .filter_map(|r| r.answer.as_deref().map(|a| (&r.metrics, a)))
+/// The records of `records` that have a scored answer.
+fn answered(records: &RecordStore) -> impl Iterator<Item = Cow<'_, RunRecord>> {
+    records.iter().filter(|r| r.answer.is_some())
 }
 
 /// The original's printed summary, then the mismatches (expected vs got) and the errors, truncated.
 pub fn correctness_text(
     info: &RunDescription,
     stats: &CorrectnessStats,
-    records: &[RunRecord],
+    records: &RecordStore,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -118,17 +118,22 @@ pub fn correctness_text(
 }
 
 /// The mismatched and errored answers (expected vs got), at most 20 of each, truncated.
-pub fn answer_lists(records: &[RunRecord]) -> String {
+pub fn answer_lists(records: &RecordStore) -> String {
     let mut out = String::new();
     let list = |out: &mut String, outcome: Outcome, title: &str| {
-        let items: Vec<(&Metrics, &ScoredAnswer)> = answers(records)
-            .filter(|(_, a)| a.outcome == outcome)
-            .collect();
-        if items.is_empty() {
+        let mut items =
+            answered(records).filter(|r| r.answer.as_ref().map(|a| a.outcome) == Some(outcome));
+        let shown: Vec<Cow<'_, RunRecord>> = items.by_ref().take(SHOWN_MISMATCHES).collect();
+        let more = items.count();
+        if shown.is_empty() {
             return;
         }
         let _ = writeln!(out, "{title}:");
-        for (metrics, a) in items.iter().take(SHOWN_MISMATCHES) {
+        for r in &shown {
+            let Some(a) = r.answer.as_deref() else {
+                continue;
+            };
+            let metrics = &r.metrics;
             let expected = expected(&a.request_config).map_or("?".into(), |n| n.to_string());
             let line = match outcome {
                 Outcome::Error => format!(
@@ -147,8 +152,8 @@ pub fn answer_lists(records: &[RunRecord]) -> String {
             }
             let _ = writeln!(out, "    expected {expected}, got: {shown}");
         }
-        if items.len() > SHOWN_MISMATCHES {
-            let _ = writeln!(out, "    … and {} more", items.len() - SHOWN_MISMATCHES);
+        if more > 0 {
+            let _ = writeln!(out, "    … and {more} more");
         }
     };
     list(&mut out, Outcome::Mismatch, "Mismatched requests");
@@ -156,13 +161,22 @@ pub fn answer_lists(records: &[RunRecord]) -> String {
     out
 }
 
-/// One element of `B_individual_responses.json`.
-#[derive(Serialize)]
-struct ScoredLine<'a> {
-    metrics: &'a Metrics,
-    generated_text: &'a str,
-    request_config: &'a RequestConfig,
-    outcome: Outcome,
+/// One element of `B_individual_responses.json`: a record with its scored answer.
+struct ScoredLine<'a>(Cow<'a, RunRecord>);
+
+impl Serialize for ScoredLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let Some(a) = self.0.answer.as_deref() else {
+            return s.serialize_none();
+        };
+        let mut line = s.serialize_struct("ScoredLine", 4)?;
+        line.serialize_field("metrics", &self.0.metrics)?;
+        line.serialize_field("generated_text", &a.generated_text)?;
+        line.serialize_field("request_config", &a.request_config)?;
+        line.serialize_field("outcome", &a.outcome)?;
+        line.end()
+    }
 }
 
 /// Writes `B_summary.json` and `B_individual_responses.json` atomically; returns their paths.
@@ -170,19 +184,16 @@ pub fn write_correctness_files(
     dir: &Path,
     base_name: &str,
     summary: &Map<String, Value>,
-    records: &[RunRecord],
+    records: &RecordStore,
 ) -> std::io::Result<Vec<PathBuf>> {
     let summary_path = dir.join(format!("{base_name}_summary.json"));
     let individual_path = dir.join(format!("{base_name}_individual_responses.json"));
-    let lines: Vec<ScoredLine> = answers(records)
-        .map(|(metrics, a)| ScoredLine {
-            metrics,
-            generated_text: &a.generated_text,
-            request_config: &a.request_config,
-            outcome: a.outcome,
-        })
-        .collect();
-    write_atomically(&individual_path, &to_json_indent4(&lines))?;
+    write_atomically_with(&individual_path, |w| {
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(w, fmt);
+        serde::Serializer::collect_seq(&mut ser, answered(records).map(ScoredLine))
+            .map_err(std::io::Error::other)
+    })?;
     write_atomically(&summary_path, &to_json_indent4(summary))?;
     Ok(vec![summary_path, individual_path])
 }
@@ -263,11 +274,11 @@ mod tests {
 
     #[test]
     fn the_printed_block_lists_mismatches_and_errors() {
-        let records = vec![
+        let records = RecordStore::from(vec![
             scored("1,234", 1234, false),
             scored("1 234", 1234, false),
             scored("", 5, true),
-        ];
+        ]);
         let s = CorrectnessStats::of(&records);
         let text = correctness_text(&info(), &s, &records);
         assert!(
@@ -280,7 +291,7 @@ mod tests {
 
     #[test]
     fn summary_keys_in_the_original_order_and_empty_runs_do_not_crash() {
-        let s = CorrectnessStats::of(&[]);
+        let s = CorrectnessStats::of(&RecordStore::new());
         let mut i = info();
         i.params
             .additional_sampling_params

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Exported, Exporter, write_atomically};
+use super::{Exported, Exporter, write_atomically, write_atomically_with};
 use crate::Error;
-use crate::report::records::RunRecord;
 use crate::report::result::RunReport;
 use crate::report::stats::Stats;
+use crate::report::store::RecordStore;
 
 /// Quotes a CSV field when it holds a comma, a quote or a line break.
 fn field(s: &str) -> String {
@@ -40,33 +40,43 @@ fn num(v: Option<f64>) -> String {
 }
 
 /// The per-request CSV.
-pub fn requests_csv(records: &[RunRecord]) -> String {
-    let mut out = String::new();
-    let rows: Vec<serde_json::Map<String, Value>> = records
+pub fn requests_csv(records: &RecordStore) -> String {
+    let mut out = Vec::new();
+    write_requests_csv(records, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the per-request CSV to `out`, a row at a time. The columns are the first record's keys (every
+/// record has the same; a key only some records have, like `dataset_id`, is in the header when the first
+/// one has it).
+pub fn write_requests_csv(
+    records: &RecordStore,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let row = |m: &crate::metrics::Metrics| match serde_json::to_value(m) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let keys: Vec<String> = records
         .iter()
-        .map(|r| match serde_json::to_value(&r.metrics) {
-            Ok(Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        })
-        .collect();
-    let keys: Vec<String> = rows
-        .first()
-        .map(|m| m.keys().cloned().collect())
+        .next()
+        .map(|r| row(&r.metrics).keys().cloned().collect())
         .unwrap_or_default();
     let mut header = vec!["index".to_string()];
     header.extend(keys.iter().cloned());
     header.push("max_tokens".into());
-    let _ = writeln!(out, "{}", header.join(","));
-    for (r, m) in records.iter().zip(&rows) {
+    writeln!(out, "{}", header.join(","))?;
+    for r in records.iter() {
+        let m = row(&r.metrics);
         let mut cells = vec![r.index.to_string()];
         cells.extend(
             keys.iter()
                 .map(|k| m.get(k).map_or(String::new(), value_field)),
         );
         cells.push(r.max_tokens.map_or(String::new(), |t| t.to_string()));
-        let _ = writeln!(out, "{}", cells.join(","));
+        writeln!(out, "{}", cells.join(","))?;
     }
-    out
+    Ok(())
 }
 
 /// The per-metric summary CSV.
@@ -95,10 +105,10 @@ pub fn write_csv_files(
     dir: &Path,
     base_name: &str,
     stats: &Stats,
-    records: &[RunRecord],
+    records: &RecordStore,
 ) -> std::io::Result<Vec<PathBuf>> {
     let requests = dir.join(format!("{base_name}_requests.csv"));
-    write_atomically(&requests, requests_csv(records).as_bytes())?;
+    write_atomically_with(&requests, |w| write_requests_csv(records, w))?;
     let summary = dir.join(format!("{base_name}_summary_table.csv"));
     write_atomically(&summary, summary_csv(stats).as_bytes())?;
     Ok(vec![requests, summary])

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::charts::{COLORS, ChartResult, err, upper};
-use crate::report::records::RunRecord;
+use crate::report::store::RecordStore;
 use crate::server_metrics::ServerRun;
 use crate::server_metrics::roles::Role;
 
@@ -97,8 +97,12 @@ fn clamp(pts: &[(f64, f64)], x1: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Most client TTFT dots drawn: past it, an even spread of the requests (the panel stays readable, and its
+/// memory does not grow with the run).
+const CLIENT_DOTS: usize = 5_000;
+
 /// The server panel of a run that scraped its server.
-pub fn server_svg(run: &ServerRun, records: &[RunRecord]) -> ChartResult {
+pub fn server_svg(run: &ServerRun, records: &RecordStore) -> ChartResult {
     let end = records
         .iter()
         .map(|r| r.metrics.ended_s())
@@ -122,10 +126,14 @@ pub fn server_svg(run: &ServerRun, records: &[RunRecord]) -> ChartResult {
             .map_or(&[][..], |h| &h.means),
         x1,
     );
+    // A dot per request, up to CLIENT_DOTS of them spread evenly over the run.
+    let ok = records.iter().filter(|r| r.metrics.is_ok()).count();
     let client_ttft: Vec<(f64, f64)> = records
         .iter()
         .filter(|r| r.metrics.is_ok())
-        .map(|r| (r.metrics.sent_s() + r.metrics.ttft_s, r.metrics.ttft_s))
+        .enumerate()
+        .filter(|(i, _)| (i + 1) * CLIENT_DOTS / ok.max(1) > i * CLIENT_DOTS / ok.max(1))
+        .map(|(_, r)| (r.metrics.sent_s() + r.metrics.ttft_s, r.metrics.ttft_s))
         .collect();
     let gaps: Vec<f64> = run.gaps.iter().map(|g| g.t.clamp(0.0, x1)).collect();
     let panels = [

@@ -5,13 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
     Exported, Exporter, io_error, to_json_indent4, write_atomically, write_atomically_with,
 };
 use crate::Error;
-use crate::metrics::{Metrics, QUANTILES, SeriesStats, Slo};
+use crate::metrics::{QUANTILES, SeriesStats, Slo};
 use crate::report::description::{RunDescription, RunParams};
 use crate::report::result::{Interruption, RunReport};
 use crate::report::stats::{LoadStats, Metric, Stats};
@@ -321,11 +322,11 @@ impl SummaryFacts {
 /// Writes `B_summary.json` and `B_individual_responses.json` into `dir`, atomically. Returns their paths. The
 /// records are serialized straight to the file (a run of a million requests does not build its JSON in
 /// memory).
-pub fn write_final_files<'a>(
+pub fn write_final_files(
     dir: &Path,
     base_name: &str,
     summary: &Map<String, Value>,
-    records: impl IntoIterator<Item = &'a Metrics>,
+    records: impl IntoIterator<Item = impl Serialize>,
 ) -> std::io::Result<Vec<PathBuf>> {
     let summary_path = dir.join(format!("{base_name}_summary.json"));
     let individual_path = dir.join(format!("{base_name}_individual_responses.json"));
@@ -388,7 +389,7 @@ impl Exporter for LlmperfFiles {
             .records
             .iter()
             .filter(|r| self.with_warmup || !r.metrics.warmup)
-            .map(|r| &r.metrics);
+            .map(crate::report::store::metrics_of);
         let files = write_final_files(&self.dir, &report.description.base_name, &summary, records)
             .map_err(io_error(format!("{} {}", self.what, self.dir.display())))?;
         out.files.extend(files);
@@ -399,6 +400,7 @@ impl Exporter for LlmperfFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
     use crate::report::stats::LoadOptions;
     use crate::report::stats::testing::record;
     use crate::report::stats::{summarize, summarize_with};

@@ -18,9 +18,9 @@ use crate::metrics::SeriesStats;
 use crate::report::correctness::CorrectnessStats;
 use crate::report::description::RunDescription;
 use crate::report::export::correctness::answer_lists;
-use crate::report::records::RunRecord;
 use crate::report::result::RunReport;
 use crate::report::stats::{LoadStats, Metric, Stats};
+use crate::report::store::RecordStore;
 
 /// How a metric is shown: its row label, the series it comes from, and the scale to its unit.
 pub(crate) struct Row {
@@ -265,7 +265,7 @@ pub fn run_text(name: &str, stats: &Stats) -> String {
 
 /// [`run_text`], then a line per warning (`warnings`): what `report DIR` prints (a live run reports its
 /// warnings to its observer instead).
-pub fn summary_tables(name: &str, stats: &Stats, records: &[RunRecord]) -> String {
+pub fn summary_tables(name: &str, stats: &Stats, records: &RecordStore) -> String {
     let mut out = run_text(name, stats);
     for w in warnings(stats, records, &WarningContext::default()) {
         let _ = writeln!(out, "Warning: {w}");
@@ -274,7 +274,7 @@ pub fn summary_tables(name: &str, stats: &Stats, records: &[RunRecord]) -> Strin
 }
 
 /// A correctness run: its counts on one line (rates formatted), then the mismatched and errored answers.
-pub fn correctness_text(name: &str, scores: &CorrectnessStats, records: &[RunRecord]) -> String {
+pub fn correctness_text(name: &str, scores: &CorrectnessStats, records: &RecordStore) -> String {
     format!(
         "\n{name}: {} requests, {} errors ({:.1} %), {} mismatched ({:.1} %), {} answered correctly\n{}",
         scores.num_completed_requests,

@@ -16,6 +16,7 @@
 
 use crate::report::records::RunRecord;
 use crate::report::stats::Stats;
+use crate::report::store::RecordStore;
 
 /// What the warnings need to know beyond the run's results.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,10 +48,10 @@ pub fn fell_behind(late: usize, total: usize) -> bool {
 
 /// The warnings of a run, in the order they are printed. `records` are the run's records (warm-up included;
 /// it is skipped), with the `max_tokens` each request asked for.
-pub fn warnings(stats: &Stats, records: &[RunRecord], context: &WarningContext) -> Vec<String> {
-    let measured: Vec<&RunRecord> = records.iter().filter(|r| !r.metrics.warmup).collect();
+pub fn warnings(stats: &Stats, records: &RecordStore, context: &WarningContext) -> Vec<String> {
+    let measured = || records.iter().filter(|r| !r.metrics.warmup);
     let mut out = Vec::new();
-    if let Some(w) = errors(stats, &measured, context) {
+    if let Some(w) = errors(stats, measured(), context) {
         out.push(w);
     }
     if stats.number_cancelled > 0 {
@@ -63,19 +64,23 @@ pub fn warnings(stats: &Stats, records: &[RunRecord], context: &WarningContext) 
     if context.correctness {
         return out;
     }
-    if let Some(w) = pacing(stats, &measured) {
+    if let Some(w) = pacing(stats, measured()) {
         out.push(w);
     }
     if let Some(w) = token_counts(stats) {
         out.push(w);
     }
-    let ok: Vec<&&RunRecord> = measured.iter().filter(|r| r.metrics.is_ok()).collect();
-    if context.lengths_are_caps && !ok.is_empty() && ok.iter().all(|r| r.hit_max_tokens()) {
+    let ok = stats.num_completed_requests;
+    if context.lengths_are_caps
+        && ok > 0
+        && measured()
+            .filter(|r| r.metrics.is_ok())
+            .all(|r| r.hit_max_tokens())
+    {
         out.push(format!(
-            "all {} responses stopped at max_tokens — the answers were cut at the cap, so output lengths are the \
+            "all {ok} responses stopped at max_tokens — the answers were cut at the cap, so output lengths are the \
              cap's, not the model's; raise --mean-output-tokens, or use --dataset-output-lengths to ask for the \
-             dataset's answer lengths",
-            ok.len()
+             dataset's answer lengths"
         ));
     }
     out
@@ -92,7 +97,11 @@ fn body_start(msg: &str) -> String {
 }
 
 /// More than 5 % failed: the counts and codes; for HTTP errors the URL and the start of the body.
-fn errors(stats: &Stats, measured: &[&RunRecord], context: &WarningContext) -> Option<String> {
+fn errors(
+    stats: &Stats,
+    mut measured: impl Iterator<Item = impl std::ops::Deref<Target = RunRecord>>,
+    context: &WarningContext,
+) -> Option<String> {
     if stats.num_requests_started == 0 || stats.error_rate <= 0.05 {
         return None;
     }
@@ -106,9 +115,7 @@ fn errors(stats: &Stats, measured: &[&RunRecord], context: &WarningContext) -> O
     // The most frequent code first in `error_codes`; its first record shows the body.
     let http = stats.error_codes.first().and_then(|(code, _)| {
         let status = code.as_u64().filter(|s| (400..600).contains(s))?;
-        let record = measured
-            .iter()
-            .find(|r| r.metrics.error_code.as_ref() == Some(code))?;
+        let record = measured.find(|r| r.metrics.error_code.as_ref() == Some(code))?;
         Some((status, body_start(&record.metrics.error_msg)))
     });
     let advice = match http {
@@ -143,24 +150,27 @@ fn errors(stats: &Stats, measured: &[&RunRecord], context: &WarningContext) -> O
 }
 
 /// The open loop fell behind its schedule by more than a busy machine's hiccups (see the module docs).
-fn pacing(stats: &Stats, measured: &[&RunRecord]) -> Option<String> {
+fn pacing(
+    stats: &Stats,
+    measured: impl Iterator<Item = impl std::ops::Deref<Target = RunRecord>>,
+) -> Option<String> {
     let l = &stats.load;
     let rate = l.target_request_rate?;
-    if l.queued > 0 || measured.is_empty() {
+    let total = stats.num_requests_started as usize;
+    if l.queued > 0 || total == 0 {
         return None;
     }
     let threshold = late_threshold_s(rate);
     let late = measured
-        .iter()
         .filter(|r| r.metrics.dispatch_delay_s > threshold)
         .count();
-    if !fell_behind(late, measured.len()) {
+    if !fell_behind(late, total) {
         return None;
     }
     Some(format!(
         "the client fell behind the schedule: {late} of {} requests went out more than {:.0} ms late (max {:.1} \
          ms) — {} req/s is too high for this machine (or it was busy); the scheduled latencies include the lag",
-        measured.len(),
+        total,
         threshold * 1e3,
         l.max_dispatch_delay_s * 1e3,
         super::number(rate)
