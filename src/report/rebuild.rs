@@ -20,7 +20,6 @@ use super::export::{Exported, Exporter, export_report};
 use super::outputs::{ReportOutputs, rebuild_exporters};
 use super::records;
 use super::result::{RunReport, RunResult, RunSummary, RunWindow};
-use super::store::RecordStore;
 use crate::Error;
 
 /// One run read back from a results directory.
@@ -55,11 +54,11 @@ fn read_json(path: &Path) -> Option<Map<String, Value>> {
 /// file (else its summary, else the records' own times).
 pub fn load_run(dir: &Path, base_name: &str) -> Result<LoadedRun, Error> {
     let log = dir.join(format!("{base_name}_requests.jsonl"));
-    let read = records::read_requests_log(&log).map_err(Error::Config)?;
+    let read = records::read_requests_log(&log, None).map_err(Error::Config)?;
     let run = RunFile::read(&dir.join(format!("{base_name}_run.json"))).ok();
     let facts =
         SummaryFacts::read(read_json(&dir.join(format!("{base_name}_summary.json"))).as_ref());
-    let records = RecordStore::from(read.records);
+    let records = read.records;
     // A killed run's file is the one written at its start (no elapsed time yet): like `merge`, take the
     // window its log spans.
     let killed = run.as_ref().is_some_and(RunFile::killed);

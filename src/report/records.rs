@@ -77,34 +77,43 @@ pub fn max_tokens_of(sampling_params: &serde_json::Map<String, Value>) -> Option
 }
 
 /// What reading a log found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LogRead {
-    /// The records, in the log's order.
-    pub records: Vec<RunRecord>,
+    /// The records, in the log's order (most of a long log's spilled to disk: see [`RecordStore`]).
+    pub records: RecordStore,
     /// Whether the last line was incomplete (a crashed run) and was skipped.
     pub torn_last_line: bool,
 }
 
-/// Reads a per-request log. A last line that does not parse is skipped (the run crashed while writing it);
-/// any other bad line is an error naming it.
-pub fn read_requests_log(path: &Path) -> Result<LogRead, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let mut out = LogRead::default();
-    for (i, (n, line)) in lines.iter().enumerate() {
-        let parsed = serde_json::from_str::<Value>(line)
+/// Reads a per-request log, a line at a time (a log of millions of requests is never in memory whole). A
+/// last line that does not parse is skipped (the run crashed while writing it); any other bad line is an
+/// error naming it.
+pub fn read_requests_log(path: &Path, spill_dir: Option<&Path>) -> Result<LogRead, String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = LogRead {
+        records: RecordStore::new().spilling_into(spill_dir),
+        torn_last_line: false,
+    };
+    // A bad line is an error only once a good line follows it.
+    let mut bad: Option<(usize, String)> = None;
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some((n, e)) = bad.take() {
+            return Err(format!("{} line {}: {e}", path.display(), n + 1));
+        }
+        match serde_json::from_str::<Value>(&line)
             .map_err(|e| e.to_string())
-            .and_then(|v| record_of(&v));
-        match parsed {
+            .and_then(|v| record_of(&v))
+        {
             Ok(r) => out.records.push(r),
-            Err(_) if i + 1 == lines.len() => out.torn_last_line = true,
-            Err(e) => return Err(format!("{} line {}: {e}", path.display(), n + 1)),
+            Err(e) => bad = Some((n, e)),
         }
     }
+    out.torn_last_line = bad.is_some();
     Ok(out)
 }
 
