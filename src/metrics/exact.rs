@@ -49,7 +49,9 @@ impl ExactSum {
             x = hi;
         }
         self.partials.truncate(kept);
-        self.partials.push(x);
+        if x != 0.0 {
+            self.partials.push(x);
+        }
     }
 
     /// The exact sum, rounded half to even (as `math.fsum`; infinities and NaNs as IEEE addition has them).
