@@ -233,7 +233,7 @@ pub fn summarize(records: &[Metrics], elapsed_s: f64) -> Stats {
 
 /// [`summarize`], with the run's targets. Warm-up records are left out of everything.
 pub fn summarize_with(all: &[Metrics], elapsed_s: f64, opts: &LoadOptions) -> Stats {
-    summarize_visits(|visit| all.iter().for_each(|m| visit(m)), elapsed_s, opts)
+    summarize_visits(|visit| all.iter().for_each(visit), elapsed_s, opts)
 }
 
 /// [`summarize_with`] over the records of a [`RecordStore`] (part of them on disk): a few passes over them,

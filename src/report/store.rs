@@ -100,14 +100,15 @@ impl RecordStore {
     /// Adds a record after the others.
     pub fn push(&mut self, record: RunRecord) {
         self.tail.push(record);
-        if self.tail.len() >= self.limit && !self.in_memory_only {
-            if let Err(e) = self.spill_tail() {
-                log::warn!(
-                    "could not spill the run's records to disk ({e}); they stay in memory, which now grows with \
-                     the run — set --results-dir (or TMPDIR) to a writable directory with room"
-                );
-                self.in_memory_only = true;
-            }
+        if self.tail.len() >= self.limit
+            && !self.in_memory_only
+            && let Err(e) = self.spill_tail()
+        {
+            log::warn!(
+                "could not spill the run's records to disk ({e}); they stay in memory, which now grows with \
+                 the run — set --results-dir (or TMPDIR) to a writable directory with room"
+            );
+            self.in_memory_only = true;
         }
     }
 
