@@ -33,7 +33,8 @@ for n in "${counts[@]}"; do
       "$bin" "${args[@]}" > "$out/stdout"
     end=$(date +%s.%N)
     rss_kb=$(tail -1 "$out/rss")
-    errors=$(grep -m1 "Number Of Errored Requests" "$out/stdout" | awk '{print $NF}')
+    # The summary's first line: "<name>: N requests, E errors (…)".
+    errors=$(grep -m1 -oE '[0-9]+ errors' "$out/stdout" | awk '{print $1}' || echo "?")
     python3 - "$n" "$files" "$rss_kb" "$start" "$end" "$errors" <<'PY'
 import sys
 n, files, rss, start, end, errors = sys.argv[1:]
