@@ -85,5 +85,17 @@ fn smoke_run_prints_every_table() {
         // Reader minus simulator: the reader cannot see the first token before the simulator sent it, and on
         // loopback it sees it well within a second.
         assert!((-0.5..1000.0).contains(&ttft_p50), "{cols:?}");
+        // CPU per chunk, from /usr/bin/time's 10 ms ticks: the raw reader's 20 requests may round to 0; the
+        // client's start-up alone is more than a tick.
+        let us_per_chunk: f64 = cols[12].parse().unwrap();
+        let least = if cols[0] == "client" {
+            f64::MIN_POSITIVE
+        } else {
+            0.0
+        };
+        assert!(
+            us_per_chunk >= least && us_per_chunk.is_finite(),
+            "{cols:?}"
+        );
     }
 }

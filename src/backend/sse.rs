@@ -93,12 +93,21 @@ impl SseFramer {
                     continue;
                 }
             }
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', rest) {
                 Some(i) => {
-                    self.push_bytes(&rest[..i])?;
+                    let ends_event = if self.line.is_empty() {
+                        // The whole line is in this read: read it where it lies, without copying it.
+                        if i > self.max_line {
+                            return Err(SseError::LineTooLong(self.max_line));
+                        }
+                        self.take_line(&rest[..i])?
+                    } else {
+                        self.push_bytes(&rest[..i])?;
+                        self.end_line()?
+                    };
                     self.after_cr = rest[i] == b'\r';
                     rest = &rest[i + 1..];
-                    if self.end_line()? {
+                    if ends_event {
                         let go_on = on_event(&self.current);
                         self.dispatched();
                         if !go_on {
@@ -137,7 +146,17 @@ impl SseFramer {
 
     /// Ends the line in `self.line`; `true` when it was the blank line that completes an event with data.
     fn end_line(&mut self) -> Result<bool, SseError> {
-        if self.line.is_empty() {
+        let line = std::mem::take(&mut self.line);
+        let ends_event = self.take_line(&line);
+        self.line = line;
+        self.line.clear();
+        ends_event
+    }
+
+    /// Reads one complete line (without its end); `true` when it was the blank line that completes an event
+    /// with data.
+    fn take_line(&mut self, line: &[u8]) -> Result<bool, SseError> {
+        if line.is_empty() {
             if self.has_data {
                 return Ok(true);
             }
@@ -145,12 +164,9 @@ impl SseFramer {
             self.dispatched();
             return Ok(false);
         }
-        let line = std::str::from_utf8(&self.line).map_err(|_| SseError::InvalidUtf8)?;
+        let line = std::str::from_utf8(line).map_err(|_| SseError::InvalidUtf8)?;
         let (field, value) = match line.find(':') {
-            Some(0) => {
-                self.line.clear();
-                return Ok(false); // comment
-            }
+            Some(0) => return Ok(false), // comment
             Some(i) => {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(' ').unwrap_or(v))
@@ -176,7 +192,6 @@ impl SseFramer {
             }
             _ => {}
         }
-        self.line.clear();
         Ok(false)
     }
 
@@ -270,5 +285,29 @@ mod tests {
             parse_in_pieces(&[b"data: \xff\xfe\n\n"]),
             Err(SseError::InvalidUtf8)
         );
+        // A whole line in one read (read where it lies) and one built across reads meet the same cap.
+        let mut f = SseFramer::new(8);
+        assert_eq!(
+            f.feed(b"data: 012\n\n", |_| true),
+            Err(SseError::LineTooLong(8))
+        );
+        let mut f = SseFramer::new(8);
+        assert_eq!(
+            f.feed(b"data: 0", |_| true)
+                .and_then(|()| f.feed(b"12\n\n", |_| true)),
+            Err(SseError::LineTooLong(8))
+        );
+        for pieces in [&[&b"data: 01\n\n"[..]][..], &[b"data", b": 01\n\n"]] {
+            let mut f = SseFramer::new(8);
+            let mut got = Vec::new();
+            for p in pieces {
+                f.feed(p, |e| {
+                    got.push(e.data.clone());
+                    true
+                })
+                .unwrap();
+            }
+            assert_eq!(got, ["01"], "a line of exactly the cap is read");
+        }
     }
 }
