@@ -137,17 +137,22 @@ fi
 fconcs=(${FID_CONCS:-1 100 1000}); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
 want fidelity && echo
 want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart; client: $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"), raw: closed loop; error = reader − simulator, per request; requests that opened a connection excluded)"
-want fidelity && printf "%-7s %6s %9s %9s %12s %12s %12s %12s %12s %12s %9s %9s %9s\n" reader conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "new conn p50" "ITL p50 ms" "ITL p99 ms" "rdr CPU%" "sim CPU%" "us/chunk"
+want fidelity && printf "%-7s %6s %9s %9s %12s %12s %12s %12s %12s %12s %9s %9s %9s %12s\n" reader conc requests "new conn" "TTFT p50 ms" "TTFT p99 ms" "p99 w/ conn" "new conn p50" "ITL p50 ms" "ITL p99 ms" "rdr CPU%" "sim CPU%" "us/chunk" "connect p50"
 # fidelity_row READER CONC LOG TIMES S0 S1 ELAPSED RECORDS SENT: one row of the table. RECORDS: a file of
 # `start ttft_ms e2e_ms` lines, one per successful request, in any order; SENT: requests sent in all. The
 # us/chunk column is the reader's CPU (whole process, as in the capacity table) over SENT × 20 content
 # chunks: here the chunks come 20 ms apart, so each read holds one or two of them, as from a real server.
+# A RECORDS line may have a fourth field, the request's connect time in ms when it opened a connection (the
+# client's `connect_s`; the raw reader does not time its connects): "connect p50" is their median, the
+# allowance in issue 20's bar for the first wave (new conn p50 at most connect p50 + 1 ms above TTFT p50).
 fidelity_row() {
   python3 - "$@" <<'PY'
 import sys
 reader, c, log, times, s0, s1, elapsed, records, sent = sys.argv[1:]
 c, s0, s1, elapsed = int(c), float(s0), float(s1), float(elapsed)
-recs = sorted(tuple(map(float, l.split())) for l in open(records))
+rows = [tuple(map(float, l.split())) for l in open(records)]
+recs = sorted(r[:3] for r in rows)
+connects = [r[3] for r in rows if len(r) > 3 and r[3] >= 0]
 sim = sorted((l.split() for l in open(log)), key=lambda f: int(f[1]))
 # Pair by order: the k-th request the reader started with the k-th the simulator received. Requests that
 # opened a connection (column 6, requests served earlier on it, is 0) are left out: connecting is not part of
@@ -172,7 +177,8 @@ def q(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
 u, s_, m, e = open(times).read().split()[-4:]
 print(f"{reader:<7} {c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99):>12.3f} {q(te_all, .99):>12.3f} {q(te_new, .5):>12.3f} {q(ie, .5):>12.4f} {q(ie, .99):>12.4f} "
-      f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/elapsed:>8.0f}% {1e6*(float(u)+float(s_))/(int(sent)*20):>9.2f}")
+      f"{100*(float(u)+float(s_))/float(e):>8.0f}% {100*(s1-s0)/elapsed:>8.0f}% {1e6*(float(u)+float(s_))/(int(sent)*20):>9.2f} "
+      f"{(f'{q(connects, .5):.3f}' if connects else '-'):>12}")
 PY
 }
 for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
@@ -198,7 +204,8 @@ import json, sys, glob
 d = sys.argv[1]
 for r in json.load(open(glob.glob(f"{d}/*_individual_responses.json")[0])):
     if r["error_code"] is None:
-        print(r["actual_start_s"], r["ttft_s"] * 1e3, r["end_to_end_latency_s"] * 1e3)
+        c = r.get("connect_s")
+        print(r["actual_start_s"], r["ttft_s"] * 1e3, r["end_to_end_latency_s"] * 1e3, -1 if c is None else c * 1e3)
 PY
   elapsed=$(python3 -c "import json,glob;print(json.load(open(glob.glob('$tmp/fid$c/*_summary.json')[0]))['results_elapsed_s'])")
   fidelity_row client "$c" "$log" "$tmp/fid$c.time" "$s0" "$s1" "$elapsed" "$tmp/fid$c.records" "$n"
