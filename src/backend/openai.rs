@@ -23,6 +23,8 @@
 //! `error` object in the stream (code = its `code`, else its `type`, else -1), and -1 for everything on the
 //! transport side (connect failure, timeouts, a stream cut short, malformed chunks).
 
+mod scan;
+
 use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -235,10 +237,14 @@ impl WireFormat for OpenAiWire {
             self.done = true;
             return Ok(false);
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-            let shown: String = data.chars().take(200).collect();
-            transport(format!("malformed JSON chunk ({e}): {shown}"))
-        })?;
+        // The usual chunk by hand; anything else (and every error) through serde.
+        let chunk: Chunk = match scan::scan(data) {
+            Some(chunk) => chunk,
+            None => serde_json::from_str(data).map_err(|e| {
+                let shown: String = data.chars().take(200).collect();
+                transport(format!("malformed JSON chunk ({e}): {shown}"))
+            })?,
+        };
         // K counts what the original received: a usage-only chunk (`choices: []`) comes only because we asked
         // for usage, which the original never did, so it is not counted.
         let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(|c| !c.any);
