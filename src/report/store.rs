@@ -1,5 +1,5 @@
 //! A run's records in memory that stays flat however long the run: the latest few thousand in memory, the
-//! rest spilled to an anonymous file in a compact binary form ([`codec`]), read back in order each time the
+//! rest spilled to an anonymous file in a compact binary form (module `codec`), read back in order each time the
 //! report pipeline walks them. The statistics take a few passes ([`crate::metrics::exact_series_stats`]),
 //! every exporter streams; nothing holds all records at once.
 //!
