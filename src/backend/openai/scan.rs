@@ -83,12 +83,17 @@ impl<'a> Scanner<'a> {
         Some(&self.src[start..start + end])
     }
 
-    /// A string or `null`.
-    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+    /// `null`, or what `read` reads (an `Option` field, as serde reads one).
+    fn or_null<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.null() {
             return Some(None);
         }
-        self.string().map(|t| Some(Cow::Borrowed(t)))
+        read(self).map(Some)
+    }
+
+    /// A string or `null`.
+    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.or_null(|s| s.string().map(Cow::Borrowed))
     }
 
     /// A number, as JSON writes them.
@@ -169,14 +174,7 @@ impl<'a> Scanner<'a> {
     fn chunk(&mut self) -> Option<Chunk<'a>> {
         let (mut choices, mut usage, mut error) = (None, None, None);
         self.object(|s, key| match key {
-            "choices" => {
-                let value = if s.null() {
-                    Some(None)
-                } else {
-                    s.choices().map(Some)
-                };
-                once(&mut choices, value)
-            }
+            "choices" => once(&mut choices, s.or_null(Self::choices)),
             // Read by serde: they come once a stream, if at all.
             "usage" => once(&mut usage, s.null().then_some(())),
             "error" => once(&mut error, s.null().then_some(())),
@@ -210,29 +208,16 @@ impl<'a> Scanner<'a> {
     fn choice(&mut self) -> Option<Choice<'a>> {
         let (mut delta, mut text, mut finish) = (None, None, None);
         self.object(|s, key| match key {
-            "delta" => {
-                let value = if s.null() {
-                    Some(None)
-                } else {
-                    s.delta().map(Some)
-                };
-                once(&mut delta, value)
-            }
+            "delta" => once(&mut delta, s.or_null(Self::delta)),
             "text" => once(&mut text, s.text()),
-            "finish_reason" => {
-                let value = if s.null() {
-                    Some(false)
-                } else {
-                    s.scalar().map(|()| true)
-                };
-                once(&mut finish, value)
-            }
+            // Any value but `null` ends the answer.
+            "finish_reason" => once(&mut finish, s.or_null(Self::scalar)),
             _ => s.scalar(),
         })?;
         Some(Choice {
             delta: delta.flatten(),
             text: text.flatten(),
-            finish_reason: finish.unwrap_or(false).then_some(IgnoredAny),
+            finish_reason: finish.flatten().map(|()| IgnoredAny),
         })
     }
 
