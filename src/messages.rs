@@ -20,6 +20,7 @@ use actix::prelude::*;
 
 use serde::Serialize;
 
+pub use crate::actors::follow_on::{FollowOn, FollowOnState};
 use crate::backend::{ClientResponse, RequestConfig};
 use crate::metrics::Metrics;
 use crate::report::{Exporters, RunResult};
@@ -34,6 +35,19 @@ pub use crate::sources::PreparedRequest;
 pub struct ExecuteRequest {
     /// The request, as the client will send it.
     pub config: RequestConfig,
+    /// `Some`: a follow-on — it starts when the client has nothing else in flight, if the [`FollowOn`] still
+    /// lets it then (the launcher's closed loop; see `actors/follow_on.rs`). `None`: it starts at once.
+    pub follow_on: Option<std::sync::Arc<FollowOn>>,
+}
+
+impl ExecuteRequest {
+    /// `config`, to start at once.
+    pub fn new(config: RequestConfig) -> ExecuteRequest {
+        ExecuteRequest {
+            config,
+            follow_on: None,
+        }
+    }
 }
 
 /// Runner → client actor: reply once the actor is running (so the clock starts after the pool is ready).

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use llmperf_actors::actors::{ClientPool, RequestsLauncher};
-use llmperf_actors::messages::{RunFinished, RunRequests};
-use scripted::{Counters, Sink, echo, echo_gated, eventually, requests};
+use llmperf_actors::actors::progress::{ProgressPlan, ProgressState};
+use llmperf_actors::actors::{ClientPool, ProgressTally, RequestsLauncher};
+use llmperf_actors::backend::ClientFactory;
+use llmperf_actors::messages::{RequestCompleted, RunFinished, RunRequests, StopRun};
+use scripted::{Counters, Reply, Sink, echo, echo_gated, eventually, requests, scripted};
 
 async fn run(
     n: usize,
@@ -64,6 +66,103 @@ async fn timeout_stops_launching_but_in_flight_requests_are_recorded() {
     let sent = counters.sent();
     assert!((2..=6).contains(&sent), "sent {sent}");
     assert_eq!(seen.len(), sent, "every launched request is recorded");
+}
+
+/// Starts a closed loop of `n` requests, `c` at a time, on clients from `f`, with a progress tally; returns
+/// the launcher (the run is under way), its reply to come, the tally, the sink and the pool.
+#[allow(clippy::type_complexity)]
+async fn start_closed_loop(
+    f: ClientFactory,
+    n: usize,
+    c: usize,
+    grace: Option<Duration>,
+) -> (
+    Addr<RequestsLauncher>,
+    Request<RequestsLauncher, RunRequests>,
+    ProgressTally,
+    Arc<Mutex<Vec<RequestCompleted>>>,
+    ClientPool,
+) {
+    let pool = ClientPool::start(f, c, 2);
+    pool.ready().await;
+    let tally = ProgressTally::default();
+    let launcher = RequestsLauncher::new(pool.recipients())
+        .with_progress(tally.clone())
+        .start();
+    let (sink, seen) = Sink::start_new();
+    let run = launcher.send(RunRequests {
+        grace,
+        ..RunRequests::closed_loop(requests(n), c, Duration::from_secs(600), sink)
+    });
+    (launcher, run, tally, seen, pool)
+}
+
+/// Requests counted as launched and not yet recorded (the sink records no progress: all launched).
+fn launched(tally: &ProgressTally) -> u64 {
+    let plan = ProgressPlan {
+        label: String::new(),
+        total: None,
+        duration_s: None,
+    };
+    ProgressState::with_tally(plan, tally.clone()).in_flight()
+}
+
+#[actix::test]
+async fn the_next_request_of_a_closed_loop_starts_without_the_launcher() {
+    // One at a time; request 0 takes half a second, the others 10 ms. The launcher queues request 1 on the
+    // client along with request 0 (a follow-on). This thread is the launcher's: while it is blocked for two
+    // seconds, request 1 still starts the moment request 0 ends, on the client's thread, and nothing after
+    // it can (request 2 needs the launcher to hear that 0 ended).
+    let (f, counters) = scripted(|c| {
+        let ms = if c.prompt.0 == "prompt 0" { 500 } else { 10 };
+        Reply::after(Duration::from_millis(ms), c.prompt.0.clone())
+    });
+    let (_launcher, run, tally, seen, _pool) = start_closed_loop(f, 10, 1, None).await;
+    eventually("the first request starts", || counters.sent() >= 1).await;
+    assert_eq!(counters.sent(), 1, "request 0 lasts 500 ms");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        counters.sent(),
+        2,
+        "the follow-on started; nothing after it"
+    );
+    let done = run.await.unwrap();
+    eventually("every request is recorded", || {
+        seen.lock().unwrap().len() >= 10
+    })
+    .await;
+    assert_eq!(
+        (done.launched, counters.sent(), counters.peak()),
+        (10, 10, 1)
+    );
+    assert_eq!(launched(&tally), 10);
+    let mut order: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.index).collect();
+    order.sort();
+    assert_eq!(order, (0..10).collect::<Vec<_>>());
+}
+
+#[actix::test]
+async fn a_stop_withdraws_the_follow_ons_and_every_request_sent_is_recorded() {
+    // Three at a time, a second each: three follow-ons wait behind the first three when the stop comes.
+    let (f, counters) = echo(Duration::from_secs(1));
+    let (launcher, run, tally, seen, _pool) =
+        start_closed_loop(f, 100, 3, Some(Duration::from_secs(30))).await;
+    eventually("the first three start", || counters.sent() >= 3).await;
+    launcher.do_send(StopRun {
+        grace: Duration::from_secs(30),
+    });
+    let done = run.await.unwrap();
+    eventually("every request sent is recorded", || {
+        seen.lock().unwrap().len() >= done.launched
+    })
+    .await;
+    assert!(done.stopped_at.is_some());
+    // Sent, counted as launched, recorded: the same three. The withdrawn follow-ons left no trace.
+    assert_eq!((done.launched, counters.sent()), (3, 3));
+    assert_eq!(launched(&tally), 3);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|r| r.response.measured.error.is_none()));
 }
 
 async fn open_loop(

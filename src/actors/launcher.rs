@@ -48,6 +48,7 @@ mod clients;
 mod embedder;
 mod job;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -57,6 +58,7 @@ use self::clients::Clients;
 use self::embedder::Inbox;
 use self::job::{InFlight, Job, client_unavailable};
 use super::counter::Counter;
+use super::follow_on::{FollowOn, FollowOnState};
 use super::pacer::Pacer;
 use super::progress::ProgressTally;
 use crate::messages::{
@@ -66,7 +68,7 @@ use crate::messages::{
 use crate::sources::closed::ClosedLoop;
 use crate::sources::conversation::Conversations;
 use crate::sources::open::OpenLoop;
-use crate::sources::{Completion, Due, Next, Outgoing, RequestSource};
+use crate::sources::{Completion, Due, Next, Outgoing, RequestSource, Target};
 use crate::tokenizer::Tokenizer;
 use crate::workload::schedule::Schedule;
 
@@ -87,6 +89,8 @@ pub struct RequestsLauncher {
     jobs_started: u64,
     /// Numbers the requests sent.
     sent: u64,
+    /// Clients that may take a follow-on once the sources have answered `Wait`: `(job, client)`.
+    follow_candidates: Vec<(u64, usize)>,
 }
 
 impl RequestsLauncher {
@@ -103,6 +107,7 @@ impl RequestsLauncher {
             inbox: Inbox::default(),
             jobs_started: 0,
             sent: 0,
+            follow_candidates: Vec::new(),
         }
     }
 
@@ -202,7 +207,39 @@ impl RequestsLauncher {
                 }
             }
         }
+        self.offer_follow_ons(ctx);
         self.end_runs_that_are_over();
+    }
+
+    /// Asks the sources for a follow-on for each candidate client that still carries exactly one request of
+    /// theirs, and queues it there.
+    fn offer_follow_ons(&mut self, ctx: &mut Context<Self>) {
+        while let Some((job_id, slot)) = self.follow_candidates.pop() {
+            let Some(i) = self.position(job_id) else {
+                continue;
+            };
+            let job = &mut self.jobs[i];
+            if !job.asking || !self.clients.can_follow(slot) {
+                continue;
+            }
+            let now = job.now(&self.clients);
+            // (It would not start anyway: the client refuses a follow-on once the timeout has passed.)
+            if now.offset >= job.timeout.as_secs_f64() {
+                continue;
+            }
+            let Some((index, request)) = job.source.follow_on(&now) else {
+                continue;
+            };
+            let gate = Arc::new(FollowOn::new(job.started, job.deadline()));
+            self.sent += 1;
+            let id = self.sent;
+            self.clients.queue_follow_on(slot, job_id, id);
+            let out = Outgoing {
+                target: Target::Client(slot),
+                ..Outgoing::now(index, request)
+            };
+            self.dispatch(i, id, slot, out, Some(gate), ctx);
+        }
     }
 
     /// Takes a client for `out` and sends it, or first has its prompt counted.
@@ -231,9 +268,29 @@ impl RequestsLauncher {
         });
     }
 
-    /// Sends request `id` to client `slot`; a task of its own awaits the reply.
+    /// Sends request `id` to client `slot` to start at once; a task of its own awaits the reply. The client
+    /// may take a follow-on then.
     fn send(&mut self, i: usize, id: u64, slot: usize, out: Outgoing, ctx: &mut Context<Self>) {
-        if let Some(p) = &self.progress {
+        self.dispatch(i, id, slot, out, None, ctx);
+        if self.clients.can_follow(slot) {
+            self.follow_candidates.push((self.jobs[i].id, slot));
+        }
+    }
+
+    /// Sends request `id` to client `slot`, to start at once or as a follow-on; a task of its own awaits the
+    /// reply.
+    fn dispatch(
+        &mut self,
+        i: usize,
+        id: u64,
+        slot: usize,
+        out: Outgoing,
+        follow_on: Option<Arc<FollowOn>>,
+        ctx: &mut Context<Self>,
+    ) {
+        // A follow-on counts in the live progress once the request before it has ended (`on_reply`).
+        let counted = follow_on.is_none();
+        if let (Some(p), true) = (&self.progress, counted) {
             p.record(ProgressEvent::Launched);
         }
         let job = &mut self.jobs[i];
@@ -241,6 +298,7 @@ impl RequestsLauncher {
         job.queued += usize::from(out.queued);
         let send = self.recipients[slot].send(ExecuteRequest {
             config: out.request.config.clone(),
+            follow_on: follow_on.clone(),
         });
         let (me, job_id) = (ctx.address(), job.id);
         let task = actix_rt::spawn(async move {
@@ -260,6 +318,8 @@ impl RequestsLauncher {
                 scheduled: out.scheduled,
                 sent_at: Instant::now(),
                 client: slot,
+                follow_on,
+                counted,
             },
         );
     }
@@ -292,6 +352,28 @@ impl RequestsLauncher {
             );
             return;
         };
+        if f.follow_on.as_deref().map(FollowOn::state) == Some(FollowOnState::NotStarted) {
+            // The client refused it: the run's timeout had passed when the request before it ended. It was
+            // never sent.
+            let job = &mut self.jobs[i];
+            if job.unsent(&f, &mut self.clients) {
+                self.uncount(1);
+            }
+            let job = &mut self.jobs[i];
+            if !job.stopped {
+                job.timed_out = true;
+                job.halt();
+            }
+            self.pump(ctx);
+            return;
+        }
+        self.promote_follow_on(f.client, msg.id);
+        if !f.counted
+            && let Some(p) = &self.progress
+        {
+            // A follow-on whose reply came before the reply of the request it followed.
+            p.record(ProgressEvent::Launched);
+        }
         let response = match msg.res {
             Ok(r) => {
                 self.clients.release(f.client);
@@ -327,10 +409,42 @@ impl RequestsLauncher {
         self.pump(ctx);
     }
 
+    /// Request `id` on `slot` has ended: the follow-on queued there (if it is not `id` itself) is the request
+    /// in flight there now. It counts as launched, and the client may take the next follow-on.
+    fn promote_follow_on(&mut self, slot: usize, id: u64) {
+        let Some((job, next)) = self.clients.follow_on(slot) else {
+            return;
+        };
+        self.clients.clear_follow_on(slot);
+        if next == id {
+            return;
+        }
+        let Some(i) = self.position(job) else {
+            return;
+        };
+        if let Some(f) = self.jobs[i].flying.get_mut(&next)
+            && !f.counted
+        {
+            f.counted = true;
+            if let Some(p) = &self.progress {
+                p.record(ProgressEvent::Launched);
+            }
+        }
+        self.follow_candidates.push((job, slot));
+    }
+
+    /// Takes back `n` launches from the live progress: follow-ons it counted that were never sent.
+    fn uncount(&self, n: u64) {
+        if let (Some(p), true) = (&self.progress, n > 0) {
+            p.unlaunch(n);
+        }
+    }
+
     /// The grace period of run `job` is over: records what is still in flight as cancelled and ends it.
     fn cancel(&mut self, job: u64) {
         if let Some(i) = self.position(job) {
-            self.jobs[i].cancel_in_flight(&mut self.clients);
+            let uncounted = self.jobs[i].cancel_in_flight(&mut self.clients);
+            self.uncount(uncounted);
             self.end_runs_that_are_over();
         }
     }
@@ -399,6 +513,7 @@ impl Handler<StopRun> for RequestsLauncher {
     type Result = ();
 
     fn handle(&mut self, msg: StopRun, ctx: &mut Context<Self>) {
+        let mut uncounted = 0;
         for job in self
             .jobs
             .iter_mut()
@@ -407,9 +522,12 @@ impl Handler<StopRun> for RequestsLauncher {
             job.stopped = true;
             job.stop_requested = Some(Instant::now());
             job.halt();
+            // Nothing leaves after a stop: follow-ons not started yet never will.
+            uncounted += job.withdraw_follow_ons(&mut self.clients);
             let id = job.id;
             ctx.run_later(msg.grace, move |act, _| act.cancel(id));
         }
+        self.uncount(uncounted);
         self.end_runs_that_are_over();
     }
 }

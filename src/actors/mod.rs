@@ -3,8 +3,9 @@
 //! ```text
 //!  runner ──RunRequests / RunConversations / RunSource──▶ RequestsLauncher (dispatch core; asks the run's
 //!                               │                          RequestSource what to send next and when)
-//!                               ├──ExecuteRequest──▶ ClientActor × C (one arbiter per core)
-//!                               │  ◀──── ClientResponse ───────┘
+//!                               ├──ExecuteRequest──▶ ClientActor × C (one arbiter per core; a closed
+//!                               │  ◀──── ClientResponse ───────┘  loop's next request waits there as a
+//!                               │                                 follow-on, to start when one ends)
 //!                               ├──RequestCompleted──▶ Collector (own thread: tokenizing, per-request log)
 //!                               └──CountPrompt / one-at-a-time results──▶ Counter (own thread: tokenizing)
 //!  pacer thread ──Dispatch (a due time)──▶ RequestsLauncher
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod collector;
 mod counter;
+pub mod follow_on;
 pub mod launcher;
 pub mod pacer;
 pub mod progress;

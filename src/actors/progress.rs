@@ -50,6 +50,17 @@ struct Counters {
 }
 
 impl ProgressTally {
+    /// Takes back `n` launches: requests counted as launched that were never sent (follow-ons withdrawn by a
+    /// stop, or refused for the timeout).
+    pub(crate) fn unlaunch(&self, n: u64) {
+        let _ = self
+            .0
+            .launched
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                Some(l.saturating_sub(n))
+            });
+    }
+
     /// Counts one event.
     pub fn record(&self, e: ProgressEvent) {
         let c = &self.0;

@@ -2,6 +2,11 @@
 //! finishes the next one leaves, until `limit` have been sent. Request `k` is `pool[k % pool.len()]`, so a
 //! `--duration` run reuses its prompt pool in order. It never sends more than `limit` (the original sends up
 //! to C − 1 extra requests and discards them); the timeout is the core's.
+//!
+//! Its next request is the same whichever request finishes first, so it hands the core follow-ons: request
+//! `k` queued on a busy client starts there the moment that client's request ends, without waiting for the
+//! completion to reach the core and the next request to come back (two cross-thread wake-ups). The C slots
+//! stay C: a follow-on starts only when its client's request has ended.
 
 use super::{Next, Now, Outgoing, PreparedRequest, RequestSource};
 
@@ -34,12 +39,21 @@ impl RequestSource for ClosedLoop {
         if now.in_flight >= self.concurrency || now.idle_clients == 0 {
             return Next::Wait;
         }
+        let (index, request) = self.take();
+        Next::Send(Outgoing::now(index, request))
+    }
+
+    fn follow_on(&mut self, _now: &Now) -> Option<(usize, PreparedRequest)> {
+        (self.launched < self.limit).then(|| self.take())
+    }
+}
+
+impl ClosedLoop {
+    /// The next request in order.
+    fn take(&mut self) -> (usize, PreparedRequest) {
         let index = self.launched;
         self.launched += 1;
-        Next::Send(Outgoing::now(
-            index,
-            self.pool[index % self.pool.len()].clone(),
-        ))
+        (index, self.pool[index % self.pool.len()].clone())
     }
 }
 
@@ -68,6 +82,18 @@ mod tests {
         sent(s.next(&now(0.2, 1, 3)));
         sent(s.next(&now(0.3, 1, 3)));
         assert!(matches!(s.next(&now(0.3, 1, 3)), Next::Done));
+    }
+
+    #[test]
+    fn follow_ons_continue_the_same_order_up_to_the_limit() {
+        let mut s = ClosedLoop::new(texts(2), 3, 1);
+        assert_eq!(sent(s.next(&now(0.0, 0, 4))).index, 0);
+        assert!(matches!(s.next(&now(0.0, 1, 3)), Next::Wait));
+        let (k, r) = s.follow_on(&now(0.0, 1, 3)).unwrap();
+        assert_eq!((k, r.config.prompt.0.as_str()), (1, "p1"));
+        assert_eq!(s.follow_on(&now(0.0, 2, 3)).unwrap().0, 2);
+        assert!(s.follow_on(&now(0.0, 2, 3)).is_none(), "the limit holds");
+        assert!(matches!(s.next(&now(0.1, 1, 3)), Next::Done));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct PreparedRequest {
 pub struct Now {
     /// Seconds since the run started.
     pub offset: f64,
-    /// This source's requests sent (or being prepared) and not yet completed.
+    /// This source's requests sent (or being prepared, or queued as follow-ons) and not yet completed.
     pub in_flight: usize,
     /// Client actors with nothing in flight: what [`Target::Idle`] can take.
     pub idle_clients: usize,
@@ -172,8 +172,18 @@ pub trait RequestSource: Send {
     /// right after).
     fn due(&mut self, _due: Due, _now: &Now) {}
 
-    /// A request this source sent has finished; called before the result goes to the collector.
+    /// A request this source sent has finished; called before the result goes to the collector. (A
+    /// [follow-on](RequestSource::follow_on) that never started is not reported: it was never sent.)
     fn completed(&mut self, _done: &Completion<'_>) {}
+    /// The request to start on a busy client the moment its request in flight ends, before that completion
+    /// reaches the source: `(index, request)`. The core asks after [`RequestSource::next`] answered `Wait`, for
+    /// each client whose one request in flight is this source's; a follow-on counts in [`Now::in_flight`] from
+    /// then on. It starts on the client's own thread, without a round trip through the core — unless the run
+    /// was stopped or its timeout passed by then, in which case it is never sent. For sources whose next
+    /// request is the same whichever completion comes first (the closed loop). `None` (the default): none.
+    fn follow_on(&mut self, _now: &Now) -> Option<(usize, PreparedRequest)> {
+        None
+    }
 
     /// Embedders: one more request to send; whether the source took it (only a source that takes requests
     /// from outside does).

@@ -15,6 +15,8 @@ pub(super) struct Clients {
     idle_count: usize,
     gone: Vec<bool>,
     alive: usize,
+    /// The follow-on queued on each client, if any: `(job, send number)`.
+    follow_ons: Vec<Option<(u64, u64)>>,
 }
 
 impl Clients {
@@ -26,6 +28,7 @@ impl Clients {
             idle_count: n,
             gone: vec![false; n],
             alive: n,
+            follow_ons: vec![None; n],
         }
     }
 
@@ -42,6 +45,29 @@ impl Clients {
     /// Clients in all.
     pub fn len(&self) -> usize {
         self.load.len()
+    }
+
+    /// Whether `slot` can take a follow-on: its actor answers, it carries exactly one request, and no
+    /// follow-on is queued on it.
+    pub fn can_follow(&self, slot: usize) -> bool {
+        self.load[slot] == 1 && !self.gone[slot] && self.follow_ons[slot].is_none()
+    }
+
+    /// Queues follow-on `id` of `job` on `slot` (which [`Clients::can_follow`]) and counts it.
+    pub fn queue_follow_on(&mut self, slot: usize, job: u64, id: u64) {
+        self.follow_ons[slot] = Some((job, id));
+        self.load[slot] += 1;
+    }
+
+    /// The follow-on queued on `slot`, if any: `(job, send number)`.
+    pub fn follow_on(&self, slot: usize) -> Option<(u64, u64)> {
+        self.follow_ons[slot]
+    }
+
+    /// `slot` no longer has a follow-on queued (it started: it is now the request in flight there; or it
+    /// never will).
+    pub fn clear_follow_on(&mut self, slot: usize) {
+        self.follow_ons[slot] = None;
     }
 
     /// Picks the client for `target` and counts one more request on it; `turn` is the caller's round-robin
@@ -133,5 +159,24 @@ mod tests {
         assert_eq!((c.idle(), c.alive()), (1, 1));
         assert_eq!(c.take(Target::Idle, &mut turn), Some(1));
         assert_eq!(Clients::new(0).take(Target::Idle, &mut turn), None);
+    }
+
+    #[test]
+    fn a_follow_on_needs_one_request_in_flight_and_keeps_its_client_busy() {
+        let mut c = Clients::new(2);
+        let mut turn = 0;
+        assert!(!c.can_follow(0), "idle: nothing to follow");
+        let slot = c.take(Target::Idle, &mut turn).unwrap();
+        assert!(c.can_follow(slot));
+        c.queue_follow_on(slot, 7, 3);
+        assert_eq!(c.follow_on(slot), Some((7, 3)));
+        assert!(!c.can_follow(slot), "one follow-on at a time");
+        // The first request ends: the follow-on is in flight there now, and the client is still busy.
+        c.release(slot);
+        c.clear_follow_on(slot);
+        assert_eq!(c.idle(), 1);
+        assert!(c.can_follow(slot));
+        c.release(slot);
+        assert_eq!(c.idle(), 2);
     }
 }

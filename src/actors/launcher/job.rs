@@ -3,6 +3,7 @@
 //! too, one that never ends.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{MailboxError, Recipient};
@@ -10,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::clients::Clients;
+use crate::actors::follow_on::{FollowOn, FollowOnState};
 use crate::actors::pacer::Pacer;
 use crate::backend::ClientResponse;
 use crate::error_kind::ErrorKind;
@@ -28,6 +30,21 @@ pub(super) struct InFlight {
     pub scheduled: Option<f64>,
     pub sent_at: Instant,
     pub client: usize,
+    /// `Some`: a follow-on, whose start the client decides (see `actors/follow_on.rs`).
+    pub follow_on: Option<Arc<FollowOn>>,
+    /// Counted in the live progress as launched (a follow-on is, once the request before it has ended).
+    pub counted: bool,
+}
+
+impl InFlight {
+    /// When it left: `None` for a follow-on that has not started (or never will).
+    pub fn started(&self) -> Option<Instant> {
+        match self.follow_on.as_deref().map(FollowOn::state) {
+            None => Some(self.sent_at),
+            Some(FollowOnState::Started(at)) => Some(at),
+            Some(_) => None,
+        }
+    }
 }
 
 /// A run (or the embedders' session) in the dispatch core.
@@ -138,14 +155,58 @@ impl Job {
             && (!self.asking || (self.pacing == 0 && self.timed_out))
     }
 
+    /// When a follow-on of this run would start too late: at its timeout.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.started.checked_add(self.timeout)
+    }
+
+    /// Withdraws the follow-ons that have not started: they are never sent, so they are no longer counted
+    /// as launched and free their clients. Returns how many of them the live progress had counted.
+    pub fn withdraw_follow_ons(&mut self, clients: &mut Clients) -> u64 {
+        let withdrawn: Vec<u64> = self
+            .flying
+            .iter()
+            .filter(|(_, f)| {
+                f.follow_on
+                    .as_deref()
+                    .is_some_and(|g| g.withdraw() == FollowOnState::NotStarted)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        let mut counted = 0;
+        for id in withdrawn {
+            if let Some(f) = self.flying.remove(&id) {
+                counted += u64::from(self.unsent(&f, clients));
+            }
+        }
+        counted
+    }
+
+    /// `f`, a follow-on, was never sent: uncounts it and frees its client; whether the live progress had
+    /// counted it.
+    pub fn unsent(&mut self, f: &InFlight, clients: &mut Clients) -> bool {
+        f.task.abort();
+        self.launched -= 1;
+        clients.release(f.client);
+        if clients
+            .follow_on(f.client)
+            .is_some_and(|(job, _)| job == self.id)
+        {
+            clients.clear_follow_on(f.client);
+        }
+        f.counted
+    }
+
     /// Records every request in flight as cancelled (aborting its task, freeing its client), in send order,
-    /// and drops those still being prepared (never sent). The run is stopped.
-    pub fn cancel_in_flight(&mut self, clients: &mut Clients) {
+    /// and drops those still being prepared or queued as follow-ons (never sent). The run is stopped.
+    /// Returns how many withdrawn follow-ons the live progress had counted.
+    pub fn cancel_in_flight(&mut self, clients: &mut Clients) -> u64 {
         self.stopped = true;
         self.halt();
         for (_, slot) in self.preparing.drain().map(|(_, p)| p) {
             clients.release(slot);
         }
+        let uncounted = self.withdraw_follow_ons(clients);
         let into_run = self.started.elapsed();
         let mut cancelled: Vec<(u64, InFlight)> = self.flying.drain().collect();
         cancelled.sort_by_key(|(k, _)| *k);
@@ -155,21 +216,26 @@ impl Job {
                 cancelled.len()
             );
         }
-        for (_, f) in cancelled {
+        for (id, f) in cancelled {
             f.task.abort();
             clients.release(f.client);
-            let start_offset_s = f
-                .sent_at
+            if clients.follow_on(f.client) == Some((self.id, id)) {
+                clients.clear_follow_on(f.client);
+            }
+            // Every follow-on left is one that started (the rest were withdrawn above).
+            let sent_at = f.started().unwrap_or(f.sent_at);
+            let start_offset_s = sent_at
                 .saturating_duration_since(self.started)
                 .as_secs_f64();
             self.sink.do_send(RequestCompleted {
                 index: f.index,
                 request: f.request,
-                response: ClientResponse::cancelled(f.sent_at, into_run),
+                response: ClientResponse::cancelled(sent_at, into_run),
                 start_offset_s,
                 scheduled_start_s: f.scheduled.unwrap_or(start_offset_s),
             });
         }
+        uncounted
     }
 
     /// Ends the run: stops its pacers and replies.
