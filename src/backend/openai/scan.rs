@@ -69,18 +69,21 @@ impl<'a> Scanner<'a> {
         self.peek() == Some(b'n') && self.literal(b"null").is_some()
     }
 
-    /// A string with neither escapes nor control characters, borrowed.
+    /// A string with neither escapes nor control characters, borrowed. One pass over its bytes: most are a
+    /// few bytes long (keys, ids, one token of text), too short for a vectorised search to pay.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let rest = &self.b[start..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' || rest[..end].iter().any(|&c| c < 0x20) {
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let end = start + len;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i = start + end + 1;
+        self.i = end + 1;
         // Both ends are ASCII quotes, so both are character boundaries.
-        Some(&self.src[start..start + end])
+        Some(&self.src[start..end])
     }
 
     /// `null`, or what `read` reads (an `Option` field, as serde reads one).
