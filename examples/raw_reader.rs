@@ -6,8 +6,10 @@
 //! each response (`data: [DONE]`, then the chunked body's `0` terminator). The simulator's output length is
 //! fixed by the harness, so requests × output tokens is the token count.
 //!
-//! Usage: `raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--requests N] [--timings FILE]`; prints
-//! `requests=… data_events=… bytes=… elapsed_s=… errors=…`.
+//! Usage: `raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--requests N] [--timings FILE] [--body
+//! FILE]`; prints `requests=… data_events=… bytes=… elapsed_s=… errors=…`. `--body FILE`: send this JSON
+//! body instead of a short "Say hello." one (the harness passes the client's own request, so the server
+//! does the same work for both readers: the same prompt to count, the same usage chunk to send).
 //!
 //! The timing-fidelity phase runs it with `--requests N` (stop after N requests in all, or at SECONDS) and
 //! `--timings FILE`: one line per request, `send_unix_us ttft_us e2e_us new_connection`, its clock started
@@ -107,10 +109,16 @@ fn main() {
     let limit: u64 = flag("--requests").map_or(u64::MAX, |n| n.parse().expect("--requests N"));
     let timings_file = flag("--timings");
     let started_requests = Arc::new(AtomicU64::new(0));
-    let body = format!(
-        "{{\"model\":\"raw\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello.\"}}],\
-         \"max_tokens\":{max_tokens},\"stream\":true}}"
-    );
+    let body = match flag("--body") {
+        Some(path) => std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("--body {path}: {e}"))
+            .trim()
+            .to_owned(),
+        None => format!(
+            "{{\"model\":\"raw\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello.\"}}],\
+             \"max_tokens\":{max_tokens},\"stream\":true}}"
+        ),
+    };
     let request = Arc::new(format!(
         "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n{body}",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Client performance harness (issue 9): capacity against a raw-reader limit, 10,000 concurrent streams,
-# timing fidelity against the simulator's own record, and start-up time. The simulator runs as a separate
+# timing fidelity against the simulator's own record, and start-up time. The raw reader sends the client's own
+# request body (caught once per phase), so the server's work is the same. The simulator runs as a separate
 # process (`serve-sim`) on loopback; the CPU time of each process comes from /proc/<pid>/stat and
 # /usr/bin/time, so the table says which side saturated. See docs/performance.md for the method.
 #
@@ -58,16 +59,45 @@ client() { # client C N|duration RESULTS_DIR EXTRA...: runs the client against $
 echo "# llmperf-actors client benchmark — $(date -u +%FT%TZ), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# simulator: separate process, --workers $workers; capacity runs: ${secs} s each, $out_tokens output tokens, 1 token per chunk, no delays"
 
+# client_body OUT_TOKENS FILE: the client's own request body for these settings, caught by a one-shot listener
+# that answers 503. The raw reader sends it too (`--body`), so the simulator does the same work for both
+# readers: the same prompt to count, the same usage chunk to send.
+client_body() {
+  rm -f "$2" "$2.port"
+  python3 - "$2" <<'PY' &
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); s.settimeout(30)
+open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
+while True:  # (a connection opened ahead of the request and closed unused carries nothing)
+    c, _ = s.accept(); c.settimeout(30); data = b""
+    while b"\r\n\r\n" not in data and (more := c.recv(65536)): data += more
+    if b"\r\n\r\n" in data: break
+head, body = data.split(b"\r\n\r\n", 1)
+n = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
+while len(body) < n: body += c.recv(65536)
+open(sys.argv[1], "wb").write(body)
+c.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"); c.close()
+PY
+  local catcher=$!
+  for _ in $(seq 200); do [ -s "$2.port" ] && break; sleep 0.05; done
+  env RUST_LOG=off OPENAI_API_BASE="http://127.0.0.1:$(cat "$2.port")/v1" "$bin" --model bench --mean-input-tokens 30 \
+    --stddev-input-tokens 0 --stddev-output-tokens 0 --mean-output-tokens "$1" --num-concurrent-requests 1 \
+    --max-num-completed-requests 1 --results-dir "$tmp/body" --quiet --no-charts --no-csv --timeout 30 \
+    ${CLIENT_ARGS:-} > /dev/null 2>&1 || true
+  wait "$catcher" || { echo "could not catch the client's request body" >&2; exit 1; }
+}
+
 # 1 + 2. Capacity: the client, then the raw reader, at each concurrency.
 concs=(1 64 1024); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
 want capacity && echo
 want capacity && echo "## Capacity (zero server delay, one token per chunk)"
 want capacity && printf "%-8s %6s %10s %12s %10s %10s %8s %7s %9s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" "us/chunk" saturated
+want capacity && client_body "$out_tokens" "$tmp/body$out_tokens.json"
 for c in "${concs[@]}"; do
   start_sim --ttft-ms 0 --itl-ms 0 --output-tokens "$out_tokens"
   # Raw reader first: its rate sizes the client's request count (about $secs seconds of work).
   s0=$(sim_cpu)
-  /usr/bin/time -f "%U %S %M %e" -o "$tmp/raw$c.time" "$raw" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" > "$tmp/raw$c.out"
+  /usr/bin/time -f "%U %S %M %e" -o "$tmp/raw$c.time" "$raw" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" --body "$tmp/body$out_tokens.json" > "$tmp/raw$c.out"
   s1=$(sim_cpu)
   d="$tmp/cap$c"
   raw_rate=$(python3 -c "import re;t=open('$tmp/raw$c.out').read();print(int(re.search(r'requests=(\d+)',t)[1])/float(re.search(r'elapsed_s=([\d.]+)',t)[1]))")
@@ -181,6 +211,7 @@ print(f"{reader:<7} {c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99
       f"{(f'{q(connects, .5):.3f}' if connects else '-'):>12}")
 PY
 }
+want fidelity && client_body 20 "$tmp/body20.json"
 for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
   sync; sleep "${FID_PAUSE:-0}"
   n=$((c * 5)); [ "$n" -lt 100 ] && n=100; [ "$smoke" = 1 ] && n=20
@@ -214,7 +245,7 @@ PY
   start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$rlog"
   s0=$(sim_cpu)
   /usr/bin/time -f "%U %S %M %e" -o "$tmp/rawfid$c.time" "$raw" "127.0.0.1:$port" "$c" 600 20 \
-    --requests "$n" --timings "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.out"
+    --body "$tmp/body20.json" --requests "$n" --timings "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.out"
   s1=$(sim_cpu)
   stop_sim
   awk '$2 >= 0 { print $1, $2 / 1e3, $3 / 1e3 }' "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.records"
