@@ -9,7 +9,8 @@
 #        SMOKE=1 scripts/bench-client.sh    smallest configuration (a few seconds; run by `cargo test`)
 # Environment: BIN (client binary; default: build target/release/llmperf-actors), RAW (raw reader; default:
 # build target/release/examples/raw_reader), SECONDS_PER_RUN (capacity runs, default 5), SIM_WORKERS
-# (default 1), OUTPUT_TOKENS (capacity runs, default 100), FID_ITL_MS (fidelity runs' chunk gap, default 20),
+# (default 1), OUTPUT_TOKENS (capacity runs, default 100), CAP_CONCS (capacity concurrencies, default
+# "1 64 1024"), FID_ITL_MS (fidelity runs' chunk gap, default 20),
 # CLIENT_ARGS (extra client flags for every run, e.g. --use-server-token-counts), FID_CLOSED=1 (fidelity runs
 # as a closed loop of conc requests instead of an open loop), FID_CONCS (fidelity concurrencies, default
 # "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
@@ -88,7 +89,7 @@ PY
 }
 
 # 1 + 2. Capacity: the client, then the raw reader, at each concurrency.
-concs=(1 64 1024); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
+concs=(${CAP_CONCS:-1 64 1024}); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
 want capacity && echo
 want capacity && echo "## Capacity (zero server delay, one token per chunk)"
 want capacity && printf "%-8s %6s %10s %12s %10s %10s %8s %7s %9s %s\n" reader conc "req/s" "tokens/s" "cli CPU%" "sim CPU%" errors "vs raw" "us/chunk" saturated
