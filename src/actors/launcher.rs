@@ -5,7 +5,11 @@
 //! plain state machines it asks what to send next and when:
 //!
 //! - **the clients**: which are idle (nothing in flight), which are gone; a source names the client a request
-//!   goes to ([`Target`](crate::sources::Target): an idle one, the next in turn, or a given one);
+//!   goes to ([`Target`]: an idle one, the next in turn, or a given one);
+//! - **follow-ons**: after a source answers `Wait`, a client carrying one of its requests may be given the
+//!   source's [follow-on](RequestSource::follow_on), which starts on the client's thread when that request
+//!   ends (the closed loop's next request, without a round trip through this actor); a stop, the grace
+//!   period's end or the timeout keeps one that has not started from ever leaving (`actors/follow_on.rs`);
 //! - **the requests in flight**, each awaited by a task of its own on this arbiter, which hands the reply back
 //!   as a message. (A future spawned into the actor's context would do the same, but actix polls every future
 //!   of a context whenever the context wakes: with 1,000 requests in flight that is 1,000 polls per dispatch
