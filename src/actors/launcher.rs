@@ -360,7 +360,7 @@ impl RequestsLauncher {
             // The client refused it: the run's timeout had passed when the request before it ended. It was
             // never sent.
             let job = &mut self.jobs[i];
-            if job.unsent(&f, &mut self.clients) {
+            if job.unsent(msg.id, &f, &mut self.clients) {
                 self.uncount(1);
             }
             let job = &mut self.jobs[i];

@@ -176,22 +176,19 @@ impl Job {
         let mut counted = 0;
         for id in withdrawn {
             if let Some(f) = self.flying.remove(&id) {
-                counted += u64::from(self.unsent(&f, clients));
+                counted += u64::from(self.unsent(id, &f, clients));
             }
         }
         counted
     }
 
-    /// `f`, a follow-on, was never sent: uncounts it and frees its client; whether the live progress had
+    /// `f`, follow-on `id`, was never sent: uncounts it and frees its client; whether the live progress had
     /// counted it.
-    pub fn unsent(&mut self, f: &InFlight, clients: &mut Clients) -> bool {
+    pub fn unsent(&mut self, id: u64, f: &InFlight, clients: &mut Clients) -> bool {
         f.task.abort();
         self.launched -= 1;
         clients.release(f.client);
-        if clients
-            .follow_on(f.client)
-            .is_some_and(|(job, _)| job == self.id)
-        {
+        if clients.follow_on(f.client) == Some((self.id, id)) {
             clients.clear_follow_on(f.client);
         }
         f.counted
