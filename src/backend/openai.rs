@@ -212,6 +212,8 @@ pub struct OpenAiWire {
     shape: OpenAiShape,
     done: bool,
     finished: bool,
+    /// What this stream's chunks begin with (the hand scanner skips it).
+    prefix: scan::Prefix,
 }
 
 impl OpenAiWire {
@@ -221,6 +223,7 @@ impl OpenAiWire {
             shape,
             done: false,
             finished: false,
+            prefix: scan::Prefix::default(),
         }
     }
 }
@@ -238,7 +241,7 @@ impl WireFormat for OpenAiWire {
             return Ok(false);
         }
         // The usual chunk by hand; anything else (and every error) through serde.
-        let chunk: Chunk = match scan::scan(data) {
+        let chunk: Chunk = match scan::scan_with(data, &mut self.prefix) {
             Some(chunk) => chunk,
             None => serde_json::from_str(data).map_err(|e| {
                 let shown: String = data.chars().take(200).collect();

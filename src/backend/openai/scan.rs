@@ -15,15 +15,35 @@ use serde::de::IgnoredAny;
 use super::{Choice, Choices, Chunk, Delta};
 
 /// Reads `data` if it is a chunk of the usual shape; `None` sends it to serde.
+#[cfg(test)]
 pub(super) fn scan(data: &str) -> Option<Chunk<'_>> {
+    scan_with(data, &mut Prefix::default())
+}
+
+/// What a stream's chunks most often begin with: the bytes of the last chunk read up to its `"choices"` key,
+/// when every field before it was one the scanner skips (`id`, `object`, `created`, `model`, …, the same in
+/// every chunk of a stream). A chunk that begins with the same bytes is read from its `"choices"` key on:
+/// the same bytes would be read the same way.
+#[derive(Debug, Default)]
+pub(super) struct Prefix(Vec<u8>);
+
+/// [`scan`], skipping what the stream's last chunk began with when this one begins the same way.
+pub(super) fn scan_with<'a>(data: &'a str, prefix: &mut Prefix) -> Option<Chunk<'a>> {
     let mut s = Scanner {
         src: data,
         b: data.as_bytes(),
         i: 0,
     };
-    let chunk = s.chunk()?;
+    let (chunk, choices_at) = s.chunk(&prefix.0)?;
     s.ws();
-    (s.i == s.b.len()).then_some(chunk)
+    if s.i != s.b.len() {
+        return None;
+    }
+    if let Some(at) = choices_at {
+        prefix.0.clear();
+        prefix.0.extend_from_slice(&s.b[..at]);
+    }
+    Some(chunk)
 }
 
 struct Scanner<'a> {
@@ -174,20 +194,60 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn chunk(&mut self) -> Option<Chunk<'a>> {
+    /// The chunk, and where its `"choices"` key starts when only skipped fields come before it and that is
+    /// not already `known` (the [`Prefix`] to keep).
+    fn chunk(&mut self, known: &[u8]) -> Option<(Chunk<'a>, Option<usize>)> {
         let (mut choices, mut usage, mut error) = (None, None, None);
-        self.object(|s, key| match key {
-            "choices" => once(&mut choices, s.or_null(Self::choices)),
-            // Read by serde: they come once a stream, if at all.
-            "usage" => once(&mut usage, s.null().then_some(())),
-            "error" => once(&mut error, s.null().then_some(())),
-            _ => s.scalar(),
-        })?;
-        Some(Chunk {
+        let mut choices_at = None;
+        let resumed = !known.is_empty() && self.b.starts_with(known);
+        if resumed {
+            self.i = known.len();
+        } else {
+            self.eat(b'{')?;
+            if self.peek()? == b'}' {
+                self.i += 1;
+                let empty = Chunk {
+                    choices: None,
+                    usage: None,
+                    error: None,
+                };
+                return Some((empty, None));
+            }
+        }
+        // The members, as `object` walks them, from the first key or the one after the known bytes.
+        loop {
+            self.ws();
+            let at = self.i;
+            let key = self.string()?;
+            self.eat(b':')?;
+            match key {
+                "choices" => {
+                    let only_skipped = choices.is_none() && usage.is_none() && error.is_none();
+                    if only_skipped && !(resumed && at == known.len()) {
+                        choices_at = Some(at);
+                    }
+                    once(&mut choices, self.or_null(Self::choices))?;
+                }
+                // Read by serde: they come once a stream, if at all.
+                "usage" => once(&mut usage, self.null().then_some(()))?,
+                "error" => once(&mut error, self.null().then_some(()))?,
+                _ => self.scalar()?,
+            }
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        let chunk = Chunk {
             choices: choices.flatten(),
             usage: None,
             error: None,
-        })
+        };
+        Some((chunk, choices_at))
     }
 
     /// `[]` or `[choice]` (a server that sends more choices goes to serde, which skips the others).
@@ -458,6 +518,97 @@ mod tests {
         );
         let tail = prop_oneof![12 => s(""), 1 => s(" "), 1 => s("\n"), 1 => s("x"), 1 => s("}")];
         (chunk, tail).prop_map(|(c, tail)| format!("{c}{tail}"))
+    }
+
+    /// Runs of chunk-like inputs that share their beginnings, as a stream's chunks do: each after the first is
+    /// the one before it again, or its bytes up to some point followed by another input's from some point on
+    /// (another value for a field, another text, or broken JSON).
+    fn runs() -> impl Strategy<Value = Vec<String>> {
+        let next = (
+            chunkish(),
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            any::<bool>(),
+        );
+        (chunkish(), proptest::collection::vec(next, 1..6)).prop_map(|(first, rest)| {
+            let mut run = vec![first];
+            for (other, cut, from, again) in rest {
+                let prev = run.last().expect("one").clone();
+                if again {
+                    run.push(prev);
+                    continue;
+                }
+                let boundary = |s: &str, mut i: usize| {
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                };
+                let a = boundary(&prev, cut.index(prev.len() + 1));
+                let b = boundary(&other, from.index(other.len() + 1));
+                run.push(format!("{}{}", &prev[..a], &other[b..]));
+            }
+            run
+        })
+    }
+
+    /// Whether `data` will be read from the known prefix on.
+    fn resumes(prefix: &Prefix, data: &str) -> bool {
+        !prefix.0.is_empty() && data.as_bytes().starts_with(&prefix.0)
+    }
+
+    #[test]
+    fn a_prefix_is_kept_only_when_every_field_before_the_choices_is_skipped() {
+        let choices = r#""choices":[{"delta":{"content":"a"}}]"#;
+        let mut prefix = Prefix::default();
+        // `usage` read before the choices: no prefix, or a second `usage` after them would go unnoticed.
+        assert!(scan_with(&format!(r#"{{"usage":null,{choices}}}"#), &mut prefix).is_some());
+        assert!(prefix.0.is_empty());
+        let twice = format!(r#"{{"usage":null,{choices},"usage":null}}"#);
+        assert!(scan_with(&twice, &mut prefix).is_none());
+        // Skipped fields only: kept, and the next chunk is read from its choices on.
+        let usual = format!(r#"{{"id":"x","created":1,{choices}}}"#);
+        assert!(scan_with(&usual, &mut prefix).is_some());
+        assert_eq!(prefix.0, br#"{"id":"x","created":1,"#);
+        let next = r#"{"id":"x","created":1,"choices":[{"delta":{"content":"b"}}],"error":null}"#;
+        let read = scan_with(next, &mut prefix).expect("read");
+        let text = read.choices.and_then(|c| c.first?.delta?.content);
+        assert_eq!(text.as_deref(), Some("b"));
+        // The duplicate rule still holds after the known bytes.
+        let dup = r#"{"id":"x","created":1,"choices":[],"choices":[]}"#;
+        assert!(scan_with(dup, &mut prefix).is_none());
+    }
+
+    #[test]
+    fn the_runs_reach_a_known_prefix() {
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = runs();
+        let (mut resumed, mut resumed_and_read) = (0, 0);
+        for _ in 0..1000 {
+            let mut prefix = Prefix::default();
+            for data in strategy.new_tree(&mut runner).unwrap().current() {
+                let resumes = resumes(&prefix, &data);
+                let read = scan_with(&data, &mut prefix).is_some();
+                resumed += usize::from(resumes);
+                resumed_and_read += usize::from(resumes && read);
+            }
+        }
+        assert!(
+            resumed >= 200 && resumed_and_read >= 80,
+            "resumed {resumed}, of which read {resumed_and_read}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn a_known_prefix_never_changes_what_is_read(run in runs()) {
+            let mut prefix = Prefix::default();
+            for data in &run {
+                let with = scan_with(data, &mut prefix).map(|c| view(&c));
+                prop_assert_eq!(with, scan(data).map(|c| view(&c)), "{}", data);
+            }
+        }
     }
 
     /// The property below is only as good as its inputs: they must reach both ways, often.
