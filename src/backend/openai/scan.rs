@@ -1,12 +1,16 @@
 //! The usual OpenAI chunk, read by hand (issue 20: per-chunk work a raw reader would recognise).
 //!
 //! `{"id":"…","object":"chat.completion.chunk","created":…,"model":"…","choices":[{"index":0,
-//! "delta":{"content":"…"},"finish_reason":null}]}` is most of a stream. [`scan`] reads exactly that family
-//! in one pass over the bytes, borrowing the text, and gives up (`None`) on anything else: an escape in a
-//! string, a control character, a nested value in a field it does not read, more than one choice, a `usage`
+//! "delta":{"content":"…"},"finish_reason":null}]}` is most of a stream. [`scan_with`] reads exactly that
+//! family in one pass over the bytes, borrowing the text, and gives up (`None`) on anything else: an escape in
+//! a string, a control character, a nested value in a field it does not read, more than one choice, a `usage`
 //! or `error` that is not `null`, a field named twice, anything after the object. The caller then reads the
 //! chunk with serde, as before, so every other shape and every error is handled where it always was. What
-//! `scan` accepts it reads exactly as serde does (a property test in this module holds it to that).
+//! it accepts it reads exactly as serde does (a property test in this module holds it to that).
+//!
+//! A stream's chunks begin with the same bytes (`id` to `model`): once one has been read, the next that begins
+//! with the same bytes is read from its `"choices"` key on ([`Prefix`]; a second property test holds that to
+//! the reading without it).
 
 use std::borrow::Cow;
 
