@@ -65,20 +65,7 @@ echo "# simulator: separate process, --workers $workers; capacity runs: ${secs} 
 # readers: the same prompt to count, the same usage chunk to send.
 client_body() {
   rm -f "$2" "$2.port"
-  python3 - "$2" <<'PY' &
-import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); s.settimeout(30)
-open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
-while True:  # (a connection opened ahead of the request and closed unused carries nothing)
-    c, _ = s.accept(); c.settimeout(30); data = b""
-    while b"\r\n\r\n" not in data and (more := c.recv(65536)): data += more
-    if b"\r\n\r\n" in data: break
-head, body = data.split(b"\r\n\r\n", 1)
-n = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
-while len(body) < n: body += c.recv(65536)
-open(sys.argv[1], "wb").write(body)
-c.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"); c.close()
-PY
+  python3 scripts/catch-body.py "$2" &
   local catcher=$!
   for _ in $(seq 200); do [ -s "$2.port" ] && break; sleep 0.05; done
   env RUST_LOG=off OPENAI_API_BASE="http://127.0.0.1:$(cat "$2.port")/v1" "$bin" --model bench --mean-input-tokens 30 \

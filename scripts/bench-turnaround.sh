@@ -31,20 +31,7 @@ client() { # client BIN PORT RESULTS_DIR EXTRA...
 }
 
 # The client's request body, caught by a listener that answers 503 (for the raw reader's --body).
-python3 - "$tmp/body.json" <<'PY' &
-import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1); s.settimeout(30)
-open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
-while True:  # (a connection opened ahead of the request and closed unused carries nothing)
-    c, _ = s.accept(); c.settimeout(30); data = b""
-    while b"\r\n\r\n" not in data and (more := c.recv(65536)): data += more
-    if b"\r\n\r\n" in data: break
-head, body = data.split(b"\r\n\r\n", 1)
-n = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
-while len(body) < n: body += c.recv(65536)
-open(sys.argv[1], "wb").write(body)
-c.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"); c.close()
-PY
+python3 scripts/catch-body.py "$tmp/body.json" &
 catcher=$!
 for _ in $(seq 200); do [ -s "$tmp/body.json.port" ] && break; sleep 0.05; done
 client "${bins[0]}" "$(cat "$tmp/body.json.port")" "$tmp/body" --max-num-completed-requests 1 --timeout 30 \
