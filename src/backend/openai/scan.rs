@@ -178,15 +178,32 @@ impl<'a> Scanner<'a> {
 
     /// Walks an object, calling `member` with each key and the scanner at its value.
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
+        self.object_from(None, |s, _, key| member(s, key))
+    }
+
+    /// [`Scanner::object`], `member` also given where each key starts; from position `from` on when given
+    /// (just before a key of an object whose `{` and earlier members were read before).
+    fn object_from(
+        &mut self,
+        from: Option<usize>,
+        mut member: impl FnMut(&mut Self, usize, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        match from {
+            Some(i) => self.i = i,
+            None => {
+                self.eat(b'{')?;
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+            }
         }
         loop {
+            self.ws();
+            let at = self.i;
             let key = self.string()?;
             self.eat(b':')?;
-            member(self, key)?;
+            member(self, at, key)?;
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -204,48 +221,19 @@ impl<'a> Scanner<'a> {
         let (mut choices, mut usage, mut error) = (None, None, None);
         let mut choices_at = None;
         let resumed = !known.is_empty() && self.b.starts_with(known);
-        if resumed {
-            self.i = known.len();
-        } else {
-            self.eat(b'{')?;
-            if self.peek()? == b'}' {
-                self.i += 1;
-                let empty = Chunk {
-                    choices: None,
-                    usage: None,
-                    error: None,
-                };
-                return Some((empty, None));
-            }
-        }
-        // The members, as `object` walks them, from the first key or the one after the known bytes.
-        loop {
-            self.ws();
-            let at = self.i;
-            let key = self.string()?;
-            self.eat(b':')?;
-            match key {
-                "choices" => {
-                    let only_skipped = choices.is_none() && usage.is_none() && error.is_none();
-                    if only_skipped && !(resumed && at == known.len()) {
-                        choices_at = Some(at);
-                    }
-                    once(&mut choices, self.or_null(Self::choices))?;
+        self.object_from(resumed.then_some(known.len()), |s, at, key| match key {
+            "choices" => {
+                let only_skipped = choices.is_none() && usage.is_none() && error.is_none();
+                if only_skipped && !(resumed && at == known.len()) {
+                    choices_at = Some(at);
                 }
-                // Read by serde: they come once a stream, if at all.
-                "usage" => once(&mut usage, self.null().then_some(()))?,
-                "error" => once(&mut error, self.null().then_some(()))?,
-                _ => self.scalar()?,
+                once(&mut choices, s.or_null(Self::choices))
             }
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
+            // Read by serde: they come once a stream, if at all.
+            "usage" => once(&mut usage, s.null().then_some(())),
+            "error" => once(&mut error, s.null().then_some(())),
+            _ => s.scalar(),
+        })?;
         let chunk = Chunk {
             choices: choices.flatten(),
             usage: None,
