@@ -212,8 +212,9 @@ pub struct OpenAiWire {
     shape: OpenAiShape,
     done: bool,
     finished: bool,
-    /// What this stream's chunks begin with (the hand scanner skips it).
-    prefix: scan::Prefix,
+    /// The stream's last chunk with one text, less its text (the hand scanner reads the next ones like it
+    /// without walking them).
+    known: scan::Known,
 }
 
 impl OpenAiWire {
@@ -223,7 +224,7 @@ impl OpenAiWire {
             shape,
             done: false,
             finished: false,
-            prefix: scan::Prefix::default(),
+            known: scan::Known::default(),
         }
     }
 }
@@ -236,12 +237,13 @@ impl WireFormat for OpenAiWire {
         state: &mut StreamState,
     ) -> Result<bool, Failure> {
         let data = ev.data.as_str();
-        if data.trim() == "[DONE]" {
+        // A chunk is an object: only anything else can be the end marker.
+        if !data.starts_with('{') && data.trim() == "[DONE]" {
             self.done = true;
             return Ok(false);
         }
         // The usual chunk by hand; anything else (and every error) through serde.
-        let chunk: Chunk = match scan::scan_with(data, &mut self.prefix) {
+        let chunk: Chunk = match scan::scan_with(data, &mut self.known) {
             Some(chunk) => chunk,
             None => serde_json::from_str(data).map_err(|e| {
                 let shown: String = data.chars().take(200).collect();

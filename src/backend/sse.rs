@@ -165,7 +165,12 @@ impl SseFramer {
             return Ok(false);
         }
         let line = std::str::from_utf8(line).map_err(|_| SseError::InvalidUtf8)?;
-        let (field, value) = match line.find(':') {
+        // Nearly every line is a `data:` line, whose first colon is its fifth byte.
+        let colon = match line.strip_prefix("data") {
+            Some(rest) if rest.starts_with(':') => Some(4),
+            _ => line.find(':'),
+        };
+        let (field, value) = match colon {
             Some(0) => return Ok(false), // comment
             Some(i) => {
                 let v = &line[i + 1..];
@@ -248,6 +253,13 @@ mod tests {
         }
         let bytewise: Vec<&[u8]> = b.chunks(1).collect();
         assert_eq!(parse_in_pieces(&bytewise).unwrap(), whole);
+    }
+
+    #[test]
+    fn only_the_field_named_data_is_data() {
+        // `data` without a colon is an empty data line; `datum:` and `data2:` are other fields.
+        let ev = parse_in_pieces(&[b"datum: x\ndata2: y\ndata\ndata:z\n\n"]).unwrap();
+        assert_eq!(data(&ev), ["\nz"]);
     }
 
     #[test]
