@@ -57,6 +57,26 @@ impl Busy {
     }
 }
 
+impl Running {
+    /// Ends the request; `true` when a follow-on was waiting for it, and may now start.
+    fn end(self) -> bool {
+        let busy = &self.0;
+        let frees = busy.running.get() == 1 && !busy.waiting.borrow().is_empty();
+        drop(self);
+        frees
+    }
+}
+
+/// Hands `response` back, after letting a follow-on that `freed` just let start go first: its request's
+/// first byte leaves before this reply wakes the launcher's thread (a system call and, often, a lock both
+/// threads take).
+async fn reply(response: ClientResponse, freed: bool) -> ClientResponse {
+    if freed {
+        tokio::task::yield_now().await;
+    }
+    response
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let busy = &self.0;
@@ -84,8 +104,9 @@ async fn follow_on(
     if !gate.start() {
         return not_started();
     }
-    let _running = busy.enter();
-    request.await
+    let running = busy.enter();
+    let response = request.await;
+    reply(response, running.end()).await
 }
 
 impl Actor for ClientActor {
@@ -103,8 +124,7 @@ impl Handler<ExecuteRequest> for ClientActor {
                 let running = self.busy.enter();
                 Box::pin(async move {
                     let response = request.await;
-                    drop(running);
-                    response
+                    reply(response, running.end()).await
                 })
             }
             Some(gate) => Box::pin(follow_on(self.busy.clone(), gate, request)),
@@ -162,5 +182,104 @@ impl Drop for ClientPool {
         for a in &self.arbiters {
             a.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context as TaskContext, Waker};
+    use std::time::{Duration, Instant};
+
+    use futures_util::future::LocalBoxFuture;
+
+    use super::*;
+    use crate::backend::RequestConfig;
+
+    type Reply = Pin<Box<Request<ClientActor, ExecuteRequest>>>;
+
+    /// Request "first" waits for `go`; request "second", when it starts, notes whether the first's reply had
+    /// already been handed back.
+    struct Probe {
+        go: Mutex<Option<oneshot::Receiver<()>>>,
+        first_started: Arc<AtomicBool>,
+        second_made: Arc<AtomicBool>,
+        first_reply: Arc<Mutex<Option<Reply>>>,
+        reply_was_out: Arc<Mutex<Option<bool>>>,
+    }
+
+    impl LlmClient for Probe {
+        fn llm_request(&self, config: RequestConfig) -> LocalBoxFuture<'static, ClientResponse> {
+            let done = || ClientResponse::cancelled(Instant::now(), Duration::ZERO);
+            if config.prompt.0 == "first" {
+                let go = self.go.lock().unwrap().take().expect("one first request");
+                let started = self.first_started.clone();
+                return Box::pin(async move {
+                    started.store(true, Ordering::SeqCst);
+                    let _ = go.await;
+                    done()
+                });
+            }
+            self.second_made.store(true, Ordering::SeqCst);
+            let (first_reply, out) = (self.first_reply.clone(), self.reply_was_out.clone());
+            Box::pin(async move {
+                let mut slot = first_reply.lock().unwrap();
+                let reply = slot.as_mut().expect("the first reply is kept");
+                let mut cx = TaskContext::from_waker(Waker::noop());
+                *out.lock().unwrap() = Some(reply.as_mut().poll(&mut cx).is_ready());
+                done()
+            })
+        }
+    }
+
+    async fn until(what: &str, flag: &AtomicBool) {
+        for _ in 0..2_000 {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{what} never happened");
+    }
+
+    #[actix::test]
+    async fn a_follow_on_starts_before_the_reply_it_follows_is_handed_back() {
+        let (go_tx, go_rx) = oneshot::channel();
+        let (first_started, second_made) = (Arc::default(), Arc::<AtomicBool>::default());
+        let first_reply = Arc::new(Mutex::new(None));
+        let reply_was_out = Arc::new(Mutex::new(None));
+        let probe = Probe {
+            go: Mutex::new(Some(go_rx)),
+            first_started: Arc::clone(&first_started),
+            second_made: second_made.clone(),
+            first_reply: first_reply.clone(),
+            reply_was_out: reply_was_out.clone(),
+        };
+        // The client on a thread of its own, as in a run.
+        let arbiter = Arbiter::new();
+        let client = ClientActor::start_in_arbiter(&arbiter.handle(), move |_| {
+            ClientActor::new(Box::new(probe))
+        });
+        let cfg = |text: &str| RequestConfig::new("m", text, 1);
+        let reply = client.send(ExecuteRequest::new(cfg("first")));
+        *first_reply.lock().unwrap() = Some(Box::pin(reply));
+        until("the first request's start", &first_started).await;
+        let gate = Arc::new(FollowOn::new(Instant::now(), None));
+        let second = client.send(ExecuteRequest {
+            config: cfg("second"),
+            follow_on: Some(gate),
+        });
+        until("the follow-on's arrival", &second_made).await;
+        go_tx.send(()).unwrap();
+        second.await.expect("the follow-on's reply");
+        assert_eq!(
+            *reply_was_out.lock().unwrap(),
+            Some(false),
+            "the follow-on started after the reply of the request it follows was handed back"
+        );
+        arbiter.stop();
     }
 }
