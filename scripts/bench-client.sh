@@ -85,7 +85,7 @@ for c in "${concs[@]}"; do
   start_sim --ttft-ms 0 --itl-ms 0 --output-tokens "$out_tokens"
   # Raw reader first: its rate sizes the client's request count (about $secs seconds of work).
   s0=$(sim_cpu)
-  /usr/bin/time -f "%U %S %M %e" -o "$tmp/raw$c.time" "$raw" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" --body "$tmp/body$out_tokens.json" > "$tmp/raw$c.out"
+  ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} /usr/bin/time -f "%U %S %M %e" -o "$tmp/raw$c.time" "$raw" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" --body "$tmp/body$out_tokens.json" > "$tmp/raw$c.out"
   s1=$(sim_cpu)
   d="$tmp/cap$c"
   raw_rate=$(python3 -c "import re;t=open('$tmp/raw$c.out').read();print(int(re.search(r'requests=(\d+)',t)[1])/float(re.search(r'elapsed_s=([\d.]+)',t)[1]))")

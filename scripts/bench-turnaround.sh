@@ -10,6 +10,10 @@
 # `pre_send` (building the body, the pool checkout), p50 in µs.
 #
 # Usage: ROUNDS=5 REQUESTS=3000 scripts/bench-turnaround.sh [CLIENT_BIN...]
+# SIM_CPUS / CLIENT_CPUS pin the simulator and both readers with `taskset -c` (e.g. SIM_CPUS=1 CLIENT_CPUS=0: each
+# side keeps its core from round to round, which removes most of the run-to-run spread on a 2-core machine).
+# The last lines give, for each client, the median over rounds of its period and of the raw reader's period
+# over its own in the same round (the conc-1 throughput ratio).
 # (default client: target/release/llmperf-actors; the raw reader and the simulator are built if absent.) The
 # raw reader sends the client's own request body, as in scripts/bench-client.sh.
 set -euo pipefail
@@ -25,7 +29,7 @@ trap '[ -n "$sim" ] && kill "$sim" 2>/dev/null; rm -rf "$tmp"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 client() { # client BIN PORT RESULTS_DIR EXTRA...
   local b=$1 p=$2 d=$3; shift 3
-  env RUST_LOG=error OPENAI_API_BASE="http://127.0.0.1:$p/v1" "$b" --model bench --mean-input-tokens 30 \
+  ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} env RUST_LOG=error OPENAI_API_BASE="http://127.0.0.1:$p/v1" "$b" --model bench --mean-input-tokens 30 \
     --stddev-input-tokens 0 --stddev-output-tokens 0 --mean-output-tokens 100 --num-concurrent-requests 1 \
     --results-dir "$d" --quiet --no-charts --no-csv "$@"
 }
@@ -42,18 +46,18 @@ printf "%-24s %6s %12s %12s %12s %8s %10s\n" reader round "serve" "turnaround" "
 for round in $(seq "$rounds"); do
   for reader in raw "${bins[@]}"; do
     port=$(free_port); log="$tmp/timing.log"; : > "$log"
-    "$sim_bin" serve-sim --port "$port" --workers 1 --ttft-ms 0 --itl-ms 0 --output-tokens 100 \
+    ${SIM_CPUS:+taskset -c "$SIM_CPUS"} "$sim_bin" serve-sim --port "$port" --workers 1 --ttft-ms 0 --itl-ms 0 --output-tokens 100 \
       --timing-log "$log" > /dev/null 2>&1 &
     sim=$!
     for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
     rm -rf "$tmp/res"
     if [ "$reader" = raw ]; then
-      "$raw" "127.0.0.1:$port" 1 600 100 --requests "$requests" --body "$tmp/body.json" > /dev/null
+      ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$raw" "127.0.0.1:$port" 1 600 100 --requests "$requests" --body "$tmp/body.json" > /dev/null
     else
       client "$reader" "$port" "$tmp/res" --max-num-completed-requests "$requests" > /dev/null 2>&1
     fi
     kill "$sim"; wait "$sim" 2>/dev/null || true; sim=""
-    python3 - "$log" "$tmp/res" "$reader" "$round" <<'PY'
+    python3 - "$log" "$tmp/res" "$reader" "$round" <<'PY' | tee -a "$tmp/rows"
 import glob, json, sys
 log, res, reader, rnd = sys.argv[1:]
 q = lambda v, p=.5: sorted(v)[int(p * len(v))] if v else float("nan")
@@ -74,3 +78,18 @@ print(f"{name:<24} {rnd:>6} {q(serve):>12.0f} {q(turn):>12.0f} {q(period):>12.0f
 PY
   done
 done
+python3 - "$tmp/rows" <<'PY'
+import collections, sys
+period = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    f = line.split()
+    period[f[0]][f[1]] = float(f[4])
+med = lambda v: sorted(v)[len(v) // 2]
+for name, rounds in period.items():
+    if name == "raw":
+        continue
+    ratios = [period["raw"][r] / p for r, p in rounds.items() if r in period["raw"]]
+    print(f"{name}: period median {med(list(rounds.values())):.0f} us (raw {med(list(period['raw'].values())):.0f}), "
+          f"raw/client period, median of {len(ratios)} rounds: {med(ratios):.2f} "
+          f"({' '.join(f'{x:.2f}' for x in sorted(ratios))})")
+PY
