@@ -176,10 +176,10 @@ impl Collector {
 impl Actor for Collector {
     type Context = SyncContext<Self>;
 
-    /// Parses the tokenizer here, on the collector's thread, while the first requests are in flight, rather
-    /// than before they are sent.
+    /// Starts parsing the tokenizer, at a lower priority, while the first requests are in flight, rather than
+    /// before they are sent; the first count waits for it.
     fn started(&mut self, _: &mut SyncContext<Self>) {
-        self.tokenizer.preload();
+        self.tokenizer.preload_in_background();
     }
 }
 
