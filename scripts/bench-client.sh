@@ -15,7 +15,8 @@
 # as a closed loop of conc requests instead of an open loop), FID_CONCS (fidelity concurrencies, default
 # "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
 # SIM_NICE (run the simulator under `nice -n SIM_NICE`), SIM_BIN (simulator binary, default BIN: compare
-# an older client against the current simulator), SIM_CPUS / CLIENT_CPUS (pin either side with `taskset -c`),
+# an older client against the current simulator), SIM_CPUS / CLIENT_CPUS (pin the simulator / both readers with
+# `taskset -c`),
 # KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
