@@ -13,11 +13,12 @@ FROM rust:1.89-slim-bookworm AS build
 WORKDIR /src
 
 # Dependencies first, in a layer of their own: a dummy crate with the real manifest and lock file, so a change
-# to src/ does not rebuild the ~300 crates below it. The manifest declares the examples, and cargo refuses a
-# manifest whose declared targets are missing even when it does not build them: they come with it (they are
-# small and rarely change). `.ci/docker_context_check.py` builds this stage from its context in CI.
+# to src/ does not rebuild the ~300 crates below it. The manifest declares the examples and a bench, and cargo
+# refuses a manifest whose declared targets are missing even when it does not build them: they come with it
+# (they are small and rarely change). `.ci/docker_context_check.py` builds this stage from its context in CI.
 COPY Cargo.toml Cargo.lock ./
 COPY examples ./examples
+COPY benches ./benches
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
