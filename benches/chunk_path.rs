@@ -22,6 +22,7 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use llmperf_actors::backend::http::body::{BodyDecoder, Framing};
+use llmperf_actors::backend::http::head::{parse_response, post_request};
 use llmperf_actors::backend::openai::{OpenAiShape, OpenAiWire};
 use llmperf_actors::backend::sse::SseFramer;
 use llmperf_actors::backend::stream::{StreamState, WireFormat};
@@ -79,27 +80,21 @@ fn one_response() -> Vec<u8> {
     .expect("the simulator starts");
     let request = r#"{"model":"bench","messages":[{"role":"system","content":""},{"role":"user","content":"Shall I compare thee"}],"stream":true,"max_tokens":100,"stream_options":{"include_usage":true}}"#;
     let mut s = TcpStream::connect(sim.addr).expect("connect");
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{request}",
-        request.len()
-    )
+    s.write_all(&post_request(
+        "/v1/chat/completions",
+        "bench",
+        &[],
+        request.as_bytes(),
+        true,
+    ))
     .expect("send");
     let mut all = Vec::new();
     s.read_to_end(&mut all).expect("read");
-    let head = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head")
-        + 4;
-    assert!(
-        all[..head]
-            .windows(26)
-            .any(|w| w == b"Transfer-Encoding: chunked"),
-        "a chunked response"
-    );
-    all.split_off(head)
+    let (head, len) = parse_response(&all)
+        .expect("a valid response head")
+        .expect("a whole response head");
+    assert_eq!(head.framing, Framing::Chunked, "a chunked response");
+    all.split_off(len)
 }
 
 /// Where each HTTP chunk ends (after its CRLF).
