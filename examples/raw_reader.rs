@@ -23,6 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/response_scan.rs"]
+mod response_scan;
+use response_scan::ResponseScan;
+
 #[derive(Default)]
 struct Totals {
     requests: AtomicU64,
@@ -47,41 +51,24 @@ fn read_response(
     totals: &Totals,
     first: &mut Option<Instant>,
 ) -> bool {
-    let (mut line_start, mut filled) = (0, 0);
-    let (mut done, mut zero) = (false, false);
-    let mut events = 0;
+    let mut scan = ResponseScan::default();
     loop {
-        if filled == buf.len() {
-            // Keep the partial line only.
-            buf.copy_within(line_start..filled, 0);
-            filled -= line_start;
-            line_start = 0;
-        }
-        let n = match stream.read(&mut buf[filled..]) {
+        let n = match stream.read(scan.spare(buf)) {
             Ok(0) | Err(_) => return false,
             Ok(n) => n,
         };
         let read_at = Instant::now();
+        let before = scan.events;
+        let ended = scan.scan(buf, n);
         totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        let mut i = filled;
-        filled += n;
-        while let Some(off) = buf[i..filled].iter().position(|&b| b == b'\n') {
-            let line = &buf[line_start..i + off];
-            if line.starts_with(b"data: {") {
-                totals.events.fetch_add(1, Ordering::Relaxed);
-                events += 1;
-                if events == 2 {
-                    *first = Some(read_at);
-                }
-            } else if line.starts_with(b"data: [DONE]") {
-                done = true;
-            } else if done && line == b"0\r" {
-                zero = true;
-            } else if zero && line == b"\r" {
-                return true;
-            }
-            i += off + 1;
-            line_start = i;
+        totals
+            .events
+            .fetch_add(scan.events - before, Ordering::Relaxed);
+        if before < 2 && scan.events >= 2 {
+            *first = Some(read_at);
+        }
+        if ended {
+            return true;
         }
     }
 }

@@ -16,7 +16,8 @@
 # "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
 # SIM_NICE (run the simulator under `nice -n SIM_NICE`), SIM_BIN (simulator binary, default BIN: compare
 # an older client against the current simulator), SIM_CPUS / CLIENT_CPUS (pin the simulator / both readers with
-# `taskset -c`),
+# `taskset -c`), FLOOR (capacity phase: also run the actor floor, `examples/actor_floor.rs`, after the raw
+# reader — a path to it, or 1 to build it; FLOOR_ARGS: its extra flags, e.g. --no-sink),
 # KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
@@ -27,6 +28,11 @@ if [ -z "${BIN:-}" ] || [ -z "${RAW:-}" ]; then
 fi
 bin=${BIN:-target/release/llmperf-actors}
 raw=${RAW:-target/release/examples/raw_reader}
+floor=${FLOOR:-}
+if [ "$floor" = 1 ]; then
+  cargo build --release --quiet --example actor_floor
+  floor=target/release/examples/actor_floor
+fi
 sim_bin=${SIM_BIN:-$bin}
 secs=${SECONDS_PER_RUN:-5}
 workers=${SIM_WORKERS:-1}
@@ -76,7 +82,7 @@ client_body() {
   wait "$catcher" || { echo "could not catch the client's request body" >&2; exit 1; }
 }
 
-# 1 + 2. Capacity: the client, then the raw reader, at each concurrency.
+# 1 + 2. Capacity: the raw reader, the actor floor (FLOOR), then the client, at each concurrency.
 concs=(${CAP_CONCS:-1 64 1024}); [ "$smoke" = 1 ] && concs=(1); want capacity || concs=()
 want capacity && echo
 want capacity && echo "## Capacity (zero server delay, one token per chunk)"
@@ -88,6 +94,12 @@ for c in "${concs[@]}"; do
   s0=$(sim_cpu)
   ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} /usr/bin/time -f "%U %S %M %e" -o "$tmp/raw$c.time" "$raw" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" --body "$tmp/body$out_tokens.json" > "$tmp/raw$c.out"
   s1=$(sim_cpu)
+  rm -f "$tmp/floor$c.out"
+  if [ -n "$floor" ]; then
+    f0=$(sim_cpu)
+    ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} /usr/bin/time -f "%U %S %M %e" -o "$tmp/floor$c.time" "$floor" "127.0.0.1:$port" "$c" "$secs" "$out_tokens" --body "$tmp/body$out_tokens.json" ${FLOOR_ARGS:-} > "$tmp/floor$c.out"
+    echo "$f0 $(sim_cpu)" > "$tmp/floor$c.sim"
+  fi
   d="$tmp/cap$c"
   raw_rate=$(python3 -c "import re;t=open('$tmp/raw$c.out').read();print(int(re.search(r'requests=(\d+)',t)[1])/float(re.search(r'elapsed_s=([\d.]+)',t)[1]))")
   n=$(python3 -c "print(max($c * 4, int($raw_rate * $secs * 0.6)))")
@@ -121,6 +133,19 @@ raw_tps = rq * tok / el; cli_tps = cn * tok / ce
 # included) over the chunks it read.
 us_raw = 1e6 * rcpu / max(1, rq * tok); us_cli = 1e6 * ccpu / max(1, cn * tok)
 print(f"{'raw':<8} {c:>6} {rq/el:>10.0f} {raw_tps:>12.0f} {100*rcpu/rwall:>9.0f}% {100*scpu_raw/el:>9.0f}% {rerr:>8} {'1.00':>7} {us_raw:>9.2f} {sat(rcpu, rwall, scpu_raw, el)}")
+try:
+    fl = open(f"{tmp}/floor{c}.out").read()
+except FileNotFoundError:
+    fl = None
+if fl is not None:
+    fq = int(re.search(r"requests=(\d+)", fl)[1]); fel = float(re.search(r"elapsed_s=([\d.]+)", fl)[1])
+    ferr = int(re.search(r"errors=(\d+)", fl)[1])
+    if int(re.search(r"delivered=(\d+)", fl)[1]) != fq:
+        sys.exit(f"actor floor: the sink did not receive every result: {fl.strip()}")
+    fcpu, _, fwall = times(f"{tmp}/floor{c}.time")
+    f0, f1 = map(float, open(f"{tmp}/floor{c}.sim").read().split())
+    ftps = fq * tok / fel
+    print(f"{'floor':<8} {c:>6} {fq/fel:>10.0f} {ftps:>12.0f} {100*fcpu/fwall:>9.0f}% {100*(f1-f0)/fel:>9.0f}% {ferr:>8} {ftps/raw_tps:>7.2f} {1e6*fcpu/max(1, fq*tok):>9.2f} {sat(fcpu, fwall, f1-f0, fel)}")
 print(f"{'client':<8} {c:>6} {cn/ce:>10.0f} {cli_tps:>12.0f} {100*ccpu/cwall:>9.0f}% {100*scpu_cli/cwall:>9.0f}% {s['results_number_errors']:>8} {cli_tps/raw_tps:>7.2f} {us_cli:>9.2f} {sat(ccpu, cwall, scpu_cli, cwall)}")
 PY
 done

@@ -6,20 +6,22 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The raw reader example next to the test's binaries, built if `cargo test` did not build examples.
-fn raw_reader() -> PathBuf {
+/// An example (the raw reader, the actor floor) next to the test's binaries, built if `cargo test` did not
+/// build examples.
+fn example(name: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_llmperf-actors"));
     let path = bin
         .parent()
         .expect("the binary is in a target directory")
-        .join("examples/raw_reader");
+        .join("examples")
+        .join(name);
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "raw_reader"])
+            .args(["build", "--example", name])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
-            .expect("run cargo build --example raw_reader");
-        assert!(status.success(), "building the raw reader failed");
+            .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+        assert!(status.success(), "building the {name} example failed");
     }
     path
 }
@@ -41,7 +43,8 @@ fn smoke_run_prints_every_table() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("SMOKE", "1")
         .env("BIN", env!("CARGO_BIN_EXE_llmperf-actors"))
-        .env("RAW", raw_reader())
+        .env("RAW", example("raw_reader"))
+        .env("FLOOR", example("actor_floor"))
         .output()
         .expect("run scripts/bench-client.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -61,15 +64,27 @@ fn smoke_run_prints_every_table() {
         let text = stdout.split(heading).nth(1).unwrap_or_default();
         let text = text.split("\n## ").next().unwrap_or_default();
         text.lines()
-            .filter(|l| l.starts_with("raw ") || l.starts_with("client "))
+            .filter(|l| {
+                ["raw ", "floor ", "client "]
+                    .iter()
+                    .any(|r| l.starts_with(r))
+            })
             .map(|l| l.split_whitespace().map(str::to_string).collect())
             .collect()
     };
-    // Capacity: one raw and one client row at concurrency 1, with no errors.
+    // Capacity: a raw, an actor-floor and a client row at concurrency 1, each with requests done and no
+    // errors.
     let rows = section("## Capacity");
-    assert_eq!(rows.len(), 2, "capacity rows:\n{stdout}");
+    let readers: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        readers,
+        ["raw", "floor", "client"],
+        "capacity rows:\n{stdout}"
+    );
     for cols in &rows {
         assert_eq!(cols[1], "1", "{cols:?}");
+        let per_second: f64 = cols[2].parse().unwrap();
+        assert!(per_second > 0.0, "{cols:?}");
         assert_eq!(cols[6], "0", "errors in {cols:?}");
     }
     // Fidelity: the client and the raw reader, each with requests paired to the simulator's record and a
