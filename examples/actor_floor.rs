@@ -12,29 +12,31 @@
 //! says how much of the tool's CPU a chunk is the shape (an async runtime, actors, a crossing a request) and how
 //! much is the tool's own work (docs/performance.md).
 //!
-//! Usage: `actor_floor HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--body FILE] [--no-sink]`; prints
+//! Usage: `actor_floor HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--requests N] [--timings FILE] [--body
+//! FILE] [--no-sink]`, as the raw reader's (the timing-fidelity phase runs it the same way); prints
 //! `requests=… data_events=… bytes=… elapsed_s=… errors=… delivered=…` like the raw reader (`delivered`: the
 //! results the sink received). `--no-sink`: count results in place, with no crossing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_rt::net::TcpStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[path = "common/response_scan.rs"]
-mod response_scan;
-use response_scan::ResponseScan;
+#[path = "common/reader.rs"]
+mod reader;
+use reader::{Args, ResponseScan, Timing, Totals, write_timings};
 
+/// What every reader adds to: the totals, the results the sink received, the requests started, each
+/// reader's timings when it finishes.
 #[derive(Default)]
-struct Totals {
-    requests: AtomicU64,
-    events: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
+struct Shared {
+    totals: Totals,
     delivered: AtomicU64,
+    started: AtomicU64,
+    timings: Mutex<Vec<Timing>>,
 }
 
 /// One request's result, handed from a reader's arbiter to the sink's.
@@ -44,14 +46,14 @@ struct Done {
     events: u64,
 }
 
-/// A reader has stopped (its time is up).
+/// A reader has stopped (its time is up, or the requests are all started).
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Finished;
 
 /// Receives every result on its own arbiter; stops the system when the last reader has finished.
 struct Sink {
-    totals: Arc<Totals>,
+    shared: Arc<Shared>,
     readers_left: usize,
 }
 
@@ -63,7 +65,7 @@ impl Handler<Done> for Sink {
     type Result = ();
     fn handle(&mut self, msg: Done, _: &mut Context<Self>) {
         std::hint::black_box(msg.events);
-        self.totals.delivered.fetch_add(1, Ordering::Relaxed);
+        self.shared.delivered.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -77,12 +79,13 @@ impl Handler<Finished> for Sink {
     }
 }
 
-/// Sends requests on one keep-alive connection until the deadline.
+/// Sends requests on one keep-alive connection until the deadline or the request limit.
 struct Reader {
     addr: String,
     request: Arc<[u8]>,
     deadline: Instant,
-    totals: Arc<Totals>,
+    limit: u64,
+    shared: Arc<Shared>,
     sink: Addr<Sink>,
     crossing: bool,
 }
@@ -92,11 +95,21 @@ impl Actor for Reader {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let (addr, request, deadline) = (self.addr.clone(), self.request.clone(), self.deadline);
-        let (totals, sink, crossing) = (self.totals.clone(), self.sink.clone(), self.crossing);
+        let (shared, sink, crossing, limit) = (
+            self.shared.clone(),
+            self.sink.clone(),
+            self.crossing,
+            self.limit,
+        );
         let run = async move {
+            let totals = &shared.totals;
             let mut buf = vec![0u8; 64 * 1024];
             let mut conn: Option<TcpStream> = None;
-            while Instant::now() < deadline {
+            let mut timings = Vec::new();
+            while Instant::now() < deadline
+                && shared.started.fetch_add(1, Ordering::Relaxed) < limit
+            {
+                let new_connection = conn.is_none();
                 let stream = match conn.as_mut() {
                     Some(s) => s,
                     None => match TcpStream::connect(&addr).await {
@@ -111,19 +124,20 @@ impl Actor for Reader {
                         }
                     },
                 };
-                let read = if stream.write_all(&request).await.is_ok() {
-                    read_response(stream, &mut buf, &totals).await
-                } else {
-                    None
+                let timing = Timing::start(new_connection);
+                let read = match stream.write_all(&request).await {
+                    Ok(()) => read_response(stream, &mut buf, totals).await,
+                    Err(_) => None,
                 };
                 match read {
-                    Some(events) => {
+                    Some((events, first)) => {
                         totals.requests.fetch_add(1, Ordering::Relaxed);
+                        timings.push(timing.end(first));
                         if crossing {
                             sink.do_send(Done { events });
                         } else {
                             std::hint::black_box(events);
-                            totals.delivered.fetch_add(1, Ordering::Relaxed);
+                            shared.delivered.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     None => {
@@ -131,6 +145,9 @@ impl Actor for Reader {
                         conn = None;
                     }
                 }
+            }
+            if let Ok(mut all) = shared.timings.lock() {
+                all.extend(timings);
             }
         };
         ctx.spawn(run.into_actor(self).map(|(), reader, ctx| {
@@ -140,78 +157,49 @@ impl Actor for Reader {
     }
 }
 
-/// Reads one response off `stream`: its data events, or `None` if the connection failed.
-async fn read_response(stream: &mut TcpStream, buf: &mut [u8], totals: &Totals) -> Option<u64> {
+/// Reads one response off `stream`: its data events and when the read with the first content piece
+/// returned, or `None` if the connection failed.
+async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    totals: &Totals,
+) -> Option<(u64, Option<Instant>)> {
     let mut scan = ResponseScan::default();
     loop {
         let n = match stream.read(scan.spare(buf)).await {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
-        let before = scan.events;
-        let ended = scan.scan(buf, n);
-        totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        totals
-            .events
-            .fetch_add(scan.events - before, Ordering::Relaxed);
-        if ended {
-            return Some(scan.events);
+        if scan.take(buf, n, Instant::now(), totals) {
+            return Some((scan.events, scan.first));
         }
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 4 {
-        eprintln!(
-            "usage: actor_floor HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--body FILE] [--no-sink]"
-        );
-        std::process::exit(2);
-    }
-    let addr = args[1].clone();
-    let concurrency: usize = args[2].parse().expect("CONCURRENCY is a whole number");
-    let seconds: f64 = args[3].parse().expect("SECONDS is a number");
-    let max_tokens: u64 = args
-        .get(4)
-        .filter(|a| !a.starts_with("--"))
-        .map_or(100, |m| m.parse().expect("MAX_TOKENS"));
-    let crossing = !args.iter().any(|a| a == "--no-sink");
-    let body = match args.iter().position(|a| a == "--body") {
-        Some(i) => {
-            let path = args.get(i + 1).expect("--body needs a file");
-            std::fs::read_to_string(path)
-                .unwrap_or_else(|e| panic!("--body {path}: {e}"))
-                .trim()
-                .to_owned()
-        }
-        None => format!(
-            "{{\"model\":\"raw\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello.\"}}],\
-             \"max_tokens\":{max_tokens},\"stream\":true}}"
-        ),
-    };
-    let request: Arc<[u8]> = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-    .into();
-    let totals = Arc::new(Totals::default());
+    let args = Args::parse(
+        "actor_floor HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--requests N] [--timings FILE] \
+         [--body FILE] [--no-sink]",
+    );
+    let crossing = !args.has("--no-sink");
+    let concurrency = args.concurrency;
+    let request: Arc<[u8]> = args.request.clone().into();
+    let shared = Arc::new(Shared::default());
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(seconds);
+    let deadline = start + Duration::from_secs_f64(args.seconds);
 
     let system = System::new();
     // Kept until the system stops: dropping an `Arbiter` handle does not stop its thread, but holding them
     // says where the readers live.
     let _arbiters = system.block_on({
-        let totals = totals.clone();
+        let (shared, addr, limit) = (shared.clone(), args.addr.clone(), args.limit);
         async move {
             let sink_arbiter = Arbiter::new();
             let sink = Sink::start_in_arbiter(&sink_arbiter.handle(), {
-                let totals = totals.clone();
+                let shared = shared.clone();
                 move |_| Sink {
-                    totals,
+                    shared,
                     readers_left: concurrency,
                 }
             });
@@ -223,7 +211,8 @@ fn main() {
                     addr: addr.clone(),
                     request: request.clone(),
                     deadline,
-                    totals: totals.clone(),
+                    limit,
+                    shared: shared.clone(),
                     sink: sink.clone(),
                     crossing,
                 };
@@ -236,12 +225,14 @@ fn main() {
         system.run().expect("run the actor system");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    if let Some(path) = &args.timings_file {
+        write_timings(path, &shared.timings.lock().expect("timings lock"));
+    }
+    let delivered = shared.delivered.load(Ordering::Relaxed);
     println!(
-        "requests={} data_events={} bytes={} elapsed_s={elapsed:.3} errors={} delivered={}",
-        totals.requests.load(Ordering::Relaxed),
-        totals.events.load(Ordering::Relaxed),
-        totals.bytes.load(Ordering::Relaxed),
-        totals.errors.load(Ordering::Relaxed),
-        totals.delivered.load(Ordering::Relaxed)
+        "{}",
+        shared
+            .totals
+            .line(elapsed, &format!(" delivered={delivered}"))
     );
 }

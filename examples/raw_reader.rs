@@ -21,102 +21,44 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-#[path = "common/response_scan.rs"]
-mod response_scan;
-use response_scan::ResponseScan;
+#[path = "common/reader.rs"]
+mod reader;
+use reader::{Args, ResponseScan, Timing, Totals, write_timings};
 
-#[derive(Default)]
-struct Totals {
-    requests: AtomicU64,
-    events: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
-}
-
-/// One request's timings (`--timings`).
-struct Timing {
-    send_unix_us: u128,
-    ttft_us: f64,
-    e2e_us: f64,
-    new_connection: bool,
-}
-
-/// Reads one response off `stream`, counting its data events; `false` if the connection failed. `first`:
-/// when the read that held the second data event (the first content piece) returned.
+/// Reads one response off `stream`, counting its data events: when the read that held the first content
+/// piece returned, or `None` for the outer option if the connection failed.
 fn read_response(
     stream: &mut TcpStream,
     buf: &mut [u8],
     totals: &Totals,
-    first: &mut Option<Instant>,
-) -> bool {
+) -> Option<Option<Instant>> {
     let mut scan = ResponseScan::default();
     loop {
         let n = match stream.read(scan.spare(buf)) {
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
-        let read_at = Instant::now();
-        let before = scan.events;
-        let ended = scan.scan(buf, n);
-        totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        totals
-            .events
-            .fetch_add(scan.events - before, Ordering::Relaxed);
-        if before < 2 && scan.events >= 2 {
-            *first = Some(read_at);
-        }
-        if ended {
-            return true;
+        if scan.take(buf, n, Instant::now(), totals) {
+            return Some(scan.first);
         }
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 4 {
-        eprintln!("usage: raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS]");
-        std::process::exit(2);
-    }
-    let addr = args[1].clone();
-    let concurrency: usize = args[2].parse().expect("CONCURRENCY is a whole number");
-    let seconds: f64 = args[3].parse().expect("SECONDS is a number");
-    let max_tokens: u64 = args
-        .get(4)
-        .filter(|a| !a.starts_with("--"))
-        .map_or(100, |m| m.parse().expect("MAX_TOKENS"));
-    let flag = |name: &str| {
-        args.iter().position(|a| a == name).map(|i| {
-            args.get(i + 1)
-                .cloned()
-                .unwrap_or_else(|| panic!("{name} needs a value"))
-        })
-    };
-    let limit: u64 = flag("--requests").map_or(u64::MAX, |n| n.parse().expect("--requests N"));
-    let timings_file = flag("--timings");
+    let args = Args::parse(
+        "raw_reader HOST:PORT CONCURRENCY SECONDS [MAX_TOKENS] [--requests N] [--timings FILE] [--body FILE]",
+    );
     let started_requests = Arc::new(AtomicU64::new(0));
-    let body = match flag("--body") {
-        Some(path) => std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("--body {path}: {e}"))
-            .trim()
-            .to_owned(),
-        None => format!(
-            "{{\"model\":\"raw\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello.\"}}],\
-             \"max_tokens\":{max_tokens},\"stream\":true}}"
-        ),
-    };
-    let request = Arc::new(format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
+    let request: Arc<[u8]> = args.request.clone().into();
     let totals = Arc::new(Totals::default());
     let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(seconds);
-    let threads: Vec<_> = (0..concurrency)
+    let deadline = start + Duration::from_secs_f64(args.seconds);
+    let limit = args.limit;
+    let threads: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let (addr, request, totals) = (addr.clone(), request.clone(), totals.clone());
+            let (addr, request, totals) = (args.addr.clone(), request.clone(), totals.clone());
             let started_requests = started_requests.clone();
             std::thread::Builder::new()
                 .stack_size(64 * 1024)
@@ -142,25 +84,20 @@ fn main() {
                                 }
                             },
                         };
-                        let send_unix_us = SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .map_or(0, |d| d.as_micros());
-                        let sent = Instant::now();
-                        let mut first = None;
-                        if stream.write_all(request.as_bytes()).is_ok()
-                            && read_response(stream, &mut buf, &totals, &mut first)
-                        {
-                            totals.requests.fetch_add(1, Ordering::Relaxed);
-                            let us = |t: Instant| t.duration_since(sent).as_secs_f64() * 1e6;
-                            timings.push(Timing {
-                                send_unix_us,
-                                ttft_us: first.map_or(-1.0, us),
-                                e2e_us: us(Instant::now()),
-                                new_connection,
-                            });
-                        } else {
-                            totals.errors.fetch_add(1, Ordering::Relaxed);
-                            conn = None;
+                        let timing = Timing::start(new_connection);
+                        let read = match stream.write_all(&request) {
+                            Ok(()) => read_response(stream, &mut buf, &totals),
+                            Err(_) => None,
+                        };
+                        match read {
+                            Some(first) => {
+                                totals.requests.fetch_add(1, Ordering::Relaxed);
+                                timings.push(timing.end(first));
+                            }
+                            None => {
+                                totals.errors.fetch_add(1, Ordering::Relaxed);
+                                conn = None;
+                            }
                         }
                     }
                     timings
@@ -173,21 +110,8 @@ fn main() {
         timings.extend(t.join().unwrap_or_default());
     }
     let elapsed = start.elapsed().as_secs_f64();
-    if let Some(path) = timings_file {
-        let mut out = String::new();
-        for t in &timings {
-            out.push_str(&format!(
-                "{} {:.1} {:.1} {}\n",
-                t.send_unix_us, t.ttft_us, t.e2e_us, t.new_connection as u8
-            ));
-        }
-        std::fs::write(&path, out).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    if let Some(path) = &args.timings_file {
+        write_timings(path, &timings);
     }
-    println!(
-        "requests={} data_events={} bytes={} elapsed_s={elapsed:.3} errors={}",
-        totals.requests.load(Ordering::Relaxed),
-        totals.events.load(Ordering::Relaxed),
-        totals.bytes.load(Ordering::Relaxed),
-        totals.errors.load(Ordering::Relaxed)
-    );
+    println!("{}", totals.line(elapsed, ""));
 }

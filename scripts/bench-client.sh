@@ -16,8 +16,8 @@
 # "1 100 1000"), FID_RUNS (runs of each, default 1), FID_PAUSE (seconds between fidelity runs, default 0),
 # SIM_NICE (run the simulator under `nice -n SIM_NICE`), SIM_BIN (simulator binary, default BIN: compare
 # an older client against the current simulator), SIM_CPUS / CLIENT_CPUS (pin the simulator / both readers with
-# `taskset -c`), FLOOR (capacity phase: also run the actor floor, `examples/actor_floor.rs`, after the raw
-# reader — a path to it, or 1 to build it; FLOOR_ARGS: its extra flags, e.g. --no-sink),
+# `taskset -c`), FLOOR (capacity and fidelity phases: also run the actor floor, `examples/actor_floor.rs`,
+# after the raw reader — a path to it, or 1 to build it; FLOOR_ARGS: its extra flags, e.g. --no-sink),
 # KEEP=1 (keep the scratch directory), PHASES (any of:
 # capacity scale fidelity startup; default all).
 set -euo pipefail
@@ -177,7 +177,8 @@ fi
 
 # 4. Timing fidelity: the client's TTFT and inter-token latency vs the simulator's record of the same requests,
 # then the raw reader's (a closed loop of conc connections, its clock started just before each write) on a fresh
-# simulator with the same settings: the bar for the client's figures, measured in the same run.
+# simulator with the same settings: the bar for the client's figures, measured in the same run. With FLOOR, the
+# actor floor's too (the same closed loop and clock, from actors over async sockets).
 fconcs=(${FID_CONCS:-1 100 1000}); [ "$smoke" = 1 ] && fconcs=(1); want fidelity || fconcs=()
 want fidelity && echo
 want fidelity && echo "## Timing fidelity (TTFT 50 ms, 20 chunks ${FID_ITL_MS:-20} ms apart; client: $([ "${FID_CLOSED:-0}" = 1 ] && echo "closed loop" || echo "open loop at conc / request duration"), raw: closed loop; error = reader − simulator, per request; requests that opened a connection excluded)"
@@ -225,6 +226,20 @@ print(f"{reader:<7} {c:>6} {len(te):>9} {fresh:>9} {q(te, .5):>12.3f} {q(te, .99
       f"{(f'{q(connects, .5):.3f}' if connects else '-'):>12}")
 PY
 }
+# bar_fidelity NAME READER CONC N EXTRA...: a bar reader (raw reader, actor floor) in a closed loop of CONC
+# connections, N requests, against a fresh simulator; its row of the table.
+bar_fidelity() {
+  local name=$1 reader=$2 c=$3 n=$4; shift 4
+  local rlog="$tmp/${name}timing$c.log" f="$tmp/${name}fid$c"; : > "$rlog"
+  start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$rlog"
+  local s0; s0=$(sim_cpu)
+  /usr/bin/time -f "%U %S %M %e" -o "$f.time" "$reader" "127.0.0.1:$port" "$c" 600 20 \
+    --body "$tmp/body20.json" --requests "$n" --timings "$f.timings" "$@" > "$f.out"
+  local s1; s1=$(sim_cpu)
+  stop_sim
+  awk '$2 >= 0 { print $1, $2 / 1e3, $3 / 1e3 }' "$f.timings" > "$f.records"
+  fidelity_row "$name" "$c" "$rlog" "$f.time" "$s0" "$s1" "$(sed -n 's/.*elapsed_s=\([0-9.]*\).*/\1/p' "$f.out")" "$f.records" "$n"
+}
 want fidelity && client_body 20 "$tmp/body20.json"
 for c in "${fconcs[@]}"; do for _rep in $(seq "${FID_RUNS:-1}"); do
   sync; sleep "${FID_PAUSE:-0}"
@@ -254,17 +269,9 @@ for r in json.load(open(glob.glob(f"{d}/*_individual_responses.json")[0])):
 PY
   elapsed=$(python3 -c "import json,glob;print(json.load(open(glob.glob('$tmp/fid$c/*_summary.json')[0]))['results_elapsed_s'])")
   fidelity_row client "$c" "$log" "$tmp/fid$c.time" "$s0" "$s1" "$elapsed" "$tmp/fid$c.records" "$n"
-  # The raw reader against a fresh simulator with the same settings.
-  rlog="$tmp/rawtiming$c.log"; : > "$rlog"
-  start_sim --ttft-ms 50 --itl-ms "${FID_ITL_MS:-20}" --output-tokens 20 --timing-log "$rlog"
-  s0=$(sim_cpu)
-  /usr/bin/time -f "%U %S %M %e" -o "$tmp/rawfid$c.time" "$raw" "127.0.0.1:$port" "$c" 600 20 \
-    --body "$tmp/body20.json" --requests "$n" --timings "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.out"
-  s1=$(sim_cpu)
-  stop_sim
-  awk '$2 >= 0 { print $1, $2 / 1e3, $3 / 1e3 }' "$tmp/rawfid$c.timings" > "$tmp/rawfid$c.records"
-  relapsed=$(sed -n 's/.*elapsed_s=\([0-9.]*\).*/\1/p' "$tmp/rawfid$c.out")
-  fidelity_row raw "$c" "$rlog" "$tmp/rawfid$c.time" "$s0" "$s1" "$relapsed" "$tmp/rawfid$c.records" "$n"
+  # The raw reader (and the actor floor, with FLOOR) against a fresh simulator with the same settings.
+  bar_fidelity raw "$raw" "$c" "$n"
+  if [ -n "$floor" ]; then bar_fidelity floor "$floor" "$c" "$n" ${FLOOR_ARGS:-}; fi
 done; done
 
 # 5. Start-up: process start to the first request's arrival at the simulator.

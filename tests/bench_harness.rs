@@ -6,24 +6,21 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// An example (the raw reader, the actor floor) next to the test's binaries, built if `cargo test` did not
-/// build examples.
+/// An example (the raw reader, the actor floor) next to the test's binaries, built (or brought up to date:
+/// `cargo test --test bench_harness` alone does not build examples, and a stale one may not take today's
+/// flags).
 fn example(name: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_llmperf-actors"));
-    let path = bin
-        .parent()
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+    assert!(status.success(), "building the {name} example failed");
+    bin.parent()
         .expect("the binary is in a target directory")
         .join("examples")
-        .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
-        assert!(status.success(), "building the {name} example failed");
-    }
-    path
+        .join(name)
 }
 
 #[test]
@@ -87,11 +84,15 @@ fn smoke_run_prints_every_table() {
         assert!(per_second > 0.0, "{cols:?}");
         assert_eq!(cols[6], "0", "errors in {cols:?}");
     }
-    // Fidelity: the client and the raw reader, each with requests paired to the simulator's record and a
-    // TTFT error measured.
+    // Fidelity: the client, the raw reader and the actor floor, each with requests paired to the simulator's
+    // record and a TTFT error measured.
     let rows = section("## Timing fidelity");
     let readers: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(readers, ["client", "raw"], "fidelity rows:\n{stdout}");
+    assert_eq!(
+        readers,
+        ["client", "raw", "floor"],
+        "fidelity rows:\n{stdout}"
+    );
     for cols in &rows {
         assert_eq!(cols[1], "1", "{cols:?}");
         let paired: u64 = cols[2].parse().unwrap();
@@ -100,7 +101,7 @@ fn smoke_run_prints_every_table() {
         // Reader minus simulator: the reader cannot see the first token before the simulator sent it, and on
         // loopback it sees it well within a second.
         assert!((-0.5..1000.0).contains(&ttft_p50), "{cols:?}");
-        // CPU per chunk, from /usr/bin/time's 10 ms ticks: the raw reader's 20 requests may round to 0; the
+        // CPU per chunk, from /usr/bin/time's 10 ms ticks: the bar readers' 20 requests may round to 0; the
         // client's start-up alone is more than a tick.
         let us_per_chunk: f64 = cols[12].parse().unwrap();
         let least = if cols[0] == "client" {
