@@ -6,7 +6,7 @@
 //! Everything the tool does above that is left out: no HTTP library, no JSON, no record, no launcher, no
 //! prompt. Each reader actor sends the same keep-alive `POST /v1/chat/completions` over an async socket (the
 //! runtime's `epoll` loop instead of the raw reader's blocking reads) and finds each response's end with the raw
-//! reader's own line scan (`examples/common/response_scan.rs`); when a response ends it sends the sink a
+//! reader's own line scan (`examples/common/reader.rs`); when a response ends it sends the sink a
 //! message (one crossing between threads a request — the tool makes two). Readers are spread over
 //! `min(cores, CONCURRENCY)` arbiters, like the tool's clients. Between the raw reader and the tool, this
 //! says how much of the tool's CPU a chunk is the shape (an async runtime, actors, a crossing a request) and how

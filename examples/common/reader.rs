@@ -5,7 +5,7 @@
 //!
 //! Line ends are found with `memchr` (SIMD), as any lean reader would. The byte-at-a-time loop this replaced
 //! cost 13–17 % more CPU a chunk in one build than in another with the very same instructions: its loop's
-//! fused compare-and-branch straddled a 32-byte boundary, which this VM's CPU penalises (docs/performance.md,
+//! fused add-and-branch straddled a 32-byte boundary, which this VM's CPU penalises (docs/performance.md,
 //! sixth session). A bar that moves with code alignment is no bar.
 
 use std::sync::atomic::{AtomicU64, Ordering};
