@@ -196,7 +196,7 @@ impl ResponseScan {
     }
 
     fn scan(&mut self, buf: &[u8], n: usize) -> bool {
-        // Locals, written back once: the loop below is the whole of a reader's user-space work a chunk.
+        // The loop below is the whole of a reader's user-space work a chunk; its state stays in locals.
         let (mut line_start, mut events) = (self.line_start, self.events);
         let mut i = self.filled;
         let filled = self.filled + n;
